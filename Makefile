@@ -1,0 +1,211 @@
+# taplinkd — see README.md. `make run` and `make check` are the two commands.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+SYSCTLDIR  ?= /usr/lib/sysctl.d
+SYSCONFDIR ?= /etc
+
+CC ?= cc
+# SANITIZE=1 builds everything with ASan+UBSan into its own tree, so a
+# sanitized and a plain build never mix objects.
+ifeq ($(SANITIZE),1)
+BUILD ?= build/sanitize
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+PKGS      := libmnl libnftnl libsystemd json-c inih
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
+JSONC_CFLAGS  = $(shell pkg-config --cflags json-c 2>/dev/null)
+JSONC_LIBS    = $(shell pkg-config --libs json-c 2>/dev/null)
+
+WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+BASEFLAGS := -std=gnu11 $(WARNFLAGS) -D_GNU_SOURCE -DTAPLINK_VERSION=\"$(VERSION)\" \
+             -Iinclude -Isrc -I$(BUILD)/gen $(SANFLAGS) -MMD -MP
+LDFLAGS   += $(SANFLAGS)
+
+# --- daemon core: every src/*.c but main() -------------------------------
+CORE_SRCS := $(filter-out src/taplinkd.c,$(wildcard src/*.c))
+CORE_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
+
+# --- client library and CLI --------------------------------------------------
+LIB_SRCS  := $(wildcard src/lib/*.c)
+LIB_OBJS  := $(patsubst src/lib/%.c,$(BUILD)/obj/lib/%.o,$(LIB_SRCS))
+CTL_SRCS  := $(wildcard src/ctl/*.c)
+CTL_OBJS  := $(patsubst src/ctl/%.c,$(BUILD)/obj/ctl/%.o,$(CTL_SRCS))
+LIB_SONAME := libtaplink.so.0
+
+UNIT_SRCS  := $(wildcard tests/unit/test-*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+MANPAGES := $(wildcard docs/*.[1358])
+
+.PHONY: all deps run check check-unit check-integration check-fuzz check-chaos \
+        e2e bench fuzz install uninstall clean format unit-tests
+
+all: $(BUILD)/taplinkd $(BUILD)/taplinkctl $(BUILD)/libtaplink.so $(BUILD)/libtaplink.a \
+     $(BUILD)/taplink.pc
+
+# Installs whatever the build and the tests need that this machine lacks.
+deps:
+	@scripts/install-deps.sh
+
+# `make run`: set up, build, and run the daemon in the foreground with the
+# built-in defaults (or /etc/taplinkd/taplinkd.conf when it exists).
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/taplinkd $(RUN_ARGS)
+
+# `make check`: set up, build, then every test.
+check: deps
+	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
+	@$(MAKE) --no-print-directory check-unit check-integration
+
+unit-tests: $(UNIT_TESTS)
+
+check-unit: $(UNIT_TESTS)
+	@scripts/run-unit-tests.sh $(UNIT_TESTS)
+
+check-integration: all $(ITESTS)
+	@BUILD=$(BUILD) scripts/run-integration-tests.sh $(ITESTS)
+
+# --- generated sources ---------------------------------------------------------
+$(BUILD)/gen/varlink-idl.h: docs/io.taplinkd.varlink scripts/embed.sh
+	@mkdir -p $(@D)
+	scripts/embed.sh varlink_idl_text $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/varlink.o $(BUILD)/obj/manager.o: $(BUILD)/gen/varlink-idl.h
+
+# --- compilation ----------------------------------------------------------------
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/lib/%.o: src/lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(JSONC_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(BUILD)/obj/ctl/%.o: src/ctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtaplinkd-core.a: $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/taplinkd: $(BUILD)/obj/taplinkd.o $(BUILD)/libtaplinkd-core.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/libtaplink.so: $(LIB_OBJS) src/lib/libtaplink.sym
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LIB_SONAME) \
+		-Wl,--version-script=src/lib/libtaplink.sym -o $(BUILD)/$(LIB_SONAME) \
+		$(LIB_OBJS) $(JSONC_LIBS)
+	ln -sf $(LIB_SONAME) $@
+
+$(BUILD)/libtaplink.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/taplinkctl: $(CTL_OBJS) $(BUILD)/libtaplink.a
+	$(CC) $(LDFLAGS) -o $@ $(CTL_OBJS) $(BUILD)/libtaplink.a $(JSONC_LIBS)
+
+$(BUILD)/taplink.pc: src/lib/taplink.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# --- unit and C integration tests ----------------------------------------------------
+# Each tests/unit/test-<x>.c (and tests/integration/test-<x>.c) is one binary.
+# Near its top a test names what it links, so that it builds even while an
+# unrelated module does not:
+#     // MODULES: nft slot config      (src/nft.c, src/slot.c, src/config.c)
+#     // MODULES: lib/client           (src/lib/client.c)
+#     // WRAP: open64 ioctl            (-Wl,--wrap=, for faked syscalls)
+# Tests are built without _FORTIFY_SOURCE so that wrapping works.
+TEST_CFLAGS := -U_FORTIFY_SOURCE -Wno-missing-prototypes
+test_modules = $(shell sed -n 's|^// MODULES: *||p' $(1))
+test_objs = $(patsubst %,$(BUILD)/obj/%.o,$(call test_modules,$(1)))
+test_wraps = $(addprefix -Wl$(,)--wrap=,$(shell sed -n 's|^// WRAP: *||p' $(1)))
+, := ,
+
+ITEST_SRCS  := $(wildcard tests/integration/test-*.c)
+ITESTS      := $(patsubst tests/integration/%.c,$(BUILD)/itests/%,$(ITEST_SRCS))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test-%: tests/unit/test-%.c $$(call test_objs,tests/unit/test-$$*.c)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< \
+		$(call test_wraps,$<) $(filter %.o,$^) $(LDFLAGS) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread -lm
+
+$(BUILD)/itests/test-%: tests/integration/test-%.c $$(call test_objs,tests/integration/test-$$*.c)
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< \
+		$(call test_wraps,$<) $(filter %.o,$^) $(LDFLAGS) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread -lm
+
+# --- bench --------------------------------------------------------------------------
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< \
+		$(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a $(PKG_LIBS) -lpthread -lm
+
+# --- install --------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCTLDIR) $(DESTDIR)$(SYSCONFDIR)/taplinkd
+	install -m 0755 $(BUILD)/taplinkd $(DESTDIR)$(SBINDIR)/taplinkd
+	install -m 0755 $(BUILD)/taplinkctl $(DESTDIR)$(BINDIR)/taplinkctl
+	install -m 0755 $(BUILD)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libtaplink.so
+	install -m 0644 $(BUILD)/libtaplink.a $(DESTDIR)$(LIBDIR)/libtaplink.a
+	install -m 0644 include/taplink.h $(DESTDIR)$(INCLUDEDIR)/taplink.h
+	install -m 0644 $(BUILD)/taplink.pc $(DESTDIR)$(PKGCONFIGDIR)/taplink.pc
+	set -e; for m in $(MANPAGES); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	set -e; for u in systemd/*.service systemd/*.socket; do \
+		[ -e "$$u" ] || continue; \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	[ ! -e systemd/taplinkd.sysusers.conf ] || \
+		install -m 0644 systemd/taplinkd.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf
+	[ ! -e systemd/taplinkd.sysctl.conf ] || \
+		install -m 0644 systemd/taplinkd.sysctl.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/taplinkd $(DESTDIR)$(BINDIR)/taplinkctl \
+		$(DESTDIR)$(LIBDIR)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libtaplink.so \
+		$(DESTDIR)$(LIBDIR)/libtaplink.a $(DESTDIR)$(INCLUDEDIR)/taplink.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/taplink.pc \
+		$(DESTDIR)$(UNITDIR)/taplinkd.service $(DESTDIR)$(UNITDIR)/taplinkd.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+format:
+	clang-format -i $(wildcard src/*.[ch] src/lib/*.[ch] src/ctl/*.[ch] include/*.h \
+		tests/unit/*.c tests/fuzz/*.c bench/*.c)
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/lib/*.d $(BUILD)/obj/ctl/*.d $(BUILD)/tests/*.d \
+	$(BUILD)/itests/*.d $(BUILD)/bench/*.d)

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* SPEC §7: /etc/taplinkd/taplinkd.conf. Every key has a built-in default;
+ * config_init() fills them in, config_load() overlays a file. */
+
+#define CONFIG_DEFAULT_PATH "/etc/taplinkd/taplinkd.conf"
+#define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
+#define CONFIG_MAX_SLOTS_LIMIT (1u << 20) /* upper bound for max_slots */
+#define CONFIG_LABEL_MAX 64
+
+struct config {
+        /* [daemon] */
+        char *socket_path;
+        char ifname_prefix[IFNAMSIZ];
+        unsigned max_slots; /* as configured; see effective_max_slots */
+        char *nft_table;
+        bool forward_ipv4;
+        bool forward_ipv6;
+
+        /* [network] */
+        struct in_addr ipv4_pool;   /* network address, network byte order */
+        unsigned ipv4_pool_prefix;  /* e.g. 16 */
+        unsigned ipv4_prefix;       /* per-slot prefix, 1..31 */
+        bool ipv6;
+        struct in6_addr ipv6_pool;
+        unsigned ipv6_pool_prefix;  /* e.g. 48 */
+        unsigned ipv6_prefix;       /* per-slot prefix, e.g. 64 */
+        unsigned mtu;
+        bool masquerade;
+
+        /* [access] */
+        uid_t *allow_users;
+        size_t n_allow_users;
+        gid_t *allow_groups;
+        size_t n_allow_groups;
+        unsigned max_slots_per_user;
+
+        /* The textual forms, kept for printing the effective config. */
+        char *allow_users_text;
+        char *allow_groups_text;
+
+        /* Derived: the smallest of max_slots and the pools' capacities
+         * (SPEC §2). Always valid after config_init()/config_load(). */
+        unsigned effective_max_slots;
+};
+
+/* Fills in every built-in default. The default group "taplink" is resolved
+ * if it exists; if it does not, allow_groups is empty and a warning is
+ * returned in *ret_warning (malloc'd, may be NULL). Returns 0 or -ENOMEM. */
+int config_init(struct config *c, char **ret_warning);
+
+/* Reads path over the defaults in c. On a bad file returns a negative errno
+ * and sets *ret_error to a malloc'd "path:line: message" (or "path: message"
+ * when the file cannot be read). -ENOENT when the file does not exist, with
+ * *ret_error set as well; callers decide whether a missing file is fine. */
+int config_load(struct config *c, const char *path, char **ret_error);
+
+/* Recomputes effective_max_slots and checks cross-key constraints that no
+ * single line carries (e.g. a name prefix too long for the slot count).
+ * Returns 0 or -EINVAL with *ret_error set. Called by config_load() and after
+ * command-line overrides. */
+int config_finish(struct config *c, char **ret_error);
+
+/* Prints the effective configuration as a valid config file. */
+void config_print(const struct config *c, FILE *f);
+
+void config_done(struct config *c);

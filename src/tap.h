@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* SPEC §3: TAP devices through /dev/net/tun. No logging, -errno returns. */
+
+#define TAP_MAX_QUEUES 16
+
+struct tap_options {
+        unsigned queues;   /* 1..TAP_MAX_QUEUES; > 1 means IFF_MULTI_QUEUE */
+        bool vnet_header;  /* IFF_VNET_HDR */
+        uid_t owner;       /* TUNSETOWNER */
+};
+
+/* Reads TUNGETFEATURES once and checks the kernel offers what SPEC §3 needs
+ * (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE). -EOPNOTSUPP with
+ * *ret_missing naming the first missing flag ("IFF_MULTI_QUEUE") if not. */
+int tap_probe_features(const char **ret_missing);
+
+/* Creates the TAP device ifname, failing with -EBUSY when a device of that
+ * name exists already (IFF_TUN_EXCL: never attach to someone else's device),
+ * sets its owner, and opens one fd per queue, all O_CLOEXEC. On success
+ * ret_fds[0..queues-1] hold the queue fds and *ret_ifindex the ifindex; the
+ * device is not persistent, so closing every fd deletes it. On failure every
+ * fd opened is closed, *ret_failed_op names the ioctl that failed
+ * ("TUNSETIFF", "TUNSETOWNER", "SIOCGIFINDEX", "open /dev/net/tun"), and
+ * ret_fds is untouched. */
+int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds,
+               int *ret_ifindex, const char **ret_failed_op);
+
+/* TUNSETPERSIST on one of the device's fds. */
+int tap_set_persist(int fd, bool persist);

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+/* Varlink server transport (SPEC §5): NUL-framed JSON over SOCK_STREAM,
+ * SCM_RIGHTS on the sendmsg that carries a reply's first byte. Knows nothing
+ * of TAPs: it hands parsed calls to one callback and sends what it is given.
+ *
+ * A connection handles one call at a time: the next pipelined request is
+ * not parsed until the current one is answered, so replies leave in request
+ * order and a method may answer later (after an nft batch commits, a device
+ * deletion finishes) by keeping a reference to the connection. Input is
+ * bounded (VARLINK_MAX_MESSAGE per message); output is bounded per
+ * connection and a peer that stops reading is dropped, never waited for.
+ * The org.varlink.service interface (GetInfo, GetInterfaceDescription) is
+ * answered here from the description passed in. */
+
+#define VARLINK_MAX_MESSAGE (64u * 1024u)
+
+struct varlink_server;
+struct varlink_conn;
+
+struct varlink_peer {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        gid_t *groups; /* SO_PEERGROUPS, supplementary groups */
+        size_t n_groups;
+};
+
+/* A parsed call. `parameters` is always an object (absent and null become
+ * {}); `more` and `oneway` are the call's flags. */
+struct varlink_call {
+        char *method;                   /* "io.taplinkd.Acquire" */
+        struct json_object *parameters; /* owned by the call */
+        bool more;
+        bool oneway;
+};
+
+/* Pure: parses one message (len bytes, without the NUL) into a call.
+ * -EBADMSG when it is not JSON, not an object, lacks a string "method", or
+ * has "parameters" that is not an object or null. Used by the server and by
+ * the fuzzer. */
+int varlink_parse_call(const char *msg, size_t len, struct varlink_call *ret);
+void varlink_call_done(struct varlink_call *call);
+
+/* Called for every call to a method outside org.varlink.service. The
+ * handler answers now or later with varlink_conn_reply()/varlink_conn_error();
+ * until it does, the connection reads no further call. conn stays valid
+ * while the handler holds a reference (varlink_conn_ref). */
+typedef void (*varlink_method_handler)(struct varlink_conn *conn, const struct varlink_call *call,
+                                       void *userdata);
+/* Called once when a connection goes away (peer closed, protocol error,
+ * dropped), before its memory is released, so a handler holding a pending
+ * call can forget it. */
+typedef void (*varlink_disconnect_handler)(struct varlink_conn *conn, void *userdata);
+
+struct varlink_server_info {
+        const char *vendor, *product, *version, *url;
+        const char *interface_name;        /* "io.taplinkd" */
+        const char *interface_description; /* the IDL text */
+};
+
+/* Serves on listen_fd (takes ownership; made non-blocking). */
+int varlink_server_new(sd_event *event, int listen_fd, const struct varlink_server_info *info,
+                       varlink_method_handler on_call, varlink_disconnect_handler on_disconnect,
+                       void *userdata, struct varlink_server **ret);
+void varlink_server_free(struct varlink_server *s);
+size_t varlink_server_n_connections(const struct varlink_server *s);
+
+const struct varlink_peer *varlink_conn_peer(const struct varlink_conn *conn);
+void varlink_conn_set_userdata(struct varlink_conn *conn, void *userdata);
+void *varlink_conn_get_userdata(const struct varlink_conn *conn);
+struct varlink_conn *varlink_conn_ref(struct varlink_conn *conn);
+struct varlink_conn *varlink_conn_unref(struct varlink_conn *conn);
+/* false once the connection has been closed (the reply would go nowhere). */
+bool varlink_conn_is_open(const struct varlink_conn *conn);
+
+/* Replies to the pending call. Takes ownership of parameters (may be NULL
+ * for {}) and of fds[0..n_fds-1]: they are sent as SCM_RIGHTS with the
+ * reply's first byte and then closed, or closed unsent if the connection is
+ * gone (-ENOTCONN) or fails. For oneway calls nothing is sent. */
+int varlink_conn_reply(struct varlink_conn *conn, struct json_object *parameters, int *fds,
+                       size_t n_fds);
+/* Replies with {"error": name, "parameters": parameters}. Takes ownership of
+ * parameters (may be NULL). */
+int varlink_conn_error(struct varlink_conn *conn, const char *error, struct json_object *parameters);
+/* Shortcuts for org.varlink.service.InvalidParameter {parameter} etc. */
+int varlink_conn_error_invalid_parameter(struct varlink_conn *conn, const char *parameter);
