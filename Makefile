@@ -88,6 +88,19 @@ check-unit: $(UNIT_TESTS)
 check-integration: all $(ITESTS)
 	@BUILD=$(BUILD) scripts/run-integration-tests.sh $(ITESTS)
 
+# `make e2e`: a real QEMU guest networked through a taplinkd fd (tests/e2e/).
+e2e: deps all
+	@BUILD=$(BUILD) tests/e2e/run.sh
+
+# `make bench`: figures for acquire latency, churn, RSS, reconcile (bench/).
+bench: deps all $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run.sh
+
+# `make fuzz FUZZ_SECONDS=N`: every libFuzzer harness for N seconds (tests/fuzz/).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 # --- generated sources ---------------------------------------------------------
 $(BUILD)/gen/varlink-idl.h: docs/io.taplinkd.varlink scripts/embed.sh
 	@mkdir -p $(@D)
