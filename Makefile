@@ -106,7 +106,7 @@ $(BUILD)/gen/varlink-idl.h: docs/io.taplinkd.varlink scripts/embed.sh
 	@mkdir -p $(@D)
 	scripts/embed.sh varlink_idl_text $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/varlink.o $(BUILD)/obj/manager.o: $(BUILD)/gen/varlink-idl.h
+$(BUILD)/obj/taplinkd.o: $(BUILD)/gen/varlink-idl.h
 
 # --- compilation ----------------------------------------------------------------
 $(BUILD)/obj/%.o: src/%.c

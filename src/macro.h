@@ -5,7 +5,9 @@
  * cleanup attributes, ownership transfer, array sizes. */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -71,6 +73,13 @@ static inline void close_many(int *fds, size_t n)
 static inline int negative_errno(void)
 {
         return errno > 0 ? -errno : -EIO;
+}
+
+static inline bool streq_ptr(const char *a, const char *b)
+{
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
 }
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
