@@ -21,8 +21,14 @@
  *   org.varlink.service.InvalidParameter       -EINVAL
  *   org.varlink.service.MethodNotFound etc.    -EOPNOTSUPP
  *   any other error                            -EPROTO
- * A reply that is not valid Varlink is -EBADMSG; a connection the daemon
- * closed is -ECONNRESET. */
+ * A reply that is not valid Varlink, or does not match what was asked
+ * (a field missing or of the wrong type, a fileDescriptors index with no fd
+ * behind it, fds lost in transit), is -EBADMSG; a reply larger than 64 MiB
+ * is -EMSGSIZE; a connection the daemon closed is -ECONNRESET. After a
+ * failure that leaves the stream unusable (-ECONNRESET, -EMSGSIZE, fds lost,
+ * a reply with data after it, any I/O error) every further call on the
+ * client returns -ENOTCONN: connect again. Fds that came with a reply but
+ * that the reply does not hand over are always closed. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,19 +48,32 @@ typedef struct tl_slot_list tl_slot_list;
 
 /* ---- connection ---- */
 
-/* Connects to path; NULL means $TAPLINK_SOCKET, or TL_DEFAULT_SOCKET. */
+/* The socket tl_client_connect(path) connects to: path unless NULL or "",
+ * else $TAPLINK_SOCKET unless unset or "" (ignored in set-uid programs),
+ * else TL_DEFAULT_SOCKET. Borrowed: path itself, the environment's string,
+ * or a constant. */
+const char *tl_socket_path(const char *path);
+
+/* Connects to tl_socket_path(path). Fails with connect()'s errno (-ENOENT:
+ * no socket there, -ECONNREFUSED: nobody listening, -EACCES), or
+ * -ENAMETOOLONG when the path does not fit a sockaddr_un. */
 int tl_client_connect(const char *path, tl_client **ret);
 void tl_client_free(tl_client *c);
 
 /* The Varlink error name of the last failed call ("io.taplinkd.QuotaExceeded"),
- * or NULL when it failed locally. Valid until the next call on c. */
+ * or NULL when it failed locally (the daemon did not answer with an error).
+ * Valid until the next call on c. */
 const char *tl_client_error_name(const tl_client *c);
 /* The error's parameters as JSON text ("{\"limit\":64}"), or NULL. */
 const char *tl_client_error_parameters(const tl_client *c);
 /* A one-line description of the last error, always non-NULL after a failed
- * call: "io.taplinkd.KernelError: operation=TUNSETIFF errno=16 (Device or
- * resource busy)" or "connect /run/taplinkd/io.taplinkd: No such file or
- * directory". */
+ * call on c (other than one with an invalid argument, -EINVAL for a NULL c
+ * or ret), NULL before any failure. Control characters from the daemon are
+ * escaped. For example:
+ *   "io.taplinkd.QuotaExceeded (limit=64)"
+ *   "io.taplinkd.KernelError (operation=TUNSETIFF errno=16): Device or resource busy"
+ *   "taplinkd closed the connection"
+ *   "malformed reply: slot field mtu" */
 const char *tl_client_error_message(const tl_client *c);
 
 /* ---- acquire ---- */
@@ -73,7 +92,10 @@ typedef struct tl_acquire_options {
 #define TL_ACQUIRE_OPTIONS_INIT { .label = NULL, .mtu = 0, .queues = 0, .vnet_header = -1, .persistent = false }
 void tl_acquire_options_init(tl_acquire_options *o);
 
-/* Acquires a slot. On success *ret holds the slot with its queue fds. */
+/* Acquires a slot. On success *ret holds the slot with its queue fds (as
+ * many as tl_slot_queues(), in queue order). A non-persistent slot lives as
+ * long as any of these fds is open, here or in a process they were passed
+ * to. */
 int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **ret);
 
 /* Releases a slot (deletes its device even while a VMM holds it). */
@@ -83,7 +105,8 @@ int tl_release(tl_client *c, unsigned slot);
 
 int tl_list(tl_client *c, tl_slot_list **ret);
 size_t tl_slot_list_size(const tl_slot_list *l);
-/* Borrowed; valid until tl_slot_list_free(). Slots from List carry no fds. */
+/* Borrowed; valid until tl_slot_list_free(); NULL when i is out of range.
+ * Slots from List carry no fds. Non-root callers get only their own slots. */
 const tl_slot *tl_slot_list_get(const tl_slot_list *l, size_t i);
 void tl_slot_list_free(tl_slot_list *l);
 
@@ -92,9 +115,14 @@ typedef struct tl_status {
         unsigned slots_in_use;
         unsigned max_slots;
 } tl_status;
+/* Status answers every client, even one not allowed anything else. */
 int tl_status_get(tl_client *c, tl_status *ret);
 
-/* ---- a slot ---- */
+/* ---- a slot ----
+ * Accessors accept NULL (and return NULL, 0, false or (uid_t)-1). Strings
+ * are borrowed from the slot and valid until it is freed. Every field was
+ * checked on arrival: strings hold no control characters, addresses parse,
+ * the MAC is six hex octets. */
 
 unsigned tl_slot_number(const tl_slot *s);
 const char *tl_slot_ifname(const tl_slot *s);
@@ -116,12 +144,14 @@ const char *tl_slot_gateway(const tl_slot *s, tl_family family);
 const char *tl_slot_guest(const tl_slot *s, tl_family family);
 unsigned tl_slot_prefix_length(const tl_slot *s, tl_family family);
 
-/* The slot as the daemon sent it, JSON text (borrowed). */
+/* The Slot object as the daemon sent it (same members, same order), as
+ * compact JSON text. Borrowed: valid until the slot is freed. */
 const char *tl_slot_json(const tl_slot *s);
 
-/* Queue fds (Acquire only). tl_slot_fd() borrows; tl_slot_take_fd() hands
- * the fd over (the caller closes it) and leaves -1 in its place. Fds not
- * taken are closed by tl_slot_free(). */
+/* Queue fds (Acquire only; 0 for slots from List). tl_slot_fd() borrows;
+ * tl_slot_take_fd() hands the fd over (the caller closes it). Both return
+ * -EINVAL for a queue out of range and -EBADF for one already taken. Fds
+ * not taken are closed by tl_slot_free(). */
 size_t tl_slot_n_fds(const tl_slot *s);
 int tl_slot_fd(const tl_slot *s, size_t queue);
 int tl_slot_take_fd(tl_slot *s, size_t queue);

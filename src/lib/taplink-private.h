@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* libtaplink's insides, shared by its files and its unit tests; nothing here
+ * is exported (the objects are built with -fvisibility=hidden and only what
+ * is marked _public_ reaches the version script's tl_* list). */
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+#include "taplink.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+/* A List of 10,000 slots is a few MB of JSON; anything past this is not a
+ * reply taplinkd would send, and must not make the client eat memory. */
+#define TL_MAX_REPLY (64u * 1024u * 1024u)
+
+/* SCM_MAX_FD: the kernel never passes more than this in one message. */
+#define TL_MAX_FDS 253
+
+struct tl_client {
+        int fd;
+        char *path;
+        bool broken; /* stream out of sync or closed: every further call fails */
+
+        /* Received bytes not yet consumed: [0, rbuf_len). */
+        char *rbuf;
+        size_t rbuf_len, rbuf_size;
+        size_t max_reply;
+
+        /* The last failed call, or all NULL. */
+        char *error_name;
+        char *error_parameters;
+        char *error_message;
+};
+
+/* A reply as the transport hands it over: the parsed message and the fds
+ * that came with it. */
+struct tl_reply {
+        json_object *message; /* the whole reply object */
+        json_object *parameters; /* borrowed from message; never NULL */
+        const char *error;       /* borrowed; NULL unless an error reply */
+        int fds[TL_MAX_FDS];
+        size_t n_fds;
+};
+
+void tlp_reply_done(struct tl_reply *r);
+
+/* Internal functions carry the tlp_ prefix: libtaplink.a is linked into
+ * programs with their own symbols, and must not clash with them. */
+
+/* client.c */
+int tlp_client_new_from_fd(int fd, const char *path, tl_client **ret);
+void tlp_client_set_max_reply(tl_client *c, size_t max);
+int tlp_client_error(tl_client *c, int err, const char *fmt, ...) _printf_(3, 4);
+void tlp_client_clear_error(tl_client *c);
+/* Sends one call and reads its reply. A Varlink error reply returns its
+ * errno (see taplink.h) and records name, parameters and message; the fds of
+ * an error reply are closed. */
+int tlp_client_call(tl_client *c, const char *method, json_object *parameters, struct tl_reply *ret);
+int tlp_varlink_error_to_errno(const char *name, json_object *parameters);
+
+/* wire.c: framing only, no knowledge of methods */
+int tlp_wire_send(int fd, const char *msg, size_t len);
+/* Reads until the buffer holds a complete message; fds that arrive meanwhile
+ * are appended to fds[]/n_fds. On success *ret_len is the message length
+ * without its NUL, the message starts at c->rbuf. */
+int tlp_wire_receive(tl_client *c, int *fds, size_t *n_fds, size_t *ret_len);
+
+/* slot.c */
+struct tl_net {
+        const char *subnet, *gateway, *guest;
+        unsigned prefix_length;
+};
+
+struct tl_slot {
+        json_object *object; /* a reference; the strings below borrow from it */
+        unsigned number;
+        const char *ifname, *label, *mac, *kernel_ip_arg;
+        uid_t owner_uid;
+        unsigned mtu, queues;
+        bool vnet_header, persistent;
+        bool has_ipv6;
+        struct tl_net ipv4, ipv6;
+        int *fds;
+        size_t n_fds;
+};
+
+struct tl_slot_list {
+        tl_slot *slots;
+        size_t n_slots;
+};
+
+/* Fills *ret from a Slot object, taking a reference to it. On failure
+ * *detail names what was wrong, for the error message. */
+int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail);
+void tlp_slot_done(tl_slot *s);
+
+/* Typed field access; -EBADMSG when missing or of the wrong type. */
+int tlp_json_get_string(json_object *o, const char *key, const char **ret);
+int tlp_json_get_uint(json_object *o, const char *key, uint64_t max, uint64_t *ret);
+int tlp_json_get_bool(json_object *o, const char *key, bool *ret);
