@@ -1,0 +1,443 @@
+# SPDX-License-Identifier: MIT
+"""Shared harness for taplinkd's integration tests.
+
+Every test runs as root inside a throwaway network namespace (the runner
+starts it with `unshare -n`); this module refuses to run anywhere else, so a
+test can never touch the host's interfaces or firewall. It starts a private
+daemon (own config, socket, nft table), speaks Varlink to it (with SCM_RIGHTS
+fd passing), runs clients as other uids (setpriv), and reads the kernel's
+state from outside with `ip -j` and `nft -j`.
+"""
+
+import array
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("BUILD", "build")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TAPLINKD = os.path.join(ROOT, BUILD, "taplinkd")
+TAPLINKCTL = os.path.join(ROOT, BUILD, "taplinkctl")
+CLIENT_PROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "client_proxy.py")
+# Clients run as other uids must be able to execute the interpreter: a
+# per-user one under /root is not reachable for them.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def in_private_netns():
+    """True when this process is not in the init network namespace."""
+    try:
+        return os.readlink("/proc/self/ns/net") != os.readlink("/proc/1/ns/net")
+    except OSError:
+        return False
+
+
+def require_sandbox(testcase=None):
+    """Fails loudly (never skips) when the environment cannot run the tests."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("must run as root")
+    if not in_private_netns():
+        problems.append("must run in a private network namespace (unshare -n)")
+    if not os.path.exists(TAPLINKD):
+        problems.append("%s is missing (run make)" % TAPLINKD)
+    if problems:
+        raise RuntimeError("integration tests: " + "; ".join(problems))
+
+
+def run(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+
+
+# ---------------------------------------------------------------- kernel state
+
+def ip_json(*args):
+    out = run("ip", "-j", *args).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def link(name):
+    """`ip -j -d link show dev NAME`, or None when it does not exist."""
+    r = run("ip", "-j", "-d", "link", "show", "dev", name, check=False)
+    if r.returncode != 0:
+        return None
+    data = json.loads(r.stdout)
+    return data[0] if data else None
+
+
+def links_with_prefix(prefix):
+    return [l["ifname"] for l in ip_json("link", "show") if l["ifname"].startswith(prefix)]
+
+
+def addrs(name):
+    data = ip_json("addr", "show", "dev", name)
+    return data[0].get("addr_info", []) if data else []
+
+
+def nft_ruleset():
+    return json.loads(run("nft", "-j", "list", "ruleset").stdout)["nftables"]
+
+
+def set_elements(table, set_name):
+    """The elements of a set as nft -j prints them (strings or concat lists)."""
+    r = run("nft", "-j", "list", "set", "inet", table, set_name, check=False)
+    if r.returncode != 0:
+        return None
+    for obj in json.loads(r.stdout)["nftables"]:
+        if "set" in obj:
+            elems = obj["set"].get("elem", [])
+            out = []
+            for e in elems:
+                if isinstance(e, dict) and "concat" in e:
+                    out.append(tuple(e["concat"]))
+                elif isinstance(e, dict) and "elem" in e:
+                    v = e["elem"]["val"]
+                    out.append(tuple(v["concat"]) if isinstance(v, dict) and "concat" in v else v)
+                else:
+                    out.append(e)
+            return out
+    return []
+
+
+def all_elements(table):
+    return {s: set_elements(table, s) for s in ("slots_v4", "slots_v6", "guests_v4", "guests_v6")}
+
+
+def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- varlink
+
+class VarlinkError(Exception):
+    def __init__(self, name, parameters):
+        super().__init__("%s %s" % (name, json.dumps(parameters)))
+        self.name = name
+        self.parameters = parameters
+
+
+class Varlink:
+    """A minimal blocking Varlink client with SCM_RIGHTS."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.fds = []
+
+    def close(self):
+        self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def send(self, obj):
+        self.sock.sendall(json.dumps(obj).encode() + b"\0")
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv(self):
+        """One reply: (dict, [fds that came with its first byte])."""
+        fds = []
+        while b"\0" not in self.buf:
+            msg, anc, flags, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(64 * 4))
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    a = array.array("i")
+                    a.frombytes(data[: len(data) - (len(data) % a.itemsize)])
+                    fds.extend(a)
+            if not msg:
+                for fd in fds:
+                    os.close(fd)
+                raise ConnectionResetError("daemon closed the connection")
+            self.buf += msg
+        raw, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(raw), fds
+
+    def call_raw(self, method, parameters=None, **extra):
+        req = {"method": method}
+        if parameters is not None:
+            req["parameters"] = parameters
+        req.update(extra)
+        self.send(req)
+        return self.recv()
+
+    def call(self, method, parameters=None):
+        reply, fds = self.call_raw(method, parameters)
+        if "error" in reply:
+            for fd in fds:
+                os.close(fd)
+            raise VarlinkError(reply["error"], reply.get("parameters", {}))
+        return reply.get("parameters", {}), fds
+
+    def acquire(self, **params):
+        p, fds = self.call("io.taplinkd.Acquire", params)
+        assert p["fileDescriptors"] == list(range(len(fds))), (p, fds)
+        return p["slot"], fds
+
+
+# ---------------------------------------------------------------- daemon
+
+class Daemon:
+    """A private taplinkd in this namespace: its own config, socket, table."""
+
+    counter = 0
+
+    def __init__(self, workdir, config=None, args=(), env=None):
+        Daemon.counter += 1
+        self.workdir = workdir
+        self.table = "tltest%d_%d" % (os.getpid(), Daemon.counter)
+        self.socket = os.path.join(workdir, "io.taplinkd")
+        self.conf = os.path.join(workdir, "taplinkd.conf")
+        self.log = os.path.join(workdir, "taplinkd.log")
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        sections = {
+            "daemon": {"nft_table": self.table},
+            "network": {},
+            "access": {"allow_groups": "", "allow_users": "1000"},
+        }
+        for key, value in (config or {}).items():
+            section, k = key.split(".", 1)
+            sections[section][k] = value
+        with open(self.conf, "w") as f:
+            for section, kv in sections.items():
+                f.write("[%s]\n" % section)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+        self.prefix = sections["daemon"].get("ifname_prefix", "tl")
+
+    def start(self, wait_ready=True, timeout=10.0):
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
+        notify.bind(notify_path)
+        env = dict(os.environ)
+        env["NOTIFY_SOCKET"] = notify_path
+        env.pop("LISTEN_FDS", None)
+        if self.env:
+            env.update(self.env)
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [TAPLINKD, "--config", self.conf, "--socket", self.socket, "--verbose"] + self.args,
+            stdout=logf, stderr=logf, env=env)
+        logf.close()
+        self.notifications = []
+        try:
+            if wait_ready:
+                deadline = time.monotonic() + timeout
+                while not any(n.startswith("READY=1") or "\nREADY=1" in n for n in self.notifications):
+                    left = deadline - time.monotonic()
+                    if self.proc.poll() is not None:
+                        raise AssertionError("taplinkd exited with %d:\n%s" % (self.proc.returncode, self.log_text()))
+                    if left <= 0:
+                        raise AssertionError("taplinkd sent no READY=1 in %.0fs:\n%s" % (timeout, self.log_text()))
+                    r, _, _ = select.select([notify], [], [], min(left, 0.1))
+                    if r:
+                        self.notifications.append(notify.recv(4096).decode())
+        finally:
+            notify.close()
+            os.unlink(notify_path)
+        return self
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def client(self):
+        return Varlink(self.socket)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("taplinkd did not stop on signal %d" % sig)
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def cleanup(self):
+        """Removes every trace: the process, devices, table."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        run(TAPLINKD, "--config", self.conf, "--cleanup", check=False)
+        for name in links_with_prefix(self.prefix):
+            run("ip", "link", "del", name, check=False)
+        run("nft", "delete", "table", "inet", self.table, check=False)
+
+
+class ClientProcess:
+    """A Varlink client running as another uid (setpriv), driven over pipes.
+
+    It keeps the fds it receives, so slots it acquired stay alive until
+    close_fds() or stop(): the same as a VMM holding its TAP."""
+
+    def __init__(self, socket_path, uid, gid=None, groups=()):
+        gid = uid if gid is None else gid
+        cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]
+        if groups:
+            cmd.append("--groups=" + ",".join(str(g) for g in groups))
+        else:
+            cmd.append("--clear-groups")
+        cmd += [PYTHON, CLIENT_PROXY, socket_path]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def request(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("client proxy died")
+        return json.loads(line)
+
+    def call(self, method, parameters=None):
+        """(reply dict, number of fds received)"""
+        r = self.request(op="call", method=method, parameters=parameters)
+        return r["reply"], r["nfds"]
+
+    def close_fds(self, slot):
+        return self.request(op="close", slot=slot)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+
+
+# ---------------------------------------------------------------- traffic
+
+ETH_P_ARP = 0x0806
+VNET_HDR_LEN = 10
+
+
+def mac_bytes(mac):
+    return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def arp_probe(fd, slot_obj, vnet_header=True, timeout=2.0):
+    """Writes an ARP request for the slot's gateway into the TAP fd, as the
+    guest, and returns True when the kernel's ARP reply comes back."""
+    guest_mac = mac_bytes(slot_obj["mac"])
+    guest_ip = socket.inet_aton(slot_obj["ipv4"]["guest"])
+    gw_ip = socket.inet_aton(slot_obj["ipv4"]["gateway"])
+    eth = b"\xff" * 6 + guest_mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + guest_mac + guest_ip + b"\0" * 6 + gw_ip
+    frame = eth + arp
+    prefix = b"\0" * VNET_HDR_LEN if vnet_header else b""
+    os.set_blocking(fd, False)
+    os.write(fd, prefix + frame)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not r:
+            break
+        try:
+            pkt = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        pkt = pkt[len(prefix):]
+        if len(pkt) >= 42 and struct.unpack("!H", pkt[12:14])[0] == ETH_P_ARP:
+            op = struct.unpack("!H", pkt[20:22])[0]
+            if op == 2 and pkt[28:32] == gw_ip and pkt[0:6] == guest_mac:
+                return True
+    return False
+
+
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+def ping_gateway(fd, slot_obj, src_ip=None, vnet_header=True, timeout=2.0):
+    """Sends an ICMP echo request from the guest (or from src_ip, to test
+    anti-spoofing) to the gateway, resolving the gateway's MAC by ARP first.
+    Returns True when the echo reply arrives."""
+    guest_mac = mac_bytes(slot_obj["mac"])
+    # the host side answers with its own MAC: 06:74:6c:SS:SS:SS
+    gw_mac = b"\x06" + guest_mac[1:]
+    src = socket.inet_aton(src_ip or slot_obj["ipv4"]["guest"])
+    dst = socket.inet_aton(slot_obj["ipv4"]["gateway"])
+    ident = os.getpid() & 0xFFFF
+    payload = b"taplinkd-test"
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + payload
+    icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0x4000, 64, 1, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    frame = gw_mac + guest_mac + struct.pack("!H", 0x0800) + ip + icmp
+    prefix = b"\0" * VNET_HDR_LEN if vnet_header else b""
+    os.set_blocking(fd, False)
+    # The kernel needs the guest's MAC for the reply: ARP first (the reply
+    # to our probe is read and discarded).
+    arp_probe(fd, slot_obj, vnet_header, timeout)
+    os.write(fd, prefix + frame)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not r:
+            break
+        try:
+            pkt = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        pkt = pkt[len(prefix):]
+        if len(pkt) >= 42 and struct.unpack("!H", pkt[12:14])[0] == 0x0800:
+            if pkt[23] == 1 and pkt[34] == 0 and struct.unpack("!H", pkt[38:40])[0] == ident:
+                return True
+    return False
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Gives each test a fresh private daemon (self.d) and cleans up."""
+
+    config = None
+    args = ()
+
+    def setUp(self):
+        require_sandbox()
+        run("ip", "link", "set", "lo", "up")
+        self.tmp = tempfile.TemporaryDirectory(prefix="taplinkd-test-")
+        os.chmod(self.tmp.name, 0o755)
+        self.d = Daemon(self.tmp.name, config=self.config, args=self.args)
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
+
+    def assertNoLeak(self, timeout=3.0):
+        """No device with the prefix, no element in any set."""
+        def clean():
+            if links_with_prefix(self.d.prefix):
+                return False
+            return all(not v for v in all_elements(self.d.table).values())
+        wait_for(clean, timeout, what="no leaked device or element")

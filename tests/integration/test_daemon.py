@@ -1,0 +1,511 @@
+# SPDX-License-Identifier: MIT
+"""The real daemon in a throwaway network namespace (SPEC §3-§6)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402
+    TAPLINKD, ClientProcess, Daemon, DaemonTestCase, Varlink, VarlinkError, addrs,
+    all_elements, arp_probe, link, links_with_prefix, ping_gateway, run, set_elements, wait_for)
+
+
+def expected_elements(slots):
+    """The four elements of each slot, as nft -j prints them."""
+    return {
+        "slots_v4": sorted(s["ipv4"]["subnet"] for s in slots),
+        "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots),
+        "guests_v4": sorted((s["ifname"], s["ipv4"]["guest"]) for s in slots),
+        "guests_v6": sorted((s["ifname"], s["ipv6"]["guest"]) for s in slots),
+    }
+
+
+def current_elements(table):
+    return {k: sorted(v or []) for k, v in all_elements(table).items()}
+
+
+class AcquireTest(DaemonTestCase):
+
+    def test_acquire_fields_kernel_state_and_traffic(self):
+        c = self.d.client()
+        slot, fds = c.acquire(label="vm-1")
+        self.assertEqual(len(fds), 1)
+        s = slot["slot"]
+        self.assertEqual(slot["ifname"], "tl%d" % s)
+        self.assertEqual(slot["label"], "vm-1")
+        self.assertEqual(slot["ownerUid"], 0)
+        self.assertEqual(slot["mac"], "02:74:6c:%02x:%02x:%02x" % (s >> 16, (s >> 8) & 255, s & 255))
+        self.assertEqual(slot["mtu"], 1500)
+        self.assertEqual(slot["queues"], 1)
+        self.assertTrue(slot["vnetHeader"])
+        self.assertFalse(slot["persistent"])
+        base = s * 4
+        v4 = "10.213.%d.%d" % (base >> 8, base & 255)
+        self.assertEqual(slot["ipv4"], {
+            "subnet": v4,
+            "gateway": "10.213.%d.%d" % (base >> 8, (base & 255) + 1),
+            "guest": "10.213.%d.%d" % (base >> 8, (base & 255) + 2),
+            "prefixLength": 30})
+        self.assertEqual(slot["ipv6"], {
+            "subnet": "fd74:6c00:0:%x::" % s if s else "fd74:6c00::",
+            "gateway": "fd74:6c00:0:%x::1" % s,
+            "guest": "fd74:6c00:0:%x::2" % s,
+            "prefixLength": 64})
+        self.assertEqual(slot["kernelIpArg"], "ip=%s::%s:255.255.255.252::eth0:off" % (
+            slot["ipv4"]["guest"], slot["ipv4"]["gateway"]))
+        self.assertEqual(os.readlink("/proc/self/fd/%d" % fds[0]), "/dev/net/tun")
+
+        l = link(slot["ifname"])
+        self.assertIsNotNone(l)
+        self.assertEqual(l["mtu"], 1500)
+        self.assertEqual(l["address"], "06" + slot["mac"][2:])
+        self.assertEqual(l.get("ifalias"), "vm-1")
+        self.assertIn("UP", l["flags"])
+        info = l["linkinfo"]["info_data"]
+        self.assertEqual(info["type"], "tap")
+        self.assertFalse(info["pi"])
+        self.assertTrue(info["vnet_hdr"])
+        self.assertFalse(info["persist"])
+        self.assertEqual(info.get("user"), "root")
+
+        a = {(x["family"], x["local"], x["prefixlen"]): x for x in addrs(slot["ifname"])}
+        self.assertIn(("inet", slot["ipv4"]["gateway"], 30), a)
+        v6 = a[("inet6", slot["ipv6"]["gateway"], 64)]
+        self.assertFalse(v6.get("tentative", False), v6)
+
+        self.assertEqual(current_elements(self.d.table), expected_elements([slot]))
+        self.assertTrue(arp_probe(fds[0], slot), "no ARP reply through the TAP fd")
+        self.assertTrue(ping_gateway(fds[0], slot), "no echo reply from the gateway")
+        for fd in fds:
+            os.close(fd)
+        c.close()
+
+    def test_anti_spoofing_drops_foreign_source(self):
+        c = self.d.client()
+        a, fa = c.acquire()
+        b, fb = c.acquire()
+        self.assertTrue(ping_gateway(fa[0], a))
+        # slot a pretending to be slot b: dropped by the input chain
+        self.assertFalse(ping_gateway(fa[0], a, src_ip=b["ipv4"]["guest"], timeout=1.0))
+        for fd in fa + fb:
+            os.close(fd)
+
+    def test_fd_close_tears_down(self):
+        c = self.d.client()
+        slot, fds = c.acquire()
+        for fd in fds:
+            os.close(fd)
+        t0 = time.monotonic()
+        wait_for(lambda: link(slot["ifname"]) is None, 2.0, what="device gone")
+        self.assertNoLeak(timeout=1.0)
+        wait_for(lambda: c.call("io.taplinkd.List")[0]["slots"] == [], 1.0, what="slot gone from List")
+        self.assertLess(time.monotonic() - t0, 1.5)
+
+    def test_release_while_fd_held(self):
+        c = self.d.client()
+        slot, fds = c.acquire()
+        c.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        # Release answers once the device and its elements are gone.
+        self.assertIsNone(link(slot["ifname"]))
+        self.assertEqual(current_elements(self.d.table), expected_elements([]))
+        self.assertEqual(c.call("io.taplinkd.List")[0]["slots"], [])
+        with self.assertRaises(VarlinkError) as e:
+            c.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertEqual(e.exception.name, "io.taplinkd.NoSuchSlot")
+        self.assertEqual(e.exception.parameters, {"slot": slot["slot"]})
+        for fd in fds:
+            os.close(fd)
+
+    def test_persistent_survives_fd_close_dies_on_release(self):
+        c = self.d.client()
+        slot, fds = c.acquire(persistent=True, label="fc")
+        self.assertTrue(slot["persistent"])
+        for fd in fds:
+            os.close(fd)
+        time.sleep(0.3)
+        l = link(slot["ifname"])
+        self.assertIsNotNone(l)
+        self.assertTrue(l["linkinfo"]["info_data"]["persist"])
+        self.assertEqual(len(c.call("io.taplinkd.List")[0]["slots"]), 1)
+        c.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertIsNone(link(slot["ifname"]))
+        self.assertNoLeak(timeout=1.0)
+
+    def test_multi_queue(self):
+        c = self.d.client()
+        slot, fds = c.acquire(queues=4, vnetHeader=False, mtu=9000)
+        self.assertEqual(len(fds), 4)
+        self.assertEqual(slot["queues"], 4)
+        l = link(slot["ifname"])
+        info = l["linkinfo"]["info_data"]
+        self.assertTrue(info["multi_queue"])
+        self.assertFalse(info["vnet_hdr"])
+        self.assertEqual(l["mtu"], 9000)
+        self.assertEqual(l["num_tx_queues"] >= 4 or l.get("num_rx_queues", 0) >= 4, True)
+        self.assertTrue(arp_probe(fds[0], slot, vnet_header=False))
+        for fd in fds[:3]:
+            os.close(fd)
+        time.sleep(0.2)
+        self.assertIsNotNone(link(slot["ifname"]), "device must live while one queue fd is open")
+        os.close(fds[3])
+        wait_for(lambda: link(slot["ifname"]) is None, 2.0, what="device gone")
+        self.assertNoLeak()
+
+    def test_lru_reuse_order(self):
+        c = self.d.client()
+        got = [c.acquire() for _ in range(4)]
+        numbers = [s["slot"] for s, _ in got]
+        self.assertEqual(numbers, [0, 1, 2, 3])
+        # release 2 then 0: the free list is 4, 5, ..., 2, 0
+        c.call("io.taplinkd.Release", {"slot": 2})
+        c.call("io.taplinkd.Release", {"slot": 0})
+        nxt, f = c.acquire()
+        self.assertEqual(nxt["slot"], 4, "a just-released slot must not be handed out first")
+        for _, fds in got:
+            for fd in fds:
+                os.close(fd)
+        for fd in f:
+            os.close(fd)
+
+
+class SmallPoolTest(DaemonTestCase):
+    config = {"daemon.max_slots": "3"}
+
+    def test_released_slots_come_back_least_recent_first(self):
+        c = self.d.client()
+        held = {}
+        for _ in range(3):
+            s, fds = c.acquire()
+            held[s["slot"]] = fds
+        with self.assertRaises(VarlinkError) as e:
+            c.acquire()
+        self.assertEqual(e.exception.name, "io.taplinkd.NoSlotAvailable")
+        c.call("io.taplinkd.Release", {"slot": 1})
+        c.call("io.taplinkd.Release", {"slot": 0})
+        a, fa = c.acquire()
+        b, fb = c.acquire()
+        self.assertEqual((a["slot"], b["slot"]), (1, 0))
+        st = c.call("io.taplinkd.Status")[0]
+        self.assertEqual(st["maxSlots"], 3)
+        self.assertEqual(st["slotsInUse"], 3)
+        for fds in list(held.values()) + [fa, fb]:
+            for fd in fds:
+                os.close(fd)
+
+
+class ProtocolTest(DaemonTestCase):
+
+    def test_get_info_and_description(self):
+        c = self.d.client()
+        info = c.call("org.varlink.service.GetInfo")[0]
+        self.assertIn("io.taplinkd", info["interfaces"])
+        self.assertIn("org.varlink.service", info["interfaces"])
+        desc = c.call("org.varlink.service.GetInterfaceDescription", {"interface": "io.taplinkd"})[0]
+        self.assertTrue(desc["description"].startswith("interface io.taplinkd"))
+        with open(os.path.join(os.path.dirname(TAPLINKD), "..", "docs", "io.taplinkd.varlink")) as f:
+            self.assertEqual(desc["description"], f.read())
+
+    def test_status_parameters_null_absent_empty(self):
+        c = self.d.client()
+        for params in (None, {}):
+            st = c.call("io.taplinkd.Status", params)[0]
+            self.assertEqual(st["slotsInUse"], 0)
+        # official Varlink clients send "parameters": null
+        reply, _ = c.call_raw("io.taplinkd.Status", None, parameters=None)
+        self.assertIn("parameters", reply, reply)
+        self.assertEqual(reply["parameters"]["maxSlots"], 16384)
+
+    def test_method_and_interface_not_found(self):
+        c = self.d.client()
+        with self.assertRaises(VarlinkError) as e:
+            c.call("io.taplinkd.Nope")
+        self.assertEqual(e.exception.name, "org.varlink.service.MethodNotFound")
+        self.assertEqual(e.exception.parameters, {"method": "io.taplinkd.Nope"})
+        with self.assertRaises(VarlinkError) as e:
+            c.call("com.example.Foo")
+        self.assertEqual(e.exception.name, "org.varlink.service.InterfaceNotFound")
+
+    def test_invalid_parameters(self):
+        c = self.d.client()
+        cases = [
+            ({"mtu": "1500"}, "mtu"), ({"mtu": 67}, "mtu"), ({"mtu": 65522}, "mtu"),
+            ({"mtu": 1500.5}, "mtu"), ({"mtu": 2 ** 70}, "mtu"), ({"mtu": -1}, "mtu"),
+            ({"queues": 0}, "queues"), ({"queues": 17}, "queues"), ({"queues": True}, "queues"),
+            ({"label": "bad label"}, "label"), ({"label": "x" * 65}, "label"), ({"label": 5}, "label"),
+            ({"label": "a/b"}, "label"), ({"vnetHeader": 1}, "vnetHeader"),
+            ({"persistent": "yes"}, "persistent"), ({"bogus": 1}, "bogus"),
+        ]
+        for params, name in cases:
+            with self.subTest(params=params):
+                with self.assertRaises(VarlinkError) as e:
+                    c.acquire(**params)
+                self.assertEqual(e.exception.name, "org.varlink.service.InvalidParameter")
+                self.assertEqual(e.exception.parameters, {"parameter": name})
+        for params in ({}, {"slot": "1"}, {"slot": 1, "x": 2}):
+            with self.assertRaises(VarlinkError) as e:
+                c.call("io.taplinkd.Release", params)
+            self.assertEqual(e.exception.name, "org.varlink.service.InvalidParameter")
+        with self.assertRaises(VarlinkError) as e:
+            c.call("io.taplinkd.List", {"x": 1})
+        self.assertEqual(e.exception.name, "org.varlink.service.InvalidParameter")
+        # Nothing was created by any of it.
+        self.assertEqual(links_with_prefix("tl"), [])
+        s, fds = c.acquire(label="ok-label_1.2:3@x", mtu=68)
+        self.assertEqual(s["label"], "ok-label_1.2:3@x")
+        for fd in fds:
+            os.close(fd)
+
+    def assertDisconnected(self, c):
+        with self.assertRaises((ConnectionResetError, BrokenPipeError, ConnectionError)):
+            c.recv()
+
+    def test_bad_messages_end_only_that_connection(self):
+        other = self.d.client()
+        for raw in (b"not json\0", b"[1,2]\0", b'"str"\0', b"{\"method\": 5}\0"):
+            with self.subTest(raw=raw):
+                c = self.d.client()
+                c.send_raw(raw)
+                self.assertDisconnected(c)
+                c.close()
+        c = self.d.client()
+        try:
+            c.send_raw(b"{\"method\":\"" + b"a" * (70 * 1024))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertDisconnected(c)
+        self.assertEqual(other.call("io.taplinkd.Status")[0]["slotsInUse"], 0)
+
+    def test_client_sending_fds_is_dropped(self):
+        c = self.d.client()
+        r, w = os.pipe()
+        msg = json.dumps({"method": "io.taplinkd.Status"}).encode() + b"\0"
+        c.sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(
+            __import__("array").array("i", [r, w]))))])
+        os.close(r)
+        self.assertDisconnected(c)
+        # the daemon closed its copies: the write end has no other holder
+        os.set_blocking(w, False)
+        time.sleep(0.1)
+        os.close(w)
+        self.assertEqual(self.d.client().call("io.taplinkd.Status")[0]["slotsInUse"], 0)
+
+    def test_pipelined_requests_in_order(self):
+        c = self.d.client()
+        reqs = [{"method": "io.taplinkd.Status"}, {"method": "io.taplinkd.Nope"},
+                {"method": "io.taplinkd.Acquire", "parameters": {"label": "p"}},
+                {"method": "io.taplinkd.List"}]
+        c.send_raw(b"".join(json.dumps(r).encode() + b"\0" for r in reqs))
+        r1, _ = c.recv()
+        r2, _ = c.recv()
+        r3, fds = c.recv()
+        r4, _ = c.recv()
+        self.assertIn("slotsInUse", r1["parameters"])
+        self.assertEqual(r2["error"], "org.varlink.service.MethodNotFound")
+        self.assertEqual(len(fds), 1)
+        self.assertEqual(r4["parameters"]["slots"][0]["label"], "p")
+        for fd in fds:
+            os.close(fd)
+
+    def test_idle_connections_and_non_reader(self):
+        idle = [self.d.client() for _ in range(500)]
+        # A client that pipelines many Lists and never reads.
+        hog = self.d.client()
+        hog.sock.setblocking(False)
+        req = json.dumps({"method": "io.taplinkd.List"}).encode() + b"\0"
+        try:
+            for _ in range(20000):
+                hog.sock.send(req * 50)
+        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+            pass
+        c = self.d.client()
+        t0 = time.monotonic()
+        s, fds = c.acquire()
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(s["slot"], 0)
+        for fd in fds:
+            os.close(fd)
+        for x in idle:
+            x.close()
+        hog.close()
+
+
+class AccessTest(DaemonTestCase):
+    config = {"access.allow_users": "1000", "access.allow_groups": "2000",
+              "access.max_slots_per_user": "2"}
+
+    def test_allowed_user_group_denied_and_quota(self):
+        u = ClientProcess(self.d.socket, 1000)
+        self.addCleanup(u.stop)
+        reply, nfds = u.call("io.taplinkd.Acquire", {"label": "u1000"})
+        self.assertIn("parameters", reply, reply)
+        self.assertEqual(nfds, 1)
+        slot = reply["parameters"]["slot"]
+        self.assertEqual(slot["ownerUid"], 1000)
+        self.assertEqual(link(slot["ifname"])["linkinfo"]["info_data"].get("user"), "1000")
+
+        reply, _ = u.call("io.taplinkd.Acquire", {})
+        self.assertIn("parameters", reply)
+        reply, _ = u.call("io.taplinkd.Acquire", {})
+        self.assertEqual(reply["error"], "io.taplinkd.QuotaExceeded")
+        self.assertEqual(reply["parameters"], {"limit": 2})
+
+        g = ClientProcess(self.d.socket, 3000, groups=[2000])
+        self.addCleanup(g.stop)
+        reply, nfds = g.call("io.taplinkd.Acquire", {})
+        self.assertIn("parameters", reply, reply)
+        gslot = reply["parameters"]["slot"]["slot"]
+
+        x = ClientProcess(self.d.socket, 4000)
+        self.addCleanup(x.stop)
+        for method in ("io.taplinkd.Acquire", "io.taplinkd.List"):
+            reply, _ = x.call(method, {})
+            self.assertEqual(reply["error"], "io.taplinkd.PermissionDenied")
+        reply, _ = x.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertEqual(reply["error"], "io.taplinkd.PermissionDenied")
+        reply, _ = x.call("io.taplinkd.Status", {})
+        self.assertEqual(reply["parameters"]["slotsInUse"], 3)
+        reply, _ = x.call("org.varlink.service.GetInfo", {})
+        self.assertIn("parameters", reply)
+
+        # Listing and releasing across owners.
+        reply, _ = u.call("io.taplinkd.List", {})
+        self.assertEqual(sorted(s["ownerUid"] for s in reply["parameters"]["slots"]), [1000, 1000])
+        reply, _ = g.call("io.taplinkd.List", {})
+        self.assertEqual([s["slot"] for s in reply["parameters"]["slots"]], [gslot])
+        reply, _ = g.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertEqual(reply["error"], "io.taplinkd.NoSuchSlot")
+        self.assertIsNotNone(link(slot["ifname"]))
+        root = self.d.client()
+        self.assertEqual(len(root.call("io.taplinkd.List")[0]["slots"]), 3)
+        reply, _ = u.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertEqual(reply.get("parameters"), {})
+        root.call("io.taplinkd.Release", {"slot": gslot})
+        self.assertEqual(len(root.call("io.taplinkd.List")[0]["slots"]), 1)
+        # The quota counts live slots: one was released, so one more fits.
+        reply, _ = u.call("io.taplinkd.Acquire", {})
+        self.assertIn("parameters", reply)
+
+
+class RestartTest(DaemonTestCase):
+
+    def test_kill9_restart_adopts_and_cleans(self):
+        c = self.d.client()
+        live, live_fds = c.acquire(label="keep-me")
+        pers, pers_fds = c.acquire(label="pers", persistent=True)
+        for fd in pers_fds:
+            os.close(fd)
+        dying, dying_fds = c.acquire(label="dies")
+        u = ClientProcess(self.d.socket, 1000)
+        self.addCleanup(u.stop)
+        reply, _ = u.call("io.taplinkd.Acquire", {"label": "user", "queues": 2, "vnetHeader": False})
+        uslot = reply["parameters"]["slot"]
+        c.close()
+
+        self.d.kill9()
+        # A VMM exits while the daemon is down: its device goes, its
+        # elements stay behind until the restart.
+        for fd in dying_fds:
+            os.close(fd)
+        wait_for(lambda: link(dying["ifname"]) is None, 2.0, what="dying device gone")
+        self.assertIn(dying["ipv4"]["subnet"], set_elements(self.d.table, "slots_v4"))
+
+        self.d.start()
+        c = self.d.client()
+        slots = {s["slot"]: s for s in c.call("io.taplinkd.List")[0]["slots"]}
+        self.assertEqual(sorted(slots), sorted([live["slot"], pers["slot"], uslot["slot"]]))
+        self.assertEqual(slots[live["slot"]]["label"], "keep-me")
+        self.assertEqual(slots[pers["slot"]]["label"], "pers")
+        self.assertTrue(slots[pers["slot"]]["persistent"])
+        self.assertEqual(slots[uslot["slot"]]["ownerUid"], 1000)
+        self.assertEqual(slots[uslot["slot"]]["queues"], 2)
+        self.assertFalse(slots[uslot["slot"]]["vnetHeader"])
+        self.assertEqual(current_elements(self.d.table), expected_elements(slots.values()))
+        self.assertEqual(sorted(links_with_prefix("tl")), sorted(s["ifname"] for s in slots.values()))
+        self.assertTrue(arp_probe(live_fds[0], live), "a live fd must still pass traffic")
+
+        # The adopted slot's lifecycle still works: fd close frees it.
+        for fd in live_fds:
+            os.close(fd)
+        wait_for(lambda: link(live["ifname"]) is None, 2.0, what="adopted device gone")
+        wait_for(lambda: live["slot"] not in [s["slot"] for s in c.call("io.taplinkd.List")[0]["slots"]],
+                 2.0, what="adopted slot freed")
+        self.assertNotIn(live["ipv4"]["subnet"], set_elements(self.d.table, "slots_v4"))
+
+    def test_restart_repairs_elements_and_sigterm_keeps_slots(self):
+        c = self.d.client()
+        a, fa = c.acquire()
+        c.close()
+        self.assertEqual(self.d.stop(signal.SIGTERM), 0)
+        self.assertIsNotNone(link(a["ifname"]), "SIGTERM must leave live slots alone")
+        # Someone removed an element and added a stale one meanwhile.
+        run("nft", "delete", "element", "inet", self.d.table, "slots_v4", "{ %s }" % a["ipv4"]["subnet"])
+        run("nft", "add", "element", "inet", self.d.table, "slots_v4", "{ 10.213.0.200 }")
+        self.d.start()
+        self.assertEqual(current_elements(self.d.table), expected_elements([a]))
+        for fd in fa:
+            os.close(fd)
+        self.assertNoLeak()
+
+    def test_cleanup_removes_everything(self):
+        c = self.d.client()
+        s, fds = c.acquire(persistent=True)
+        for fd in fds:
+            os.close(fd)
+        c.close()
+        self.d.stop()
+        r = run(TAPLINKD, "--config", self.d.conf, "--cleanup", check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(links_with_prefix("tl"), [])
+        self.assertNotIn(self.d.table, [o["table"]["name"] for o in
+                                        json.loads(run("nft", "-j", "list", "tables").stdout)["nftables"]
+                                        if "table" in o])
+
+
+class ForeignDeviceTest(DaemonTestCase):
+
+    def test_name_taken_by_foreign_device_is_skipped(self):
+        run("ip", "tuntap", "add", "dev", "tl0", "mode", "tap")
+        c = self.d.client()
+        s, fds = c.acquire()
+        self.assertEqual(s["slot"], 1)
+        l = link("tl0")
+        self.assertIsNotNone(l, "the foreign device must be untouched")
+        self.assertNotEqual(l["address"], "06:74:6c:00:00:00")
+        self.assertEqual(current_elements(self.d.table), expected_elements([s]))
+        for fd in fds:
+            os.close(fd)
+        run("ip", "link", "del", "tl0")
+
+
+class SocketActivationTest(unittest.TestCase):
+
+    def test_systemd_socket_activate(self):
+        import tempfile
+        from harness import require_sandbox
+        require_sandbox()
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Daemon(tmp)
+            self.addCleanup(d.cleanup)
+            path = os.path.join(tmp, "activated.sock")
+            p = subprocess.Popen(["systemd-socket-activate", "-l", path, TAPLINKD, "--config", d.conf],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.addCleanup(lambda: (p.kill(), p.wait()))
+            wait_for(lambda: os.path.exists(path), 5.0, what="activation socket")
+            c = Varlink(path)
+            st = c.call("io.taplinkd.Status")[0]
+            self.assertEqual(st["slotsInUse"], 0)
+            s, fds = c.acquire()
+            self.assertIsNotNone(link(s["ifname"]))
+            for fd in fds:
+                os.close(fd)
+            c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
