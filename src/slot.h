@@ -43,7 +43,8 @@ void slot_ipv6(const struct config *c, unsigned slot, struct slot_net6 *ret);
 
 /* The slot whose IPv4/IPv6 subnet base is addr; -ENOENT when addr is not a
  * slot subnet base of this configuration (outside the pool, not aligned,
- * beyond effective_max_slots). Used by reconcile on dumped set elements. */
+ * beyond effective_max_slots; for IPv6 also whenever ipv6 is off). Used by
+ * reconcile on dumped set elements. */
 int slot_from_ipv4_subnet(const struct config *c, struct in_addr addr, unsigned *ret_slot);
 int slot_from_ipv6_subnet(const struct config *c, const struct in6_addr *addr, unsigned *ret_slot);
 
