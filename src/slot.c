@@ -88,11 +88,11 @@ void slot_ipv4(const struct config *c, unsigned slot, struct slot_net4 *ret)
         uint32_t first = c->ipv4_prefix == 31 ? base : base + 1;
 
         *ret = (struct slot_net4){
-                .subnet.s_addr = htonl(base),
-                .gateway.s_addr = htonl(first),
-                .guest.s_addr = htonl(first + 1),
-                .netmask.s_addr = htonl(ipv4_netmask(c->ipv4_prefix)),
-                .prefix_len = c->ipv4_prefix,
+            .subnet.s_addr = htonl(base),
+            .gateway.s_addr = htonl(first),
+            .guest.s_addr = htonl(first + 1),
+            .netmask.s_addr = htonl(ipv4_netmask(c->ipv4_prefix)),
+            .prefix_len = c->ipv4_prefix,
         };
 }
 
@@ -111,8 +111,8 @@ static void in6_add_shifted(struct in6_addr *addr, uint32_t v, unsigned shift)
 void slot_ipv6(const struct config *c, unsigned slot, struct slot_net6 *ret)
 {
         struct slot_net6 n = {
-                .subnet = c->ipv6_pool,
-                .prefix_len = c->ipv6_prefix,
+            .subnet = c->ipv6_pool,
+            .prefix_len = c->ipv6_prefix,
         };
 
         in6_add_shifted(&n.subnet, slot, 128 - c->ipv6_prefix);
@@ -199,8 +199,7 @@ void slot_host_mac(unsigned slot, uint8_t ret[6])
 
 void slot_format_mac(const uint8_t mac[6], char buf[18])
 {
-        snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
-                 mac[5]);
+        snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
 int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t size)
@@ -246,13 +245,13 @@ int slot_pool_init(struct slot_pool *p, unsigned n)
         }
 
         *p = (struct slot_pool){
-                .n = n,
-                .n_free = n,
-                .head = 0,
-                .tail = n - 1,
-                .next = TAKE_PTR(next),
-                .prev = TAKE_PTR(prev),
-                .used = TAKE_PTR(used),
+            .n = n,
+            .n_free = n,
+            .head = 0,
+            .tail = n - 1,
+            .next = TAKE_PTR(next),
+            .prev = TAKE_PTR(prev),
+            .used = TAKE_PTR(used),
         };
         return 0;
 }
@@ -263,8 +262,8 @@ void slot_pool_done(struct slot_pool *p)
         free(p->prev);
         free(p->used);
         *p = (struct slot_pool){
-                .head = SLOT_NONE,
-                .tail = SLOT_NONE,
+            .head = SLOT_NONE,
+            .tail = SLOT_NONE,
         };
 }
 

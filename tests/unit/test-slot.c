@@ -89,6 +89,7 @@ struct capacity_case {
         unsigned expected;
 };
 
+/* clang-format off */
 static const struct capacity_case capacity_cases[] = {
         /* the defaults: the IPv4 /16 at /30 is the limit */
         { 16, 30, true, 48, 64, 65536, 16384 },
@@ -110,18 +111,19 @@ static const struct capacity_case capacity_cases[] = {
         { 24, 30, true, 126, 126, 65536, 1 },
         { 24, 30, true, 48, 64, 65536, 64 },
 };
+/* clang-format on */
 
 static void test_capacity(void **state)
 {
         for (size_t i = 0; i < ELEMENTSOF(capacity_cases); i++) {
                 const struct capacity_case *t = &capacity_cases[i];
                 struct config c = {
-                        .max_slots = t->max_slots,
-                        .ipv4_pool_prefix = t->ipv4_pool_prefix,
-                        .ipv4_prefix = t->ipv4_prefix,
-                        .ipv6 = t->ipv6,
-                        .ipv6_pool_prefix = t->ipv6_pool_prefix,
-                        .ipv6_prefix = t->ipv6_prefix,
+                    .max_slots = t->max_slots,
+                    .ipv4_pool_prefix = t->ipv4_pool_prefix,
+                    .ipv4_prefix = t->ipv4_prefix,
+                    .ipv6 = t->ipv6,
+                    .ipv6_pool_prefix = t->ipv6_pool_prefix,
+                    .ipv6_prefix = t->ipv6_prefix,
                 };
 
                 if (slot_capacity(&c) != t->expected)
@@ -151,6 +153,7 @@ struct addr_case {
         unsigned prefix6;
 };
 
+/* clang-format off */
 static const struct addr_case addr_cases[] = {
         { "default slot 0", {}, 0,
           "10.213.0.0", "10.213.0.1", "10.213.0.2", "255.255.255.252", 30,
@@ -207,6 +210,7 @@ static const struct addr_case addr_cases[] = {
           "10.4.141.20", "10.4.141.21", "10.4.141.22", "255.255.255.252", 30,
           "2001:db8::1:2345:0:0", "2001:db8::1:2345:0:1", "2001:db8::1:2345:0:2", 96 },
 };
+/* clang-format on */
 
 static void test_addresses(void **state)
 {
@@ -248,10 +252,10 @@ static void test_addresses(void **state)
 static void test_addresses_every_slot(void **state)
 {
         static const struct net_spec nets[] = {
-                {},
-                { .ipv4_prefix = 31 },
-                { .ipv4_pool = "10.0.0.0/8", .ipv6_prefix = 60, .ipv6_pool = "fd00::/44" },
-                { .ipv6_pool = "ffff:ffff:ffff:ff00::/56" },
+            {},
+            {.ipv4_prefix = 31},
+            {.ipv4_pool = "10.0.0.0/8", .ipv6_prefix = 60, .ipv6_pool = "fd00::/44"},
+            {.ipv6_pool = "ffff:ffff:ffff:ff00::/56"},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(nets); i++) {
@@ -287,6 +291,7 @@ struct reverse_case {
         int expected; /* the slot, or -ENOENT */
 };
 
+/* clang-format off */
 static const struct reverse_case reverse_cases[] = {
         { {}, "10.213.0.0", 0 },
         { {}, "10.213.0.4", 1 },
@@ -317,6 +322,7 @@ static const struct reverse_case reverse_cases[] = {
         { { .ipv4_pool = "10.0.0.0/8", .ipv6_pool = "fd00::/32" }, "fd00:1:0:0::", -ENOENT },
         { { .ipv4_pool = "10.0.0.0/8", .ipv6_pool = "fd00::/32" }, "fd00:ffff:ffff:ffff::", -ENOENT },
 };
+/* clang-format on */
 
 static void test_reverse(void **state)
 {
@@ -357,6 +363,7 @@ struct ifname_case {
         int expected; /* the slot, or -EINVAL */
 };
 
+/* clang-format off */
 static const struct ifname_case ifname_cases[] = {
         { "tl0", 0 },
         { "tl1", 1 },
@@ -379,6 +386,7 @@ static const struct ifname_case ifname_cases[] = {
         { "tl99999999999999999999999", -EINVAL },
         { "tl4294967297", -EINVAL }, /* 2^32 + 1: must not wrap to 1 */
 };
+/* clang-format on */
 
 static void test_ifname_parse(void **state)
 {
@@ -402,7 +410,7 @@ static void test_ifname_parse(void **state)
 
 static void test_ifname_round_trip(void **state)
 {
-        static const unsigned slots[] = { 0, 1, 9, 10, 99, 100, 12345, 16383 };
+        static const unsigned slots[] = {0, 1, 9, 10, 99, 100, 12345, 16383};
         struct config c;
 
         make_config(&(struct net_spec){}, &c);
@@ -426,7 +434,7 @@ static void test_ifname_long_prefix(void **state)
         char name[IFNAMSIZ] = "untouched";
         unsigned slot = NONE;
 
-        make_config(&(struct net_spec){ .ifname_prefix = "abcdefghijklmn", .max_slots = 10 }, &c);
+        make_config(&(struct net_spec){.ifname_prefix = "abcdefghijklmn", .max_slots = 10}, &c);
         assert_int_equal(slot_ifname(&c, 9, name), 0);
         assert_string_equal(name, "abcdefghijklmn9");
         assert_int_equal(slot_from_ifname(&c, "abcdefghijklmn9", &slot), 0);
@@ -445,6 +453,7 @@ struct mac_case {
         const char *guest, *host;
 };
 
+/* clang-format off */
 static const struct mac_case mac_cases[] = {
         { 0, "02:74:6c:00:00:00", "06:74:6c:00:00:00" },
         { 1, "02:74:6c:00:00:01", "06:74:6c:00:00:01" },
@@ -454,6 +463,7 @@ static const struct mac_case mac_cases[] = {
         { 0x123456, "02:74:6c:12:34:56", "06:74:6c:12:34:56" },
         { 0xffffff, "02:74:6c:ff:ff:ff", "06:74:6c:ff:ff:ff" },
 };
+/* clang-format on */
 
 static void test_mac(void **state)
 {
@@ -472,7 +482,7 @@ static void test_mac(void **state)
         /* byte order, checked on the bytes themselves */
         uint8_t mac[6];
         slot_guest_mac(0x123456, mac);
-        assert_memory_equal(mac, ((uint8_t[]){ 0x02, 0x74, 0x6c, 0x12, 0x34, 0x56 }), 6);
+        assert_memory_equal(mac, ((uint8_t[]){0x02, 0x74, 0x6c, 0x12, 0x34, 0x56}), 6);
 }
 
 struct ip_arg_case {
@@ -481,6 +491,7 @@ struct ip_arg_case {
         const char *expected;
 };
 
+/* clang-format off */
 static const struct ip_arg_case ip_arg_cases[] = {
         { {}, 0, "ip=10.213.0.2::10.213.0.1:255.255.255.252::eth0:off" },
         { {}, 1, "ip=10.213.0.6::10.213.0.5:255.255.255.252::eth0:off" },
@@ -489,6 +500,7 @@ static const struct ip_arg_case ip_arg_cases[] = {
         { { .ipv4_pool = "10.0.0.0/16", .ipv4_prefix = 24 }, 255,
           "ip=10.0.255.2::10.0.255.1:255.255.255.0::eth0:off" },
 };
+/* clang-format on */
 
 static void test_kernel_ip_arg(void **state)
 {
@@ -540,7 +552,7 @@ static void test_pool_ascending(void **state)
         assert_int_equal(p.n_free, 5);
         for (unsigned s = 0; s < 5; s++)
                 assert_false(slot_pool_is_used(&p, s));
-        expect_takes(&p, (unsigned[]){ 0, 1, 2, 3, 4 }, 5);
+        expect_takes(&p, (unsigned[]){0, 1, 2, 3, 4}, 5);
         slot_pool_done(&p);
 
         assert_int_equal(slot_pool_init(&p, 0), -EINVAL);
@@ -563,10 +575,10 @@ static void test_pool_lru(void **state)
         assert_int_equal(p.n_free, 6);
         assert_false(slot_pool_is_used(&p, 3));
         assert_false(slot_pool_is_used(&p, 5));
-        expect_takes(&p, (unsigned[]){ 6, 7, 8, 9, 5, 3 }, 6);
+        expect_takes(&p, (unsigned[]){6, 7, 8, 9, 5, 3}, 6);
 
         /* Everything in use: the release order alone decides. */
-        static const unsigned order[] = { 4, 0, 9, 1, 3 };
+        static const unsigned order[] = {4, 0, 9, 1, 3};
         for (size_t i = 0; i < ELEMENTSOF(order); i++)
                 assert_int_equal(slot_pool_put(&p, order[i]), 0);
         expect_takes(&p, order, ELEMENTSOF(order));
@@ -577,7 +589,7 @@ static void test_pool_lru(void **state)
         assert_int_equal(slot_pool_take(&p, &slot), 0);
         assert_int_equal(slot, 2);
         assert_int_equal(slot_pool_put(&p, 2), 0);
-        expect_takes(&p, (unsigned[]){ 7, 2 }, 2);
+        expect_takes(&p, (unsigned[]){7, 2}, 2);
         slot_pool_done(&p);
 }
 
@@ -593,19 +605,19 @@ static void test_pool_take_slot(void **state)
         assert_int_equal(slot_pool_take_slot(&p, 10), -ERANGE);
         assert_int_equal(slot_pool_take_slot(&p, UINT32_MAX), -ERANGE);
         assert_int_equal(p.n_free, 9);
-        expect_takes(&p, (unsigned[]){ 0, 1, 2, 3, 5, 6, 7, 8, 9 }, 9);
+        expect_takes(&p, (unsigned[]){0, 1, 2, 3, 5, 6, 7, 8, 9}, 9);
         slot_pool_done(&p);
 
         /* the head and the tail */
         assert_int_equal(slot_pool_init(&p, 3), 0);
         assert_int_equal(slot_pool_take_slot(&p, 0), 0);
         assert_int_equal(slot_pool_take_slot(&p, 2), 0);
-        expect_takes(&p, (unsigned[]){ 1 }, 1);
+        expect_takes(&p, (unsigned[]){1}, 1);
         assert_int_equal(slot_pool_put(&p, 2), 0);
         assert_int_equal(slot_pool_put(&p, 0), 0);
         assert_int_equal(slot_pool_take_slot(&p, 0), 0); /* the tail now */
         assert_int_equal(slot_pool_put(&p, 1), 0);
-        expect_takes(&p, (unsigned[]){ 2, 1 }, 2);
+        expect_takes(&p, (unsigned[]){2, 1}, 2);
         slot_pool_done(&p);
 }
 
@@ -623,7 +635,7 @@ static void test_pool_put_errors(void **state)
         assert_int_equal(slot_pool_put(&p, slot), -EINVAL); /* twice */
         assert_int_equal(p.n_free, 4);
         assert_false(slot_pool_is_used(&p, 4));
-        expect_takes(&p, (unsigned[]){ 1, 2, 3, 0 }, 4);
+        expect_takes(&p, (unsigned[]){1, 2, 3, 0}, 4);
         slot_pool_done(&p);
 }
 
@@ -651,7 +663,8 @@ static size_t changed_since(const struct slot_pool *p, struct pool_snapshot *s)
         size_t changed = 0;
 
         for (unsigned i = 0; i < p->n; i++)
-                changed += (p->next[i] != s->next[i]) + (p->prev[i] != s->prev[i]) + (p->used[i] != s->used[i]);
+                changed +=
+                    (p->next[i] != s->next[i]) + (p->prev[i] != s->prev[i]) + (p->used[i] != s->used[i]);
         free(s->next);
         free(s->prev);
         free(s->used);
@@ -766,31 +779,31 @@ static void test_pool_constant_access(void **state)
         assert_int_equal(slot_pool_init(&p, n), 0);
 
         /* take: the head and its successor */
-        guard_pool(&g, &p, (unsigned[]){ p.head, p.next[p.head] }, 2);
+        guard_pool(&g, &p, (unsigned[]){p.head, p.next[p.head]}, 2);
         assert_int_equal(slot_pool_take(&p, &slot), 0);
         unguard(&g);
         assert_int_equal(slot, 0);
 
         /* take_slot: the slot and its neighbours */
-        guard_pool(&g, &p, (unsigned[]){ far, p.prev[far], p.next[far] }, 3);
+        guard_pool(&g, &p, (unsigned[]){far, p.prev[far], p.next[far]}, 3);
         assert_int_equal(slot_pool_take_slot(&p, far), 0);
         unguard(&g);
 
         /* put: the slot and the tail */
-        guard_pool(&g, &p, (unsigned[]){ far, p.tail }, 2);
+        guard_pool(&g, &p, (unsigned[]){far, p.tail}, 2);
         assert_int_equal(slot_pool_put(&p, far), 0);
         unguard(&g);
-        guard_pool(&g, &p, (unsigned[]){ 0, p.tail }, 2);
+        guard_pool(&g, &p, (unsigned[]){0, p.tail}, 2);
         assert_int_equal(slot_pool_put(&p, 0), 0);
         unguard(&g);
 
         /* take_slot of the tail, whose neighbour is far away */
-        guard_pool(&g, &p, (unsigned[]){ 0, p.prev[0], p.next[0] }, 3);
+        guard_pool(&g, &p, (unsigned[]){0, p.prev[0], p.next[0]}, 3);
         assert_int_equal(slot_pool_take_slot(&p, 0), 0);
         unguard(&g);
 
         /* is_used of anything */
-        guard_pool(&g, &p, (unsigned[]){ 777777 }, 1);
+        guard_pool(&g, &p, (unsigned[]){777777}, 1);
         assert_false(slot_pool_is_used(&p, 777777));
         unguard(&g);
 
@@ -804,22 +817,22 @@ static void test_pool_constant_access(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_capacity),
-                cmocka_unit_test(test_capacity_default),
-                cmocka_unit_test(test_addresses),
-                cmocka_unit_test(test_addresses_every_slot),
-                cmocka_unit_test(test_reverse),
-                cmocka_unit_test(test_ifname_parse),
-                cmocka_unit_test(test_ifname_round_trip),
-                cmocka_unit_test(test_ifname_long_prefix),
-                cmocka_unit_test(test_mac),
-                cmocka_unit_test(test_kernel_ip_arg),
-                cmocka_unit_test(test_pool_ascending),
-                cmocka_unit_test(test_pool_lru),
-                cmocka_unit_test(test_pool_take_slot),
-                cmocka_unit_test(test_pool_put_errors),
-                cmocka_unit_test(test_pool_constant_writes),
-                cmocka_unit_test(test_pool_constant_access),
+            cmocka_unit_test(test_capacity),
+            cmocka_unit_test(test_capacity_default),
+            cmocka_unit_test(test_addresses),
+            cmocka_unit_test(test_addresses_every_slot),
+            cmocka_unit_test(test_reverse),
+            cmocka_unit_test(test_ifname_parse),
+            cmocka_unit_test(test_ifname_round_trip),
+            cmocka_unit_test(test_ifname_long_prefix),
+            cmocka_unit_test(test_mac),
+            cmocka_unit_test(test_kernel_ip_arg),
+            cmocka_unit_test(test_pool_ascending),
+            cmocka_unit_test(test_pool_lru),
+            cmocka_unit_test(test_pool_take_slot),
+            cmocka_unit_test(test_pool_put_errors),
+            cmocka_unit_test(test_pool_constant_writes),
+            cmocka_unit_test(test_pool_constant_access),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
