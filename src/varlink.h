@@ -23,6 +23,11 @@
  * answered here from the description passed in. */
 
 #define VARLINK_MAX_MESSAGE (64u * 1024u)
+#define VARLINK_MAX_DEPTH 32
+
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 
 struct varlink_server;
 struct varlink_conn;
@@ -45,21 +50,31 @@ struct varlink_call {
 };
 
 /* Pure: parses one message (len bytes, without the NUL) into a call.
- * -EBADMSG when it is not JSON, not an object, lacks a string "method", or
- * has "parameters" that is not an object or null. Used by the server and by
- * the fuzzer. */
+ * -EBADMSG when it is not JSON (UTF-8 is validated, nesting deeper than
+ * VARLINK_MAX_DEPTH is refused, anything but whitespace after the object is
+ * refused), not an object, lacks a non-empty string "method", has "more" or
+ * "oneway" that is not a boolean (or both true), or has "parameters" that is
+ * not an object or null; -EMSGSIZE above VARLINK_MAX_MESSAGE. Other keys
+ * ("upgrade" included) are ignored. Duplicate keys: json-c keeps the last.
+ * Used by the server and by the fuzzer. */
 int varlink_parse_call(const char *msg, size_t len, struct varlink_call *ret);
 void varlink_call_done(struct varlink_call *call);
 
-/* Called for every call to a method outside org.varlink.service. The
- * handler answers now or later with varlink_conn_reply()/varlink_conn_error();
- * until it does, the connection reads no further call. conn stays valid
- * while the handler holds a reference (varlink_conn_ref). */
+/* Called for every call to a method of info->interface_name (the server
+ * answers org.varlink.service itself, InterfaceNotFound for any other
+ * interface, and InvalidParameter {"parameter": "parameters"} when the
+ * parameters are neither an object nor null). The handler answers now or
+ * later with varlink_conn_reply()/varlink_conn_error(); until it does, the
+ * connection reads no further call. conn stays valid while the handler holds
+ * a reference (varlink_conn_ref); call stays valid until the answered
+ * handler has returned to the event loop (and, unanswered, as long as conn
+ * does). A call with "more" gets the method's single reply, without
+ * "continues" (no io.taplinkd method streams); a "oneway" call gets none. */
 typedef void (*varlink_method_handler)(struct varlink_conn *conn, const struct varlink_call *call,
                                        void *userdata);
 /* Called once when a connection goes away (peer closed, protocol error,
- * dropped), before its memory is released, so a handler holding a pending
- * call can forget it. */
+ * dropped, varlink_server_free), before its memory is released, so a
+ * handler holding a pending call can forget it. conn is already closed. */
 typedef void (*varlink_disconnect_handler)(struct varlink_conn *conn, void *userdata);
 
 struct varlink_server_info {
@@ -68,11 +83,36 @@ struct varlink_server_info {
         const char *interface_description; /* the IDL text */
 };
 
-/* Serves on listen_fd (takes ownership; made non-blocking). */
+/* Bounds of one server; 0 in a field of varlink_server_set_limits() selects
+ * the default. Past max_connections a new connection is accepted and closed
+ * at once. Calls are not read while more than output_high_water bytes wait
+ * to be sent; a connection is dropped when its queued output would pass
+ * output_max, or when output has waited write_timeout_usec without the peer
+ * reading any of it. */
+struct varlink_limits {
+        size_t max_connections;
+        size_t output_high_water;
+        size_t output_max;
+        uint64_t write_timeout_usec;
+};
+#define VARLINK_DEFAULT_MAX_CONNECTIONS 4096u
+#define VARLINK_DEFAULT_OUTPUT_HIGH_WATER (256u * 1024u)
+#define VARLINK_DEFAULT_OUTPUT_MAX (64u * 1024u * 1024u)
+#define VARLINK_DEFAULT_WRITE_TIMEOUT_USEC (10u * 1000u * 1000u)
+
+/* Serves on listen_fd: takes ownership on success (the fd is made
+ * non-blocking and close-on-exec); on failure the caller still owns it.
+ * info's strings are copied. A peer that hangs up entirely (EPOLLHUP) is
+ * disconnected at once, and calls it left unread are not run; one that only
+ * shuts down its writing side gets the replies to every call it sent. */
 int varlink_server_new(sd_event *event, int listen_fd, const struct varlink_server_info *info,
                        varlink_method_handler on_call, varlink_disconnect_handler on_disconnect,
                        void *userdata, struct varlink_server **ret);
+/* Closes every connection, calling on_disconnect for each (pending calls
+ * are not answered; a later reply gets -ENOTCONN), and the listening
+ * socket. */
 void varlink_server_free(struct varlink_server *s);
+void varlink_server_set_limits(struct varlink_server *s, const struct varlink_limits *limits);
 size_t varlink_server_n_connections(const struct varlink_server *s);
 
 const struct varlink_peer *varlink_conn_peer(const struct varlink_conn *conn);
@@ -86,11 +126,17 @@ bool varlink_conn_is_open(const struct varlink_conn *conn);
 /* Replies to the pending call. Takes ownership of parameters (may be NULL
  * for {}) and of fds[0..n_fds-1]: they are sent as SCM_RIGHTS with the
  * reply's first byte and then closed, or closed unsent if the connection is
- * gone (-ENOTCONN) or fails. For oneway calls nothing is sent. */
-int varlink_conn_reply(struct varlink_conn *conn, struct json_object *parameters, int *fds,
-                       size_t n_fds);
+ * gone (-ENOTCONN) or fails. For oneway calls nothing is sent. Errors:
+ * -ENOTCONN: the connection is closed.
+ * -EINVAL: no call is pending (none came, or it was answered already), or
+ *   parameters is not an object (the call then stays pending).
+ * -E2BIG: more than 253 fds (the call stays pending).
+ * -ENOBUFS (queued output would pass output_max), -ENOMEM: the call is
+ *   over and the connection is dropped from the event loop. */
+int varlink_conn_reply(struct varlink_conn *conn, struct json_object *parameters, int *fds, size_t n_fds);
 /* Replies with {"error": name, "parameters": parameters}. Takes ownership of
  * parameters (may be NULL). */
 int varlink_conn_error(struct varlink_conn *conn, const char *error, struct json_object *parameters);
 /* Shortcuts for org.varlink.service.InvalidParameter {parameter} etc. */
 int varlink_conn_error_invalid_parameter(struct varlink_conn *conn, const char *parameter);
+int varlink_conn_error_method_not_found(struct varlink_conn *conn, const char *method);
