@@ -40,7 +40,7 @@ struct config {
         size_t n_allow_users;
         gid_t *allow_groups;
         size_t n_allow_groups;
-        unsigned max_slots_per_user;
+        unsigned max_slots_per_user; /* non-root; 0: no slots for non-root at all */
 
         /* The textual forms, kept for printing the effective config. */
         char *allow_users_text;
@@ -53,13 +53,17 @@ struct config {
 
 /* Fills in every built-in default. The default group "taplink" is resolved
  * if it exists; if it does not, allow_groups is empty and a warning is
- * returned in *ret_warning (malloc'd, may be NULL). Returns 0 or -ENOMEM. */
+ * returned in *ret_warning (malloc'd, may be NULL). Returns 0 or -ENOMEM
+ * (then c is untouched). */
 int config_init(struct config *c, char **ret_warning);
 
 /* Reads path over the defaults in c. On a bad file returns a negative errno
  * and sets *ret_error to a malloc'd "path:line: message" (or "path: message"
  * when the file cannot be read). -ENOENT when the file does not exist, with
- * *ret_error set as well; callers decide whether a missing file is fine. */
+ * *ret_error set as well; callers decide whether a missing file is fine.
+ * On any failure c keeps its previous values. Indented lines continue the
+ * value of allow_users/allow_groups (inih continuation lines); anywhere else
+ * they are an error. */
 int config_load(struct config *c, const char *path, char **ret_error);
 
 /* Recomputes effective_max_slots and checks cross-key constraints that no

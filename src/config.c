@@ -1,0 +1,954 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "config.h"
+#include "macro.h"
+#include "slot.h"
+
+#define DEFAULT_GROUP "taplink"
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
+#define NFT_TABLE_NAME_MAX 255 /* NFT_NAME_MAXLEN - 1 */
+#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+/* allow_users and allow_groups share one list parser. */
+_Static_assert(__builtin_types_compatible_p(uid_t, id_t), "uid_t is not id_t");
+_Static_assert(__builtin_types_compatible_p(gid_t, id_t), "gid_t is not id_t");
+
+enum key_id {
+        KEY_SOCKET,
+        KEY_IFNAME_PREFIX,
+        KEY_MAX_SLOTS,
+        KEY_NFT_TABLE,
+        KEY_FORWARD_IPV4,
+        KEY_FORWARD_IPV6,
+        KEY_IPV4_POOL,
+        KEY_IPV4_PREFIX,
+        KEY_IPV6,
+        KEY_IPV6_POOL,
+        KEY_IPV6_PREFIX,
+        KEY_MTU,
+        KEY_MASQUERADE,
+        KEY_ALLOW_USERS,
+        KEY_ALLOW_GROUPS,
+        KEY_MAX_SLOTS_PER_USER,
+        _KEY_MAX,
+};
+
+/* A key's parser stores value into c, or returns -EINVAL with *ret_msg
+ * saying what is wrong with the value (the caller prefixes "path:line: key: "),
+ * or -ENOMEM. */
+typedef int (*key_parser)(struct config *c, const char *value, char **ret_msg);
+
+struct key_def {
+        const char *section;
+        const char *name;
+        key_parser parse;
+        bool list; /* may be empty, may continue on indented lines */
+};
+
+static const char *const sections[] = {"daemon", "network", "access"};
+
+static int _printf_(2, 3) fail(char **ret_msg, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(ret_msg, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                *ret_msg = NULL;
+                return -ENOMEM;
+        }
+        return -EINVAL;
+}
+
+static int replace_string(char **dst, const char *value)
+{
+        char *s = strdup(value);
+
+        if (!s)
+                return -ENOMEM;
+        free(*dst);
+        *dst = s;
+        return 0;
+}
+
+/* Strict decimal: digits only, no sign, no leading zeros (so that nothing
+ * looks octal), no trailing garbage. -EINVAL if not a number, -ERANGE if
+ * outside min..max. */
+static int parse_decimal(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+        uint64_t v = 0;
+
+        if (s[0] == '\0' || s[strspn(s, "0123456789")] != '\0')
+                return -EINVAL;
+        if (s[0] == '0' && s[1] != '\0')
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                v = v * 10 + (uint64_t)(*p - '0');
+                if (v > max)
+                        return -ERANGE;
+        }
+        if (v < min)
+                return -ERANGE;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+static int parse_number(const char *value, unsigned min, unsigned max, unsigned *ret, char **ret_msg)
+{
+        int r = parse_decimal(value, min, max, ret);
+
+        if (r == -EINVAL)
+                return fail(ret_msg, "%s is not a decimal number", value);
+        if (r < 0)
+                return fail(ret_msg, "%s is out of range %u..%u", value, min, max);
+        return 0;
+}
+
+static int parse_boolean(const char *value, bool *ret, char **ret_msg)
+{
+        static const char *const yes[] = {"yes", "true", "1"};
+        static const char *const no[] = {"no", "false", "0"};
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(value, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(value, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return fail(ret_msg, "%s is not a boolean (yes/no, true/false, 1/0)", value);
+}
+
+static int check_socket_path(const char *path, char **ret_msg)
+{
+        if (path[0] != '/')
+                return fail(ret_msg, "%s is not an absolute path", path);
+        if (strlen(path) > SOCKET_PATH_MAX)
+                return fail(ret_msg, "%s is too long for a socket address (at most %zu bytes)", path,
+                            SOCKET_PATH_MAX);
+        for (const char *p = path; *p; p++)
+                if (iscntrl((unsigned char)*p))
+                        return fail(ret_msg, "%s contains a control character", path);
+        return 0;
+}
+
+static bool in_bit(const uint8_t *bytes, unsigned i)
+{
+        return (bytes[i / 8] >> (7 - i % 8)) & 1;
+}
+
+/* "address/length" for family, with length in min_len..max_len and every
+ * bit past the length zero. */
+static int parse_network(const char *value, int family, unsigned min_len, unsigned max_len, void *ret_addr,
+                         unsigned *ret_len, char **ret_msg)
+{
+        const char *what = family == AF_INET ? "IPv4" : "IPv6";
+        unsigned bits = family == AF_INET ? 32 : 128;
+        char text[INET6_ADDRSTRLEN];
+        uint8_t addr[16];
+        const char *slash;
+        unsigned len;
+        size_t n;
+        int r;
+
+        slash = strchr(value, '/');
+        n = slash ? (size_t)(slash - value) : 0;
+        if (!slash || n >= sizeof(text))
+                return fail(ret_msg, "%s is not an %s network (address/prefix length)", value, what);
+        memcpy(text, value, n);
+        text[n] = '\0';
+        if (inet_pton(family, text, addr) != 1)
+                return fail(ret_msg, "%s is not an %s network (address/prefix length)", value, what);
+
+        r = parse_decimal(slash + 1, min_len, max_len, &len);
+        if (r == -EINVAL)
+                return fail(ret_msg, "%s: prefix length %s is not a decimal number", value, slash + 1);
+        if (r < 0)
+                return fail(ret_msg, "%s: prefix length %s is out of range %u..%u", value, slash + 1,
+                            min_len, max_len);
+
+        for (unsigned i = len; i < bits; i++)
+                if (in_bit(addr, i))
+                        return fail(ret_msg, "%s is not a network address (host bits set)", value);
+
+        memcpy(ret_addr, addr, bits / 8);
+        *ret_len = len;
+        return 0;
+}
+
+static int parse_socket(struct config *c, const char *value, char **ret_msg)
+{
+        int r = check_socket_path(value, ret_msg);
+
+        if (r < 0)
+                return r;
+        return replace_string(&c->socket_path, value);
+}
+
+static int parse_ifname_prefix(struct config *c, const char *value, char **ret_msg)
+{
+        /* At least one digit must follow within IFNAMSIZ-1 bytes;
+         * config_check() does the exact sum once the slot count is known. */
+        if (strlen(value) > IFNAMSIZ - 2)
+                return fail(ret_msg, "%s is too long (at most %d characters, a slot number follows)", value,
+                            IFNAMSIZ - 2);
+        if (value[strspn(value, NAME_CHARS)] != '\0')
+                return fail(ret_msg,
+                            "%s is not a valid interface name prefix (letters, digits, '_', '.', '-')",
+                            value);
+        strcpy(c->ifname_prefix, value);
+        return 0;
+}
+
+static int parse_max_slots(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_number(value, 1, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots, ret_msg);
+}
+
+static int parse_nft_table(struct config *c, const char *value, char **ret_msg)
+{
+        /* nft's own identifier rule, minus '/' and '\' which would need
+         * quoting in every rule that names the table. */
+        if (!isalpha((unsigned char)value[0]) || value[strspn(value, NAME_CHARS)] != '\0')
+                return fail(
+                    ret_msg,
+                    "%s is not a valid nftables table name (a letter, then letters, digits, '_', '.', '-')",
+                    value);
+        if (strlen(value) > NFT_TABLE_NAME_MAX)
+                return fail(ret_msg, "%s is too long (at most %d characters)", value, NFT_TABLE_NAME_MAX);
+        return replace_string(&c->nft_table, value);
+}
+
+static int parse_forward_ipv4(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_boolean(value, &c->forward_ipv4, ret_msg);
+}
+
+static int parse_forward_ipv6(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_boolean(value, &c->forward_ipv6, ret_msg);
+}
+
+static int parse_ipv4_pool(struct config *c, const char *value, char **ret_msg)
+{
+        /* Up to /31: the pool must hold at least one slot of at most /31. */
+        return parse_network(value, AF_INET, 1, 31, &c->ipv4_pool, &c->ipv4_pool_prefix, ret_msg);
+}
+
+static int parse_ipv4_prefix(struct config *c, const char *value, char **ret_msg)
+{
+        if (strcmp(value, "32") == 0)
+                return fail(ret_msg, "32 is out of range 1..31 (a /32 has no room for gateway and guest)");
+        return parse_number(value, 1, 31, &c->ipv4_prefix, ret_msg);
+}
+
+static int parse_ipv6(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_boolean(value, &c->ipv6, ret_msg);
+}
+
+static int parse_ipv6_pool(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_network(value, AF_INET6, 1, 126, &c->ipv6_pool, &c->ipv6_pool_prefix, ret_msg);
+}
+
+static int parse_ipv6_prefix(struct config *c, const char *value, char **ret_msg)
+{
+        /* Up to /126: gateway ::1 and guest ::2 need two host bits. */
+        return parse_number(value, 1, 126, &c->ipv6_prefix, ret_msg);
+}
+
+static int parse_mtu(struct config *c, const char *value, char **ret_msg)
+{
+        /* 68: the IPv4 minimum; 65521: the largest MTU a TAP accepts. */
+        return parse_number(value, 68, 65521, &c->mtu, ret_msg);
+}
+
+static int parse_masquerade(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_boolean(value, &c->masquerade, ret_msg);
+}
+
+/* getpwnam_r/getgrnam_r want a caller's buffer of unknown size: grow it on
+ * ERANGE. Returns the id, -ENOENT for no such name, or another -errno. */
+static int lookup_id(const char *name, bool group, id_t *ret_id)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 1024;
+        id_t id = 0;
+        bool found = false;
+        int r;
+
+        for (;;) {
+                char *b = realloc(buf, size);
+
+                if (!b)
+                        return -ENOMEM;
+                buf = b;
+
+                if (group) {
+                        struct group gr, *res = NULL;
+
+                        r = getgrnam_r(name, &gr, buf, size, &res);
+                        found = res != NULL;
+                        if (found)
+                                id = gr.gr_gid;
+                } else {
+                        struct passwd pw, *res = NULL;
+
+                        r = getpwnam_r(name, &pw, buf, size, &res);
+                        found = res != NULL;
+                        if (found)
+                                id = pw.pw_uid;
+                }
+                if (r != ERANGE || size >= 1024 * 1024)
+                        break;
+                size *= 2;
+        }
+
+        if (found) {
+                *ret_id = id;
+                return 0;
+        }
+        /* Not found is 0 with no result, though some NSS modules say so
+         * with one of these instead. */
+        if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+                return -ENOENT;
+        return -r;
+}
+
+/* Names or numeric ids separated by commas and/or blanks. On success the
+ * ids and the canonical text (names as given, joined by ", ") are stored. */
+static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *ret_n, char **ret_text,
+                         char **ret_msg)
+{
+        const char *what = group ? "group" : "user";
+        _cleanup_free_ id_t *ids = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t n = 0, text_len = 0;
+        const char *p = value;
+
+        text = strdup("");
+        if (!text)
+                return -ENOMEM;
+
+        for (;;) {
+                _cleanup_free_ char *token = NULL;
+                size_t len;
+                id_t id;
+                int r;
+
+                p += strspn(p, ", \t");
+                if (*p == '\0')
+                        break;
+                len = strcspn(p, ", \t");
+                token = strndup(p, len);
+                if (!token)
+                        return -ENOMEM;
+                p += len;
+
+                if (token[strspn(token, "0123456789")] == '\0') {
+                        unsigned v;
+
+                        /* (id_t)-1 means "no id" to the kernel. */
+                        if (parse_decimal(token, 0, UINT32_MAX - 1, &v) < 0)
+                                return fail(ret_msg, "%s is not a valid %s id", token, what);
+                        id = v;
+                } else {
+                        r = lookup_id(token, group, &id);
+                        if (r == -ENOENT)
+                                return fail(ret_msg, "no such %s %s", what, token);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return fail(ret_msg, "cannot look up %s %s: %s", what, token, strerror(-r));
+                }
+
+                id_t *grown = reallocarray(ids, n + 1, sizeof(*ids));
+                if (!grown)
+                        return -ENOMEM;
+                ids = grown;
+                ids[n++] = id;
+
+                char *t = realloc(text, text_len + len + 3);
+                if (!t)
+                        return -ENOMEM;
+                text = t;
+                text_len += (size_t)sprintf(text + text_len, "%s%s", n > 1 ? ", " : "", token);
+        }
+
+        free(*ret_ids);
+        *ret_ids = TAKE_PTR(ids);
+        *ret_n = n;
+        free(*ret_text);
+        *ret_text = TAKE_PTR(text);
+        return 0;
+}
+
+static int parse_allow_users(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_id_list(value, false, &c->allow_users, &c->n_allow_users, &c->allow_users_text,
+                             ret_msg);
+}
+
+static int parse_allow_groups(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_id_list(value, true, &c->allow_groups, &c->n_allow_groups, &c->allow_groups_text,
+                             ret_msg);
+}
+
+static int parse_max_slots_per_user(struct config *c, const char *value, char **ret_msg)
+{
+        return parse_number(value, 0, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots_per_user, ret_msg);
+}
+
+static const struct key_def keys[_KEY_MAX] = {
+    [KEY_SOCKET] = {"daemon", "socket", parse_socket, false},
+    [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false},
+    [KEY_MAX_SLOTS] = {"daemon", "max_slots", parse_max_slots, false},
+    [KEY_NFT_TABLE] = {"daemon", "nft_table", parse_nft_table, false},
+    [KEY_FORWARD_IPV4] = {"daemon", "forward_ipv4", parse_forward_ipv4, false},
+    [KEY_FORWARD_IPV6] = {"daemon", "forward_ipv6", parse_forward_ipv6, false},
+    [KEY_IPV4_POOL] = {"network", "ipv4_pool", parse_ipv4_pool, false},
+    [KEY_IPV4_PREFIX] = {"network", "ipv4_prefix", parse_ipv4_prefix, false},
+    [KEY_IPV6] = {"network", "ipv6", parse_ipv6, false},
+    [KEY_IPV6_POOL] = {"network", "ipv6_pool", parse_ipv6_pool, false},
+    [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false},
+    [KEY_MTU] = {"network", "mtu", parse_mtu, false},
+    [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false},
+    [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true},
+    [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true},
+    [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false},
+};
+
+static const char *key_list_text(const struct config *c, enum key_id id)
+{
+        return id == KEY_ALLOW_USERS ? c->allow_users_text : c->allow_groups_text;
+}
+
+static bool known_section(const char *name, size_t len)
+{
+        for (size_t i = 0; i < ELEMENTSOF(sections); i++)
+                if (strlen(sections[i]) == len && strncmp(sections[i], name, len) == 0)
+                        return true;
+        return false;
+}
+
+static int find_key(const char *section, const char *name)
+{
+        for (int i = 0; i < _KEY_MAX; i++)
+                if ((!section || strcmp(keys[i].section, section) == 0) && strcmp(keys[i].name, name) == 0)
+                        return i;
+        return -1;
+}
+
+/* Checks what no single line carries. On failure *ret_keys lists the keys
+ * involved, most telling first, so that config_load() can point at a line. */
+static int config_check(const struct config *c, const enum key_id **ret_keys, size_t *ret_n_keys,
+                        char **ret_msg)
+{
+        static const enum key_id socket_keys[] = {KEY_SOCKET};
+        static const enum key_id max_slots_keys[] = {KEY_MAX_SLOTS};
+        static const enum key_id ipv4_keys[] = {KEY_IPV4_PREFIX, KEY_IPV4_POOL};
+        static const enum key_id ipv6_keys[] = {KEY_IPV6_PREFIX, KEY_IPV6_POOL};
+        static const enum key_id ifname_keys[] = {
+            KEY_IFNAME_PREFIX, KEY_MAX_SLOTS, KEY_IPV4_PREFIX, KEY_IPV4_POOL,
+            KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
+        };
+        char pool[INET6_ADDRSTRLEN], name[32];
+        _cleanup_free_ char *msg = NULL;
+        unsigned n;
+        int r;
+
+        r = check_socket_path(c->socket_path ? c->socket_path : "", &msg);
+        if (r == -EINVAL) {
+                *ret_keys = socket_keys;
+                *ret_n_keys = ELEMENTSOF(socket_keys);
+                return fail(ret_msg, "socket: %s", msg);
+        }
+        if (r < 0)
+                return r;
+
+        if (c->ipv4_prefix < c->ipv4_pool_prefix) {
+                inet_ntop(AF_INET, &c->ipv4_pool, pool, sizeof(pool));
+                *ret_keys = ipv4_keys;
+                *ret_n_keys = ELEMENTSOF(ipv4_keys);
+                return fail(ret_msg,
+                            "ipv4_prefix: %u is shorter than the prefix of ipv4_pool %s/%u "
+                            "(a slot's subnet must fit in the pool: %u..31)",
+                            c->ipv4_prefix, pool, c->ipv4_pool_prefix, c->ipv4_pool_prefix);
+        }
+        if (c->ipv6_prefix < c->ipv6_pool_prefix) {
+                inet_ntop(AF_INET6, &c->ipv6_pool, pool, sizeof(pool));
+                *ret_keys = ipv6_keys;
+                *ret_n_keys = ELEMENTSOF(ipv6_keys);
+                return fail(ret_msg,
+                            "ipv6_prefix: %u is shorter than the prefix of ipv6_pool %s/%u "
+                            "(a slot's subnet must fit in the pool: %u..126)",
+                            c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
+        }
+
+        n = slot_capacity(c);
+        if (n == 0) {
+                *ret_keys = max_slots_keys;
+                *ret_n_keys = ELEMENTSOF(max_slots_keys);
+                return fail(ret_msg, "max_slots: 0 leaves no slot");
+        }
+        r = snprintf(name, sizeof(name), "%s%u", c->ifname_prefix, n - 1);
+        if (r > IFNAMSIZ - 1) {
+                *ret_keys = ifname_keys;
+                *ret_n_keys = ELEMENTSOF(ifname_keys);
+                return fail(ret_msg,
+                            "ifname_prefix: %s is too long for %u slots: %s is %d bytes, "
+                            "an interface name has at most %d",
+                            c->ifname_prefix, n, name, r, IFNAMSIZ - 1);
+        }
+
+        return 0;
+}
+
+int config_finish(struct config *c, char **ret_error)
+{
+        const enum key_id *involved;
+        size_t n_involved;
+        char *msg = NULL;
+        int r;
+
+        r = config_check(c, &involved, &n_involved, &msg);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = msg;
+                else
+                        free(msg);
+                return r;
+        }
+        c->effective_max_slots = slot_capacity(c);
+        return 0;
+}
+
+static int config_copy(const struct config *src, struct config *ret)
+{
+        struct config c = *src;
+
+        c.socket_path = c.nft_table = c.allow_users_text = c.allow_groups_text = NULL;
+        c.allow_users = NULL;
+        c.allow_groups = NULL;
+
+        if (src->socket_path && !(c.socket_path = strdup(src->socket_path)))
+                goto oom;
+        if (src->nft_table && !(c.nft_table = strdup(src->nft_table)))
+                goto oom;
+        if (src->allow_users_text && !(c.allow_users_text = strdup(src->allow_users_text)))
+                goto oom;
+        if (src->allow_groups_text && !(c.allow_groups_text = strdup(src->allow_groups_text)))
+                goto oom;
+        if (src->n_allow_users > 0) {
+                c.allow_users = reallocarray(NULL, src->n_allow_users, sizeof(uid_t));
+                if (!c.allow_users)
+                        goto oom;
+                memcpy(c.allow_users, src->allow_users, src->n_allow_users * sizeof(uid_t));
+        }
+        if (src->n_allow_groups > 0) {
+                c.allow_groups = reallocarray(NULL, src->n_allow_groups, sizeof(gid_t));
+                if (!c.allow_groups)
+                        goto oom;
+                memcpy(c.allow_groups, src->allow_groups, src->n_allow_groups * sizeof(gid_t));
+        }
+
+        *ret = c;
+        return 0;
+oom:
+        config_done(&c);
+        return -ENOMEM;
+}
+
+int config_init(struct config *c, char **ret_warning)
+{
+        _cleanup_free_ char *warning = NULL;
+        struct config d = {
+            .ifname_prefix = "tl",
+            .max_slots = 65536,
+            .forward_ipv4 = true,
+            .forward_ipv6 = false,
+            .ipv4_pool.s_addr = htonl(0x0ad50000), /* 10.213.0.0 */
+            .ipv4_pool_prefix = 16,
+            .ipv4_prefix = 30,
+            .ipv6 = true,
+            .ipv6_pool.s6_addr = {0xfd, 0x74, 0x6c, 0x00},
+            .ipv6_pool_prefix = 48,
+            .ipv6_prefix = 64,
+            .mtu = 1500,
+            .masquerade = true,
+            .max_slots_per_user = 64,
+        };
+        id_t gid;
+        int r;
+
+        d.socket_path = strdup(CONFIG_DEFAULT_SOCKET);
+        d.nft_table = strdup("taplinkd");
+        d.allow_users_text = strdup("");
+        if (!d.socket_path || !d.nft_table || !d.allow_users_text)
+                goto oom;
+
+        /* A fresh machine has no taplink group yet (sysusers creates it on
+         * install): start anyway, root-only, rather than refuse to run. */
+        r = lookup_id(DEFAULT_GROUP, true, &gid);
+        if (r == -ENOMEM)
+                goto oom;
+        if (r >= 0) {
+                d.allow_groups = malloc(sizeof(gid_t));
+                d.allow_groups_text = strdup(DEFAULT_GROUP);
+                if (!d.allow_groups || !d.allow_groups_text)
+                        goto oom;
+                d.allow_groups[0] = gid;
+                d.n_allow_groups = 1;
+        } else {
+                d.allow_groups_text = strdup("");
+                if (!d.allow_groups_text)
+                        goto oom;
+                if (r == -ENOENT)
+                        r = asprintf(&warning, "allow_groups: group " DEFAULT_GROUP " does not exist, "
+                                               "only root and allow_users may use taplinkd");
+                else
+                        r = asprintf(&warning,
+                                     "allow_groups: cannot look up group " DEFAULT_GROUP
+                                     " (%s), only root and allow_users may use taplinkd",
+                                     strerror(-r));
+                if (r < 0) {
+                        warning = NULL;
+                        goto oom;
+                }
+        }
+
+        d.effective_max_slots = slot_capacity(&d);
+        *c = d;
+        if (ret_warning)
+                *ret_warning = TAKE_PTR(warning);
+        return 0;
+oom:
+        config_done(&d);
+        return -ENOMEM;
+}
+
+/* State shared by the inih reader and handler. The reader hands inih one
+ * whole line per call, so both count lines alike, and it remembers what the
+ * handler cannot learn from inih: the line number and whether the line is
+ * indented (an inih continuation line). */
+struct parse_ctx {
+        struct config *config;
+        const char *path;
+        FILE *f;
+        char *line;
+        size_t line_size;
+        unsigned lineno;
+        bool indented;
+        bool key_in_section; /* inih continues a key only after one */
+        unsigned key_line[_KEY_MAX];
+        int read_error;
+        int error_r;
+        unsigned error_line;
+        char *error; /* the first error, "path:line: message" */
+};
+
+static int _printf_(3, 4) ctx_fail(struct parse_ctx *ctx, int r, const char *fmt, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int k;
+
+        if (ctx->error_r < 0)
+                return 0;
+
+        va_start(ap, fmt);
+        k = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (k < 0 || asprintf(&ctx->error, "%s:%u: %s", ctx->path, ctx->lineno, msg) < 0) {
+                ctx->error = NULL;
+                ctx->error_r = -ENOMEM;
+                return 0;
+        }
+        ctx->error_r = r;
+        ctx->error_line = ctx->lineno;
+        return 0;
+}
+
+static void note_line(struct parse_ctx *ctx)
+{
+        const char *p = ctx->line;
+        const char *end;
+
+        if (ctx->lineno == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+                p += 3;
+        ctx->indented = isspace((unsigned char)*p);
+        while (isspace((unsigned char)*p))
+                p++;
+        /* inih reads an indented line after a key as more of its value,
+         * even one that looks like a header. */
+        if (*p != '[' || (ctx->indented && ctx->key_in_section))
+                return;
+
+        /* A section header: inih only tells the handler about sections
+         * that hold keys, but an empty unknown section is a typo too. */
+        ctx->key_in_section = false;
+        end = strchr(p, ']');
+        if (end && !known_section(p + 1, (size_t)(end - p - 1)))
+                ctx_fail(ctx, -EINVAL, "unknown section [%.*s]", (int)(end - p - 1), p + 1);
+}
+
+static char *config_reader(char *str, int num, void *stream)
+{
+        struct parse_ctx *ctx = stream;
+        ssize_t n;
+
+        if (ctx->error_r < 0 || ctx->read_error < 0)
+                return NULL;
+
+        errno = 0;
+        n = getline(&ctx->line, &ctx->line_size, ctx->f);
+        if (n < 0) {
+                if (ferror(ctx->f))
+                        ctx->read_error = negative_errno();
+                return NULL;
+        }
+        ctx->lineno++;
+        if (n > 0 && ctx->line[n - 1] == '\n')
+                ctx->line[--n] = '\0';
+
+        if (strlen(ctx->line) != (size_t)n) {
+                ctx_fail(ctx, -EINVAL, "line contains a NUL byte");
+                return NULL;
+        }
+        /* inih would split a longer line and parse the rest as a line of
+         * its own. */
+        if (n >= num) {
+                ctx_fail(ctx, -EINVAL, "line is too long (at most %d bytes)", num - 1);
+                return NULL;
+        }
+
+        note_line(ctx);
+        if (ctx->error_r < 0)
+                return NULL;
+        memcpy(str, ctx->line, (size_t)n + 1);
+        return str;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+        struct parse_ctx *ctx = user;
+        _cleanup_free_ char *joined = NULL, *msg = NULL;
+        int id, r;
+
+        if (ctx->error_r < 0)
+                return 0;
+
+        if (section[0] == '\0')
+                return ctx_fail(ctx, -EINVAL,
+                                "%s: key outside of any section ([daemon], [network], [access])", name);
+        if (!known_section(section, strlen(section)))
+                return ctx_fail(ctx, -EINVAL, "unknown section [%s]", section);
+
+        id = find_key(section, name);
+        if (id < 0) {
+                int other = find_key(NULL, name);
+
+                if (other >= 0)
+                        return ctx_fail(ctx, -EINVAL, "unknown key %s in [%s] (it belongs in [%s])", name,
+                                        section, keys[other].section);
+                return ctx_fail(ctx, -EINVAL, "unknown key %s in [%s]", name, section);
+        }
+
+        if (ctx->indented && ctx->key_in_section) {
+                /* inih hands an indented line on as more of the previous
+                 * key's value. Lists may grow that way; anything else would
+                 * silently lose the line's meaning. */
+                if (!keys[id].list)
+                        return ctx_fail(ctx, -EINVAL,
+                                        "%s: indented line continues the value of %s "
+                                        "(only allow_users and allow_groups continue over lines)",
+                                        name, name);
+                if (asprintf(&joined, "%s, %s", key_list_text(ctx->config, id), value) < 0) {
+                        joined = NULL;
+                        return ctx_fail(ctx, -ENOMEM, "out of memory");
+                }
+                value = joined;
+        } else if (ctx->key_line[id] > 0) {
+                return ctx_fail(ctx, -EINVAL, "duplicate key %s (already set at line %u)", name,
+                                ctx->key_line[id]);
+        } else if (value[0] == '\0' && !keys[id].list) {
+                return ctx_fail(ctx, -EINVAL, "%s: missing value", name);
+        }
+
+        r = keys[id].parse(ctx->config, value, &msg);
+        if (r < 0)
+                return ctx_fail(ctx, r, "%s: %s", name, msg ? msg : "out of memory");
+
+        if (ctx->key_line[id] == 0)
+                ctx->key_line[id] = ctx->lineno;
+        ctx->key_in_section = true;
+        return 1;
+}
+
+/* Runs inih over ctx->f into ctx->config. Returns 0, or -errno with
+ * ctx->error set (NULL only when out of memory). */
+static int parse_file(struct parse_ctx *ctx)
+{
+        int r = ini_parse_stream(config_reader, ctx, config_handler, ctx);
+
+        if (r > 0 && (ctx->error_r == 0 || (unsigned)r < ctx->error_line)) {
+                /* inih's own complaint, about a line the handler never saw. */
+                free(ctx->error);
+                if (asprintf(&ctx->error,
+                             "%s:%d: syntax error (expected [section], key = value or a comment)", ctx->path,
+                             r) < 0) {
+                        ctx->error = NULL;
+                        return -ENOMEM;
+                }
+                return -EINVAL;
+        }
+        if (ctx->error_r < 0)
+                return ctx->error_r;
+        if (ctx->read_error < 0) {
+                if (asprintf(&ctx->error, "%s: %s", ctx->path, strerror(-ctx->read_error)) < 0)
+                        ctx->error = NULL;
+                return ctx->read_error;
+        }
+        if (r < 0) /* -2: inih could not allocate its line buffer */
+                return -ENOMEM;
+        return 0;
+}
+
+/* "path:line: msg" at the first of the involved keys that the file set, or
+ * "path: msg" when the conflict comes from defaults alone. */
+static char *locate_error(const char *path, const unsigned key_line[], const enum key_id *involved,
+                          size_t n_involved, const char *msg)
+{
+        unsigned line = 0;
+        char *s;
+        int r;
+
+        for (size_t i = 0; i < n_involved && line == 0; i++)
+                line = key_line[involved[i]];
+        if (line > 0)
+                r = asprintf(&s, "%s:%u: %s", path, line, msg);
+        else
+                r = asprintf(&s, "%s: %s", path, msg);
+        return r < 0 ? NULL : s;
+}
+
+int config_load(struct config *c, const char *path, char **ret_error)
+{
+        _cleanup_(config_done) struct config work = {};
+        _cleanup_free_ char *error = NULL, *msg = NULL;
+        struct parse_ctx ctx = {
+            .config = &work,
+            .path = path,
+        };
+        const enum key_id *involved = NULL;
+        size_t n_involved = 0;
+        int r;
+
+        ctx.f = fopen(path, "re");
+        if (!ctx.f) {
+                r = negative_errno();
+                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+
+        /* Work on a copy, so that a bad file leaves c as it was. */
+        r = config_copy(c, &work);
+        if (r >= 0) {
+                r = parse_file(&ctx);
+                error = TAKE_PTR(ctx.error);
+        }
+        fclose(ctx.f);
+        free(ctx.line);
+
+        if (r >= 0) {
+                r = config_check(&work, &involved, &n_involved, &msg);
+                if (r < 0 && msg)
+                        error = locate_error(path, ctx.key_line, involved, n_involved, msg);
+        }
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(error);
+                return r;
+        }
+
+        work.effective_max_slots = slot_capacity(&work);
+        config_done(c);
+        *c = work;
+        work = (struct config){};
+        return 0;
+}
+
+static const char *yes_no(bool b)
+{
+        return b ? "yes" : "no";
+}
+
+static void print_list(FILE *f, const char *name, const char *text)
+{
+        fprintf(f, "%s =%s%s\n", name, text && *text ? " " : "", text ? text : "");
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+        char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &c->ipv4_pool, v4, sizeof(v4));
+        inet_ntop(AF_INET6, &c->ipv6_pool, v6, sizeof(v6));
+
+        fprintf(f, "[daemon]\n");
+        fprintf(f, "socket = %s\n", c->socket_path);
+        fprintf(f, "ifname_prefix = %s\n", c->ifname_prefix);
+        fprintf(f, "max_slots = %u\n", c->max_slots);
+        fprintf(f, "# effective max_slots = %u (the smallest of max_slots and the pools' capacities)\n",
+                c->effective_max_slots);
+        fprintf(f, "nft_table = %s\n", c->nft_table);
+        fprintf(f, "forward_ipv4 = %s\n", yes_no(c->forward_ipv4));
+        fprintf(f, "forward_ipv6 = %s\n", yes_no(c->forward_ipv6));
+
+        fprintf(f, "\n[network]\n");
+        fprintf(f, "ipv4_pool = %s/%u\n", v4, c->ipv4_pool_prefix);
+        fprintf(f, "ipv4_prefix = %u\n", c->ipv4_prefix);
+        fprintf(f, "ipv6 = %s\n", yes_no(c->ipv6));
+        fprintf(f, "ipv6_pool = %s/%u\n", v6, c->ipv6_pool_prefix);
+        fprintf(f, "ipv6_prefix = %u\n", c->ipv6_prefix);
+        fprintf(f, "mtu = %u\n", c->mtu);
+        fprintf(f, "masquerade = %s\n", yes_no(c->masquerade));
+
+        fprintf(f, "\n[access]\n");
+        print_list(f, "allow_users", c->allow_users_text);
+        print_list(f, "allow_groups", c->allow_groups_text);
+        fprintf(f, "max_slots_per_user = %u\n", c->max_slots_per_user);
+}
+
+void config_done(struct config *c)
+{
+        free(c->socket_path);
+        free(c->nft_table);
+        free(c->allow_users);
+        free(c->allow_groups);
+        free(c->allow_users_text);
+        free(c->allow_groups_text);
+        *c = (struct config){};
+}

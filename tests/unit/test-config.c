@@ -1,0 +1,830 @@
+/* SPDX-License-Identifier: MIT */
+// MODULES: config slot
+// WRAP: getgrnam_r
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "macro.h"
+
+static char tmpdir[] = "/tmp/test-config-XXXXXX";
+static char conf_path[sizeof(tmpdir) + 32];
+static char printed_path[sizeof(tmpdir) + 32];
+
+static int setup(void **state)
+{
+        if (!mkdtemp(tmpdir))
+                return -1;
+        snprintf(conf_path, sizeof(conf_path), "%s/taplinkd.conf", tmpdir);
+        snprintf(printed_path, sizeof(printed_path), "%s/printed.conf", tmpdir);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        unlink(conf_path);
+        unlink(printed_path);
+        return rmdir(tmpdir);
+}
+
+static void write_file(const char *path, const char *content, size_t len)
+{
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        assert_int_equal(fwrite(content, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Defaults, then content as the config file. */
+static int load_text(const char *content, struct config *c, char **ret_error)
+{
+        char *warning = NULL;
+
+        write_file(conf_path, content, strlen(content));
+        assert_int_equal(config_init(c, &warning), 0);
+        free(warning);
+        *ret_error = NULL;
+        return config_load(c, conf_path, ret_error);
+}
+
+/* What getgrnam_r says about "taplink": the machine's answer, or a staged
+ * one, so that both sides of the default group's leniency are tested
+ * wherever the tests run. */
+static enum {
+        TAPLINK_REAL,
+        TAPLINK_MISSING,
+        TAPLINK_PRESENT,      /* gid 4242 */
+        TAPLINK_PRESENT_BIG,  /* gid 4242, ERANGE below an 8 KiB buffer */
+        TAPLINK_LOOKUP_FAILS, /* EIO */
+} taplink_group;
+
+int __real_getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, struct group **result);
+int __wrap_getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, struct group **result)
+{
+        if (strcmp(name, "taplink") != 0 || taplink_group == TAPLINK_REAL)
+                return __real_getgrnam_r(name, grp, buf, buflen, result);
+
+        *result = NULL;
+        switch (taplink_group) {
+        case TAPLINK_MISSING:
+                return 0;
+        case TAPLINK_LOOKUP_FAILS:
+                return EIO;
+        case TAPLINK_PRESENT_BIG:
+                if (buflen < 8192)
+                        return ERANGE;
+                /* fall through */
+        default:
+                *grp = (struct group){.gr_name = (char *)"taplink", .gr_gid = 4242};
+                *result = grp;
+                return 0;
+        }
+}
+
+static int reset_group(void **state)
+{
+        taplink_group = TAPLINK_REAL;
+        return 0;
+}
+
+static const char *ntop4(struct in_addr a, char buf[INET_ADDRSTRLEN])
+{
+        return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+static const char *ntop6(const struct in6_addr *a, char buf[INET6_ADDRSTRLEN])
+{
+        return inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN);
+}
+
+static void assert_config_equal(const struct config *a, const struct config *b)
+{
+        assert_string_equal(a->socket_path, b->socket_path);
+        assert_string_equal(a->ifname_prefix, b->ifname_prefix);
+        assert_int_equal(a->max_slots, b->max_slots);
+        assert_string_equal(a->nft_table, b->nft_table);
+        assert_int_equal(a->forward_ipv4, b->forward_ipv4);
+        assert_int_equal(a->forward_ipv6, b->forward_ipv6);
+        assert_memory_equal(&a->ipv4_pool, &b->ipv4_pool, sizeof(a->ipv4_pool));
+        assert_int_equal(a->ipv4_pool_prefix, b->ipv4_pool_prefix);
+        assert_int_equal(a->ipv4_prefix, b->ipv4_prefix);
+        assert_int_equal(a->ipv6, b->ipv6);
+        assert_memory_equal(&a->ipv6_pool, &b->ipv6_pool, sizeof(a->ipv6_pool));
+        assert_int_equal(a->ipv6_pool_prefix, b->ipv6_pool_prefix);
+        assert_int_equal(a->ipv6_prefix, b->ipv6_prefix);
+        assert_int_equal(a->mtu, b->mtu);
+        assert_int_equal(a->masquerade, b->masquerade);
+        assert_int_equal(a->n_allow_users, b->n_allow_users);
+        if (a->n_allow_users > 0)
+                assert_memory_equal(a->allow_users, b->allow_users, a->n_allow_users * sizeof(uid_t));
+        assert_int_equal(a->n_allow_groups, b->n_allow_groups);
+        if (a->n_allow_groups > 0)
+                assert_memory_equal(a->allow_groups, b->allow_groups, a->n_allow_groups * sizeof(gid_t));
+        assert_int_equal(a->max_slots_per_user, b->max_slots_per_user);
+        assert_string_equal(a->allow_users_text, b->allow_users_text);
+        assert_string_equal(a->allow_groups_text, b->allow_groups_text);
+        assert_int_equal(a->effective_max_slots, b->effective_max_slots);
+}
+
+/* --- defaults ------------------------------------------------------------ */
+
+static void test_defaults(void **state)
+{
+        char buf[INET6_ADDRSTRLEN];
+        char *warning = NULL;
+        struct config c;
+
+        assert_int_equal(config_init(&c, &warning), 0);
+        assert_string_equal(c.socket_path, "/run/taplinkd/io.taplinkd");
+        assert_string_equal(c.ifname_prefix, "tl");
+        assert_int_equal(c.max_slots, 65536);
+        assert_string_equal(c.nft_table, "taplinkd");
+        assert_true(c.forward_ipv4);
+        assert_false(c.forward_ipv6);
+        assert_string_equal(ntop4(c.ipv4_pool, buf), "10.213.0.0");
+        assert_int_equal(c.ipv4_pool_prefix, 16);
+        assert_int_equal(c.ipv4_prefix, 30);
+        assert_true(c.ipv6);
+        assert_string_equal(ntop6(&c.ipv6_pool, buf), "fd74:6c00::");
+        assert_int_equal(c.ipv6_pool_prefix, 48);
+        assert_int_equal(c.ipv6_prefix, 64);
+        assert_int_equal(c.mtu, 1500);
+        assert_true(c.masquerade);
+        assert_int_equal(c.n_allow_users, 0);
+        assert_string_equal(c.allow_users_text, "");
+        assert_int_equal(c.max_slots_per_user, 64);
+        assert_int_equal(c.effective_max_slots, 16384);
+
+        if (getgrnam("taplink")) {
+                assert_null(warning);
+                assert_int_equal(c.n_allow_groups, 1);
+        } else {
+                assert_non_null(warning);
+                assert_int_equal(c.n_allow_groups, 0);
+        }
+        free(warning);
+        config_done(&c);
+
+        /* the warning pointer is optional */
+        assert_int_equal(config_init(&c, NULL), 0);
+        config_done(&c);
+}
+
+static void test_missing_file(void **state)
+{
+        struct config c, before;
+        char *error = NULL;
+        char path[sizeof(tmpdir) + 32];
+
+        assert_int_equal(config_init(&c, NULL), 0);
+        assert_int_equal(config_init(&before, NULL), 0);
+        snprintf(path, sizeof(path), "%s/does-not-exist.conf", tmpdir);
+        assert_int_equal(config_load(&c, path, &error), -ENOENT);
+        assert_non_null(error);
+        assert_non_null(strstr(error, path));
+        assert_non_null(strstr(error, "No such file or directory"));
+        assert_config_equal(&c, &before);
+        free(error);
+
+        /* a directory: readable as a FILE, not as a config */
+        error = NULL;
+        assert_int_equal(config_load(&c, tmpdir, &error), -EISDIR);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "Is a directory"));
+        assert_config_equal(&c, &before);
+        free(error);
+
+        config_done(&c);
+        config_done(&before);
+}
+
+/* --- every key ----------------------------------------------------------- */
+
+static const char every_key[] = "# every key, none at its default\n"
+                                "[daemon]\n"
+                                "socket = /run/test/tl.sock\n"
+                                "ifname_prefix = vm-\n"
+                                "max_slots = 1000\n"
+                                "nft_table = my_table.v2\n"
+                                "forward_ipv4 = no\n"
+                                "forward_ipv6 = YES\n"
+                                "\n"
+                                "[network]\n"
+                                "ipv4_pool = 172.16.0.0/12\n"
+                                "ipv4_prefix = 29\n"
+                                "ipv6 = false\n"
+                                "ipv6_pool = fd00:1234::/32\n"
+                                "ipv6_prefix = 80\n"
+                                "mtu = 9000 ; jumbo frames\n"
+                                "masquerade = 0\n"
+                                "\n"
+                                "[access]\n"
+                                "allow_users = root, 0\n"
+                                "allow_groups = root\n"
+                                "max_slots_per_user = 0\n";
+
+static void test_every_key(void **state)
+{
+        char buf[INET6_ADDRSTRLEN];
+        char *error = NULL;
+        struct config c;
+
+        if (load_text(every_key, &c, &error) < 0)
+                fail_msg("%s", error);
+        assert_string_equal(c.socket_path, "/run/test/tl.sock");
+        assert_string_equal(c.ifname_prefix, "vm-");
+        assert_int_equal(c.max_slots, 1000);
+        assert_string_equal(c.nft_table, "my_table.v2");
+        assert_false(c.forward_ipv4);
+        assert_true(c.forward_ipv6);
+        assert_string_equal(ntop4(c.ipv4_pool, buf), "172.16.0.0");
+        assert_int_equal(c.ipv4_pool_prefix, 12);
+        assert_int_equal(c.ipv4_prefix, 29);
+        assert_false(c.ipv6);
+        assert_string_equal(ntop6(&c.ipv6_pool, buf), "fd00:1234::");
+        assert_int_equal(c.ipv6_pool_prefix, 32);
+        assert_int_equal(c.ipv6_prefix, 80);
+        assert_int_equal(c.mtu, 9000);
+        assert_false(c.masquerade);
+        assert_int_equal(c.n_allow_users, 2);
+        assert_int_equal(c.allow_users[0], 0);
+        assert_int_equal(c.allow_users[1], 0);
+        assert_string_equal(c.allow_users_text, "root, 0");
+        assert_int_equal(c.n_allow_groups, 1);
+        assert_int_equal(c.allow_groups[0], 0);
+        assert_string_equal(c.allow_groups_text, "root");
+        assert_int_equal(c.max_slots_per_user, 0);
+        /* min(1000, 2^(29-12)); IPv6 is off */
+        assert_int_equal(c.effective_max_slots, 1000);
+        config_done(&c);
+}
+
+struct good_case {
+        const char *content;
+        size_t offset; /* of an unsigned or bool field in struct config */
+        bool is_bool;
+        unsigned expected; /* also effective_max_slots when offset is 0 */
+};
+
+#define FIELD(f) offsetof(struct config, f)
+
+/* clang-format off */
+static const struct good_case good_cases[] = {
+        { "[daemon]\nforward_ipv4 = yes\n", FIELD(forward_ipv4), true, 1 },
+        { "[daemon]\nforward_ipv4 = Yes\n", FIELD(forward_ipv4), true, 1 },
+        { "[daemon]\nforward_ipv4 = true\n", FIELD(forward_ipv4), true, 1 },
+        { "[daemon]\nforward_ipv4 = TRUE\n", FIELD(forward_ipv4), true, 1 },
+        { "[daemon]\nforward_ipv4 = 1\n", FIELD(forward_ipv4), true, 1 },
+        { "[daemon]\nforward_ipv4 = no\n", FIELD(forward_ipv4), true, 0 },
+        { "[daemon]\nforward_ipv4 = NO\n", FIELD(forward_ipv4), true, 0 },
+        { "[daemon]\nforward_ipv4 = false\n", FIELD(forward_ipv4), true, 0 },
+        { "[daemon]\nforward_ipv4 = 0\n", FIELD(forward_ipv4), true, 0 },
+        { "[network]\nmtu = 68\n", FIELD(mtu), false, 68 },
+        { "[network]\nmtu = 65521\n", FIELD(mtu), false, 65521 },
+        { "[network]\nmtu=1400\n", FIELD(mtu), false, 1400 },
+        { "[network]\nmtu : 1400\n", FIELD(mtu), false, 1400 },
+        { "[network]\r\nmtu = 1400\r\n", FIELD(mtu), false, 1400 },
+        { "[network]\n  mtu = 1400\n", FIELD(mtu), false, 1400 }, /* indented, but no key before */
+        { "; comment\n# comment\n[network]\n\n   ; indented comment\nmtu = 1400\n", FIELD(mtu), false, 1400 },
+        { "\xEF\xBB\xBF[network]\nmtu = 1400\n", FIELD(mtu), false, 1400 },
+        { "[daemon]\nmax_slots = 1\n", FIELD(max_slots), false, 1 },
+        { "[daemon]\nmax_slots = 1048576\n", FIELD(max_slots), false, 1048576 },
+        { "[access]\nmax_slots_per_user = 1048576\n", FIELD(max_slots_per_user), false, 1048576 },
+        { "[network]\nipv4_prefix = 31\n", FIELD(ipv4_prefix), false, 31 },
+        { "[network]\nipv4_pool = 10.213.0.0/31\nipv4_prefix = 31\n", FIELD(ipv4_prefix), false, 31 },
+        { "[network]\nipv6_prefix = 126\n", FIELD(ipv6_prefix), false, 126 },
+        /* effective max_slots */
+        { "", 0, false, 16384 },
+        { "[network]\nipv6_pool = fd00::/56\n", 0, false, 256 },
+        { "[network]\nipv6 = no\nipv6_pool = fd00::/56\n", 0, false, 16384 },
+        { "[network]\nipv4_pool = 10.0.0.0/8\n", 0, false, 65536 },
+        { "[network]\nipv4_pool = 10.0.0.0/8\n[daemon]\nmax_slots = 1048576\n", 0, false, 65536 },
+        { "[network]\nipv4_pool = 10.0.0.0/8\nipv6_pool = fd00::/32\n[daemon]\nmax_slots = 1048576\n",
+          0, false, 1048576 },
+        { "[network]\nipv4_pool = 192.168.1.0/24\nipv4_prefix = 31\n", 0, false, 128 },
+        /* a 12-character prefix leaves 3 bytes: 10 slots need one */
+        { "[daemon]\nifname_prefix = abcdefghijkl\nmax_slots = 10\n", 0, false, 10 },
+        { "[daemon]\nifname_prefix = abcdefghijkl\nmax_slots = 1000\n", 0, false, 1000 },
+};
+/* clang-format on */
+
+static void test_good_values(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(good_cases); i++) {
+                const struct good_case *t = &good_cases[i];
+                char *error = NULL;
+                struct config c;
+                unsigned got;
+                int r;
+
+                r = load_text(t->content, &c, &error);
+                if (r < 0)
+                        fail_msg("case %zu: %d %s", i, r, error);
+                if (t->offset == 0)
+                        got = c.effective_max_slots;
+                else if (t->is_bool)
+                        got = *(const bool *)((const char *)&c + t->offset);
+                else
+                        got = *(const unsigned *)((const char *)&c + t->offset);
+                if (got != t->expected)
+                        fail_msg("case %zu: got %u, expected %u", i, got, t->expected);
+                config_done(&c);
+        }
+}
+
+/* --- bad values: the right line, the right words ---------------------------- */
+
+struct bad_case {
+        const char *content;
+        size_t len; /* 0: strlen(content) */
+        unsigned line;
+        const char *message;
+};
+
+#define LONG_VALUE                                                                                          \
+        "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+        "aaaa"                                                                                              \
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+        "aaa"                                                                                               \
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+        "aaa"
+/* 108 characters: one more than sun_path holds */
+#define SOCKET_108                                                                                          \
+        "/run/"                                                                                             \
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+        "xxxxxx"
+
+/* clang-format off */
+static const struct bad_case bad_cases[] = {
+        /* [daemon] */
+        { "[daemon]\nsocket = relative/path\n", 0, 2, "socket: relative/path is not an absolute path" },
+        { "[daemon]\nsocket = " SOCKET_108 "\n", 0, 2, "is too long for a socket address (at most 107 bytes)" },
+        { "[daemon]\nsocket =\n", 0, 2, "socket: missing value" },
+        { "[daemon]\n\nifname_prefix = tl/\n", 0, 3, "ifname_prefix: tl/ is not a valid interface name prefix" },
+        { "[daemon]\nifname_prefix = tl:\n", 0, 2, "ifname_prefix: tl: is not a valid" },
+        { "[daemon]\nifname_prefix = t l\n", 0, 2, "ifname_prefix: t l is not a valid" },
+        { "[daemon]\nifname_prefix =\n", 0, 2, "ifname_prefix: missing value" },
+        { "[daemon]\nifname_prefix = abcdefghijklmno\n", 0, 2, "ifname_prefix: abcdefghijklmno is too long" },
+        /* the prefix fits on its own, not with 5 digits of slot number */
+        { "[daemon]\nmax_slots = 20000\nifname_prefix = abcdefghijklm\n", 0, 3,
+          "ifname_prefix: abcdefghijklm is too long for 16384 slots: abcdefghijklm16383 is 18 bytes" },
+        { "[daemon]\nifname_prefix = abcdefghijkl\n", 0, 2,
+          "ifname_prefix: abcdefghijkl is too long for 16384 slots" },
+        { "[daemon]\nmax_slots = 0\n", 0, 2, "max_slots: 0 is out of range 1..1048576" },
+        { "[daemon]\nmax_slots = 1048577\n", 0, 2, "max_slots: 1048577 is out of range 1..1048576" },
+        { "[daemon]\nmax_slots = 99999999999999999999999\n", 0, 2, "is out of range 1..1048576" },
+        { "[daemon]\nmax_slots = 12abc\n", 0, 2, "max_slots: 12abc is not a decimal number" },
+        { "[daemon]\nmax_slots = -1\n", 0, 2, "max_slots: -1 is not a decimal number" },
+        { "[daemon]\nmax_slots = +5\n", 0, 2, "max_slots: +5 is not a decimal number" },
+        { "[daemon]\nmax_slots = 010\n", 0, 2, "max_slots: 010 is not a decimal number" },
+        { "[daemon]\nmax_slots = 0x10\n", 0, 2, "max_slots: 0x10 is not a decimal number" },
+        { "[daemon]\nmax_slots = 5 5\n", 0, 2, "max_slots: 5 5 is not a decimal number" },
+        { "[daemon]\nmax_slots =\n", 0, 2, "max_slots: missing value" },
+        { "[daemon]\nnft_table = 1table\n", 0, 2, "nft_table: 1table is not a valid nftables table name" },
+        { "[daemon]\nnft_table = my/table\n", 0, 2, "nft_table: my/table is not a valid" },
+        { "[daemon]\nnft_table = my table\n", 0, 2, "nft_table: my table is not a valid" },
+        { "[daemon]\nforward_ipv4 = maybe\n", 0, 2, "forward_ipv4: maybe is not a boolean" },
+        { "[daemon]\nforward_ipv6 = 2\n", 0, 2, "forward_ipv6: 2 is not a boolean" },
+        { "[daemon]\nforward_ipv6 = yess\n", 0, 2, "forward_ipv6: yess is not a boolean" },
+        /* [network] */
+        { "[network]\nipv4_pool = 10.213.0.1/16\n", 0, 2,
+          "ipv4_pool: 10.213.0.1/16 is not a network address (host bits set)" },
+        { "[network]\nipv4_pool = 10.213.0.3/31\n", 0, 2, "ipv4_pool: 10.213.0.3/31 is not a network address" },
+        { "[network]\nipv4_pool = 10.213.0.0\n", 0, 2, "ipv4_pool: 10.213.0.0 is not an IPv4 network" },
+        { "[network]\nipv4_pool = 300.1.0.0/16\n", 0, 2, "ipv4_pool: 300.1.0.0/16 is not an IPv4 network" },
+        { "[network]\nipv4_pool = fd00::/16\n", 0, 2, "ipv4_pool: fd00::/16 is not an IPv4 network" },
+        { "[network]\nipv4_pool = 10.0.0.0/32\n", 0, 2, "ipv4_pool: 10.0.0.0/32: prefix length 32 is out of range 1..31" },
+        { "[network]\nipv4_pool = 0.0.0.0/0\n", 0, 2, "prefix length 0 is out of range 1..31" },
+        { "[network]\nipv4_pool = 10.0.0.0/x\n", 0, 2, "prefix length x is not a decimal number" },
+        { "[network]\nipv4_pool = 10.0.0.0/\n", 0, 2, "prefix length  is not a decimal number" },
+        { "[network]\nipv4_prefix = 32\n", 0, 2, "ipv4_prefix: 32 is out of range 1..31 (a /32 has no room" },
+        { "[network]\nipv4_prefix = 0\n", 0, 2, "ipv4_prefix: 0 is out of range 1..31" },
+        { "[network]\nipv4_prefix = 30x\n", 0, 2, "ipv4_prefix: 30x is not a decimal number" },
+        /* cross-key: the per-slot prefix must fit in the pool; the line is
+         * the per-slot prefix's when the file sets it, else the pool's */
+        { "[network]\nipv4_pool = 10.213.0.0/16\n\nipv4_prefix = 8\n", 0, 4,
+          "ipv4_prefix: 8 is shorter than the prefix of ipv4_pool 10.213.0.0/16" },
+        { "[network]\nipv4_prefix = 8\n", 0, 2, "ipv4_prefix: 8 is shorter" },
+        { "[network]\nipv4_pool = 10.213.0.0/31\n", 0, 2,
+          "ipv4_prefix: 30 is shorter than the prefix of ipv4_pool 10.213.0.0/31" },
+        { "[network]\nipv6 = perhaps\n", 0, 2, "ipv6: perhaps is not a boolean" },
+        { "[network]\nipv6_pool = fd74:6c00::1/48\n", 0, 2,
+          "ipv6_pool: fd74:6c00::1/48 is not a network address (host bits set)" },
+        { "[network]\nipv6_pool = fd74:6c00:0:1::/48\n", 0, 2, "is not a network address (host bits set)" },
+        { "[network]\nipv6_pool = fd74:6c00::/127\n", 0, 2, "prefix length 127 is out of range 1..126" },
+        { "[network]\nipv6_pool = ::/0\n", 0, 2, "prefix length 0 is out of range 1..126" },
+        { "[network]\nipv6_pool = 10.0.0.0/8\n", 0, 2, "ipv6_pool: 10.0.0.0/8 is not an IPv6 network" },
+        { "[network]\nipv6_pool = fd74:::/48\n", 0, 2, "is not an IPv6 network" },
+        { "[network]\nipv6_prefix = 127\n", 0, 2, "ipv6_prefix: 127 is out of range 1..126" },
+        { "[network]\nipv6_prefix = 0\n", 0, 2, "ipv6_prefix: 0 is out of range 1..126" },
+        { "[network]\nipv6_prefix = 40\n", 0, 2,
+          "ipv6_prefix: 40 is shorter than the prefix of ipv6_pool fd74:6c00::/48" },
+        { "[network]\nipv6_prefix = 64\nipv6_pool = fd74:6c00::/80\n", 0, 2, "ipv6_prefix: 64 is shorter" },
+        { "[network]\nmtu = 67\n", 0, 2, "mtu: 67 is out of range 68..65521" },
+        { "[network]\nmtu = 65522\n", 0, 2, "mtu: 65522 is out of range 68..65521" },
+        { "[network]\nmtu = 1500x\n", 0, 2, "mtu: 1500x is not a decimal number" },
+        { "[network]\nmasquerade = oui\n", 0, 2, "masquerade: oui is not a boolean" },
+        { "[network]\nmasquerade = off\n", 0, 2, "masquerade: off is not a boolean" },
+        /* [access] */
+        { "[access]\nallow_users = root, nosuchuser-taplinkd-test\n", 0, 2,
+          "allow_users: no such user nosuchuser-taplinkd-test" },
+        { "[access]\nallow_groups = root nosuchgroup-taplinkd-test\n", 0, 2,
+          "allow_groups: no such group nosuchgroup-taplinkd-test" },
+        { "[access]\nallow_users = 4294967295\n", 0, 2, "allow_users: 4294967295 is not a valid user id" },
+        { "[access]\nallow_groups = 99999999999\n", 0, 2, "allow_groups: 99999999999 is not a valid group id" },
+        { "[access]\nmax_slots_per_user = 1048577\n", 0, 2, "max_slots_per_user: 1048577 is out of range 0..1048576" },
+        { "[access]\nmax_slots_per_user = -1\n", 0, 2, "max_slots_per_user: -1 is not a decimal number" },
+        /* structure */
+        { "[bogus]\nkey = 1\n", 0, 1, "unknown section [bogus]" },
+        { "[daemon]\nmax_slots = 5\n[netwrk]\n", 0, 3, "unknown section [netwrk]" },
+        { "[daemon]\n[Daemon]\nmax_slots = 5\n", 0, 2, "unknown section [Daemon]" },
+        { "[daemon]\nsocket = /x\nbogus = 1\n", 0, 3, "unknown key bogus in [daemon]" },
+        { "[daemon]\nMTU = 1500\n", 0, 2, "unknown key MTU in [daemon]" },
+        { "[daemon]\nmtu = 1500\n", 0, 2, "unknown key mtu in [daemon] (it belongs in [network])" },
+        { "mtu = 1500\n[network]\n", 0, 1, "mtu: key outside of any section" },
+        { "[network]\nmtu = 1500\n\nmtu = 1400\n", 0, 4, "duplicate key mtu (already set at line 2)" },
+        { "[network]\nmtu = 1500\n[daemon]\nmax_slots = 5\n[network]\nmtu = 1400\n", 0, 6,
+          "duplicate key mtu (already set at line 2)" },
+        { "[access]\nallow_users = root\nallow_users = 0\n", 0, 3, "duplicate key allow_users (already set at line 2)" },
+        { "[network]\nmtu = 1500\n   1400\n", 0, 3, "mtu: indented line continues the value of mtu" },
+        { "[network]\nmtu = 1500\n  [daemon]\n", 0, 3, "mtu: indented line continues the value of mtu" },
+        { "[daemon]\nsocket\n", 0, 2, "syntax error" },
+        { "[daemon\nsocket = /x\n", 0, 1, "syntax error" },
+        /* inih's complaint comes first when its line does */
+        { "[daemon]\nnoequals\nbogus = 1\n", 0, 2, "syntax error" },
+        { "[daemon]\nbogus = 1\nnoequals\n", 0, 2, "unknown key bogus" },
+        { "[daemon]\nsocket = " LONG_VALUE "\n", 0, 2, "line is too long" },
+        { "[daemon]\nso\0cket = /x\n", 22, 2, "line contains a NUL byte" },
+};
+/* clang-format on */
+
+static void test_bad_values(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+                const struct bad_case *t = &bad_cases[i];
+                char prefix[sizeof(conf_path) + 16];
+                char *error = NULL, *warning = NULL;
+                struct config c, before;
+                int r;
+
+                write_file(conf_path, t->content, t->len ? t->len : strlen(t->content));
+                assert_int_equal(config_init(&c, &warning), 0);
+                free(warning);
+                assert_int_equal(config_init(&before, NULL), 0);
+
+                r = config_load(&c, conf_path, &error);
+                snprintf(prefix, sizeof(prefix), "%s:%u: ", conf_path, t->line);
+                if (r != -EINVAL || !error || strncmp(error, prefix, strlen(prefix)) != 0 ||
+                    !strstr(error, t->message))
+                        fail_msg("case %zu: r=%d, error \"%s\", expected \"%s%s\"", i, r, error, prefix,
+                                 t->message);
+                /* a bad file changes nothing */
+                assert_config_equal(&c, &before);
+
+                free(error);
+                config_done(&c);
+                config_done(&before);
+        }
+}
+
+static void test_brief_example(void **state)
+{
+        char *error = NULL;
+        struct config c;
+
+        assert_int_equal(load_text("[daemon]\n"
+                                   "socket = /run/taplinkd/io.taplinkd\n"
+                                   "\n"
+                                   "[network]\n"
+                                   "# the pool\n"
+                                   "ipv6 = yes\n"
+                                   "ipv4_pool = 10.213.0.1/16\n",
+                                   &c, &error),
+                         -EINVAL);
+        char *expected = NULL;
+        assert_true(asprintf(&expected,
+                             "%s:7: ipv4_pool: 10.213.0.1/16 is not a network address (host bits set)",
+                             conf_path) > 0);
+        assert_string_equal(error, expected);
+        free(expected);
+        free(error);
+        config_done(&c);
+}
+
+/* --- users and groups ---------------------------------------------------- */
+
+struct list_case {
+        const char *content;
+        bool groups;
+        size_t n;
+        const char *text;
+};
+
+/* clang-format off */
+static const struct list_case list_cases[] = {
+        { "[access]\nallow_users = root\n", false, 1, "root" },
+        { "[access]\nallow_users = 0\n", false, 1, "0" },
+        { "[access]\nallow_users = root,0 root\troot\n", false, 4, "root, 0, root, root" },
+        { "[access]\nallow_users = ,, root ,\n", false, 1, "root" },
+        { "[access]\nallow_users =\n", false, 0, "" },
+        { "[access]\nallow_users = 4294967294\n", false, 1, "4294967294" },
+        { "[access]\nallow_groups = root, 0\n", true, 2, "root, 0" },
+        { "[access]\nallow_groups =\n", true, 0, "" },
+        /* a list may continue on indented lines */
+        { "[access]\nallow_users = root\n    0, root\n\t0\nmax_slots_per_user = 3\n", false, 4, "root, 0, root, 0" },
+        { "[access]\nallow_groups =\n  root\n", true, 1, "root" },
+};
+/* clang-format on */
+
+static void test_user_group_lists(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(list_cases); i++) {
+                const struct list_case *t = &list_cases[i];
+                char *error = NULL;
+                struct config c;
+                size_t n;
+
+                if (load_text(t->content, &c, &error) < 0)
+                        fail_msg("case %zu: %s", i, error);
+                n = t->groups ? c.n_allow_groups : c.n_allow_users;
+                if (n != t->n)
+                        fail_msg("case %zu: %zu ids, expected %zu", i, n, t->n);
+                for (size_t k = 0; k < n; k++) {
+                        unsigned id = t->groups ? c.allow_groups[k] : c.allow_users[k];
+
+                        /* every name above is root, every number 0 but one */
+                        assert_true(id == 0 || id == 4294967294u);
+                }
+                assert_string_equal(t->groups ? c.allow_groups_text : c.allow_users_text, t->text);
+                config_done(&c);
+        }
+}
+
+struct default_group_case {
+        int mode;
+        size_t n; /* groups */
+        const char *text;
+        const char *warning; /* NULL: none */
+};
+
+/* clang-format off */
+static const struct default_group_case default_group_cases[] = {
+        { TAPLINK_PRESENT, 1, "taplink", NULL },
+        { TAPLINK_PRESENT_BIG, 1, "taplink", NULL },
+        { TAPLINK_MISSING, 0, "", "allow_groups: group taplink does not exist" },
+        { TAPLINK_LOOKUP_FAILS, 0, "", "allow_groups: cannot look up group taplink (Input/output error)" },
+};
+/* clang-format on */
+
+/* A fresh machine has no taplink group: the daemon must start anyway. */
+static void test_default_group(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(default_group_cases); i++) {
+                const struct default_group_case *t = &default_group_cases[i];
+                char *warning = (char *)"untouched";
+                struct config c;
+
+                taplink_group = t->mode;
+                assert_int_equal(config_init(&c, &warning), 0);
+                assert_int_equal(c.n_allow_groups, t->n);
+                if (t->n > 0)
+                        assert_int_equal(c.allow_groups[0], 4242);
+                assert_string_equal(c.allow_groups_text, t->text);
+                if (t->warning) {
+                        assert_non_null(warning);
+                        if (!strstr(warning, t->warning))
+                                fail_msg("case %zu: warning \"%s\"", i, warning);
+                        free(warning);
+                } else {
+                        assert_null(warning);
+                }
+                assert_int_equal(c.effective_max_slots, 16384);
+                config_done(&c);
+        }
+}
+
+static void test_default_group_not_lenient_in_file(void **state)
+{
+        char *error = NULL;
+        struct config c;
+
+        taplink_group = TAPLINK_MISSING;
+        /* Only the built-in default may name a missing group. */
+        assert_int_equal(load_text("[access]\nallow_groups = taplink\n", &c, &error), -EINVAL);
+        assert_non_null(strstr(error, ":2: allow_groups: no such group taplink"));
+        free(error);
+        config_done(&c);
+}
+
+/* --- printing ------------------------------------------------------------ */
+
+static void print_to(const struct config *c, const char *path)
+{
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        config_print(c, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+static char *read_all(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char *buf = calloc(1, 8192);
+
+        assert_non_null(f);
+        assert_non_null(buf);
+        assert_true(fread(buf, 1, 8191, f) > 0);
+        fclose(f);
+        return buf;
+}
+
+static void round_trip(const char *content)
+{
+        struct config c, again;
+        char *error = NULL, *warning = NULL;
+
+        if (load_text(content, &c, &error) < 0)
+                fail_msg("%s", error);
+        print_to(&c, printed_path);
+
+        assert_int_equal(config_init(&again, &warning), 0);
+        free(warning);
+        if (config_load(&again, printed_path, &error) < 0)
+                fail_msg("printed config does not load: %s", error);
+        assert_config_equal(&c, &again);
+        config_done(&c);
+        config_done(&again);
+}
+
+static void test_print(void **state)
+{
+        static const char *const lines[] = {
+            "[daemon]\n",
+            "\nsocket = /run/test/tl.sock\n",
+            "\nifname_prefix = vm-\n",
+            "\nmax_slots = 1000\n",
+            "\n# effective max_slots = 1000",
+            "\nnft_table = my_table.v2\n",
+            "\nforward_ipv4 = no\n",
+            "\nforward_ipv6 = yes\n",
+            "\n[network]\n",
+            "\nipv4_pool = 172.16.0.0/12\n",
+            "\nipv4_prefix = 29\n",
+            "\nipv6 = no\n",
+            "\nipv6_pool = fd00:1234::/32\n",
+            "\nipv6_prefix = 80\n",
+            "\nmtu = 9000\n",
+            "\nmasquerade = no\n",
+            "\n[access]\n",
+            "\nallow_users = root, 0\n",
+            "\nallow_groups = root\n",
+            "\nmax_slots_per_user = 0\n",
+        };
+        char *error = NULL, *text;
+        struct config c;
+
+        if (load_text(every_key, &c, &error) < 0)
+                fail_msg("%s", error);
+        print_to(&c, printed_path);
+        text = read_all(printed_path);
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++)
+                if (!strstr(text, lines[i]))
+                        fail_msg("printed config lacks \"%s\":\n%s", lines[i], text);
+        free(text);
+        config_done(&c);
+
+        /* an empty list prints as a bare "key =" */
+        if (load_text("[access]\nallow_groups =\n", &c, &error) < 0)
+                fail_msg("%s", error);
+        print_to(&c, printed_path);
+        text = read_all(printed_path);
+        assert_non_null(strstr(text, "\nallow_users =\n"));
+        assert_non_null(strstr(text, "\nallow_groups =\n"));
+        assert_non_null(strstr(text, "\nsocket = /run/taplinkd/io.taplinkd\n"));
+        assert_non_null(strstr(text, "\n# effective max_slots = 16384"));
+        free(text);
+        config_done(&c);
+}
+
+static void test_round_trip(void **state)
+{
+        round_trip("");
+        round_trip(every_key);
+        round_trip("[network]\nipv4_pool = 192.168.0.0/24\nipv4_prefix = 31\nipv6_pool = ffff:ffff::/32\n"
+                   "ipv6_prefix = 126\n[access]\nallow_users = root\n  0\nallow_groups = 0 root\n");
+}
+
+/* --- load over load, finish ---------------------------------------------- */
+
+static void test_error_keeps_previous(void **state)
+{
+        struct config c, good;
+        char *error = NULL;
+
+        if (load_text(every_key, &good, &error) < 0)
+                fail_msg("%s", error);
+        if (load_text(every_key, &c, &error) < 0)
+                fail_msg("%s", error);
+
+        /* a second file overlays the first: what it sets, and nothing else */
+        write_file(conf_path, "[network]\nmtu = 1280\n", strlen("[network]\nmtu = 1280\n"));
+        assert_int_equal(config_load(&c, conf_path, &error), 0);
+        assert_int_equal(c.mtu, 1280);
+        good.mtu = 1280;
+        assert_config_equal(&c, &good);
+
+        /* a bad one late in the file leaves everything as it was, even the
+         * keys it set before the bad line */
+        static const char bad[] = "[daemon]\nmax_slots = 7\nsocket = /other\n[access]\nallow_users = 0\n"
+                                  "allow_groups = nosuchgroup-taplinkd-test\n";
+        write_file(conf_path, bad, strlen(bad));
+        assert_int_equal(config_load(&c, conf_path, &error), -EINVAL);
+        assert_non_null(strstr(error, ":6: allow_groups: no such group"));
+        assert_config_equal(&c, &good);
+        free(error);
+
+        config_done(&c);
+        config_done(&good);
+}
+
+static void test_finish(void **state)
+{
+        char *error = NULL;
+        struct config c;
+
+        assert_int_equal(config_init(&c, NULL), 0);
+
+        /* a command-line --socket */
+        free(c.socket_path);
+        c.socket_path = strdup("relative.sock");
+        assert_int_equal(config_finish(&c, &error), -EINVAL);
+        assert_string_equal(error, "socket: relative.sock is not an absolute path");
+        free(error);
+        free(c.socket_path);
+        c.socket_path = strdup("/tmp/x.sock");
+        assert_int_equal(config_finish(&c, &error), 0);
+
+        /* recomputes the effective maximum */
+        c.max_slots = 100;
+        assert_int_equal(config_finish(&c, &error), 0);
+        assert_int_equal(c.effective_max_slots, 100);
+        c.ipv6 = false;
+        c.ipv6_pool_prefix = 120; /* off: does not limit */
+        c.ipv6_prefix = 126;
+        c.max_slots = 1u << 20;
+        assert_int_equal(config_finish(&c, &error), 0);
+        assert_int_equal(c.effective_max_slots, 16384);
+        c.ipv6 = true;
+        assert_int_equal(config_finish(&c, &error), 0);
+        assert_int_equal(c.effective_max_slots, 64);
+
+        /* the name check follows the slot count */
+        strcpy(c.ifname_prefix, "abcdefghijklmn");
+        assert_int_equal(config_finish(&c, &error), -EINVAL);
+        assert_non_null(strstr(error, "ifname_prefix: abcdefghijklmn is too long for 64 slots"));
+        free(error);
+        c.max_slots = 10;
+        assert_int_equal(config_finish(&c, &error), 0);
+        assert_int_equal(c.effective_max_slots, 10);
+
+        /* error pointer optional */
+        c.ipv4_prefix = 8;
+        assert_int_equal(config_finish(&c, NULL), -EINVAL);
+
+        config_done(&c);
+        config_done(&c); /* idempotent */
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_missing_file),
+            cmocka_unit_test(test_every_key),
+            cmocka_unit_test(test_good_values),
+            cmocka_unit_test(test_bad_values),
+            cmocka_unit_test(test_brief_example),
+            cmocka_unit_test(test_user_group_lists),
+            cmocka_unit_test_teardown(test_default_group, reset_group),
+            cmocka_unit_test_teardown(test_default_group_not_lenient_in_file, reset_group),
+            cmocka_unit_test(test_print),
+            cmocka_unit_test(test_round_trip),
+            cmocka_unit_test(test_error_keeps_previous),
+            cmocka_unit_test(test_finish),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
