@@ -704,6 +704,15 @@ static int conn_dispatch_next(struct varlink_conn *conn)
         r = parse_message(conn->in + conn->in_start, len, &call, &bad_parameters);
         conn->in_start = conn->in_scan + 1;
         conn->in_scan = conn->in_start;
+        if (conn->in_start == conn->in_end) {
+                conn->in_start = conn->in_end = conn->in_scan = 0;
+                /* An idle connection need not keep a big message's room. */
+                if (conn->in_size > INPUT_CHUNK) {
+                        free(conn->in);
+                        conn->in = NULL;
+                        conn->in_size = 0;
+                }
+        }
         if (r < 0)
                 return r;
 
