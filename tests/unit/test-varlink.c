@@ -963,7 +963,7 @@ static void test_slow_reader(void **state)
 
         varlink_server_set_limits(t->server, &(struct varlink_limits){
                                                  .output_high_water = 64 * 1024,
-                                                 .write_timeout_usec = 300 * 1000,
+                                                 .write_timeout_usec = 1000 * 1000,
                                              });
         t->big_size = 100 * 1024;
         client_open(t, &slow);
