@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "macro.h"
+#include "rtnl.h"
+
+/* The kernel never puts more than ~32 KiB into one netlink datagram (a dump
+ * part is sized by the reader's largest recvmsg, capped there), so a bigger
+ * buffer would not mean fewer reads. */
+#define RTNL_RECV_SIZE 32768
+/* Acks for a batch, and bursts of link notifications when many sandboxes
+ * exit at once: sized so that a few thousand fit before ENOBUFS. */
+#define RTNL_REQUEST_RCVBUF (1 << 20)
+#define RTNL_MONITOR_RCVBUF (16 << 20)
+
+/* Room for one configure batch: the alias (< IFALIASZ) dominates. */
+#define RTNL_CONFIGURE_SIZE 1024
+/* One RTM_NEWLINK with IFLA_GROUP, and one RTM_DELLINK by ifindex. */
+#define RTNL_LINK_MSG_SIZE 64
+
+#define RESULT_PENDING 1
+
+/* From <linux/if.h>, which cannot be included next to <net/if.h>. */
+#ifndef IFALIASZ
+#define IFALIASZ 256
+#endif
+
+struct rtnl {
+        struct mnl_socket *nl;
+        uint32_t portid;
+        uint32_t seq;
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_RECV_SIZE];
+};
+
+struct rtnl_monitor {
+        struct mnl_socket *nl;
+        char prefix[IFNAMSIZ];
+        struct rtnl_monitor_callbacks cb;
+        void *userdata;
+        bool resync;
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_RECV_SIZE];
+};
+
+static bool name_has_prefix(const char *name, const char *prefix)
+{
+        return !prefix || strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+static const char *message_name(uint16_t type)
+{
+        switch (type) {
+        case RTM_NEWLINK:
+                return "RTM_NEWLINK";
+        case RTM_DELLINK:
+                return "RTM_DELLINK";
+        case RTM_NEWADDR:
+                return "RTM_NEWADDR";
+        case RTM_GETLINK:
+                return "RTM_GETLINK";
+        default:
+                return "rtnetlink";
+        }
+}
+
+/* ---- builders ---- */
+
+/* Starts a message at buf+off: header, then a zeroed family header of
+ * hdrlen bytes. NULL when that does not fit. */
+static struct nlmsghdr *message_begin(void *buf, size_t size, size_t off, uint16_t type, uint16_t flags,
+                                      uint32_t seq, size_t hdrlen)
+{
+        struct nlmsghdr *nlh;
+
+        if (off > size || size - off < MNL_NLMSG_HDRLEN + MNL_ALIGN(hdrlen))
+                return NULL;
+
+        nlh = mnl_nlmsg_put_header((uint8_t *)buf + off);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+        nlh->nlmsg_seq = seq;
+        mnl_nlmsg_put_extra_header(nlh, hdrlen);
+        return nlh;
+}
+
+static struct ifinfomsg *link_begin(void *buf, size_t size, size_t off, uint16_t type, uint16_t flags,
+                                    uint32_t seq, int ifindex, struct nlmsghdr **ret_nlh)
+{
+        struct nlmsghdr *nlh;
+        struct ifinfomsg *ifi;
+
+        nlh = message_begin(buf, size, off, type, flags, seq, sizeof(*ifi));
+        if (!nlh)
+                return NULL;
+        ifi = mnl_nlmsg_get_payload(nlh);
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = ifindex;
+        *ret_nlh = nlh;
+        return ifi;
+}
+
+static int build_newlink(void *buf, size_t size, size_t off, uint32_t seq,
+                         const struct rtnl_link_config *cfg)
+{
+        size_t room = size - off;
+        struct nlmsghdr *nlh;
+        struct ifinfomsg *ifi;
+        bool ok;
+
+        ifi = link_begin(buf, size, off, RTM_NEWLINK, NLM_F_ACK, seq, cfg->ifindex, &nlh);
+        if (!ifi)
+                return -ENOBUFS;
+        /* do_setlink() applies IFLA_ADDRESS and IFLA_MTU before ifi_flags,
+         * so one message sets MAC and MTU first and then brings the link up
+         * (and a refused MTU leaves it down). */
+        ifi->ifi_flags = IFF_UP;
+        ifi->ifi_change = IFF_UP;
+
+        ok = mnl_attr_put_u32_check(nlh, room, IFLA_MTU, cfg->mtu) &&
+             mnl_attr_put_check(nlh, room, IFLA_ADDRESS, sizeof(cfg->mac), cfg->mac);
+        if (ok && cfg->alias && cfg->alias[0])
+                ok = mnl_attr_put_strz_check(nlh, room, IFLA_IFALIAS, cfg->alias);
+        if (!ok)
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+static struct ifaddrmsg *addr_begin(void *buf, size_t size, size_t off, uint32_t seq, int family,
+                                    unsigned prefixlen, int ifindex, struct nlmsghdr **ret_nlh)
+{
+        struct nlmsghdr *nlh;
+        struct ifaddrmsg *ifa;
+
+        nlh = message_begin(buf, size, off, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq,
+                            sizeof(*ifa));
+        if (!nlh)
+                return NULL;
+        ifa = mnl_nlmsg_get_payload(nlh);
+        ifa->ifa_family = family;
+        ifa->ifa_prefixlen = prefixlen;
+        ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+        ifa->ifa_index = ifindex;
+        *ret_nlh = nlh;
+        return ifa;
+}
+
+static int build_newaddr4(void *buf, size_t size, size_t off, uint32_t seq,
+                          const struct rtnl_link_config *cfg)
+{
+        size_t room = size - off;
+        struct nlmsghdr *nlh;
+        bool ok;
+
+        if (!addr_begin(buf, size, off, seq, AF_INET, cfg->prefix4, cfg->ifindex, &nlh))
+                return -ENOBUFS;
+
+        ok = mnl_attr_put_check(nlh, room, IFA_LOCAL, sizeof(cfg->gateway4), &cfg->gateway4) &&
+             mnl_attr_put_check(nlh, room, IFA_ADDRESS, sizeof(cfg->gateway4), &cfg->gateway4);
+        /* A /31 (RFC 3021) or /32 has no broadcast address: both addresses
+         * of a /31 are hosts. */
+        if (ok && cfg->prefix4 <= 30) {
+                uint32_t mask = cfg->prefix4 == 0 ? 0 : UINT32_MAX << (32 - cfg->prefix4);
+                struct in_addr brd = {htonl(ntohl(cfg->gateway4.s_addr) | ~mask)};
+
+                ok = mnl_attr_put_check(nlh, room, IFA_BROADCAST, sizeof(brd), &brd);
+        }
+        if (!ok)
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+static int build_newaddr6(void *buf, size_t size, size_t off, uint32_t seq,
+                          const struct rtnl_link_config *cfg)
+{
+        size_t room = size - off;
+        struct nlmsghdr *nlh;
+        struct ifaddrmsg *ifa;
+
+        ifa = addr_begin(buf, size, off, seq, AF_INET6, cfg->prefix6, cfg->ifindex, &nlh);
+        if (!ifa)
+                return -ENOBUFS;
+        /* No duplicate address detection: the address is usable at once
+         * instead of tentative for a second. ifa_flags is only 8 bits;
+         * IFA_FLAGS is what current kernels read, ifa_flags what old ones
+         * did. */
+        ifa->ifa_flags = IFA_F_NODAD;
+        if (!mnl_attr_put_check(nlh, room, IFA_ADDRESS, sizeof(cfg->gateway6), &cfg->gateway6) ||
+            !mnl_attr_put_u32_check(nlh, room, IFA_FLAGS, IFA_F_NODAD))
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl_link_config *cfg)
+{
+        size_t off = 0;
+        int r;
+
+        if (!buf || !cfg || cfg->ifindex <= 0 || cfg->prefix4 > 32 || (cfg->ipv6 && cfg->prefix6 > 128))
+                return -EINVAL;
+        if (cfg->alias && strlen(cfg->alias) >= IFALIASZ)
+                return -EINVAL;
+        size = MIN(size, (size_t)INT32_MAX);
+
+        r = build_newlink(buf, size, off, seq++, cfg);
+        if (r < 0)
+                return r;
+        off += r;
+
+        r = build_newaddr4(buf, size, off, seq++, cfg);
+        if (r < 0)
+                return r;
+        off += r;
+
+        if (cfg->ipv6) {
+                r = build_newaddr6(buf, size, off, seq, cfg);
+                if (r < 0)
+                        return r;
+                off += r;
+        }
+        return (int)off;
+}
+
+int rtnl_build_dellink(void *buf, size_t size, uint32_t seq, int ifindex)
+{
+        struct nlmsghdr *nlh;
+
+        if (!buf || ifindex <= 0)
+                return -EINVAL;
+        if (!link_begin(buf, size, 0, RTM_DELLINK, NLM_F_ACK, seq, ifindex, &nlh))
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+int rtnl_build_set_group(void *buf, size_t size, uint32_t seq, int ifindex, uint32_t group)
+{
+        struct nlmsghdr *nlh;
+
+        if (!buf || ifindex <= 0 || group == 0)
+                return -EINVAL;
+        if (!link_begin(buf, size, 0, RTM_NEWLINK, NLM_F_ACK, seq, ifindex, &nlh) ||
+            !mnl_attr_put_u32_check(nlh, size, IFLA_GROUP, group))
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t group)
+{
+        struct nlmsghdr *nlh;
+
+        /* Group 0 is every device's default group. */
+        if (!buf || group == 0)
+                return -EINVAL;
+        if (!link_begin(buf, size, 0, RTM_DELLINK, NLM_F_ACK, seq, 0, &nlh) ||
+            !mnl_attr_put_u32_check(nlh, size, IFLA_GROUP, group))
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
+{
+        struct nlmsghdr *nlh;
+        struct nlattr *linkinfo;
+
+        if (!buf)
+                return -EINVAL;
+        if (!link_begin(buf, size, 0, RTM_GETLINK, NLM_F_DUMP, seq, 0, &nlh))
+                return -ENOBUFS;
+        /* Statistics are most of a link message and of no use here; the
+         * kind filter keeps other devices out of the dump altogether. */
+        if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+                return -ENOBUFS;
+        linkinfo = mnl_attr_nest_start_check(nlh, size, IFLA_LINKINFO);
+        if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, "tun"))
+                return -ENOBUFS;
+        mnl_attr_nest_end(nlh, linkinfo);
+        return (int)nlh->nlmsg_len;
+}
+
+/* ---- parsers ---- */
+
+struct attr_table {
+        const struct nlattr **tb;
+        uint16_t max;
+        const uint8_t *end; /* end of the last attribute seen */
+};
+
+static int attr_table_cb(const struct nlattr *attr, void *data)
+{
+        struct attr_table *t = data;
+        uint16_t type = mnl_attr_get_type(attr);
+
+        t->end = (const uint8_t *)attr + MNL_ALIGN(attr->nla_len);
+        /* Unknown (newer) attributes are fine; a repeated one: the last
+         * wins, as in the kernel's own parser. */
+        if (type <= t->max)
+                t->tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+/* mnl_attr_parse() silently stops at the first attribute that overruns the
+ * message; here that makes the message malformed. */
+static int parse_attrs(const struct nlmsghdr *nlh, size_t hdrlen, const struct nlattr **tb, uint16_t max)
+{
+        struct attr_table t = {tb, max, mnl_nlmsg_get_payload_offset(nlh, hdrlen)};
+
+        memset(tb, 0, (max + 1) * sizeof(*tb));
+        if (mnl_attr_parse(nlh, hdrlen, attr_table_cb, &t) < 0)
+                return -EBADMSG;
+        if (t.end < (const uint8_t *)mnl_nlmsg_get_payload_tail(nlh))
+                return -EBADMSG;
+        return 0;
+}
+
+static int parse_nested(const struct nlattr *nest, const struct nlattr **tb, uint16_t max)
+{
+        struct attr_table t = {tb, max, mnl_attr_get_payload(nest)};
+
+        memset(tb, 0, (max + 1) * sizeof(*tb));
+        if (mnl_attr_parse_nested(nest, attr_table_cb, &t) < 0)
+                return -EBADMSG;
+        if (t.end < (const uint8_t *)mnl_attr_get_payload(nest) + mnl_attr_get_payload_len(nest))
+                return -EBADMSG;
+        return 0;
+}
+
+/* The fixed part of a link message; NULL when it is cut short. */
+static const struct ifinfomsg *link_header(const struct nlmsghdr *nlh)
+{
+        if (nlh->nlmsg_len % 4 != 0 ||
+            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct ifinfomsg)))
+                return NULL;
+        return mnl_nlmsg_get_payload(nlh);
+}
+
+/* A NUL-terminated string attribute of at most max bytes, NUL included. */
+static const char *attr_string(const struct nlattr *attr, size_t max)
+{
+        if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0 || mnl_attr_get_payload_len(attr) > max)
+                return NULL;
+        return mnl_attr_get_str(attr);
+}
+
+static int attr_u8(const struct nlattr *attr, uint8_t *ret)
+{
+        if (!attr)
+                return 0;
+        if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
+                return -EBADMSG;
+        *ret = mnl_attr_get_u8(attr);
+        return 1;
+}
+
+static int attr_u32(const struct nlattr *attr, uint32_t *ret)
+{
+        if (!attr)
+                return 0;
+        if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+                return -EBADMSG;
+        *ret = mnl_attr_get_u32(attr);
+        return 1;
+}
+
+/* IFLA_INFO_DATA of a tun device into info. 1 for a TAP, 0 for a TUN. */
+static int parse_tun_data(const struct nlattr *data, struct rtnl_tap_info *info)
+{
+        const struct nlattr *tb[IFLA_TUN_MAX + 1];
+        uint8_t type, pi = 0, vnet = 0, persist = 0, mq = 0;
+        uint32_t owner = UINT32_MAX, queues = 0, disabled = 0;
+        int r;
+
+        if (parse_nested(data, tb, IFLA_TUN_MAX) < 0)
+                return -EBADMSG;
+        r = attr_u8(tb[IFLA_TUN_TYPE], &type);
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+        if (type != IFF_TAP)
+                return 0;
+
+        if (attr_u8(tb[IFLA_TUN_PI], &pi) < 0 || attr_u8(tb[IFLA_TUN_VNET_HDR], &vnet) < 0 ||
+            attr_u8(tb[IFLA_TUN_PERSIST], &persist) < 0 || attr_u8(tb[IFLA_TUN_MULTI_QUEUE], &mq) < 0 ||
+            attr_u32(tb[IFLA_TUN_OWNER], &owner) < 0 || attr_u32(tb[IFLA_TUN_NUM_QUEUES], &queues) < 0 ||
+            attr_u32(tb[IFLA_TUN_NUM_DISABLED_QUEUES], &disabled) < 0)
+                return -EBADMSG;
+
+        /* The kernel leaves IFLA_TUN_OWNER out when no owner is set; -1
+         * means the same. */
+        info->has_owner = owner != UINT32_MAX;
+        info->owner = info->has_owner ? (uid_t)owner : (uid_t)-1;
+        info->vnet_header = vnet;
+        info->persist = persist;
+        info->multi_queue = mq;
+        /* The queue counts come only with IFF_MULTI_QUEUE; a single-queue
+         * TAP has its one queue whether or not an fd holds it. */
+        info->queues = mq ? queues + disabled : 1;
+        return 1;
+}
+
+int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret)
+{
+        const struct nlattr *tb[IFLA_MAX + 1], *linkinfo[IFLA_INFO_MAX + 1];
+        const struct ifinfomsg *ifi;
+        struct rtnl_tap_info info = {};
+        const char *s;
+        uint32_t mtu = 0;
+        int r;
+
+        if (!nlh || (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK))
+                return -EBADMSG;
+        ifi = link_header(nlh);
+        if (!ifi || parse_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
+                return -EBADMSG;
+
+        if (!tb[IFLA_IFNAME] || !(s = attr_string(tb[IFLA_IFNAME], IFNAMSIZ)))
+                return -EBADMSG;
+        if (!name_has_prefix(s, prefix))
+                return 0;
+        strcpy(info.ifname, s);
+
+        if (!tb[IFLA_LINKINFO])
+                return 0;
+        if (parse_nested(tb[IFLA_LINKINFO], linkinfo, IFLA_INFO_MAX) < 0)
+                return -EBADMSG;
+        if (!linkinfo[IFLA_INFO_KIND] || !(s = attr_string(linkinfo[IFLA_INFO_KIND], 64)))
+                return linkinfo[IFLA_INFO_KIND] ? -EBADMSG : 0;
+        if (strcmp(s, "tun") != 0 || !linkinfo[IFLA_INFO_DATA])
+                return 0;
+        r = parse_tun_data(linkinfo[IFLA_INFO_DATA], &info);
+        if (r <= 0)
+                return r;
+
+        if (attr_u32(tb[IFLA_MTU], &mtu) < 0)
+                return -EBADMSG;
+        if (tb[IFLA_ADDRESS]) {
+                if (mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) != sizeof(info.mac))
+                        return -EBADMSG;
+                memcpy(info.mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), sizeof(info.mac));
+        }
+        if (tb[IFLA_IFALIAS]) {
+                s = attr_string(tb[IFLA_IFALIAS], sizeof(info.alias));
+                if (!s)
+                        return -EBADMSG;
+                strcpy(info.alias, s);
+        }
+
+        info.ifindex = ifi->ifi_index;
+        info.mtu = mtu;
+        info.up = ifi->ifi_flags & IFF_UP;
+        *ret = info;
+        return 1;
+}
+
+int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_link_event *ret)
+{
+        const struct nlattr *tb[IFLA_MAX + 1];
+        const struct ifinfomsg *ifi;
+        const char *name;
+
+        if (!nlh)
+                return -EBADMSG;
+        if (nlh->nlmsg_type != RTM_DELLINK)
+                return 0;
+        ifi = link_header(nlh);
+        if (!ifi)
+                return -EBADMSG;
+        /* Unregistering a device and moving it to another namespace are the
+         * two RTM_DELLINKs with ifi_change ~0U; the bridge's port
+         * notifications are AF_BRIDGE. */
+        if (ifi->ifi_family != AF_UNSPEC || ifi->ifi_change != ~0U)
+                return 0;
+        if (parse_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
+                return -EBADMSG;
+        if (!tb[IFLA_IFNAME] || !(name = attr_string(tb[IFLA_IFNAME], IFNAMSIZ)))
+                return -EBADMSG;
+        if (!name_has_prefix(name, prefix))
+                return 0;
+
+        ret->ifindex = ifi->ifi_index;
+        strcpy(ret->ifname, name);
+        return 1;
+}
+
+/* ---- sockets ---- */
+
+/* We run with CAP_NET_ADMIN, so SO_RCVBUFFORCE may pass net.core.rmem_max;
+ * without it, SO_RCVBUF gets as much as rmem_max allows. */
+static int set_rcvbuf(struct mnl_socket *nl, int bytes)
+{
+        int fd = mnl_socket_get_fd(nl);
+
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0)
+                return 0;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static void mnl_socket_closep(struct mnl_socket **nl)
+{
+        if (*nl)
+                mnl_socket_close(*nl);
+}
+
+int rtnl_open(struct rtnl **ret)
+{
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+        struct rtnl *r;
+        int one = 1, k;
+
+        nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+        if (!nl)
+                return negative_errno();
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+                return negative_errno();
+        /* Acks without a copy of the request: small, so a batch's acks fit. */
+        if (mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
+                return negative_errno();
+        k = set_rcvbuf(nl, RTNL_REQUEST_RCVBUF);
+        if (k < 0)
+                return k;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->portid = mnl_socket_get_portid(nl);
+        r->seq = 1;
+        r->nl = TAKE_PTR(nl);
+        *ret = r;
+        return 0;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+        if (!r)
+                return;
+        mnl_socket_close(r->nl);
+        free(r);
+}
+
+/* ---- the request path ---- */
+
+struct talk_state {
+        uint32_t first_seq;
+        unsigned n;
+        unsigned pending;
+        int *results;
+};
+
+static int talk_on_ack(const struct nlmsghdr *nlh, void *data)
+{
+        struct talk_state *t = data;
+        const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+        uint32_t i = nlh->nlmsg_seq - t->first_seq;
+        int error;
+
+        /* Acks of an earlier, abandoned exchange. */
+        if (i >= t->n || t->results[i] != RESULT_PENDING)
+                return MNL_CB_OK;
+
+        if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+                error = -EBADMSG;
+        else if (e->error > 0 || e->error < -4095)
+                error = -EPROTO;
+        else
+                error = e->error;
+        t->results[i] = error;
+        t->pending--;
+        return MNL_CB_OK;
+}
+
+/* Sends len bytes of n requests numbered first_seq.. in one sendmsg and
+ * reads until every one is acked. results[i] gets 0 or -errno for request
+ * i. Returns 0, or -errno when the exchange itself failed. The kernel
+ * handles a batch request by request and acks each before sendmsg returns,
+ * even after an error, so every ack comes. */
+static int rtnl_talk(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq, unsigned n,
+                     int *results)
+{
+        /* mnl_cb_run() would stop at the first ack; a callback for
+         * NLMSG_ERROR that returns MNL_CB_OK lets one loop take them all. */
+        static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
+            [NLMSG_ERROR] = talk_on_ack,
+        };
+        struct talk_state t = {first_seq, n, n, results};
+
+        for (unsigned i = 0; i < n; i++)
+                results[i] = RESULT_PENDING;
+
+        if (mnl_socket_sendto(r->nl, buf, len) < 0)
+                return negative_errno();
+
+        while (t.pending > 0) {
+                ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        /* ENOBUFS: acks were dropped, the rest never come. */
+                        return negative_errno();
+                }
+                /* Seq is checked per message by the callback (0: no check here). */
+                (void)mnl_cb_run2(r->buf, k, 0, r->portid, NULL, &t, ctl, ELEMENTSOF(ctl));
+        }
+        return 0;
+}
+
+static const struct nlmsghdr *nth_message(const void *buf, size_t len, unsigned index)
+{
+        const struct nlmsghdr *nlh = buf;
+        int left = (int)len;
+
+        for (unsigned i = 0; mnl_nlmsg_ok(nlh, left); i++, nlh = mnl_nlmsg_next(nlh, &left))
+                if (i == index)
+                        return nlh;
+        return NULL;
+}
+
+int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
+{
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE];
+        uint32_t seq = r->seq;
+        unsigned n = cfg->ipv6 ? 3 : 2;
+        int results[3], len, k;
+
+        len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
+        if (len < 0) {
+                if (ret_failed_op)
+                        *ret_failed_op = "RTM_NEWLINK";
+                return len;
+        }
+        r->seq += n;
+
+        k = rtnl_talk(r, buf, len, seq, n, results);
+        if (k < 0) {
+                if (ret_failed_op)
+                        *ret_failed_op = message_name(RTM_NEWLINK);
+                return k;
+        }
+        for (unsigned i = 0; i < n; i++)
+                if (results[i] < 0) {
+                        if (ret_failed_op)
+                                *ret_failed_op = message_name(nth_message(buf, len, i)->nlmsg_type);
+                        return results[i];
+                }
+        return 0;
+}
+
+int rtnl_delete_link(struct rtnl *r, int ifindex)
+{
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_LINK_MSG_SIZE];
+        int result, len, k;
+
+        len = rtnl_build_dellink(buf, sizeof(buf), r->seq, ifindex);
+        if (len < 0)
+                return len;
+        k = rtnl_talk(r, buf, len, r->seq++, 1, &result);
+        return k < 0 ? k : result;
+}
+
+int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t group)
+{
+        _Alignas(struct nlmsghdr) uint8_t buf[(RTNL_BATCH_MAX + 1) * RTNL_LINK_MSG_SIZE];
+        int results[RTNL_BATCH_MAX + 1];
+        int first_error = 0;
+
+        if (group == 0 || (n > 0 && !ifindexes))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+
+        for (size_t done = 0; done < n;) {
+                unsigned batch = (unsigned)MIN(n - done, (size_t)RTNL_BATCH_MAX);
+                bool last = done + batch == n;
+                uint32_t first_seq = r->seq;
+                size_t len = 0;
+                int k;
+
+                for (unsigned i = 0; i < batch; i++) {
+                        k = rtnl_build_set_group(buf + len, sizeof(buf) - len, r->seq++, ifindexes[done + i],
+                                                 group);
+                        if (k < 0)
+                                return k;
+                        len += k;
+                }
+                if (last) {
+                        k = rtnl_build_dellink_group(buf + len, sizeof(buf) - len, r->seq++, group);
+                        if (k < 0)
+                                return k;
+                        len += k;
+                }
+
+                k = rtnl_talk(r, buf, len, first_seq, batch + last, results);
+                if (k < 0)
+                        return k;
+                /* -ENODEV: the link is gone already (its sandbox exited), or,
+                 * for the group RTM_DELLINK, no link was left to move. */
+                for (unsigned i = 0; i < batch + last; i++)
+                        if (results[i] < 0 && results[i] != -ENODEV && first_error == 0)
+                                first_error = results[i];
+                done += batch;
+        }
+        return first_error;
+}
+
+/* ---- the dump ---- */
+
+struct dump_state {
+        uint32_t seq;
+        const char *prefix;
+        rtnl_tap_cb cb;
+        void *userdata;
+        int cb_error;
+        int error;
+        bool malformed;
+        bool interrupted;
+        bool done;
+};
+
+static void dump_on_link(struct dump_state *st, const struct nlmsghdr *nlh)
+{
+        struct rtnl_tap_info info;
+        int k;
+
+        /* After the callback failed, the rest of the dump is only drained:
+         * it must be read to its end before the socket can be used again. */
+        if (st->cb_error < 0)
+                return;
+        k = rtnl_parse_link(nlh, st->prefix, &info);
+        if (k < 0)
+                st->malformed = true;
+        if (k <= 0)
+                return;
+        k = st->cb(&info, st->userdata);
+        if (k < 0)
+                st->cb_error = k;
+}
+
+/* NLMSG_DONE and NLMSG_ERROR both carry an int error first. */
+static int dump_end_error(const struct nlmsghdr *nlh)
+{
+        int error;
+
+        if (mnl_nlmsg_get_payload_len(nlh) < sizeof(error))
+                return -EBADMSG;
+        memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
+        return error > 0 || error < -4095 ? -EPROTO : error;
+}
+
+/* mnl_cb_run() gives up on the whole datagram at the first message flagged
+ * NLM_F_DUMP_INTR, and the NLMSG_DONE after it would be lost with it; an
+ * interrupted dump is still worth reading to its end, so walk it here. */
+static void dump_process(struct dump_state *st, const void *buf, size_t len, uint32_t portid)
+{
+        const struct nlmsghdr *nlh = buf;
+        int left = (int)len;
+
+        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+                if (!mnl_nlmsg_portid_ok(nlh, portid) || nlh->nlmsg_seq != st->seq)
+                        continue;
+                if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+                        st->interrupted = true;
+
+                switch (nlh->nlmsg_type) {
+                case NLMSG_DONE:
+                case NLMSG_ERROR:
+                        st->error = dump_end_error(nlh);
+                        st->done = true;
+                        return;
+                case RTM_NEWLINK:
+                        dump_on_link(st, nlh);
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
+int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+{
+        _Alignas(struct nlmsghdr) uint8_t req[128];
+        struct dump_state st = {.seq = r->seq, .prefix = prefix, .cb = cb, .userdata = userdata};
+        int len;
+
+        if (!cb)
+                return -EINVAL;
+        len = rtnl_build_dump_taps(req, sizeof(req), r->seq++);
+        if (len < 0)
+                return len;
+        if (mnl_socket_sendto(r->nl, req, len) < 0)
+                return negative_errno();
+
+        while (!st.done) {
+                ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                dump_process(&st, r->buf, k, r->portid);
+        }
+
+        if (st.cb_error < 0)
+                return st.cb_error;
+        if (st.error < 0)
+                return st.error;
+        if (st.malformed)
+                return -EBADMSG;
+        return st.interrupted ? 1 : 0;
+}
+
+/* ---- the monitor ---- */
+
+int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *cb, void *userdata,
+                      struct rtnl_monitor **ret)
+{
+        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+        struct rtnl_monitor *m;
+        unsigned group = RTNLGRP_LINK;
+        int k;
+
+        if (!cb || (prefix && strlen(prefix) >= IFNAMSIZ))
+                return -EINVAL;
+
+        nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (!nl)
+                return negative_errno();
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+                return negative_errno();
+        if (mnl_socket_setsockopt(nl, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+                return negative_errno();
+        k = set_rcvbuf(nl, RTNL_MONITOR_RCVBUF);
+        if (k < 0)
+                return k;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        if (prefix)
+                strcpy(m->prefix, prefix);
+        m->cb = *cb;
+        m->userdata = userdata;
+        m->nl = TAKE_PTR(nl);
+        *ret = m;
+        return 0;
+}
+
+int rtnl_monitor_fd(const struct rtnl_monitor *m)
+{
+        return mnl_socket_get_fd(m->nl);
+}
+
+int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes)
+{
+        return set_rcvbuf(m->nl, bytes);
+}
+
+static int monitor_on_message(const struct nlmsghdr *nlh, void *data)
+{
+        struct rtnl_monitor *m = data;
+        struct rtnl_link_event ev;
+
+        /* A malformed message cannot be acted on; skip it, keep reading. */
+        if (rtnl_parse_dellink(nlh, m->prefix, &ev) > 0 && m->cb.on_dellink)
+                m->cb.on_dellink(ev.ifindex, ev.ifname, m->userdata);
+        return MNL_CB_OK;
+}
+
+int rtnl_monitor_process(struct rtnl_monitor *m)
+{
+        m->resync = false;
+
+        for (;;) {
+                ssize_t k = mnl_socket_recvfrom(m->nl, m->buf, sizeof(m->buf));
+
+                if (k < 0) {
+                        if (errno == EAGAIN)
+                                break;
+                        if (errno == EINTR)
+                                continue;
+                        /* ENOBUFS: the kernel dropped notifications. ENOSPC:
+                         * one did not fit the buffer and was cut. Either way
+                         * some event is lost; the socket itself is fine. */
+                        if (errno == ENOBUFS || errno == ENOSPC) {
+                                m->resync = true;
+                                continue;
+                        }
+                        return negative_errno();
+                }
+                (void)mnl_cb_run(m->buf, k, 0, 0, monitor_on_message, m);
+        }
+
+        if (m->resync && m->cb.on_resync)
+                m->cb.on_resync(m->userdata);
+        return 0;
+}
+
+void rtnl_monitor_close(struct rtnl_monitor *m)
+{
+        if (!m)
+                return;
+        mnl_socket_close(m->nl);
+        free(m);
+}
