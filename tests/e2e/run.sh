@@ -180,7 +180,7 @@ probe_accel() {
     # A real boot, as the user that runs QEMU: /dev/kvm may open and still not
     # run a guest (nested virtualisation without vmx/svm hangs in the BIOS).
     local log=$T/kvm-probe.log pid end
-    as_user qemu-system-x86_64 -accel kvm -m 128 -nographic -no-reboot -nodefaults \
+    as_user qemu-system-x86_64 -accel kvm -cpu host -m 128 -nographic -no-reboot -nodefaults \
         -serial stdio -kernel "$KERNEL" -initrd "$INITRD" \
         -append "console=ttyS0 quiet panic=-1 e2e.name=probe e2e.timeout=5" \
         </dev/null >"$log" 2>&1 &
