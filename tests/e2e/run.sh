@@ -10,8 +10,10 @@
 #   BUILD=build        where build/taplinkd, build/taplinkctl are; guest in $BUILD/e2e
 #   E2E_QUICK=1        one guest: ping, TCP both ways, cleanup
 #   E2E_ACCEL=kvm|tcg  skip the KVM probe (default: try kvm for real, else tcg)
-#   E2E_MANUAL=1       no daemon: the runner opens the TAP itself (helper.py tap);
-#                      for working on the guest side only (no nft checks)
+#   E2E_MANUAL=1       no daemon: the runner opens the TAP itself (helper.py tap)
+#                      and loads SPEC §3's table itself; for working on the test
+#                      without the daemon (no taplinkctl list, no IPv6)
+#   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair
 #   E2E_KEEP=1         keep the temporary directory
 #   E2E_VERBOSE=1      print every guest console line as it comes
 #
@@ -224,7 +226,30 @@ masquerade = yes
 allow_groups = $E2E_GROUP
 EOF
 CTLCMD=("$CTL" --socket "$SOCK")
-if [ "$MANUAL" != 1 ]; then
+if [ "$MANUAL" = 1 ]; then
+    # Stand-in for the daemon's firewall: SPEC §3's table, elements added by
+    # launch(). Lets the isolation/spoofing/egress checks be tried without it.
+    nsx sysctl -qw net.ipv4.ip_forward=1
+    nsx nft -f - <<EOF || die "nft: cannot load the stand-in table"
+table inet $TABLE {
+  set slots_v4  { type ipv4_addr; }
+  set guests_v4 { type ifname . ipv4_addr; }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "tl*" iifname . ip saddr != @guests_v4 drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tl*" iifname . ip saddr != @guests_v4 drop
+    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 @slots_v4 drop
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 != @slots_v4 masquerade
+  }
+}
+EOF
+else
     nsx "$DAEMON" --config "$T/taplinkd.conf" --socket "$SOCK" >"$T/taplinkd.log" 2>&1 &
     DAEMON_PID=$!
     end=$(($(now_ms) + 10000))
@@ -276,6 +301,8 @@ launch() {
             TAPLINK_IPV4_GUEST=$g4 TAPLINK_IPV4_GATEWAY=$gw4 TAPLINK_IPV4_PREFIX=30
             TAPLINK_KERNEL_IP_ARG="ip=$g4::$gw4:255.255.255.252::eth0:off"
             E2E_TAP_HOSTMAC="06${mac#02}" E2E_TAP_GW="$gw4/30")
+        nsx nft add element inet "$TABLE" slots_v4 "{ 10.213.$((b >> 8)).$((b & 255)) }"
+        nsx nft add element inet "$TABLE" guests_v4 "{ tl$s . $g4 }"
         bg_ns "$NS" env "${envs[@]}" "$PY" "$HELPER" tap "tl$s" "$q" "$vnet" -- \
             setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups "$HERE/qemu-wrap.sh" \
             </dev/null >"$log" 2>&1
@@ -321,9 +348,8 @@ tail_log() { tr -d '\r' < "${GLOG[$1]}" | grep -av '^$' | tail -n "${2:-15}" | s
 state() {
     local g6=- ctl=()
     [ -n "${G_V6[$1]:-}" ] && g6=${G_V6[$1]}/64
-    local table=$TABLE
-    if [ "$MANUAL" = 1 ]; then table=-; else ctl=("${CTLCMD[@]}" --json); fi
-    nsx "$PY" "$HELPER" state "$table" "${G_IF[$1]}" "${G_SLOT[$1]}" "${G_V4[$1]}/${G_PFX[$1]}" \
+    [ "$MANUAL" = 1 ] || ctl=("${CTLCMD[@]}" --json)
+    nsx "$PY" "$HELPER" state "$TABLE" "${G_IF[$1]}" "${G_SLOT[$1]}" "${G_V4[$1]}/${G_PFX[$1]}" \
         "$g6" -- "${ctl[@]}"
 }
 declare -A G_SLOT G_IF G_V4 G_GW G_PFX G_V6 G_T0
@@ -367,8 +393,8 @@ host_ping() { # name
 live_state() { # name expect-vnet expect-queues
     local st
     st=$(state "$1")
-    local want="link=1"
-    [ "$MANUAL" = 1 ] || want="list=1 link=1 slots_v4=1 guests_v4=1"
+    local want="link=1 slots_v4=1 guests_v4=1"
+    [ "$MANUAL" = 1 ] || want="list=1 $want"
     local ok=1 w
     for w in $want vnet_hdr=$2 numqueues=$3; do
         case " $st " in *" $w "*) ;; *) ok=0 ;; esac
@@ -404,6 +430,14 @@ finished() {
         [ "$(now_ms)" -lt "$end" ] || break
         sleep 0.1
     done
+    if [ "$MANUAL" = 1 ]; then
+        # No daemon to remove the elements: only the device is checked, and
+        # the elements are removed here for the next guests.
+        st=$(echo "$st" | sed 's/ *\(slots\|guests\)_v[46]=[^ ]*//g')
+        local b=$((G_SLOT[$name] * 4))
+        nsx nft delete element inet "$TABLE" slots_v4 "{ 10.213.$((b >> 8)).$((b & 255)) }"
+        nsx nft delete element inet "$TABLE" guests_v4 "{ ${G_IF[$name]} . ${G_V4[$name]} }"
+    fi
     case " $st " in
         *=1*) record "$name.cleanup" FAIL "left behind: $st" ;;
         *"=?"*) record "$name.cleanup" FAIL "could not look: $st" ;;
@@ -594,21 +628,18 @@ pair() {
 }
 
 # --- run --------------------------------------------------------------------------------------
+wanted() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if [ "$QUICK" = 1 ]; then
     basic vnet vnet tcp,serve 1 1 256 1
 else
-    if [ "$MANUAL" = 1 ]; then
-        basic vnet vnet tcp,fetch,serve 1 1 512 1
-    else
+    # E2E_ONLY="vnet novnet mq pair": a subset, for working on one of them.
+    ONLY=${E2E_ONLY:-vnet novnet mq pair}
+    if wanted vnet; then
         basic vnet vnet tcp,fetch,egress,serve 1 1 512 1
     fi
-    basic novnet novnet tcp,fetch,serve 0 1 512 1 --no-vnet-hdr
-    basic mq mq tcp,serve 1 2 256 2 --queues 2
-    if [ "$MANUAL" = 1 ]; then
-        record pair SKIP "E2E_MANUAL=1: no daemon, no nft rules"
-    else
-        pair
-    fi
+    wanted novnet && basic novnet novnet tcp,fetch,serve 0 1 512 1 --no-vnet-hdr
+    wanted mq && basic mq mq tcp,serve 1 2 256 2 --queues 2
+    wanted pair && pair
 fi
 
 # --- summary ------------------------------------------------------------------------------------
