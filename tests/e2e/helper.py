@@ -14,6 +14,11 @@
   helper.py tap NAME QUEUES VNET -- CMD   open TAP NAME (as root), put its queue
                                           fds at 3, 4, ... and exec CMD (the
                                           manual stand-in for taplinkctl run)
+  helper.py ctl --socket PATH [--json] list|status
+  helper.py ctl --socket PATH run [--queues N] [--no-vnet-hdr] -- CMD...
+                                          a stand-in for taplinkctl (the same
+                                          Varlink calls and TAPLINK_* environment)
+                                          for testing the daemon before it exists
   helper.py state TABLE IFNAME SLOT GUEST4/P GUEST6/P -- [CTL...]
                                           what the kernel and the daemon hold for
                                           a slot: "list=0|1 link=0|1 slots_v4=..
@@ -277,11 +282,101 @@ def cmd_state(table, ifname, slot, guest4, guest6, sep, *ctl):
     print(" ".join("%s=%s" % kv for kv in out.items()))
 
 
+def _varlink(path, method, params=None):
+    """One Varlink call; returns (reply dict, [fds])."""
+    import array
+    import json
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(path)
+    msg = {"method": method}
+    if params is not None:
+        msg["parameters"] = params
+    s.sendall(json.dumps(msg).encode() + b"\0")
+    buf, fds = b"", []
+    while b"\0" not in buf:
+        data, anc, _, _ = s.recvmsg(1 << 16, socket.CMSG_SPACE(64 * 4))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(payload[: len(payload) - len(payload) % 4])
+                fds.extend(a)
+        if not data:
+            break
+        buf += data
+    s.close()
+    return json.loads(buf.split(b"\0")[0]), fds
+
+
+def cmd_ctl(*argv):
+    import json
+
+    argv = list(argv)
+    sock, as_json = "/run/taplinkd/io.taplinkd", False
+    while argv and argv[0].startswith("--"):
+        opt = argv.pop(0)
+        if opt == "--socket":
+            sock = argv.pop(0)
+        elif opt == "--json":
+            as_json = True
+        else:
+            sys.exit("ctl: unknown option %s" % opt)
+    cmd = argv.pop(0) if argv else ""
+    if cmd in ("list", "status"):
+        reply, _ = _varlink(sock, "io.taplinkd." + cmd.capitalize())
+        if "error" in reply:
+            sys.exit("ctl: %s" % reply["error"])
+        print(json.dumps(reply.get("parameters", {})))
+        return
+    if cmd != "run":
+        sys.exit("ctl: list, status or run")
+    params = {}
+    while argv and argv[0] != "--":
+        opt = argv.pop(0)
+        if opt == "--queues":
+            params["queues"] = int(argv.pop(0))
+        elif opt == "--no-vnet-hdr":
+            params["vnetHeader"] = False
+        elif opt == "--label":
+            params["label"] = argv.pop(0)
+        else:
+            sys.exit("ctl: unknown run option %s" % opt)
+    argv = argv[1:]
+    reply, fds = _varlink(sock, "io.taplinkd.Acquire", params)
+    if "error" in reply:
+        sys.exit("ctl: %s %s" % (reply["error"], json.dumps(reply.get("parameters"))))
+    slot = reply["parameters"]["slot"]
+    order = reply["parameters"].get("fileDescriptors", list(range(len(fds))))
+    fds = [fds[i] for i in order]
+    for i, fd in enumerate(fds):
+        os.dup2(fd, 100 + i)
+    for fd in fds:
+        os.close(fd)
+    for i in range(len(fds)):
+        os.dup2(100 + i, 3 + i)
+        os.close(100 + i)
+    env = {
+        "TAPLINK_SLOT": slot["slot"], "TAPLINK_IFNAME": slot["ifname"],
+        "TAPLINK_FDS": ",".join(str(3 + i) for i in range(len(fds))),
+        "TAPLINK_MAC": slot["mac"], "TAPLINK_IPV4_GUEST": slot["ipv4"]["guest"],
+        "TAPLINK_IPV4_GATEWAY": slot["ipv4"]["gateway"],
+        "TAPLINK_IPV4_PREFIX": slot["ipv4"]["prefixLength"],
+        "TAPLINK_KERNEL_IP_ARG": slot["kernelIpArg"],
+    }
+    if slot.get("ipv6"):
+        env["TAPLINK_IPV6_GUEST"] = slot["ipv6"]["guest"]
+        env["TAPLINK_IPV6_GATEWAY"] = slot["ipv6"]["gateway"]
+    for k, v in env.items():
+        os.environ[k] = str(v)
+    os.execvp(argv[0], argv)
+
+
 def main():
     cmds = {
         "http": cmd_http, "sink": cmd_sink, "udplog": cmd_udplog, "peer": cmd_peer,
         "send": cmd_send, "fetch": cmd_fetch, "mkfile": cmd_mkfile, "tap": cmd_tap,
-        "state": cmd_state,
+        "state": cmd_state, "ctl": cmd_ctl,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)

@@ -14,6 +14,8 @@
 #                      and loads SPEC §3's table itself; for working on the test
 #                      without the daemon (no taplinkctl list, no IPv6)
 #   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair
+#   E2E_CTL=py         use helper.py's stand-in for taplinkctl (same Varlink
+#                      calls and TAPLINK_* environment)
 #   E2E_KEEP=1         keep the temporary directory
 #   E2E_VERBOSE=1      print every guest console line as it comes
 #
@@ -73,7 +75,8 @@ INITRD=${guest#* }
 CTL=$BUILD/taplinkctl
 DAEMON=$BUILD/taplinkd
 if [ "$MANUAL" != 1 ]; then
-    [ -x "$DAEMON" ] && [ -x "$CTL" ] || die "$DAEMON or $CTL missing (make all)"
+    [ -x "$DAEMON" ] || die "$DAEMON missing (make all)"
+    [ -x "$CTL" ] || [ "${E2E_CTL:-}" = py ] || die "$CTL missing (make all; or E2E_CTL=py)"
 fi
 
 # --- the unprivileged user ------------------------------------------------------
@@ -110,7 +113,10 @@ cleanup() {
     local rc=$? p
     trap - EXIT INT TERM
     for p in $PIDS; do kill "$p" 2>/dev/null; done
-    [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null
+    if [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; then
+        for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$DAEMON_PID" 2>/dev/null && echo "e2e: taplinkd still running 5 s after SIGTERM" >&2
+    fi
     sleep 0.3
     # Whatever is still inside our own namespaces was started by this run.
     for p in $PIDS $DAEMON_PID $(ip netns pids "$NS" 2>/dev/null) \
@@ -226,6 +232,8 @@ masquerade = yes
 allow_groups = $E2E_GROUP
 EOF
 CTLCMD=("$CTL" --socket "$SOCK")
+# E2E_CTL=py: helper.py's stand-in for taplinkctl (same calls, same environment).
+[ "${E2E_CTL:-}" = py ] && CTLCMD=("$PY" "$HELPER" ctl --socket "$SOCK")
 if [ "$MANUAL" = 1 ]; then
     # Stand-in for the daemon's firewall: SPEC §3's table, elements added by
     # launch(). Lets the isolation/spoofing/egress checks be tried without it.
@@ -455,6 +463,7 @@ basic() {
     local name=$1 label=$2 steps=$3 vnet=$4 queues=$5 mem=$6 smp=$7
     shift 7
     say "--- $name: steps=$steps $*"
+    local t_sc=$(now_ms)
     rm -f "$T/sink-$name" "$T/sink-$name.done"
     bg_ns "$NS" "$PY" "$HELPER" sink 5002 "$T/sink-$name"
     local sinkpid=$LAST_PID
@@ -560,11 +569,13 @@ basic() {
     fi
     finished "$name"
     kill "$sinkpid" 2>/dev/null
+    say "--- $name: $(( ($(now_ms) - t_sc) / 1000 )) s"
 }
 
 # --- scenario: two guests, isolation and anti-spoofing ---------------------------------------
 pair() {
     say "--- pair: two guests at once"
+    local t_sc=$(now_ms)
     launch pa pair 128 1
     launch pb pair 128 1
     local ok=1 n peer
@@ -625,6 +636,7 @@ pair() {
     fi
     finished pa
     finished pb
+    say "--- pair: $(( ($(now_ms) - t_sc) / 1000 )) s"
 }
 
 # --- run --------------------------------------------------------------------------------------
