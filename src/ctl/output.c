@@ -176,6 +176,11 @@ int print_slot_json(FILE *f, const tl_slot *s)
 
 int print_slot_list_json(FILE *f, const tl_slot_list *l)
 {
+        /* json-c would spread an empty array over two lines. */
+        if (tl_slot_list_size(l) == 0) {
+                fputs("[]\n", f);
+                return 0;
+        }
         _cleanup_(json_object_putp) json_object *a = json_object_new_array();
         if (!a)
                 return -ENOMEM;
