@@ -99,12 +99,10 @@ E2E_GID=$(id -g "$E2E_USER")
 as_user() { setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups "$@"; }
 
 # --- scratch space, namespaces, cleanup ------------------------------------------
-T=$(mktemp -d /tmp/taplink-e2e.XXXXXX) || die mktemp
-chmod 0755 "$T"
+T=""
 NS=tle2e-$$
 INET=tle2e-inet-$$
 TABLE=taplinkd_e2e_$$
-SOCK=$T/io.taplinkd
 LOGDIR=$BUILD/e2e/logs
 PIDS=""
 DAEMON_PID=""
@@ -123,17 +121,40 @@ cleanup() {
              $(ip netns pids "$INET" 2>/dev/null); do
         kill -9 "$p" 2>/dev/null
     done
+    # A process stuck in the kernel (D state) dies only when it leaves it.
+    for _ in $(seq 100); do
+        [ -z "$(ip netns pids "$NS" 2>/dev/null)$(ip netns pids "$INET" 2>/dev/null)" ] && break
+        sleep 0.1
+    done
     for p in $PIDS $DAEMON_PID; do wait "$p" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
     ip netns del "$INET" 2>/dev/null
-    rm -rf "$LOGDIR"
-    mkdir -p "$LOGDIR"
-    cp "$T"/*.log "$T"/*.conf "$LOGDIR"/ 2>/dev/null
-    if [ "${E2E_KEEP:-0}" = 1 ]; then say "kept $T"; else rm -rf "$T"; fi
+    if [ -n "$T" ]; then
+        rm -rf "$LOGDIR"
+        mkdir -p "$LOGDIR"
+        cp "$T"/*.log "$T"/*.conf "$LOGDIR"/ 2>/dev/null
+        if [ "${E2E_KEEP:-0}" = 1 ]; then say "kept $T"; else rm -rf "$T"; fi
+    fi
     exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+T=$(mktemp -d /tmp/taplink-e2e.XXXXXX) || die mktemp
+chmod 0755 "$T"
+SOCK=$T/io.taplinkd
+# What runs as $E2E_USER is copied here: the work tree may sit where that user
+# cannot reach it (under /root, say).
+mkdir -p "$T/bin"
+cp "$HERE/qemu-wrap.sh" "$KERNEL" "$INITRD" "$T/bin/" || die "cannot copy the guest to $T"
+KERNEL=$T/bin/${KERNEL##*/}
+INITRD=$T/bin/${INITRD##*/}
+WRAP=$T/bin/qemu-wrap.sh
+if [ -x "$CTL" ]; then
+    cp "$CTL" "$T/bin/taplinkctl" || die "cannot copy $CTL"
+    CTL=$T/bin/taplinkctl
+fi
+chmod -R a+rX "$T/bin"
 
 nsx() { ip netns exec "$NS" "$@"; }
 inx() { ip netns exec "$INET" "$@"; }
@@ -258,12 +279,14 @@ table inet $TABLE {
 }
 EOF
 else
-    nsx "$DAEMON" --config "$T/taplinkd.conf" --socket "$SOCK" >"$T/taplinkd.log" 2>&1 &
+    ip netns exec "$NS" "$DAEMON" --config "$T/taplinkd.conf" --socket "$SOCK" >"$T/taplinkd.log" 2>&1 &
     DAEMON_PID=$!
-    end=$(($(now_ms) + 10000))
+    # Generous: rtnl_lock can be held for seconds while the kernel tears down
+    # other network namespaces (seen on a busy 2-core machine).
+    end=$(($(now_ms) + 30000))
     until nsx "${CTLCMD[@]}" status >/dev/null 2>&1; do
         kill -0 $DAEMON_PID 2>/dev/null || { cat "$T/taplinkd.log"; die "taplinkd exited"; }
-        [ "$(now_ms)" -lt "$end" ] || { cat "$T/taplinkd.log"; die "taplinkd not answering in 10 s"; }
+        [ "$(now_ms)" -lt "$end" ] || { cat "$T/taplinkd.log"; die "taplinkd not answering in 30 s"; }
         sleep 0.1
     done
     say "taplinkd up: $(nsx "${CTLCMD[@]}" status 2>&1 | tr '\n' ' ')"
@@ -312,11 +335,11 @@ launch() {
         nsx nft add element inet "$TABLE" slots_v4 "{ 10.213.$((b >> 8)).$((b & 255)) }"
         nsx nft add element inet "$TABLE" guests_v4 "{ tl$s . $g4 }"
         bg_ns "$NS" env "${envs[@]}" "$PY" "$HELPER" tap "tl$s" "$q" "$vnet" -- \
-            setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups "$HERE/qemu-wrap.sh" \
+            setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups "$WRAP" \
             </dev/null >"$log" 2>&1
     else
         bg_ns "$NS" setpriv --reuid="$E2E_UID" --regid="$E2E_GID" --init-groups \
-            env "${envs[@]}" "${CTLCMD[@]}" run "$@" -- "$HERE/qemu-wrap.sh" \
+            env "${envs[@]}" "${CTLCMD[@]}" run "$@" -- "$WRAP" \
             </dev/null >"$log" 2>&1
     fi
     QPID[$name]=$LAST_PID
