@@ -1346,6 +1346,7 @@ struct ruleset_state {
         struct nftnl_set_list *sets; /* all of the table's, anonymous ones too */
         struct nftnl_chain *chains[_NFT_CHAIN_MAX];
         struct nftnl_rule_list *rules[_NFT_CHAIN_MAX];
+        bool foreign_rules[_NFT_CHAIN_MAX]; /* rules libnftnl cannot parse */
         const char *table;
 };
 
@@ -1421,6 +1422,32 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
+static int rule_attr_cb(const struct nlattr *attr, void *data)
+{
+        const struct nlattr **tb = data;
+        unsigned type = mnl_attr_get_type(attr);
+
+        if ((type == NFTA_RULE_TABLE || type == NFTA_RULE_CHAIN) &&
+            mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+                tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+/* A rule with an expression this libnftnl does not know (a newer nft's, in
+ * our chain) cannot be ours: its chain gets rewritten. */
+static void mark_foreign_rule(const struct nlmsghdr *nlh, struct ruleset_state *s)
+{
+        const struct nlattr *tb[NFTA_RULE_MAX + 1] = {0};
+
+        if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg) ||
+            mnl_attr_parse(nlh, sizeof(struct nfgenmsg), rule_attr_cb, tb) < 0 || !tb[NFTA_RULE_TABLE] ||
+            !tb[NFTA_RULE_CHAIN] || strcmp(mnl_attr_get_str(tb[NFTA_RULE_TABLE]), s->table) != 0)
+                return;
+        int id = chain_id_from_name(mnl_attr_get_str(tb[NFTA_RULE_CHAIN]));
+        if (id >= 0)
+                s->foreign_rules[id] = true;
+}
+
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
         struct ruleset_state *s = data;
@@ -1428,8 +1455,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
         if (!r)
                 return MNL_CB_ERROR;
         if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
-                errno = EBADMSG;
-                return MNL_CB_ERROR;
+                mark_foreign_rule(nlh, s);
+                return MNL_CB_OK;
         }
         const char *table = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
         const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
@@ -1687,11 +1714,13 @@ static int chain_rules_match(struct nft *n, const struct ruleset_state *s, enum 
 {
         enum rule_kind kinds[NFT_RULES_MAX];
         size_t n_kinds = chain_rule_kinds(&n->layout, id, kinds);
-        struct nftnl_rule_list_iter *it = nftnl_rule_list_iter_create(s->rules[id]);
         const char *anon[NFT_RULES_MAX] = {0};
         size_t i = 0;
         int match = 1;
 
+        if (s->foreign_rules[id])
+                return 0;
+        struct nftnl_rule_list_iter *it = nftnl_rule_list_iter_create(s->rules[id]);
         if (!it)
                 return -ENOMEM;
         for (struct nftnl_rule *have = nftnl_rule_list_iter_next(it); have && match > 0;
