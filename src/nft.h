@@ -11,7 +11,7 @@
 
 /* nftables through libnftnl (SPEC §3): table inet <nft_table> with four
  * hash sets and three chains, and the per-slot elements. Message building
- * is separate from I/O (nft_build_* fill a libmnl batch and are
+ * is separate from I/O (nft_build_* fill a libnftnl batch and are
  * unit-tested by parsing back). No logging, -errno returns. */
 
 enum nft_set_id {
@@ -52,7 +52,9 @@ void nft_close(struct nft *n);
  * (missing, extra, reordered, changed) is flushed and rewritten; a chain of
  * the wrong type, hook or priority is deleted and recreated. A set with the
  * wrong key type, length or flags cannot hold our elements: it is deleted
- * and recreated in the same batch (-EBUSY if a foreign rule uses it). */
+ * and recreated, empty, in the same batch (-EBUSY if a foreign rule uses
+ * it); the manager's reconcile puts the elements back. Foreign sets and
+ * chains in the table are left alone. */
 int nft_ensure_ruleset(struct nft *n);
 
 /* The four (two without IPv6) elements of a slot. Returns how many (0 when
@@ -62,7 +64,8 @@ size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret
 /* One batch: deletes del[] (absent elements are fine: NFT_MSG_DESTROYSETELEM
  * where the kernel has it, else an add+delete pair, which cannot fail on
  * absence), then adds add[] (present elements are fine). Atomic: on error
- * nothing changed. */
+ * nothing changed. -ENOENT when the table or one of the sets is missing,
+ * -EINVAL for an element of no set or without a valid interface name. */
 int nft_apply(struct nft *n, const struct nft_elem *add, size_t n_add, const struct nft_elem *del,
               size_t n_del);
 
