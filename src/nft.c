@@ -1829,17 +1829,24 @@ static int ruleset_build(struct nft_batch *b, const struct nft_layout *l, const 
         return r;
 }
 
-int nft_ensure_ruleset(struct nft *n)
+static int ruleset_look(struct nft *n, struct ruleset_plan *ret)
 {
         _cleanup_(ruleset_state_done) struct ruleset_state s = {0};
-        _cleanup_(nft_batch_done) struct nft_batch b = {0};
-        struct ruleset_plan plan;
-        int r;
-
-        r = ruleset_state_load(n, &s);
+        int r = ruleset_state_load(n, &s);
         if (r < 0)
                 return r;
-        r = ruleset_plan(n, &s, &plan);
+        return ruleset_plan(n, &s, ret);
+}
+
+int nft_ensure_ruleset(struct nft *n)
+{
+        _cleanup_(nft_batch_done) struct nft_batch b = {0};
+        struct ruleset_plan plan = {0};
+        int r = -EINTR;
+
+        /* A dump that someone else's change interrupted is taken again. */
+        for (int attempt = 0; attempt < DUMP_RETRIES && r == -EINTR; attempt++)
+                r = ruleset_look(n, &plan);
         if (r < 0)
                 return r;
         if (!plan.any)
