@@ -122,8 +122,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set *, nftnl_set_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set_elem *, nftnl_set_elem_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_expr *, nftnl_expr_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_udata_buf *, nftnl_udata_buf_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set_list *, nftnl_set_list_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule_list *, nftnl_rule_list_free);
 
 const char *nft_set_name(enum nft_set_id id)
 {
