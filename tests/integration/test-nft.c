@@ -538,7 +538,7 @@ static void test_nft_made_table_is_ours(void **state)
 {
         struct fixture *f = *state;
         char path[] = "/tmp/test-nft-spec-XXXXXX";
-        int fd = mkstemp(path);
+        int fd = mkostemp(path, O_CLOEXEC);
 
         assert_true(fd >= 0);
         assert_int_equal(write(fd, spec_table, strlen(spec_table)), (ssize_t)strlen(spec_table));
