@@ -9,6 +9,7 @@
 #   e2e.steps=a,b,...   what to do once eth0 is up, in order (see below)
 #   e2e.inet=IP         the "internet" address, for the egress and spoof steps
 #   e2e.timeout=SEC     power off after this long, whatever happens (300)
+#   e2e.ip6=ADDR/LEN e2e.gw6=ADDR   IPv6 address and gateway (step ping6)
 #
 # Everything it reports is one line on the console:
 #   TAPLINK-E2E-READY ...       eth0 is configured and the gateway answered
@@ -45,7 +46,7 @@ bye() {
     echo o > /proc/sysrq-trigger
 }
 
-NAME=guest STEPS="" INET="" TIMEOUT=300 IPARG=""
+NAME=guest STEPS="" INET="" TIMEOUT=300 IPARG="" IP6="" GW6=""
 for arg in $(cat /proc/cmdline); do
     case $arg in
         ip=*) IPARG=${arg#ip=} ;;
@@ -53,6 +54,8 @@ for arg in $(cat /proc/cmdline); do
         e2e.steps=*) STEPS=$(echo "${arg#*=}" | tr , ' ') ;;
         e2e.inet=*) INET=${arg#*=} ;;
         e2e.timeout=*) TIMEOUT=${arg#*=} ;;
+        e2e.ip6=*) IP6=${arg#*=} ;;
+        e2e.gw6=*) GW6=${arg#*=} ;;
     esac
 done
 
@@ -96,6 +99,12 @@ ip link set lo up
 ip link set "$DEV" up
 ip addr add "$ADDR/$PREFIX" dev "$DEV"
 ip route add default via "$GW" dev "$DEV"
+if [ -n "$IP6" ]; then
+    # busybox ip has no "nodad": turn DAD off so the address works at once.
+    echo 0 > "/proc/sys/net/ipv6/conf/$DEV/accept_dad"
+    ip -6 addr add "$IP6" dev "$DEV"
+    [ -n "$GW6" ] && ip -6 route add default via "$GW6" dev "$DEV"
+fi
 
 ok=0
 i=0
@@ -116,13 +125,25 @@ RXQ=$(ls -d /sys/class/net/$DEV/queues/rx-* | wc -l)
 TXQ=$(ls -d /sys/class/net/$DEV/queues/tx-* | wc -l)
 info "$NAME mac $MAC"
 info "$NAME queues rx=$RXQ tx=$TXQ cpus=$(nproc)"
-info "$NAME features $(cat /sys/class/net/$DEV/features 2>/dev/null || echo -)"
 say "TAPLINK-E2E-READY $NAME addr=$ADDR/$PREFIX gw=$GW mac=$MAC uptime_ms=$(now_ms)"
 [ $ok = 1 ] || bye
 
 # --- steps --------------------------------------------------------------------
 ctl_wait() { # timeout -> the next line the host sends to port 5020
     timeout "$1" nc -l -p 5020 </dev/null | head -n 1
+}
+
+step_ping6() { # the gateway's IPv6 address (added NODAD by the daemon)
+    [ -n "$GW6" ] || { check ping6_gateway SKIP "no IPv6 (e2e.gw6) given"; return; }
+    i=0
+    while [ $i -lt 10 ]; do
+        if ping6 -c 1 -W 1 "$GW6" >/dev/null 2>&1; then
+            check ping6_gateway PASS "$NAME ${IP6%/*} -> $GW6 after $((i + 1)) tries"
+            return
+        fi
+        i=$((i + 1))
+    done
+    check ping6_gateway FAIL "$NAME ${IP6%/*} -> $GW6: no answer in 10 tries"
 }
 
 step_tcp() { # send a fresh random payload to the host's TCP sink
@@ -217,6 +238,7 @@ for s in $STEPS; do
     say "E2E-STEP $NAME $s"
     case $s in
         tcp) step_tcp ;;
+        ping6) step_ping6 ;;
         fetch) step_fetch ;;
         egress) step_egress ;;
         serve) step_serve ;;

@@ -32,11 +32,15 @@ cpu=max
 # Kernel arguments that only save boot time: no crypto self-tests, no PS/2 probing.
 fast="cryptomgr.notests i8042.nokbd i8042.noaux"
 
+# IPv6 (when the daemon has it on): the guest sets it up itself (ip= is IPv4 only).
+v6=""
+[ -n "${TAPLINK_IPV6_GUEST:-}" ] && v6="e2e.ip6=$TAPLINK_IPV6_GUEST/64 e2e.gw6=${TAPLINK_IPV6_GATEWAY:-}"
+
 echo "E2E-HOST qemu-exec ms=$(date +%s%3N) uid=$(id -u) accel=${E2E_ACCEL:-tcg} queues=$nq"
 exec qemu-system-x86_64 \
     -accel "${E2E_ACCEL:-tcg}" -cpu "$cpu" \
     -m "${E2E_MEM:-256}" -smp "${E2E_SMP:-1}" \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$E2E_KERNEL" -initrd "$E2E_INITRD" \
-    -append "console=ttyS0 quiet panic=-1 $fast $TAPLINK_KERNEL_IP_ARG ${E2E_APPEND:-}" \
+    -append "console=ttyS0 quiet panic=-1 $fast $TAPLINK_KERNEL_IP_ARG $v6 ${E2E_APPEND:-}" \
     -netdev "$netdev" -device "$device"

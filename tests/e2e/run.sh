@@ -35,6 +35,7 @@
 #   3 two guests: each reaches its gateway, neither the other; a guest that
 #     takes the other's address is dropped (input and forward)
 #   4 egress through the masquerade to "the internet", which sees the WAN address
+#     (and IPv6: the guest pings its gateway's IPv6 address, the host the guest's)
 #   5 after QEMU exits: no slot (taplinkctl list), no device (ip link), no set
 #     element (nft list set) left
 #   6 vnet header on and off (--no-vnet-hdr), and --queues 2 (fds=3:4, mq=on)
@@ -503,6 +504,22 @@ basic() {
                 *) record "$name.guest_queues" FAIL "guest eth0: ${line:-unknown}" ;;
             esac
         fi
+        case ",$steps," in *,ping6,*)
+            if [ -n "${G_V6[$name]}" ]; then
+                if wait_for "$name" "^E2E-CHECK ping6_gateway " $((30 * SLOW)) >/dev/null; then
+                    guest_checks "$name"
+                else
+                    record "$name.ping6_gateway" FAIL "no result from the guest"
+                fi
+                local out6
+                if out6=$(nsx ping -6 -c 3 -i 0.2 -W 2 "${G_V6[$name]}" 2>&1); then
+                    record "$name.host_ping6_guest" PASS "$(echo "$out6" | grep -a 'packets transmitted')"
+                else
+                    record "$name.host_ping6_guest" FAIL "$(echo "$out6" | tail -n 2 | tr '\n' ' ')"
+                fi
+            fi
+            ;;
+        esac
         case ",$steps," in *,tcp,*)
             if line=$(wait_for "$name" "^E2E-INFO $name sent_md5 " $((60 * SLOW))); then
                 sum=$(echo "$line" | awk '{ print $4 }')
@@ -670,7 +687,7 @@ else
     # E2E_ONLY="vnet novnet mq pair": a subset, for working on one of them.
     ONLY=${E2E_ONLY:-vnet novnet mq pair}
     if wanted vnet; then
-        basic vnet vnet tcp,fetch,egress,serve 1 1 512 1
+        basic vnet vnet ping6,tcp,fetch,egress,serve 1 1 512 1
     fi
     wanted novnet && basic novnet novnet tcp,fetch,serve 0 1 512 1 --no-vnet-hdr
     wanted mq && basic mq mq tcp,serve 1 2 256 2 --queues 2
