@@ -82,14 +82,17 @@ const char *tl_client_error_message(const tl_client *c);
  * tl_acquire_options_init()); fields left at their initial value are not
  * sent, so the daemon's defaults apply. */
 typedef struct tl_acquire_options {
-        const char *label;  /* NULL: no label */
-        unsigned mtu;       /* 0: daemon default */
-        unsigned queues;    /* 0: 1 */
-        int vnet_header;    /* -1: default (on), 0: off, 1: on */
+        const char *label; /* NULL: no label */
+        unsigned mtu;      /* 0: daemon default */
+        unsigned queues;   /* 0: 1 */
+        int vnet_header;   /* -1: default (on), 0: off, 1: on */
         bool persistent;
 } tl_acquire_options;
 
-#define TL_ACQUIRE_OPTIONS_INIT { .label = NULL, .mtu = 0, .queues = 0, .vnet_header = -1, .persistent = false }
+#define TL_ACQUIRE_OPTIONS_INIT                                                              \
+        {                                                                                    \
+                .label = NULL, .mtu = 0, .queues = 0, .vnet_header = -1, .persistent = false \
+        }
 void tl_acquire_options_init(tl_acquire_options *o);
 
 /* Acquires a slot. On success *ret holds the slot with its queue fds (as
@@ -111,7 +114,7 @@ const tl_slot *tl_slot_list_get(const tl_slot_list *l, size_t i);
 void tl_slot_list_free(tl_slot_list *l);
 
 typedef struct tl_status {
-        char version[64];
+        char version[64]; /* a longer one makes the reply malformed */
         unsigned slots_in_use;
         unsigned max_slots;
 } tl_status;
@@ -128,7 +131,7 @@ unsigned tl_slot_number(const tl_slot *s);
 const char *tl_slot_ifname(const tl_slot *s);
 const char *tl_slot_label(const tl_slot *s);
 uid_t tl_slot_owner_uid(const tl_slot *s);
-const char *tl_slot_mac(const tl_slot *s);            /* guest MAC, "02:74:6c:.." */
+const char *tl_slot_mac(const tl_slot *s); /* guest MAC, "02:74:6c:.." */
 unsigned tl_slot_mtu(const tl_slot *s);
 unsigned tl_slot_queues(const tl_slot *s);
 bool tl_slot_vnet_header(const tl_slot *s);

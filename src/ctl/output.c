@@ -69,7 +69,8 @@ void print_slot(FILE *f, const tl_slot *s)
 
 enum { COL_SLOT, COL_IFNAME, COL_LABEL, COL_OWNER, COL_IPV4, COL_IPV6, COL_QUEUES, N_COLUMNS };
 
-static const char *const column_titles[N_COLUMNS] = { "SLOT", "IFNAME", "LABEL", "OWNER", "IPV4", "IPV6", "QUEUES" };
+static const char *const column_titles[N_COLUMNS] = {"SLOT", "IFNAME", "LABEL", "OWNER",
+                                                     "IPV4", "IPV6",   "QUEUES"};
 
 struct row {
         char cells[N_COLUMNS][64];

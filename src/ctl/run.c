@@ -96,5 +96,6 @@ int ctl_run(const struct ctl_options *o, const struct acquire_args *a)
          * when it cannot be run. Exiting closes the fds: the slot goes. */
         r = errno;
         close_many(fds, n);
-        return ctl_error(r == ENOENT ? 127 : 126, "run", "cannot execute %s: %s", a->command[0], strerror(r));
+        return ctl_error(r == ENOENT ? 127 : 126, "run", "cannot execute %s: %s", a->command[0],
+                         strerror(r));
 }

@@ -130,25 +130,25 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                               struct acquire_args *ret)
 {
         static const struct option run_options[] = {
-                { "label", required_argument, NULL, OPT_LABEL },
-                { "mtu", required_argument, NULL, OPT_MTU },
-                { "queues", required_argument, NULL, OPT_QUEUES },
-                { "no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR },
-                { "fd", required_argument, NULL, OPT_FD },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"label", required_argument, NULL, OPT_LABEL},
+            {"mtu", required_argument, NULL, OPT_MTU},
+            {"queues", required_argument, NULL, OPT_QUEUES},
+            {"no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR},
+            {"fd", required_argument, NULL, OPT_FD},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         static const struct option acquire_options[] = {
-                { "label", required_argument, NULL, OPT_LABEL },
-                { "mtu", required_argument, NULL, OPT_MTU },
-                { "queues", required_argument, NULL, OPT_QUEUES },
-                { "no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR },
-                { "persistent", no_argument, NULL, OPT_PERSISTENT },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"label", required_argument, NULL, OPT_LABEL},
+            {"mtu", required_argument, NULL, OPT_MTU},
+            {"queues", required_argument, NULL, OPT_QUEUES},
+            {"no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR},
+            {"persistent", no_argument, NULL, OPT_PERSISTENT},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
-        struct acquire_args a = { .first_fd = DEFAULT_FIRST_FD };
+        struct acquire_args a = {.first_fd = DEFAULT_FIRST_FD};
         unsigned u;
         int c, r;
 
@@ -207,7 +207,8 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                 unsigned queues = a.options.queues ? a.options.queues : 1;
                 if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
                     (rlim_t)a.first_fd + 2 * queues > rl.rlim_cur)
-                        return ctl_usage_error(command, "--fd %d with %u queue(s) exceeds the open file limit %llu",
+                        return ctl_usage_error(command,
+                                               "--fd %d with %u queue(s) exceeds the open file limit %llu",
                                                a.first_fd, queues, (unsigned long long)rl.rlim_cur);
         } else {
                 if (optind < argc)
@@ -259,9 +260,9 @@ static int cmd_acquire(struct ctl_options *o, int argc, char **argv)
 static int parse_simple(const char *command, int argc, char **argv, struct ctl_options *o, int n_args)
 {
         static const struct option options[] = {
-                { "json", no_argument, NULL, OPT_JSON },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         bool takes_json = strcmp(command, "release") != 0;
         int c;
@@ -357,18 +358,18 @@ static const struct {
         const char *name;
         int (*run)(struct ctl_options *o, int argc, char **argv);
 } commands[] = {
-        { "run", cmd_run },         { "acquire", cmd_acquire }, { "release", cmd_release },
-        { "list", cmd_list },       { "status", cmd_status },
+    {"run", cmd_run},   {"acquire", cmd_acquire}, {"release", cmd_release},
+    {"list", cmd_list}, {"status", cmd_status},
 };
 
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                { "socket", required_argument, NULL, OPT_SOCKET },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
-                {},
+            {"socket", required_argument, NULL, OPT_SOCKET},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, OPT_VERSION},
+            {},
         };
         struct ctl_options o = {};
         int c;

@@ -52,7 +52,7 @@ void tlp_client_set_max_reply(tl_client *c, size_t max)
 
 _public_ int tl_client_connect(const char *path, tl_client **ret)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
         if (!ret)
                 return -EINVAL;
@@ -139,22 +139,23 @@ int tlp_varlink_error_to_errno(const char *name, json_object *parameters)
                 const char *name;
                 int err;
         } table[] = {
-                { "io.taplinkd.PermissionDenied", EPERM },
-                { "io.taplinkd.QuotaExceeded", EDQUOT },
-                { "io.taplinkd.NoSlotAvailable", ENOSPC },
-                { "io.taplinkd.NoSuchSlot", ENOENT },
-                { "org.varlink.service.InvalidParameter", EINVAL },
-                { "org.varlink.service.PermissionDenied", EPERM },
-                { "org.varlink.service.MethodNotFound", EOPNOTSUPP },
-                { "org.varlink.service.MethodNotImplemented", EOPNOTSUPP },
-                { "org.varlink.service.InterfaceNotFound", EOPNOTSUPP },
+            {"io.taplinkd.PermissionDenied", EPERM},
+            {"io.taplinkd.QuotaExceeded", EDQUOT},
+            {"io.taplinkd.NoSlotAvailable", ENOSPC},
+            {"io.taplinkd.NoSuchSlot", ENOENT},
+            {"org.varlink.service.InvalidParameter", EINVAL},
+            {"org.varlink.service.PermissionDenied", EPERM},
+            {"org.varlink.service.MethodNotFound", EOPNOTSUPP},
+            {"org.varlink.service.MethodNotImplemented", EOPNOTSUPP},
+            {"org.varlink.service.InterfaceNotFound", EOPNOTSUPP},
         };
 
         if (strcmp(name, "io.taplinkd.KernelError") == 0) {
                 json_object *e;
                 /* Only a plausible errno is passed on: a caller must be able
                  * to rely on the value being negative and meaningful. */
-                if (json_object_object_get_ex(parameters, "errno", &e) && json_object_is_type(e, json_type_int)) {
+                if (json_object_object_get_ex(parameters, "errno", &e) &&
+                    json_object_is_type(e, json_type_int)) {
                         int64_t v = json_object_get_int64(e);
                         if (v > 0 && v < 4096)
                                 return -(int)v;
@@ -194,12 +195,13 @@ static char *format_varlink_error(const char *name, json_object *parameters, int
                 fputs(first ? " (" : " ", f);
                 first = false;
                 fprintf(f, "%s=", is_plain_word(key) ? key : "?");
-                if (json_object_is_type(value, json_type_string) && is_plain_word(json_object_get_string(value)))
+                if (json_object_is_type(value, json_type_string) &&
+                    is_plain_word(json_object_get_string(value)))
                         fputs(json_object_get_string(value), f);
                 else
                         /* JSON escapes control characters: the line stays one line. */
                         fputs(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
-                                                                            JSON_C_TO_STRING_NOSLASHESCAPE),
+                                                                        JSON_C_TO_STRING_NOSLASHESCAPE),
                               f);
         }
         if (!first)
@@ -220,8 +222,8 @@ static int record_varlink_error(tl_client *c, const char *name, json_object *par
         int err = tlp_varlink_error_to_errno(name, parameters);
 
         c->error_name = strdup(name);
-        c->error_parameters = strdup(
-                json_object_to_json_string_ext(parameters, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        c->error_parameters = strdup(json_object_to_json_string_ext(
+            parameters, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         c->error_message = format_varlink_error(name, parameters, err);
         if (!c->error_name || !c->error_parameters || !c->error_message) {
                 tlp_client_clear_error(c);
@@ -273,7 +275,8 @@ static int parse_reply(tl_client *c, const char *text, size_t len, struct tl_rep
         json_object *parameters = NULL;
         if (json_object_object_get_ex(m, "parameters", &v) && v) {
                 if (!json_object_is_type(v, json_type_object))
-                        return tlp_client_error(c, -EBADMSG, "malformed reply: \"parameters\" is not an object");
+                        return tlp_client_error(c, -EBADMSG,
+                                                "malformed reply: \"parameters\" is not an object");
                 parameters = v;
         } else {
                 /* Absent or null parameters mean none: give callers an
@@ -338,11 +341,11 @@ int tlp_client_call(tl_client *c, const char *method, json_object *parameters, s
         if (!call)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
         if (json_object_object_add(call, "method", json_object_new_string(method)) < 0 ||
-            json_object_object_add(call, "parameters", parameters ? json_object_get(parameters)
-                                                                   : json_object_new_object()) < 0)
+            json_object_object_add(call, "parameters",
+                                   parameters ? json_object_get(parameters) : json_object_new_object()) < 0)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
-        const char *text = json_object_to_json_string_ext(call, JSON_C_TO_STRING_PLAIN |
-                                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text =
+            json_object_to_json_string_ext(call, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
 
@@ -359,6 +362,9 @@ int tlp_client_call(tl_client *c, const char *method, json_object *parameters, s
         k = receive_reply(c, &r);
         if (k < 0) {
                 tlp_reply_done(&r);
+                /* Every failure gets its one line, allocation failures too. */
+                if (!c->error_message)
+                        return tlp_client_error(c, k, "%s", strerror(-k));
                 return k;
         }
         if (r.error) {

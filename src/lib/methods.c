@@ -41,7 +41,8 @@ static int acquire_parameters(const tl_acquire_options *o, json_object **ret)
                 if ((o->label && add(p, "label", json_object_new_string(o->label)) < 0) ||
                     (o->mtu > 0 && add(p, "mtu", json_object_new_int64(o->mtu)) < 0) ||
                     (o->queues > 0 && add(p, "queues", json_object_new_int64(o->queues)) < 0) ||
-                    (o->vnet_header >= 0 && add(p, "vnetHeader", json_object_new_boolean(o->vnet_header > 0)) < 0) ||
+                    (o->vnet_header >= 0 &&
+                     add(p, "vnetHeader", json_object_new_boolean(o->vnet_header > 0)) < 0) ||
                     (o->persistent && add(p, "persistent", json_object_new_boolean(true)) < 0))
                         return -ENOMEM;
         }
@@ -60,8 +61,8 @@ static int take_queue_fds(tl_client *c, json_object *indexes, struct tl_reply *r
                 return malformed(c, "fileDescriptors missing or not an array");
         size_t n = json_object_array_length(indexes);
         if (n != s->queues)
-                return tlp_client_error(c, -EBADMSG, "malformed reply: %zu file descriptors for %u queues", n,
-                                    s->queues);
+                return tlp_client_error(c, -EBADMSG, "malformed reply: %zu file descriptors for %u queues",
+                                        n, s->queues);
 
         _cleanup_free_ int *fds = calloc(n, sizeof(int));
         if (!fds)
@@ -73,9 +74,9 @@ static int take_queue_fds(tl_client *c, json_object *indexes, struct tl_reply *r
                 int64_t idx = json_object_get_int64(v);
                 if (idx < 0 || (uint64_t)idx >= reply->n_fds)
                         return tlp_client_error(c, -EBADMSG,
-                                            "malformed reply: fileDescriptors[%zu] = %" PRId64
-                                            " but %zu file descriptors came",
-                                            i, idx, reply->n_fds);
+                                                "malformed reply: fileDescriptors[%zu] = %" PRId64
+                                                " but %zu file descriptors came",
+                                                i, idx, reply->n_fds);
                 if (used[idx])
                         return malformed(c, "fileDescriptors names one descriptor twice");
                 used[idx] = true;
@@ -147,7 +148,8 @@ _public_ int tl_list(tl_client *c, tl_slot_list **ret)
         r = tlp_client_call(c, "io.taplinkd.List", NULL, &reply);
         if (r < 0)
                 return r;
-        if (!json_object_object_get_ex(reply.parameters, "slots", &a) || !json_object_is_type(a, json_type_array))
+        if (!json_object_object_get_ex(reply.parameters, "slots", &a) ||
+            !json_object_is_type(a, json_type_array))
                 return malformed(c, "slots missing or not an array");
 
         size_t n = json_object_array_length(a);
@@ -157,7 +159,8 @@ _public_ int tl_list(tl_client *c, tl_slot_list **ret)
         for (size_t i = 0; i < n; i++) {
                 const char *detail;
                 if (tlp_slot_parse(json_object_array_get_idx(a, i), &l->slots[i], &detail) < 0)
-                        return tlp_client_error(c, -EBADMSG, "malformed reply: slots[%zu] field %s", i, detail);
+                        return tlp_client_error(c, -EBADMSG, "malformed reply: slots[%zu] field %s", i,
+                                                detail);
                 l->n_slots++;
         }
 
@@ -186,7 +189,7 @@ _public_ int tl_status_get(tl_client *c, tl_status *ret)
         if (tlp_json_get_uint(reply.parameters, "maxSlots", UINT32_MAX, &max) < 0)
                 return malformed(c, "maxSlots missing or not a count");
 
-        tl_status s = { .slots_in_use = (unsigned)in_use, .max_slots = (unsigned)max };
+        tl_status s = {.slots_in_use = (unsigned)in_use, .max_slots = (unsigned)max};
         strcpy(s.version, version);
         *ret = s;
         return 0;

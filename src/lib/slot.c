@@ -109,10 +109,10 @@ int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail)
         tl_slot s = {};
         uint64_t u;
 
-#define FAIL(what)                      \
-        do {                            \
-                *ret_detail = what;     \
-                return -EBADMSG;        \
+#define FAIL(what)                  \
+        do {                        \
+                *ret_detail = what; \
+                return -EBADMSG;    \
         } while (0)
 
         if (!json_object_is_type(o, json_type_object))
@@ -295,7 +295,8 @@ _public_ const char *tl_slot_json(const tl_slot *s)
 {
         if (!s)
                 return NULL;
-        return json_object_to_json_string_ext(s->object, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        return json_object_to_json_string_ext(s->object,
+                                              JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 _public_ size_t tl_slot_n_fds(const tl_slot *s)

@@ -41,7 +41,7 @@ struct tl_client {
 /* A reply as the transport hands it over: the parsed message and the fds
  * that came with it. */
 struct tl_reply {
-        json_object *message; /* the whole reply object */
+        json_object *message;    /* the whole reply object */
         json_object *parameters; /* borrowed from message; never NULL */
         const char *error;       /* borrowed; NULL unless an error reply */
         int fds[TL_MAX_FDS];

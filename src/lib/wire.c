@@ -109,14 +109,14 @@ int tlp_wire_receive(tl_client *c, int *fds, size_t *n_fds, size_t *ret_len)
                         char buf[CMSG_SPACE(sizeof(int) * TL_MAX_FDS)];
                 } control;
                 struct iovec iov = {
-                        .iov_base = c->rbuf + c->rbuf_len,
-                        .iov_len = c->rbuf_size - c->rbuf_len,
+                    .iov_base = c->rbuf + c->rbuf_len,
+                    .iov_len = c->rbuf_size - c->rbuf_len,
                 };
                 struct msghdr mh = {
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = &control,
-                        .msg_controllen = sizeof(control),
+                    .msg_iov = &iov,
+                    .msg_iovlen = 1,
+                    .msg_control = &control,
+                    .msg_controllen = sizeof(control),
                 };
 
                 ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);

@@ -47,11 +47,11 @@ ssize_t __wrap_recvmsg(int fd, struct msghdr *mh, int flags)
 #define MAX_STEP_FDS 8
 
 struct step {
-        char *reply;      /* owned; sent with its NUL unless no_nul */
-        size_t send_len;  /* 0: all of it; else only this many bytes, then close */
+        char *reply;     /* owned; sent with its NUL unless no_nul */
+        size_t send_len; /* 0: all of it; else only this many bytes, then close */
         bool no_nul;
-        bool trickle;     /* one byte per send(), fds on the first */
-        bool interrupt;   /* SIGUSR1 the client while it waits for this reply */
+        bool trickle;   /* one byte per send(), fds on the first */
+        bool interrupt; /* SIGUSR1 the client while it waits for this reply */
         int fds[MAX_STEP_FDS];
         size_t n_fds;
 };
@@ -86,7 +86,7 @@ static int count_open_fds(void)
 
 static bool wait_readable(int fd)
 {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         return poll(&p, 1, 5000) == 1;
 }
 
@@ -115,8 +115,8 @@ static void send_chunk(struct server *s, int conn, const char *p, size_t len, st
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * MAX_STEP_FDS)];
         } control = {};
-        struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
         if (st && st->n_fds > 0) {
                 mh.msg_control = &control;
@@ -200,7 +200,7 @@ static int setup(void **state)
         assert_non_null(mkdtemp(s->dir));
         snprintf(s->path, sizeof(s->path), "%s/io.taplinkd", s->dir);
 
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, s->path);
         s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(s->listen_fd >= 0);
@@ -289,7 +289,7 @@ static void assert_same_pipe(int fd, int r, const char *text)
 /* Every write end of the pipe is closed: the client kept no copy. */
 static void assert_pipe_orphaned(int r)
 {
-        struct pollfd p = { .fd = r, .events = POLLIN };
+        struct pollfd p = {.fd = r, .events = POLLIN};
         char c;
 
         /* A write end still open somewhere would block the read forever. */
@@ -338,9 +338,9 @@ static char *slot_text(unsigned n, unsigned queues, const char *ipv6)
                              "\"kernelIpArg\":\"ip=10.213.%u.%u::10.213.%u.%u:255.255.255.252::eth0:off\"}",
                              n, n, n, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, queues, base >> 8 & 0xff,
                              base & 0xff, base >> 8 & 0xff, (base + 1) & 0xff, base >> 8 & 0xff,
-                             (base + 2) & 0xff, ipv6 && !*ipv6 ? "" : "\"ipv6\":",
-                             ipv6 ? ipv6 : v6, ipv6 && !*ipv6 ? "" : ",", base >> 8 & 0xff,
-                             (base + 2) & 0xff, base >> 8 & 0xff, (base + 1) & 0xff) >= 0);
+                             (base + 2) & 0xff, ipv6 && !*ipv6 ? "" : "\"ipv6\":", ipv6 ? ipv6 : v6,
+                             ipv6 && !*ipv6 ? "" : ",", base >> 8 & 0xff, (base + 2) & 0xff,
+                             base >> 8 & 0xff, (base + 1) & 0xff) >= 0);
         return t;
 }
 
@@ -374,8 +374,9 @@ static void test_acquire_one_fd(void **state)
         assert_int_equal(tl_acquire(c, &o, &sl), 0);
         assert_null(tl_client_error_message(c));
         server_join(s);
-        assert_request(s, 0, "io.taplinkd.Acquire",
-                       "{\"label\":\"web-1\",\"mtu\":9000,\"queues\":1,\"vnetHeader\":false,\"persistent\":true}");
+        assert_request(
+            s, 0, "io.taplinkd.Acquire",
+            "{\"label\":\"web-1\",\"mtu\":9000,\"queues\":1,\"vnetHeader\":false,\"persistent\":true}");
 
         assert_int_equal(tl_slot_number(sl), 7);
         assert_string_equal(tl_slot_ifname(sl), "tl7");
@@ -396,7 +397,8 @@ static void test_acquire_one_fd(void **state)
         assert_string_equal(tl_slot_guest(sl, TL_IPV6), "fd74:6c00:0:7::2");
         assert_int_equal(tl_slot_prefix_length(sl, TL_IPV6), 64);
         assert_null(tl_slot_guest(sl, (tl_family)5));
-        assert_string_equal(tl_slot_kernel_ip_arg(sl), "ip=10.213.0.30::10.213.0.29:255.255.255.252::eth0:off");
+        assert_string_equal(tl_slot_kernel_ip_arg(sl),
+                            "ip=10.213.0.30::10.213.0.29:255.255.255.252::eth0:off");
 
         /* The JSON text is the daemon's object, member for member. */
         json_object *a = json_tokener_parse(tl_slot_json(sl));
@@ -427,7 +429,8 @@ static void test_acquire_one_fd(void **state)
 static void acquire_n(struct server *s, const char *indexes, const int *order, size_t n)
 {
         _cleanup_free_ char *slot = slot_text(3, (unsigned)n, NULL);
-        struct step *st = add_step(s, "{\"parameters\":{\"fileDescriptors\":%s,\"slot\":%s}}", indexes, slot);
+        struct step *st =
+            add_step(s, "{\"parameters\":{\"fileDescriptors\":%s,\"slot\":%s}}", indexes, slot);
         int r[MAX_STEP_FDS];
         for (size_t i = 0; i < n; i++)
                 r[i] = add_pipe_fd(st);
@@ -462,13 +465,13 @@ static void acquire_n(struct server *s, const char *indexes, const int *order, s
 
 static void test_acquire_four_fds(void **state)
 {
-        static const int order[] = { 0, 1, 2, 3 };
+        static const int order[] = {0, 1, 2, 3};
         acquire_n(*state, "[0,1,2,3]", order, 4);
 }
 
 static void test_acquire_fds_out_of_order(void **state)
 {
-        static const int order[] = { 2, 0, 3, 1 };
+        static const int order[] = {2, 0, 3, 1};
         acquire_n(*state, "[2,0,3,1]", order, 4);
 }
 
@@ -604,7 +607,7 @@ static void test_acquire_interrupted(void **state)
         st->interrupt = true;
 
         /* No SA_RESTART: recvmsg really returns EINTR. */
-        struct sigaction sa = { .sa_handler = on_sigusr1 }, old;
+        struct sigaction sa = {.sa_handler = on_sigusr1}, old;
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
         sigusr1_count = 0;
 
@@ -649,32 +652,37 @@ static void test_errors(void **state)
                 int err;
                 const char *name, *parameters, *message;
         } table[] = {
-                { "{\"error\":\"io.taplinkd.PermissionDenied\",\"parameters\":{}}", -EPERM,
-                  "io.taplinkd.PermissionDenied", "{}", "io.taplinkd.PermissionDenied" },
-                { "{\"error\":\"io.taplinkd.QuotaExceeded\",\"parameters\":{\"limit\":64}}", -EDQUOT,
-                  "io.taplinkd.QuotaExceeded", "{\"limit\":64}", "io.taplinkd.QuotaExceeded (limit=64)" },
-                { "{\"error\":\"io.taplinkd.NoSlotAvailable\"}", -ENOSPC, "io.taplinkd.NoSlotAvailable", "{}",
-                  "io.taplinkd.NoSlotAvailable" },
-                { "{\"error\":\"io.taplinkd.NoSuchSlot\",\"parameters\":{\"slot\":12}}", -ENOENT,
-                  "io.taplinkd.NoSuchSlot", "{\"slot\":12}", "io.taplinkd.NoSuchSlot (slot=12)" },
-                { "{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"TUNSETIFF\",\"errno\":16}}",
-                  -EBUSY, "io.taplinkd.KernelError", "{\"operation\":\"TUNSETIFF\",\"errno\":16}",
-                  "io.taplinkd.KernelError (operation=TUNSETIFF errno=16): Device or resource busy" },
-                { "{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"nft batch\",\"errno\":0}}",
-                  -EIO, "io.taplinkd.KernelError", "{\"operation\":\"nft batch\",\"errno\":0}",
-                  "io.taplinkd.KernelError (operation=\"nft batch\" errno=0)" },
-                { "{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"x\",\"errno\":\"EBUSY\"}}",
-                  -EIO, "io.taplinkd.KernelError", NULL, NULL },
-                { "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"mtu\"}}",
-                  -EINVAL, "org.varlink.service.InvalidParameter", "{\"parameter\":\"mtu\"}",
-                  "org.varlink.service.InvalidParameter (parameter=mtu)" },
-                { "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":\"io.taplinkd.Acquire\"}}",
-                  -EOPNOTSUPP, "org.varlink.service.MethodNotFound", NULL,
-                  "org.varlink.service.MethodNotFound (method=io.taplinkd.Acquire)" },
-                { "{\"error\":\"org.varlink.service.InterfaceNotFound\",\"parameters\":{\"interface\":\"io.taplinkd\"}}",
-                  -EOPNOTSUPP, "org.varlink.service.InterfaceNotFound", NULL, NULL },
-                { "{\"error\":\"io.example.Weird\",\"parameters\":{\"text\":\"two\\nlines\",\"n\":[1,2]}}",
-                  -EPROTO, "io.example.Weird", NULL, "io.example.Weird (text=\"two\\nlines\" n=[1,2])" },
+            {"{\"error\":\"io.taplinkd.PermissionDenied\",\"parameters\":{}}", -EPERM,
+             "io.taplinkd.PermissionDenied", "{}", "io.taplinkd.PermissionDenied"},
+            {"{\"error\":\"io.taplinkd.QuotaExceeded\",\"parameters\":{\"limit\":64}}", -EDQUOT,
+             "io.taplinkd.QuotaExceeded", "{\"limit\":64}", "io.taplinkd.QuotaExceeded (limit=64)"},
+            {"{\"error\":\"io.taplinkd.NoSlotAvailable\"}", -ENOSPC, "io.taplinkd.NoSlotAvailable", "{}",
+             "io.taplinkd.NoSlotAvailable"},
+            {"{\"error\":\"io.taplinkd.NoSuchSlot\",\"parameters\":{\"slot\":12}}", -ENOENT,
+             "io.taplinkd.NoSuchSlot", "{\"slot\":12}", "io.taplinkd.NoSuchSlot (slot=12)"},
+            {"{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"TUNSETIFF\",\"errno\":"
+             "16}}",
+             -EBUSY, "io.taplinkd.KernelError", "{\"operation\":\"TUNSETIFF\",\"errno\":16}",
+             "io.taplinkd.KernelError (operation=TUNSETIFF errno=16): Device or resource busy"},
+            {"{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"nft "
+             "batch\",\"errno\":0}}",
+             -EIO, "io.taplinkd.KernelError", "{\"operation\":\"nft batch\",\"errno\":0}",
+             "io.taplinkd.KernelError (operation=\"nft batch\" errno=0)"},
+            {"{\"error\":\"io.taplinkd.KernelError\",\"parameters\":{\"operation\":\"x\",\"errno\":"
+             "\"EBUSY\"}}",
+             -EIO, "io.taplinkd.KernelError", NULL, NULL},
+            {"{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"mtu\"}}",
+             -EINVAL, "org.varlink.service.InvalidParameter", "{\"parameter\":\"mtu\"}",
+             "org.varlink.service.InvalidParameter (parameter=mtu)"},
+            {"{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{\"method\":\"io.taplinkd."
+             "Acquire\"}}",
+             -EOPNOTSUPP, "org.varlink.service.MethodNotFound", NULL,
+             "org.varlink.service.MethodNotFound (method=io.taplinkd.Acquire)"},
+            {"{\"error\":\"org.varlink.service.InterfaceNotFound\",\"parameters\":{\"interface\":\"io."
+             "taplinkd\"}}",
+             -EOPNOTSUPP, "org.varlink.service.InterfaceNotFound", NULL, NULL},
+            {"{\"error\":\"io.example.Weird\",\"parameters\":{\"text\":\"two\\nlines\",\"n\":[1,2]}}",
+             -EPROTO, "io.example.Weird", NULL, "io.example.Weird (text=\"two\\nlines\" n=[1,2])"},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -743,7 +751,7 @@ static void test_truncated_reply(void **state)
         assert_string_equal(tl_client_error_message(c), "taplinkd closed the connection");
         server_join(s);
         assert_pipe_orphaned(r0);
-        assert_int_equal(tl_list(c, &(tl_slot_list *){ NULL }), -ENOTCONN);
+        assert_int_equal(tl_list(c, &(tl_slot_list *){NULL}), -ENOTCONN);
         assert_non_null(tl_client_error_message(c));
         tl_client_free(c);
 }
@@ -818,55 +826,55 @@ static void test_malformed_replies(void **state)
         static const struct {
                 const char *from, *to;
         } slot_edits[] = {
-                { "\"mtu\":1500", "\"mtu\":\"1500\"" },
-                { "\"mtu\":1500", "\"mtu\":1500.0" },
-                { "\"mtu\":1500", "\"mtu\":-1" },
-                { "\"mtu\":1500,", "" },
-                { "\"ifname\":\"tl5\"", "\"ifname\":7" },
-                { "\"ifname\":\"tl5\"", "\"ifname\":\"\"" },
-                { "\"ifname\":\"tl5\"", "\"ifname\":\"a-name-far-too-long\"" },
-                { "\"label\":\"vm-5\"", "\"label\":\"vm\\u0000x\"" },
-                { "\"label\":\"vm-5\"", "\"label\":\"\\u001b[2J\"" },
-                { "\"label\":\"vm-5\"", "\"label\":null" },
-                { "\"ownerUid\":1000", "\"ownerUid\":-1" },
-                { "\"ownerUid\":1000", "\"ownerUid\":4294967295" },
-                { "\"ownerUid\":1000", "\"ownerUid\":18446744073709551615" },
-                { "\"mac\":\"02:74:6c:00:00:05\"", "\"mac\":\"02:74:6c:00:00\"" },
-                { "\"mac\":\"02:74:6c:00:00:05\"", "\"mac\":\"02-74-6c-00-00-05\"" },
-                { "\"queues\":1", "\"queues\":0" },
-                { "\"vnetHeader\":true", "\"vnetHeader\":1" },
-                { "\"persistent\":false", "\"persistent\":\"false\"" },
-                { "\"guest\":\"10.213.0.22\"", "\"guest\":\"10.213.0.256\"" },
-                { "\"guest\":\"10.213.0.22\"", "\"guest\":\"fd74::2\"" },
-                { "\"prefixLength\":30", "\"prefixLength\":33" },
-                { "\"prefixLength\":64", "\"prefixLength\":129" },
-                { "\"guest\":\"fd74:6c00:0:5::2\"", "\"guest\":\"10.0.0.1\"" },
-                { "\"ipv6\":{", "\"ipv6\":[{" },
-                { "\"kernelIpArg\":\"ip=", "\"kernelIpArg\":[\"ip=" },
-                { "\"slot\":5", "\"slot\":5.5" },
-                { "\"slot\":5", "\"slot\":true" },
+            {"\"mtu\":1500", "\"mtu\":\"1500\""},
+            {"\"mtu\":1500", "\"mtu\":1500.0"},
+            {"\"mtu\":1500", "\"mtu\":-1"},
+            {"\"mtu\":1500,", ""},
+            {"\"ifname\":\"tl5\"", "\"ifname\":7"},
+            {"\"ifname\":\"tl5\"", "\"ifname\":\"\""},
+            {"\"ifname\":\"tl5\"", "\"ifname\":\"a-name-far-too-long\""},
+            {"\"label\":\"vm-5\"", "\"label\":\"vm\\u0000x\""},
+            {"\"label\":\"vm-5\"", "\"label\":\"\\u001b[2J\""},
+            {"\"label\":\"vm-5\"", "\"label\":null"},
+            {"\"ownerUid\":1000", "\"ownerUid\":-1"},
+            {"\"ownerUid\":1000", "\"ownerUid\":4294967295"},
+            {"\"ownerUid\":1000", "\"ownerUid\":18446744073709551615"},
+            {"\"mac\":\"02:74:6c:00:00:05\"", "\"mac\":\"02:74:6c:00:00\""},
+            {"\"mac\":\"02:74:6c:00:00:05\"", "\"mac\":\"02-74-6c-00-00-05\""},
+            {"\"queues\":1", "\"queues\":0"},
+            {"\"vnetHeader\":true", "\"vnetHeader\":1"},
+            {"\"persistent\":false", "\"persistent\":\"false\""},
+            {"\"guest\":\"10.213.0.22\"", "\"guest\":\"10.213.0.256\""},
+            {"\"guest\":\"10.213.0.22\"", "\"guest\":\"fd74::2\""},
+            {"\"prefixLength\":30", "\"prefixLength\":33"},
+            {"\"prefixLength\":64", "\"prefixLength\":129"},
+            {"\"guest\":\"fd74:6c00:0:5::2\"", "\"guest\":\"10.0.0.1\""},
+            {"\"ipv6\":{", "\"ipv6\":[{"},
+            {"\"kernelIpArg\":\"ip=", "\"kernelIpArg\":[\"ip="},
+            {"\"slot\":5", "\"slot\":5.5"},
+            {"\"slot\":5", "\"slot\":true"},
         };
         static const char *const whole[] = {
-                "not json",
-                "[]",
-                "\"string\"",
-                "{\"parameters\":{}} trailing",
-                "{\"parameters\":[]}",
-                "{\"parameters\":\"x\"}",
-                "{\"error\":5}",
-                "{\"error\":\"two words\"}",
-                "{\"error\":null}",
-                "{\"continues\":true,\"parameters\":{}}",
-                "{\"continues\":\"no\",\"parameters\":{}}",
-                "{\"parameters\":{\"slot\":{},\"fileDescriptors\":[0]}}",
-                "{\"parameters\":{\"fileDescriptors\":[0]}}",
-                "{\"parameters\":{\"slot\":null,\"fileDescriptors\":[0]}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":{}}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":null}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[0.0]}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[1e0]}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[[0]]}}",
-                "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[0]}", /* unterminated */
+            "not json",
+            "[]",
+            "\"string\"",
+            "{\"parameters\":{}} trailing",
+            "{\"parameters\":[]}",
+            "{\"parameters\":\"x\"}",
+            "{\"error\":5}",
+            "{\"error\":\"two words\"}",
+            "{\"error\":null}",
+            "{\"continues\":true,\"parameters\":{}}",
+            "{\"continues\":\"no\",\"parameters\":{}}",
+            "{\"parameters\":{\"slot\":{},\"fileDescriptors\":[0]}}",
+            "{\"parameters\":{\"fileDescriptors\":[0]}}",
+            "{\"parameters\":{\"slot\":null,\"fileDescriptors\":[0]}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":{}}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":null}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[0.0]}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[1e0]}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[[0]]}}",
+            "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[0]}", /* unterminated */
         };
         size_t n_cases = ELEMENTSOF(slot_edits) + ELEMENTSOF(whole);
 
@@ -1101,7 +1109,7 @@ static void test_connect_failures(void **state)
 
         /* A socket nobody listens on any more. */
         snprintf(path, sizeof(path), "%s/stale", s->dir);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, path);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -1147,7 +1155,8 @@ static void test_error_mapping(void **state)
         json_object_put(p);
         p = json_tokener_parse("{\"errno\":28}");
         assert_int_equal(tlp_varlink_error_to_errno("io.taplinkd.KernelError", p), -ENOSPC);
-        assert_int_equal(tlp_varlink_error_to_errno("org.varlink.service.MethodNotImplemented", p), -EOPNOTSUPP);
+        assert_int_equal(tlp_varlink_error_to_errno("org.varlink.service.MethodNotImplemented", p),
+                         -EOPNOTSUPP);
         assert_int_equal(tlp_varlink_error_to_errno("io.taplinkd.Unknown", p), -EPROTO);
         json_object_put(p);
 }
@@ -1157,40 +1166,40 @@ static void test_error_mapping(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                T(test_acquire_one_fd),
-                T(test_acquire_four_fds),
-                T(test_acquire_fds_out_of_order),
-                T(test_acquire_unreferenced_fds_closed),
-                T(test_acquire_fds_without_indexes),
-                T(test_acquire_index_out_of_range),
-                T(test_acquire_negative_index),
-                T(test_acquire_duplicate_index),
-                T(test_acquire_count_mismatch),
-                T(test_acquire_index_wrong_type),
-                T(test_acquire_no_fds_at_all),
-                T(test_acquire_bad_slot),
-                T(test_acquire_trickled),
-                T(test_acquire_interrupted),
-                T(test_acquire_ctrunc),
-                T(test_errors),
-                T(test_error_then_success),
-                T(test_truncated_reply),
-                T(test_reply_without_nul),
-                T(test_no_reply),
-                T(test_reply_too_large),
-                T(test_data_after_reply),
-                T(test_malformed_replies),
-                T(test_list),
-                T(test_list_empty),
-                T(test_list_large),
-                T(test_list_malformed),
-                T(test_list_not_array),
-                T(test_status),
-                T(test_release),
-                T(test_socket_env),
-                T(test_connect_failures),
-                T(test_null_arguments),
-                T(test_error_mapping),
+            T(test_acquire_one_fd),
+            T(test_acquire_four_fds),
+            T(test_acquire_fds_out_of_order),
+            T(test_acquire_unreferenced_fds_closed),
+            T(test_acquire_fds_without_indexes),
+            T(test_acquire_index_out_of_range),
+            T(test_acquire_negative_index),
+            T(test_acquire_duplicate_index),
+            T(test_acquire_count_mismatch),
+            T(test_acquire_index_wrong_type),
+            T(test_acquire_no_fds_at_all),
+            T(test_acquire_bad_slot),
+            T(test_acquire_trickled),
+            T(test_acquire_interrupted),
+            T(test_acquire_ctrunc),
+            T(test_errors),
+            T(test_error_then_success),
+            T(test_truncated_reply),
+            T(test_reply_without_nul),
+            T(test_no_reply),
+            T(test_reply_too_large),
+            T(test_data_after_reply),
+            T(test_malformed_replies),
+            T(test_list),
+            T(test_list_empty),
+            T(test_list_large),
+            T(test_list_malformed),
+            T(test_list_not_array),
+            T(test_status),
+            T(test_release),
+            T(test_socket_env),
+            T(test_connect_failures),
+            T(test_null_arguments),
+            T(test_error_mapping),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,24 +27,24 @@ static void test_parse_unsigned(void **state)
                 int r;
                 unsigned v;
         } table[] = {
-                { "0", 0, 10, 0, 0 },
-                { "7", 0, 10, 0, 7 },
-                { "10", 0, 10, 0, 10 },
-                { "11", 0, 10, -ERANGE, 0 },
-                { "2", 3, 10, -ERANGE, 0 },
-                { "4294967295", 0, UINT32_MAX, 0, UINT32_MAX },
-                { "4294967296", 0, UINT32_MAX, -ERANGE, 0 },
-                { "99999999999999999999999", 0, UINT32_MAX, -ERANGE, 0 },
-                { "", 0, 10, -EINVAL, 0 },
-                { "-1", 0, 10, -EINVAL, 0 },
-                { "+1", 0, 10, -EINVAL, 0 },
-                { " 1", 0, 10, -EINVAL, 0 },
-                { "1 ", 0, 10, -EINVAL, 0 },
-                { "01", 0, 10, -EINVAL, 0 },
-                { "0x1", 0, 10, -EINVAL, 0 },
-                { "1e3", 0, 10000, -EINVAL, 0 },
-                { "1.0", 0, 10, -EINVAL, 0 },
-                { "abc", 0, 10, -EINVAL, 0 },
+            {"0", 0, 10, 0, 0},
+            {"7", 0, 10, 0, 7},
+            {"10", 0, 10, 0, 10},
+            {"11", 0, 10, -ERANGE, 0},
+            {"2", 3, 10, -ERANGE, 0},
+            {"4294967295", 0, UINT32_MAX, 0, UINT32_MAX},
+            {"4294967296", 0, UINT32_MAX, -ERANGE, 0},
+            {"99999999999999999999999", 0, UINT32_MAX, -ERANGE, 0},
+            {"", 0, 10, -EINVAL, 0},
+            {"-1", 0, 10, -EINVAL, 0},
+            {"+1", 0, 10, -EINVAL, 0},
+            {" 1", 0, 10, -EINVAL, 0},
+            {"1 ", 0, 10, -EINVAL, 0},
+            {"01", 0, 10, -EINVAL, 0},
+            {"0x1", 0, 10, -EINVAL, 0},
+            {"1e3", 0, 10000, -EINVAL, 0},
+            {"1.0", 0, 10, -EINVAL, 0},
+            {"abc", 0, 10, -EINVAL, 0},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -54,7 +54,7 @@ static void test_parse_unsigned(void **state)
                         fail_msg("'%s': %d, expected %d", table[i].s, r, table[i].r);
                 assert_int_equal(v, r == 0 ? table[i].v : 12345);
         }
-        assert_int_equal(parse_unsigned(NULL, 0, 1, &(unsigned){ 0 }), -EINVAL);
+        assert_int_equal(parse_unsigned(NULL, 0, 1, &(unsigned){0}), -EINVAL);
 }
 
 static int count_open_fds(void)
@@ -118,26 +118,26 @@ static void check_move(const int start[N], int foreign)
 static void test_move_fds_reversed(void **state)
 {
         /* Each fd sits on another's target. */
-        const int start[N] = { FIRST + 3, FIRST + 2, FIRST + 1, FIRST };
+        const int start[N] = {FIRST + 3, FIRST + 2, FIRST + 1, FIRST};
         check_move(start, -1);
 }
 
 static void test_move_fds_in_place(void **state)
 {
-        const int start[N] = { FIRST, FIRST + 1, FIRST + 2, FIRST + 3 };
+        const int start[N] = {FIRST, FIRST + 1, FIRST + 2, FIRST + 3};
         check_move(start, -1);
 }
 
 static void test_move_fds_shifted(void **state)
 {
         /* Just above the range: the lifted copies must not land on them. */
-        const int start[N] = { FIRST + 1, FIRST + 4, FIRST + 5, FIRST + 6 };
+        const int start[N] = {FIRST + 1, FIRST + 4, FIRST + 5, FIRST + 6};
         check_move(start, -1);
 }
 
 static void test_move_fds_from_far(void **state)
 {
-        const int start[N] = { 200, 150, 300, 250 };
+        const int start[N] = {200, 150, 300, 250};
         check_move(start, FIRST + 2);
 }
 
@@ -205,7 +205,8 @@ static void test_environment(void **state)
         assert_string_equal(getenv("TAPLINK_IPV4_PREFIX"), "30");
         assert_string_equal(getenv("TAPLINK_IPV6_GUEST"), "fd74:6c00::2");
         assert_string_equal(getenv("TAPLINK_IPV6_GATEWAY"), "fd74:6c00::1");
-        assert_string_equal(getenv("TAPLINK_KERNEL_IP_ARG"), "ip=10.213.0.14::10.213.0.13:255.255.255.252::eth0:off");
+        assert_string_equal(getenv("TAPLINK_KERNEL_IP_ARG"),
+                            "ip=10.213.0.14::10.213.0.13:255.255.255.252::eth0:off");
 
         /* Without IPv6 the variables are unset, even if inherited. */
         assert_int_equal(export_slot_environment(&t, 7), 0);
@@ -255,7 +256,7 @@ static void test_table(void **state)
         /* Out of order, one without IPv6 or label, an owner with no name. */
         _cleanup_free_ char *a = slot_text(12, true, "a-long-label", 0);
         _cleanup_free_ char *b = slot_text(2, false, "", 4000000);
-        tl_slot_list l = { .slots = calloc(2, sizeof(tl_slot)), .n_slots = 2 };
+        tl_slot_list l = {.slots = calloc(2, sizeof(tl_slot)), .n_slots = 2};
         assert_non_null(l.slots);
         parse_slot(a, &l.slots[0]);
         parse_slot(b, &l.slots[1]);
@@ -307,7 +308,7 @@ static void test_table_empty(void **state)
 
 static void test_status_output(void **state)
 {
-        tl_status st = { .version = "0.1.0", .slots_in_use = 2, .max_slots = 16384 };
+        tl_status st = {.version = "0.1.0", .slots_in_use = 2, .max_slots = 16384};
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
@@ -315,7 +316,8 @@ static void test_status_output(void **state)
         assert_int_equal(print_status_json(f, &st), 0);
         assert_int_equal(fclose(f), 0);
         json_object *o = json_tokener_parse(buf);
-        json_object *want = json_tokener_parse("{\"version\":\"0.1.0\",\"slotsInUse\":2,\"maxSlots\":16384}");
+        json_object *want =
+            json_tokener_parse("{\"version\":\"0.1.0\",\"slotsInUse\":2,\"maxSlots\":16384}");
         assert_true(json_object_equal(o, want));
         json_object_put(o);
         json_object_put(want);
@@ -325,12 +327,17 @@ static void test_status_output(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_unsigned),   cmocka_unit_test(test_move_fds_reversed),
-                cmocka_unit_test(test_move_fds_in_place), cmocka_unit_test(test_move_fds_shifted),
-                cmocka_unit_test(test_move_fds_from_far), cmocka_unit_test(test_move_fds_none),
-                cmocka_unit_test(test_fd_list),          cmocka_unit_test(test_environment),
-                cmocka_unit_test(test_table),            cmocka_unit_test(test_table_empty),
-                cmocka_unit_test(test_status_output),
+            cmocka_unit_test(test_parse_unsigned),
+            cmocka_unit_test(test_move_fds_reversed),
+            cmocka_unit_test(test_move_fds_in_place),
+            cmocka_unit_test(test_move_fds_shifted),
+            cmocka_unit_test(test_move_fds_from_far),
+            cmocka_unit_test(test_move_fds_none),
+            cmocka_unit_test(test_fd_list),
+            cmocka_unit_test(test_environment),
+            cmocka_unit_test(test_table),
+            cmocka_unit_test(test_table_empty),
+            cmocka_unit_test(test_status_output),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
