@@ -626,15 +626,16 @@ int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, cons
 {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE];
         uint32_t seq = r->seq;
-        unsigned n = cfg->ipv6 ? 3 : 2;
         int results[3], len, k;
+        unsigned n;
 
         len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
         if (len < 0) {
                 if (ret_failed_op)
-                        *ret_failed_op = "RTM_NEWLINK";
+                        *ret_failed_op = message_name(RTM_NEWLINK);
                 return len;
         }
+        n = cfg->ipv6 ? 3 : 2;
         r->seq += n;
 
         k = rtnl_talk(r, buf, len, seq, n, results);

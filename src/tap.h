@@ -25,8 +25,10 @@ int tap_probe_features(const char **ret_missing);
  * ret_fds[0..queues-1] hold the queue fds and *ret_ifindex the ifindex; the
  * device is not persistent, so closing every fd deletes it. On failure every
  * fd opened is closed, *ret_failed_op names the ioctl that failed
- * ("TUNSETIFF", "TUNSETOWNER", "SIOCGIFINDEX", "open /dev/net/tun"), and
- * ret_fds is untouched. */
+ * ("TUNSETIFF", "TUNSETOWNER", "SIOCGIFINDEX", "open /dev/net/tun"; or
+ * "arguments" for -EINVAL: name empty or longer than IFNAMSIZ-1, queues out
+ * of 1..TAP_MAX_QUEUES), and ret_fds and *ret_ifindex are untouched.
+ * ret_failed_op may be NULL. */
 int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds,
                int *ret_ifindex, const char **ret_failed_op);
 
