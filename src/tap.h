@@ -9,9 +9,9 @@
 #define TAP_MAX_QUEUES 16
 
 struct tap_options {
-        unsigned queues;   /* 1..TAP_MAX_QUEUES; > 1 means IFF_MULTI_QUEUE */
-        bool vnet_header;  /* IFF_VNET_HDR */
-        uid_t owner;       /* TUNSETOWNER */
+        unsigned queues;  /* 1..TAP_MAX_QUEUES; > 1 means IFF_MULTI_QUEUE */
+        bool vnet_header; /* IFF_VNET_HDR */
+        uid_t owner;      /* TUNSETOWNER */
 };
 
 /* Reads TUNGETFEATURES once and checks the kernel offers what SPEC §3 needs
@@ -29,8 +29,8 @@ int tap_probe_features(const char **ret_missing);
  * "arguments" for -EINVAL: name empty or longer than IFNAMSIZ-1, queues out
  * of 1..TAP_MAX_QUEUES), and ret_fds and *ret_ifindex are untouched.
  * ret_failed_op may be NULL. */
-int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds,
-               int *ret_ifindex, const char **ret_failed_op);
+int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds, int *ret_ifindex,
+               const char **ret_failed_op);
 
 /* TUNSETPERSIST on one of the device's fds. */
 int tap_set_persist(int fd, bool persist);
