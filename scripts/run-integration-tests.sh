@@ -12,6 +12,10 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+# The tests check they run outside this namespace before touching anything.
+TAPLINK_HOST_NETNS=$(readlink /proc/self/ns/net)
+export TAPLINK_HOST_NETNS
+
 failed=""
 count=0
 for t in "$@"; do

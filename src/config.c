@@ -469,6 +469,7 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
         static const enum key_id max_slots_keys[] = {KEY_MAX_SLOTS};
         static const enum key_id ipv4_keys[] = {KEY_IPV4_PREFIX, KEY_IPV4_POOL};
         static const enum key_id ipv6_keys[] = {KEY_IPV6_PREFIX, KEY_IPV6_POOL};
+        static const enum key_id mtu_keys[] = {KEY_MTU, KEY_IPV6};
         static const enum key_id ifname_keys[] = {
             KEY_IFNAME_PREFIX, KEY_MAX_SLOTS, KEY_IPV4_PREFIX, KEY_IPV4_POOL,
             KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
@@ -504,6 +505,15 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                             "ipv6_prefix: %u is shorter than the prefix of ipv6_pool %s/%u "
                             "(a slot's subnet must fit in the pool: %u..126)",
                             c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
+        }
+
+        if (c->ipv6 && c->mtu < CONFIG_IPV6_MIN_MTU) {
+                *ret_keys = mtu_keys;
+                *ret_n_keys = ELEMENTSOF(mtu_keys);
+                return fail(ret_msg,
+                            "mtu: %u is below %u, the smallest link MTU IPv6 works on "
+                            "(set ipv6 = no for a smaller one)",
+                            c->mtu, CONFIG_IPV6_MIN_MTU);
         }
 
         n = slot_capacity(c);

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
 #define CONFIG_MAX_SLOTS_LIMIT (1u << 20) /* upper bound for max_slots */
 #define CONFIG_LABEL_MAX 64
+/* RFC 8200: IPv6 needs a link MTU of at least 1280; the kernel refuses an
+ * IPv6 address on a link with less. */
+#define CONFIG_IPV6_MIN_MTU 1280
 
 struct config {
         /* [daemon] */

@@ -559,6 +559,10 @@ static const char *parse_acquire(const struct manager *m, struct json_object *pa
                         return key;
                 }
         }
+        /* The kernel refuses an IPv6 address below 1280: say so up front
+         * instead of failing half-way with a KernelError. */
+        if (m->config->ipv6 && p.mtu < CONFIG_IPV6_MIN_MTU)
+                return "mtu";
         *ret = p;
         return NULL;
 }

@@ -34,11 +34,17 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 
 
 def in_private_netns():
-    """True when this process is not in the init network namespace."""
+    """True when this process is not in the network namespace the test
+    runner started from (scripts/run-integration-tests.sh exports it as
+    TAPLINK_HOST_NETNS before `unshare -n`), nor in PID 1's."""
+    me = os.readlink("/proc/self/ns/net")
+    hosts = [os.environ.get("TAPLINK_HOST_NETNS")]
     try:
-        return os.readlink("/proc/self/ns/net") != os.readlink("/proc/1/ns/net")
+        hosts.append(os.readlink("/proc/1/ns/net"))
     except OSError:
-        return False
+        pass
+    hosts = [h for h in hosts if h]
+    return bool(hosts) and me not in hosts
 
 
 def require_sandbox(testcase=None):
@@ -47,7 +53,8 @@ def require_sandbox(testcase=None):
     if os.geteuid() != 0:
         problems.append("must run as root")
     if not in_private_netns():
-        problems.append("must run in a private network namespace (unshare -n)")
+        problems.append("must run in a private network namespace: use scripts/run-integration-tests.sh, "
+                        "or TAPLINK_HOST_NETNS=$(readlink /proc/self/ns/net) unshare -n ...")
     if not os.path.exists(TAPLINKD):
         problems.append("%s is missing (run make)" % TAPLINKD)
     if problems:
@@ -342,28 +349,35 @@ def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
-def arp_probe(fd, slot_obj, vnet_header=True, timeout=2.0):
+def _read_frames(fds, prefix_len, deadline):
+    """Yields frames arriving on any of fds until deadline. A multi-queue
+    TAP puts each packet on one queue of its choosing, so all are read."""
+    for fd in fds:
+        os.set_blocking(fd, False)
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select(fds, [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return
+        for fd in ready:
+            try:
+                pkt = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            yield pkt[prefix_len:]
+
+
+def arp_probe(fd, slot_obj, vnet_header=True, timeout=2.0, read_fds=None):
     """Writes an ARP request for the slot's gateway into the TAP fd, as the
-    guest, and returns True when the kernel's ARP reply comes back."""
+    guest, and returns True when the kernel's ARP reply comes back (on fd,
+    or on any of read_fds)."""
     guest_mac = mac_bytes(slot_obj["mac"])
     guest_ip = socket.inet_aton(slot_obj["ipv4"]["guest"])
     gw_ip = socket.inet_aton(slot_obj["ipv4"]["gateway"])
     eth = b"\xff" * 6 + guest_mac + struct.pack("!H", ETH_P_ARP)
     arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + guest_mac + guest_ip + b"\0" * 6 + gw_ip
-    frame = eth + arp
     prefix = b"\0" * VNET_HDR_LEN if vnet_header else b""
-    os.set_blocking(fd, False)
-    os.write(fd, prefix + frame)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        try:
-            pkt = os.read(fd, 65536)
-        except BlockingIOError:
-            continue
-        pkt = pkt[len(prefix):]
+    os.write(fd, prefix + eth + arp)
+    for pkt in _read_frames(read_fds or [fd], len(prefix), time.monotonic() + timeout):
         if len(pkt) >= 42 and struct.unpack("!H", pkt[12:14])[0] == ETH_P_ARP:
             op = struct.unpack("!H", pkt[20:22])[0]
             if op == 2 and pkt[28:32] == gw_ip and pkt[0:6] == guest_mac:
@@ -397,21 +411,11 @@ def ping_gateway(fd, slot_obj, src_ip=None, vnet_header=True, timeout=2.0):
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     frame = gw_mac + guest_mac + struct.pack("!H", 0x0800) + ip + icmp
     prefix = b"\0" * VNET_HDR_LEN if vnet_header else b""
-    os.set_blocking(fd, False)
     # The kernel needs the guest's MAC for the reply: ARP first (the reply
     # to our probe is read and discarded).
     arp_probe(fd, slot_obj, vnet_header, timeout)
     os.write(fd, prefix + frame)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        try:
-            pkt = os.read(fd, 65536)
-        except BlockingIOError:
-            continue
-        pkt = pkt[len(prefix):]
+    for pkt in _read_frames([fd], len(prefix), time.monotonic() + timeout):
         if len(pkt) >= 42 and struct.unpack("!H", pkt[12:14])[0] == 0x0800:
             if pkt[23] == 1 and pkt[34] == 0 and struct.unpack("!H", pkt[38:40])[0] == ident:
                 return True

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The real daemon in a throwaway network namespace (SPEC §3-§6)."""
 
+import ipaddress
 import json
+import pwd
 import os
 import signal
 import socket
@@ -52,11 +54,9 @@ class AcquireTest(DaemonTestCase):
             "gateway": "10.213.%d.%d" % (base >> 8, (base & 255) + 1),
             "guest": "10.213.%d.%d" % (base >> 8, (base & 255) + 2),
             "prefixLength": 30})
+        b6 = ipaddress.IPv6Address("fd74:6c00::") + (s << 64)
         self.assertEqual(slot["ipv6"], {
-            "subnet": "fd74:6c00:0:%x::" % s if s else "fd74:6c00::",
-            "gateway": "fd74:6c00:0:%x::1" % s,
-            "guest": "fd74:6c00:0:%x::2" % s,
-            "prefixLength": 64})
+            "subnet": str(b6), "gateway": str(b6 + 1), "guest": str(b6 + 2), "prefixLength": 64})
         self.assertEqual(slot["kernelIpArg"], "ip=%s::%s:255.255.255.252::eth0:off" % (
             slot["ipv4"]["guest"], slot["ipv4"]["gateway"]))
         self.assertEqual(os.readlink("/proc/self/fd/%d" % fds[0]), "/dev/net/tun")
@@ -148,7 +148,7 @@ class AcquireTest(DaemonTestCase):
         self.assertFalse(info["vnet_hdr"])
         self.assertEqual(l["mtu"], 9000)
         self.assertEqual(l["num_tx_queues"] >= 4 or l.get("num_rx_queues", 0) >= 4, True)
-        self.assertTrue(arp_probe(fds[0], slot, vnet_header=False))
+        self.assertTrue(arp_probe(fds[0], slot, vnet_header=False, read_fds=fds))
         for fd in fds[:3]:
             os.close(fd)
         time.sleep(0.2)
@@ -199,6 +199,23 @@ class SmallPoolTest(DaemonTestCase):
                 os.close(fd)
 
 
+class NoIPv6Test(DaemonTestCase):
+    config = {"network.ipv6": "no"}
+
+    def test_small_mtu_and_no_ipv6(self):
+        c = self.d.client()
+        s, fds = c.acquire(mtu=68)
+        self.assertIsNone(s["ipv6"])
+        self.assertEqual(link(s["ifname"])["mtu"], 68)
+        self.assertEqual([a["family"] for a in addrs(s["ifname"]) if a["family"] == "inet"], ["inet"])
+        self.assertEqual(set_elements(self.d.table, "slots_v4"), [s["ipv4"]["subnet"]])
+        self.assertFalse(set_elements(self.d.table, "slots_v6"))
+        self.assertFalse(set_elements(self.d.table, "guests_v6"))
+        for fd in fds:
+            os.close(fd)
+        self.assertNoLeak()
+
+
 class ProtocolTest(DaemonTestCase):
 
     def test_get_info_and_description(self):
@@ -217,7 +234,8 @@ class ProtocolTest(DaemonTestCase):
             st = c.call("io.taplinkd.Status", params)[0]
             self.assertEqual(st["slotsInUse"], 0)
         # official Varlink clients send "parameters": null
-        reply, _ = c.call_raw("io.taplinkd.Status", None, parameters=None)
+        c.send({"method": "io.taplinkd.Status", "parameters": None})
+        reply, _ = c.recv()
         self.assertIn("parameters", reply, reply)
         self.assertEqual(reply["parameters"]["maxSlots"], 16384)
 
@@ -256,7 +274,12 @@ class ProtocolTest(DaemonTestCase):
         self.assertEqual(e.exception.name, "org.varlink.service.InvalidParameter")
         # Nothing was created by any of it.
         self.assertEqual(links_with_prefix("tl"), [])
-        s, fds = c.acquire(label="ok-label_1.2:3@x", mtu=68)
+        # IPv6 needs a link MTU of 1280 (RFC 8200): below it only with ipv6 = no
+        with self.assertRaises(VarlinkError) as e:
+            c.acquire(mtu=1279)
+        self.assertEqual(e.exception.parameters, {"parameter": "mtu"})
+        self.assertEqual(links_with_prefix("tl"), [])
+        s, fds = c.acquire(label="ok-label_1.2:3@x", mtu=1280)
         self.assertEqual(s["label"], "ok-label_1.2:3@x")
         for fd in fds:
             os.close(fd)
@@ -347,7 +370,11 @@ class AccessTest(DaemonTestCase):
         self.assertEqual(nfds, 1)
         slot = reply["parameters"]["slot"]
         self.assertEqual(slot["ownerUid"], 1000)
-        self.assertEqual(link(slot["ifname"])["linkinfo"]["info_data"].get("user"), "1000")
+        try:
+            owner = pwd.getpwuid(1000).pw_name
+        except KeyError:
+            owner = "1000"
+        self.assertEqual(link(slot["ifname"])["linkinfo"]["info_data"].get("user"), owner)
 
         reply, _ = u.call("io.taplinkd.Acquire", {})
         self.assertIn("parameters", reply)
