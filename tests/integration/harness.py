@@ -337,6 +337,7 @@ class ClientProcess:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(10)
+        self.proc.stdout.close()
 
 
 # ---------------------------------------------------------------- traffic
@@ -437,6 +438,12 @@ class DaemonTestCase(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.addCleanup(self.d.cleanup)
         self.d.start()
+
+    def client(self):
+        """A Varlink connection to this test's daemon, closed at the end."""
+        c = self.d.client()
+        self.addCleanup(c.close)
+        return c
 
     def assertNoLeak(self, timeout=3.0):
         """No device with the prefix, no element in any set."""

@@ -35,7 +35,7 @@ def current_elements(table):
 class AcquireTest(DaemonTestCase):
 
     def test_acquire_fields_kernel_state_and_traffic(self):
-        c = self.d.client()
+        c = self.client()
         slot, fds = c.acquire(label="vm-1")
         self.assertEqual(len(fds), 1)
         s = slot["slot"]
@@ -87,7 +87,7 @@ class AcquireTest(DaemonTestCase):
         c.close()
 
     def test_anti_spoofing_drops_foreign_source(self):
-        c = self.d.client()
+        c = self.client()
         a, fa = c.acquire()
         b, fb = c.acquire()
         self.assertTrue(ping_gateway(fa[0], a))
@@ -97,7 +97,7 @@ class AcquireTest(DaemonTestCase):
             os.close(fd)
 
     def test_fd_close_tears_down(self):
-        c = self.d.client()
+        c = self.client()
         slot, fds = c.acquire()
         for fd in fds:
             os.close(fd)
@@ -108,7 +108,7 @@ class AcquireTest(DaemonTestCase):
         self.assertLess(time.monotonic() - t0, 1.5)
 
     def test_release_while_fd_held(self):
-        c = self.d.client()
+        c = self.client()
         slot, fds = c.acquire()
         c.call("io.taplinkd.Release", {"slot": slot["slot"]})
         # Release answers once the device and its elements are gone.
@@ -123,7 +123,7 @@ class AcquireTest(DaemonTestCase):
             os.close(fd)
 
     def test_persistent_survives_fd_close_dies_on_release(self):
-        c = self.d.client()
+        c = self.client()
         slot, fds = c.acquire(persistent=True, label="fc")
         self.assertTrue(slot["persistent"])
         for fd in fds:
@@ -138,7 +138,7 @@ class AcquireTest(DaemonTestCase):
         self.assertNoLeak(timeout=1.0)
 
     def test_multi_queue(self):
-        c = self.d.client()
+        c = self.client()
         slot, fds = c.acquire(queues=4, vnetHeader=False, mtu=9000)
         self.assertEqual(len(fds), 4)
         self.assertEqual(slot["queues"], 4)
@@ -158,7 +158,7 @@ class AcquireTest(DaemonTestCase):
         self.assertNoLeak()
 
     def test_lru_reuse_order(self):
-        c = self.d.client()
+        c = self.client()
         got = [c.acquire() for _ in range(4)]
         numbers = [s["slot"] for s, _ in got]
         self.assertEqual(numbers, [0, 1, 2, 3])
@@ -178,7 +178,7 @@ class SmallPoolTest(DaemonTestCase):
     config = {"daemon.max_slots": "3"}
 
     def test_released_slots_come_back_least_recent_first(self):
-        c = self.d.client()
+        c = self.client()
         held = {}
         for _ in range(3):
             s, fds = c.acquire()
@@ -203,7 +203,7 @@ class NoIPv6Test(DaemonTestCase):
     config = {"network.ipv6": "no"}
 
     def test_small_mtu_and_no_ipv6(self):
-        c = self.d.client()
+        c = self.client()
         s, fds = c.acquire(mtu=68)
         self.assertIsNone(s["ipv6"])
         self.assertEqual(link(s["ifname"])["mtu"], 68)
@@ -219,7 +219,7 @@ class NoIPv6Test(DaemonTestCase):
 class ProtocolTest(DaemonTestCase):
 
     def test_get_info_and_description(self):
-        c = self.d.client()
+        c = self.client()
         info = c.call("org.varlink.service.GetInfo")[0]
         self.assertIn("io.taplinkd", info["interfaces"])
         self.assertIn("org.varlink.service", info["interfaces"])
@@ -229,7 +229,7 @@ class ProtocolTest(DaemonTestCase):
             self.assertEqual(desc["description"], f.read())
 
     def test_status_parameters_null_absent_empty(self):
-        c = self.d.client()
+        c = self.client()
         for params in (None, {}):
             st = c.call("io.taplinkd.Status", params)[0]
             self.assertEqual(st["slotsInUse"], 0)
@@ -240,7 +240,7 @@ class ProtocolTest(DaemonTestCase):
         self.assertEqual(reply["parameters"]["maxSlots"], 16384)
 
     def test_method_and_interface_not_found(self):
-        c = self.d.client()
+        c = self.client()
         with self.assertRaises(VarlinkError) as e:
             c.call("io.taplinkd.Nope")
         self.assertEqual(e.exception.name, "org.varlink.service.MethodNotFound")
@@ -250,7 +250,7 @@ class ProtocolTest(DaemonTestCase):
         self.assertEqual(e.exception.name, "org.varlink.service.InterfaceNotFound")
 
     def test_invalid_parameters(self):
-        c = self.d.client()
+        c = self.client()
         cases = [
             ({"mtu": "1500"}, "mtu"), ({"mtu": 67}, "mtu"), ({"mtu": 65522}, "mtu"),
             ({"mtu": 1500.5}, "mtu"), ({"mtu": 2 ** 70}, "mtu"), ({"mtu": -1}, "mtu"),
@@ -289,14 +289,14 @@ class ProtocolTest(DaemonTestCase):
             c.recv()
 
     def test_bad_messages_end_only_that_connection(self):
-        other = self.d.client()
+        other = self.client()
         for raw in (b"not json\0", b"[1,2]\0", b'"str"\0', b"{\"method\": 5}\0"):
             with self.subTest(raw=raw):
-                c = self.d.client()
+                c = self.client()
                 c.send_raw(raw)
                 self.assertDisconnected(c)
                 c.close()
-        c = self.d.client()
+        c = self.client()
         try:
             c.send_raw(b"{\"method\":\"" + b"a" * (70 * 1024))
         except (BrokenPipeError, ConnectionResetError):
@@ -305,7 +305,7 @@ class ProtocolTest(DaemonTestCase):
         self.assertEqual(other.call("io.taplinkd.Status")[0]["slotsInUse"], 0)
 
     def test_client_sending_fds_is_dropped(self):
-        c = self.d.client()
+        c = self.client()
         r, w = os.pipe()
         msg = json.dumps({"method": "io.taplinkd.Status"}).encode() + b"\0"
         c.sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(
@@ -316,10 +316,10 @@ class ProtocolTest(DaemonTestCase):
         os.set_blocking(w, False)
         time.sleep(0.1)
         os.close(w)
-        self.assertEqual(self.d.client().call("io.taplinkd.Status")[0]["slotsInUse"], 0)
+        self.assertEqual(self.client().call("io.taplinkd.Status")[0]["slotsInUse"], 0)
 
     def test_pipelined_requests_in_order(self):
-        c = self.d.client()
+        c = self.client()
         reqs = [{"method": "io.taplinkd.Status"}, {"method": "io.taplinkd.Nope"},
                 {"method": "io.taplinkd.Acquire", "parameters": {"label": "p"}},
                 {"method": "io.taplinkd.List"}]
@@ -336,9 +336,9 @@ class ProtocolTest(DaemonTestCase):
             os.close(fd)
 
     def test_idle_connections_and_non_reader(self):
-        idle = [self.d.client() for _ in range(500)]
+        idle = [self.client() for _ in range(500)]
         # A client that pipelines many Lists and never reads.
-        hog = self.d.client()
+        hog = self.client()
         hog.sock.setblocking(False)
         req = json.dumps({"method": "io.taplinkd.List"}).encode() + b"\0"
         try:
@@ -346,7 +346,7 @@ class ProtocolTest(DaemonTestCase):
                 hog.sock.send(req * 50)
         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
             pass
-        c = self.d.client()
+        c = self.client()
         t0 = time.monotonic()
         s, fds = c.acquire()
         self.assertLess(time.monotonic() - t0, 1.0)
@@ -408,7 +408,7 @@ class AccessTest(DaemonTestCase):
         reply, _ = g.call("io.taplinkd.Release", {"slot": slot["slot"]})
         self.assertEqual(reply["error"], "io.taplinkd.NoSuchSlot")
         self.assertIsNotNone(link(slot["ifname"]))
-        root = self.d.client()
+        root = self.client()
         self.assertEqual(len(root.call("io.taplinkd.List")[0]["slots"]), 3)
         reply, _ = u.call("io.taplinkd.Release", {"slot": slot["slot"]})
         self.assertEqual(reply.get("parameters"), {})
@@ -422,7 +422,7 @@ class AccessTest(DaemonTestCase):
 class RestartTest(DaemonTestCase):
 
     def test_kill9_restart_adopts_and_cleans(self):
-        c = self.d.client()
+        c = self.client()
         live, live_fds = c.acquire(label="keep-me")
         pers, pers_fds = c.acquire(label="pers", persistent=True)
         for fd in pers_fds:
@@ -443,7 +443,7 @@ class RestartTest(DaemonTestCase):
         self.assertIn(dying["ipv4"]["subnet"], set_elements(self.d.table, "slots_v4"))
 
         self.d.start()
-        c = self.d.client()
+        c = self.client()
         slots = {s["slot"]: s for s in c.call("io.taplinkd.List")[0]["slots"]}
         self.assertEqual(sorted(slots), sorted([live["slot"], pers["slot"], uslot["slot"]]))
         self.assertEqual(slots[live["slot"]]["label"], "keep-me")
@@ -465,7 +465,7 @@ class RestartTest(DaemonTestCase):
         self.assertNotIn(live["ipv4"]["subnet"], set_elements(self.d.table, "slots_v4"))
 
     def test_restart_repairs_elements_and_sigterm_keeps_slots(self):
-        c = self.d.client()
+        c = self.client()
         a, fa = c.acquire()
         c.close()
         self.assertEqual(self.d.stop(signal.SIGTERM), 0)
@@ -480,7 +480,7 @@ class RestartTest(DaemonTestCase):
         self.assertNoLeak()
 
     def test_cleanup_removes_everything(self):
-        c = self.d.client()
+        c = self.client()
         s, fds = c.acquire(persistent=True)
         for fd in fds:
             os.close(fd)
@@ -498,7 +498,7 @@ class ForeignDeviceTest(DaemonTestCase):
 
     def test_name_taken_by_foreign_device_is_skipped(self):
         run("ip", "tuntap", "add", "dev", "tl0", "mode", "tap")
-        c = self.d.client()
+        c = self.client()
         s, fds = c.acquire()
         self.assertEqual(s["slot"], 1)
         l = link("tl0")
