@@ -8,17 +8,19 @@ Reads one JSON command per line on stdin, answers one JSON line on stdout:
 Fds that arrive with an Acquire reply are kept (keyed by slot number) until
 "close" or exit, like a VMM holding its TAP."""
 
-import array
 import json
 import os
 import socket
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import FrameReader  # noqa: E402
+
 
 def main():
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(sys.argv[1])
-    buf = b""
+    reader = FrameReader(sock)
     held = {}
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -27,19 +29,11 @@ def main():
             if cmd.get("parameters") is not None:
                 req["parameters"] = cmd["parameters"]
             sock.sendall(json.dumps(req).encode() + b"\0")
-            fds = []
-            while b"\0" not in buf:
-                msg, anc, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(64 * 4))
-                for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        a = array.array("i")
-                        a.frombytes(data[: len(data) - (len(data) % a.itemsize)])
-                        fds.extend(a)
-                if not msg:
-                    print(json.dumps({"reply": {"error": "disconnected"}, "nfds": len(fds)}), flush=True)
-                    return
-                buf += msg
-            raw, buf = buf.split(b"\0", 1)
+            try:
+                raw, fds = reader.next()
+            except ConnectionResetError:
+                print(json.dumps({"reply": {"error": "disconnected"}, "nfds": 0}), flush=True)
+                return
             reply = json.loads(raw)
             slot = reply.get("parameters", {}).get("slot")
             if isinstance(slot, dict):

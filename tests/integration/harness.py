@@ -139,33 +139,51 @@ class VarlinkError(Exception):
         self.parameters = parameters
 
 
-class Varlink:
-    """A minimal blocking Varlink client with SCM_RIGHTS."""
+class FrameReader:
+    """NUL-framed messages with their SCM_RIGHTS fds.
 
-    def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-        self.fds = []
+    One recvmsg may return the tail of one reply, whole replies and the
+    start of a reply that carries fds: the kernel stops a read right after
+    the chunk that carried fds, and the server starts every reply with fds
+    in a sendmsg of its own, so the fds belong to the last message that
+    starts in that read."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.partial = b""
+        self.partial_fds = []
+        self.ready = []
 
     def close(self):
-        self.sock.close()
-        for fd in self.fds:
+        for _, fds in self.ready:
+            for fd in fds:
+                os.close(fd)
+        for fd in self.partial_fds:
             os.close(fd)
-        self.fds = []
+        self.ready, self.partial_fds = [], []
 
-    def send(self, obj):
-        self.sock.sendall(json.dumps(obj).encode() + b"\0")
+    def _feed(self, data, fds):
+        starts = [i + 1 for i, b in enumerate(data) if b == 0 and i + 1 < len(data)]
+        if not self.partial:
+            starts.insert(0, 0)
+        owner = starts[-1] if starts else None
+        pos = 0
+        while pos < len(data):
+            if fds and (pos == owner or owner is None):
+                self.partial_fds.extend(fds)
+                fds = []
+            end = data.find(b"\0", pos)
+            if end < 0:
+                self.partial += data[pos:]
+                break
+            self.ready.append((self.partial + data[pos:end], self.partial_fds))
+            self.partial, self.partial_fds = b"", []
+            pos = end + 1
 
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def recv(self):
-        """One reply: (dict, [fds that came with its first byte])."""
-        fds = []
-        while b"\0" not in self.buf:
-            msg, anc, flags, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(64 * 4))
+    def next(self):
+        while not self.ready:
+            msg, anc, flags, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(253 * 4))
+            fds = []
             for level, kind, data in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     a = array.array("i")
@@ -175,8 +193,33 @@ class Varlink:
                 for fd in fds:
                     os.close(fd)
                 raise ConnectionResetError("daemon closed the connection")
-            self.buf += msg
-        raw, self.buf = self.buf.split(b"\0", 1)
+            self._feed(msg, fds)
+        return self.ready.pop(0)
+
+
+class Varlink:
+    """A minimal blocking Varlink client with SCM_RIGHTS."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.reader = FrameReader(self.sock)
+        self.fds = []
+
+    def close(self):
+        self.sock.close()
+        self.reader.close()
+
+    def send(self, obj):
+        self.sock.sendall(json.dumps(obj).encode() + b"\0")
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv(self):
+        """One reply: (dict, [fds that came with its first byte])."""
+        raw, fds = self.reader.next()
         return json.loads(raw), fds
 
     def call_raw(self, method, parameters=None, **extra):
