@@ -191,15 +191,17 @@ step_serve() { # the host fetches from us and sends to us, then says "done"
             info "$NAME recv_md5 failed"
         fi
     ) &
+    recv=$!
     sleep 0.2
     say "E2E-SERVING $NAME"
     msg=$(ctl_wait 240)
     say "E2E-LOG $NAME host says: ${msg:-nothing}"
-    wait $! 2>/dev/null
+    wait $recv 2>/dev/null
 }
 
-tftp_mark() { # server tag: one UDP datagram whose payload names it
-    timeout 3 tftp -g -r "$2" -l /tmp/tftp.out "$1" 6969 >/dev/null 2>&1
+tftp_mark() { # server tag: a UDP datagram (a TFTP read request) naming tag;
+    # nobody answers it, so tftp is stopped once it has sent it (and a retry).
+    timeout 2 tftp -g -r "$2" -l "/tmp/tftp.$2.$1" "$1" 6969 >/dev/null 2>&1
 }
 
 step_pair() { # isolation from the other guest, then anti-spoofing
@@ -213,8 +215,10 @@ step_pair() { # isolation from the other guest, then anti-spoofing
     fi
     # A datagram from our own address: the host must see it (the control for
     # the spoofed one below).
-    tftp_mark "$GW" "legit-$NAME"
+    tftp_mark "$GW" "legit-$NAME" &
+    t=$!
     [ -n "$INET" ] && tftp_mark "$INET" "legit-$NAME"
+    wait $t # never a bare wait: the timeout guard is a background job too
     say "E2E-ISOLATED $NAME"
     msg=$(ctl_wait 240)
     [ "$msg" = spoof ] || { say "E2E-LOG $NAME: expected spoof, got ${msg:-nothing}"; return; }
@@ -228,9 +232,10 @@ step_pair() { # isolation from the other guest, then anti-spoofing
     ip route add "$GW/32" dev "$DEV"
     ip route add default via "$GW" dev "$DEV"
     info "$NAME spoofing as $PEER: $(ip -4 addr show dev "$DEV" | sed -n 's/.*inet \([^ ]*\).*/\1/p')"
-    tftp_mark "$GW" "spoof-$NAME"
-    ping -c 1 -W 1 "$GW" >/dev/null 2>&1 && info "$NAME spoofed ping answered"
+    tftp_mark "$GW" "spoof-$NAME" &
+    t=$!
     [ -n "$INET" ] && tftp_mark "$INET" "spoof-$NAME"
+    wait $t
     say "E2E-SPOOFED $NAME"
 }
 
