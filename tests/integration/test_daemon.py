@@ -479,6 +479,19 @@ class RestartTest(DaemonTestCase):
             os.close(fd)
         self.assertNoLeak()
 
+    def test_admin_chain_in_our_table_survives_restart(self):
+        # README: an admin's own chain in table inet taplinkd may use the sets.
+        t = self.d.table
+        run("nft", "add", "chain", "inet", t, "sandbox_policy",
+            "{ type filter hook forward priority filter + 10; policy accept; }")
+        run("nft", "add", "rule", "inet", t, "sandbox_policy",
+            "ip", "saddr", "&", "255.255.255.252", "@slots_v4", "ip", "daddr", "!=", "192.0.2.10", "drop")
+        self.d.stop()
+        self.d.start()
+        out = run("nft", "list", "chain", "inet", t, "sandbox_policy").stdout
+        self.assertIn("@slots_v4", out)
+        self.assertIn("192.0.2.10", out)
+
     def test_cleanup_removes_everything(self):
         c = self.client()
         s, fds = c.acquire(persistent=True)
