@@ -1,30 +1,15 @@
 #!/bin/sh
-# Installs, on Debian/Ubuntu, whatever the build and the test suite need that
-# this machine lacks. Does nothing (and needs no network) when all is there.
+# install-deps.sh [LIST...]: installs, on Debian/Ubuntu, every package named
+# in the lists (default: scripts/deps.txt, what the build and the test suite
+# need) that this machine lacks. A list has one "package  reason" per line,
+# # for comments. Does nothing (and needs no network) when all is there.
 set -eu
 
-# package            what needs it
-PACKAGES="
-build-essential      build
-pkg-config           build
-libmnl-dev           rtnetlink
-libnftnl-dev         nftables
-libsystemd-dev       sd-event, sd_notify, socket activation
-libjson-c-dev        Varlink JSON
-libinih-dev          configuration file
-libcmocka-dev        unit tests
-clang                fuzzers (libFuzzer)
-nftables             tests: nft -j list ruleset
-iproute2             tests: ip -j link/addr
-util-linux           tests: unshare, setpriv
-python3              integration tests
-procps               tests: ps, sysctl
-systemd              tests: systemd-analyze, systemd-socket-activate
-valgrind             tests: memcheck run
-"
+here=$(cd "$(dirname "$0")" && pwd)
+[ $# -gt 0 ] || set -- "$here/deps.txt"
 
 missing=""
-for pkg in $(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }'); do
+for pkg in $(sed -e 's/#.*//' "$@" | awk 'NF { print $1 }'); do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     case "$status" in
         *"install ok installed"*) ;;
