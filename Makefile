@@ -60,7 +60,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 MANPAGES := $(wildcard docs/*.[1358])
 
 .PHONY: all deps run check check-unit check-integration check-fuzz check-chaos \
-        e2e bench fuzz install uninstall clean format unit-tests
+        e2e bench fuzz install uninstall clean format unit-tests itests check-e2e
 
 all: $(BUILD)/taplinkd $(BUILD)/taplinkctl $(BUILD)/libtaplink.so $(BUILD)/libtaplink.a \
      $(BUILD)/taplink.pc
@@ -75,10 +75,25 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/taplinkd $(RUN_ARGS)
 
-# `make check`: set up, build, then every test.
+# `make check`: set up, build, then every test. Each stage prints its own
+# summary; the first failing stage stops the run. The unit and integration
+# tests run a second time built with ASan+UBSan (build/sanitize), unless this
+# run is already SANITIZE=1.
+CHECK_FUZZ_SECONDS ?= 10
+CHAOS_ROUNDS ?= 120
 check: deps
 	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
 	@$(MAKE) --no-print-directory check-unit check-integration
+	@$(MAKE) --no-print-directory check-e2e
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory SANITIZE=1 all unit-tests itests
+	@$(MAKE) --no-print-directory SANITIZE=1 check-unit check-integration
+endif
+
+itests: $(ITESTS)
+
+check-e2e: all
+	@BUILD=$(BUILD) tests/e2e/run.sh
 
 unit-tests: $(UNIT_TESTS)
 

@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    TAPLINKD, ClientProcess, Daemon, DaemonTestCase, Varlink, VarlinkError, addrs,
+    ROOT, TAPLINKD, ClientProcess, Daemon, DaemonTestCase, Varlink, VarlinkError, addrs,
     all_elements, arp_probe, link, links_with_prefix, ping_gateway, run, set_elements, wait_for)
 
 
@@ -225,7 +225,7 @@ class ProtocolTest(DaemonTestCase):
         self.assertIn("org.varlink.service", info["interfaces"])
         desc = c.call("org.varlink.service.GetInterfaceDescription", {"interface": "io.taplinkd"})[0]
         self.assertTrue(desc["description"].startswith("interface io.taplinkd"))
-        with open(os.path.join(os.path.dirname(TAPLINKD), "..", "docs", "io.taplinkd.varlink")) as f:
+        with open(os.path.join(ROOT, "docs", "io.taplinkd.varlink")) as f:
             self.assertEqual(desc["description"], f.read())
 
     def test_status_parameters_null_absent_empty(self):
