@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -31,6 +32,12 @@ CLIENT_PROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "client_
 # Clients run as other uids must be able to execute the interpreter: a
 # per-user one under /root is not reachable for them.
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+# A command every Daemon's taplinkd runs under (scripts/check-valgrind.sh
+# sets valgrind here), split like a shell would; empty: none.
+DAEMON_WRAPPER = shlex.split(os.environ.get("TAPLINK_DAEMON_WRAPPER", ""))
+# Multiplies the daemon start/stop timeouts (a daemon under valgrind starts
+# slowly).
+TIMEOUT_SCALE = float(os.environ.get("TAPLINK_TIMEOUT_SCALE", "1"))
 
 
 def in_private_netns():
@@ -251,8 +258,11 @@ class Daemon:
 
     counter = 0
 
-    def __init__(self, workdir, config=None, args=(), env=None):
+    def __init__(self, workdir, config=None, args=(), env=None, wrapper=()):
+        """wrapper: a command prefix the daemon runs under (after
+        TAPLINK_DAEMON_WRAPPER), e.g. private_mount_ns() + setpriv_net_admin()."""
         Daemon.counter += 1
+        self.wrapper = list(wrapper)
         self.workdir = workdir
         self.table = "tltest%d_%d" % (os.getpid(), Daemon.counter)
         self.socket = os.path.join(workdir, "io.taplinkd")
@@ -280,6 +290,10 @@ class Daemon:
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
         notify.bind(notify_path)
+        if self.wrapper:
+            # the daemon may run as another uid
+            os.chmod(notify_path, 0o666)
+        timeout *= TIMEOUT_SCALE
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = notify_path
         env.pop("LISTEN_FDS", None)
@@ -287,6 +301,7 @@ class Daemon:
             env.update(self.env)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
+            self.wrapper + DAEMON_WRAPPER +
             [TAPLINKD, "--config", self.conf, "--socket", self.socket, "--verbose"] + self.args,
             stdout=logf, stderr=logf, env=env)
         logf.close()
@@ -319,6 +334,7 @@ class Daemon:
         return Varlink(self.socket)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        timeout *= TIMEOUT_SCALE
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -333,8 +349,22 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "SUMMARY: UndefinedBehaviorSanitizer")
+
+    def sanitizer_reports(self):
+        """Lines of the daemon's log where ASan/LSan/UBSan reported."""
+        return [l for l in self.log_text().splitlines() if any(m in l for m in self.SANITIZER_MARKS)]
+
     def cleanup(self):
-        """Removes every trace: the process, devices, table."""
+        """Removes every trace: the process, devices, table. The daemon gets
+        SIGTERM first, so that a sanitizer build reports its leaks and a
+        wrapper (valgrind) writes its summary."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.stop(signal.SIGTERM, timeout=60 if DAEMON_WRAPPER else 10)
+            except AssertionError:
+                pass
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -479,8 +509,14 @@ class DaemonTestCase(unittest.TestCase):
         os.chmod(self.tmp.name, 0o755)
         self.d = Daemon(self.tmp.name, config=self.config, args=self.args)
         self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(self.assertNoSanitizerReport)
         self.addCleanup(self.d.cleanup)
         self.d.start()
+
+    def assertNoSanitizerReport(self):
+        reports = self.d.sanitizer_reports()
+        if reports:
+            self.fail("the daemon's sanitizers reported:\n" + self.d.log_text())
 
     def client(self):
         """A Varlink connection to this test's daemon, closed at the end."""
@@ -495,3 +531,136 @@ class DaemonTestCase(unittest.TestCase):
                 return False
             return all(not v for v in all_elements(self.d.table).values())
         wait_for(clean, timeout, what="no leaked device or element")
+
+
+# ---------------------------------------------------------------- helpers for
+# test_hostile.py and test_privileges.py
+
+CAP_NET_ADMIN = 12
+
+
+def raise_nofile(wanted):
+    """Lifts this process's soft fd limit to wanted (at most the hard limit)
+    and returns the new soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def open_fds(pid):
+    """How many fds process pid holds."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def round_trip(client, method="io.taplinkd.Status"):
+    """Seconds one call takes on client (an open Varlink)."""
+    t0 = time.monotonic()
+    client.call(method)
+    return time.monotonic() - t0
+
+
+_MOUNT_NS_SCRIPT = r'''
+set -eu
+dir=$1 tun_mode=$2 ro_sys=$3
+shift 3
+mount -t tmpfs -o mode=0755,size=64k taplink-test "$dir"
+if [ "$tun_mode" != - ]; then
+    # a copy of the node with other permissions, only in this namespace
+    mknod -m "$tun_mode" "$dir/tun" c 10 200
+    mount --bind "$dir/tun" /dev/net/tun
+fi
+if [ "$ro_sys" = 1 ]; then
+    # as ProtectKernelTunables= leaves it
+    mount --bind /proc/sys /proc/sys
+    mount -o remount,bind,ro /proc/sys
+fi
+exec "$@"
+'''
+
+
+def private_mount_ns(scratch_dir, tun_mode=0o666, ro_proc_sys=False):
+    """A command prefix that runs the rest of the command in a private mount
+    namespace (same network namespace) where /dev/net/tun is a copy with
+    mode tun_mode (None: the real node) and /proc/sys is read-only when
+    ro_proc_sys. scratch_dir (an empty directory this test owns) gets a
+    tmpfs inside that namespace only. Nothing outside the namespace sees
+    any of it."""
+    os.makedirs(scratch_dir, exist_ok=True)
+    mode = "-" if tun_mode is None else "%o" % tun_mode
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_NS_SCRIPT, "sh",
+            scratch_dir, mode, "1" if ro_proc_sys else "0"]
+
+
+def setpriv_net_admin(uid, gid=None):
+    """A command prefix that runs the rest as uid with CAP_NET_ADMIN and
+    nothing else, as taplinkd.service grants it (User=, AmbientCapabilities=,
+    CapabilityBoundingSet=, NoNewPrivileges=, SecureBits=noroot-locked)."""
+    gid = uid if gid is None else gid
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
+            "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",
+            "--bounding-set=-all,+net_admin", "--securebits=+noroot,+noroot_locked",
+            "--no-new-privs"]
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of strings."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+# ---------------------------------------------------------------- helpers for tests/chaos and test_limits
+
+def connect_as(path, uid, gid=None, timeout=10.0):
+    """A Varlink connection whose SO_PEERCRED names uid/gid.
+
+    The kernel records the connecting process's effective ids (and its
+    supplementary groups) at connect(), so switching the effective ids
+    around connect() is enough; this root process switches straight back.
+    Much cheaper than a setpriv'd ClientProcess, and the fds then arrive in
+    this process (to probe traffic)."""
+    gid = uid if gid is None else gid
+    os.setegid(gid)
+    try:
+        os.seteuid(uid)
+        try:
+            return Varlink(path, timeout)
+        finally:
+            os.seteuid(0)
+    finally:
+        os.setegid(0)
+
+
+def table_elements(table):
+    """Every set's elements of `inet table` in one `nft -j` call:
+    {set name: [elements as set_elements() returns them]}, or None when the
+    table does not exist."""
+    r = run("nft", "-j", "list", "table", "inet", table, check=False)
+    if r.returncode != 0:
+        return None
+    out = {}
+    for obj in json.loads(r.stdout)["nftables"]:
+        if "set" not in obj:
+            continue
+        elems = []
+        for e in obj["set"].get("elem", []):
+            if isinstance(e, dict) and "concat" in e:
+                elems.append(tuple(e["concat"]))
+            elif isinstance(e, dict) and "elem" in e:
+                v = e["elem"]["val"]
+                elems.append(tuple(v["concat"]) if isinstance(v, dict) and "concat" in v else v)
+            else:
+                elems.append(e)
+        out[obj["set"]["name"]] = elems
+    return out
+
+
+def fd_count(pid):
+    """How many fds process pid has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
