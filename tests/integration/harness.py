@@ -564,8 +564,8 @@ def round_trip(client, method="io.taplinkd.Status"):
 
 _MOUNT_NS_SCRIPT = r'''
 set -eu
-dir=$1 tun_mode=$2 ro_sys=$3
-shift 3
+dir=$1 tun_mode=$2 ro_sys=$3 proc_pid=$4
+shift 4
 mount -t tmpfs -o mode=0755,size=64k taplink-test "$dir"
 if [ "$tun_mode" != - ]; then
     # a copy of the node with other permissions, only in this namespace
@@ -577,21 +577,26 @@ if [ "$ro_sys" = 1 ]; then
     mount --bind /proc/sys /proc/sys
     mount -o remount,bind,ro /proc/sys
 fi
+if [ "$proc_pid" = 1 ]; then
+    # as ProcSubset=pid and ProtectProc=invisible leave it
+    mount -t proc -o subset=pid,hidepid=invisible proc /proc
+fi
 exec "$@"
 '''
 
 
-def private_mount_ns(scratch_dir, tun_mode=0o666, ro_proc_sys=False):
+def private_mount_ns(scratch_dir, tun_mode=0o666, ro_proc_sys=False, proc_subset_pid=False):
     """A command prefix that runs the rest of the command in a private mount
     namespace (same network namespace) where /dev/net/tun is a copy with
-    mode tun_mode (None: the real node) and /proc/sys is read-only when
-    ro_proc_sys. scratch_dir (an empty directory this test owns) gets a
-    tmpfs inside that namespace only. Nothing outside the namespace sees
-    any of it."""
+    mode tun_mode (None: the real node), /proc/sys is read-only when
+    ro_proc_sys, and /proc is a procfs with subset=pid,hidepid=invisible
+    (no /proc/sys at all) when proc_subset_pid. scratch_dir (an empty
+    directory this test owns) gets a tmpfs inside that namespace only.
+    Nothing outside the namespace sees any of it."""
     os.makedirs(scratch_dir, exist_ok=True)
     mode = "-" if tun_mode is None else "%o" % tun_mode
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_NS_SCRIPT, "sh",
-            scratch_dir, mode, "1" if ro_proc_sys else "0"]
+            scratch_dir, mode, "1" if ro_proc_sys else "0", "1" if proc_subset_pid else "0"]
 
 
 def setpriv_net_admin(uid, gid=None):
