@@ -130,7 +130,7 @@ if not tests_ok:
 sys.exit(rc)
 PY
 rc=$?
-if [ $rc -eq 0 ]; then
+if [ $rc -eq 0 ] && [ $tests_rc -eq 0 ]; then
     rm -rf "$logdir"
 else
     echo "check-valgrind: reports kept in $logdir" >&2

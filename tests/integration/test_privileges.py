@@ -34,7 +34,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    CAP_NET_ADMIN, PYTHON, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe, link,
+    CAP_NET_ADMIN, DAEMON_WRAPPER, PYTHON, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe, link,
     links_with_prefix, ping_gateway, private_mount_ns, proc_status, require_sandbox, run,
     set_elements, setpriv_net_admin, wait_for)
 
@@ -121,10 +121,10 @@ def unit_syscall_allow_list():
 
 
 # Loads a seccomp filter as systemd would for the unit, then execs argv[2:].
-# argv[1]: a JSON list of the allowed system calls. Everything else fails
-# with EPERM (SystemCallErrorNumber=EPERM); socket() only for AF_UNIX and
-# AF_NETLINK (RestrictAddressFamilies=); no writable+executable mapping and
-# no PROT_EXEC mprotect (MemoryDenyWriteExecute=).
+# argv[1]: JSON {"allow": [system calls], "mdwe": bool}. Everything else
+# fails with EPERM (SystemCallErrorNumber=EPERM); socket() only for AF_UNIX
+# and AF_NETLINK (RestrictAddressFamilies=); with mdwe, no writable and
+# executable mapping and no PROT_EXEC mprotect (MemoryDenyWriteExecute=).
 SECCOMP_EXEC = r'''
 import ctypes, errno, json, os, sys
 
@@ -158,22 +158,25 @@ def add(name, *cmps):
         sys.exit("seccomp_rule_add %s: %s" % (name, os.strerror(-r)))
 
 
-allowed = set(json.loads(sys.argv[1]))
+conf = json.loads(sys.argv[1])
+allowed = set(conf["allow"])
+if not conf["mdwe"]:
+    conditional -= {"mmap", "mprotect", "pkey_mprotect"}
 for name in sorted(allowed - conditional):
     add(name)
 if "socket" in allowed:
     for family in (1, 16):  # AF_UNIX, AF_NETLINK
         add("socket", Cmp(0, EQ, family, 0))
-if "mmap" in allowed:
+if "mmap" in conditional and "mmap" in allowed:
     for prot in (0, PROT_WRITE, PROT_EXEC):
         add("mmap", Cmp(2, MASKED_EQ, PROT_WRITE | PROT_EXEC, prot))
 for name in ("mprotect", "pkey_mprotect"):
-    if name in allowed:
+    if name in conditional and name in allowed:
         add(name, Cmp(2, MASKED_EQ, PROT_EXEC, 0))
 r = lib.seccomp_load(ctypes.c_void_p(ctx))
 if r < 0:
     sys.exit("seccomp_load: %s" % os.strerror(-r))
-os.execv(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[2], sys.argv[2:])
 '''
 
 
@@ -205,7 +208,11 @@ class UnitPrivilegesTest(unittest.TestCase):
             cmd += ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         if seccomp:
-            cmd += [PYTHON, "-c", SECCOMP_EXEC, json.dumps(unit_syscall_allow_list())]
+            # valgrind (scripts/check-valgrind.sh) translates code into
+            # writable+executable memory: MemoryDenyWriteExecute= only
+            # without it.
+            conf = {"allow": unit_syscall_allow_list(), "mdwe": not DAEMON_WRAPPER}
+            cmd += [PYTHON, "-c", SECCOMP_EXEC, json.dumps(conf)]
         return cmd
 
     def daemon(self, **kw):
