@@ -1,10 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Chaos test: a private taplinkd in a throwaway network namespace, hit with
-random acquires, VMM exits, releases, client disconnects mid-request and
-`kill -9` at random points, restarted each time, its state checked from
-outside after every restart and at the end (SPEC §4: "A kill -9 of the
-daemon at any moment, then a restart, leaves no leaked device, element or
-slot, and never disturbs a running sandbox").
+random acquires (root and an allowed non-root uid; queues, vnet header, MTU,
+persistent, labels), VMM exits (fd close), releases (also while the fds are
+held, and refused across owners), client disconnects mid-request (after the
+request, or half-way through writing it), slow readers that give up with a
+reply queued, names taken by foreign devices, pipelined bursts, and `kill -9`
+at random points: right after a burst of Acquires at sub-millisecond delays,
+after SIGSTOP under load (recording whether a device was frozen between its
+creation and its elements' commit), during start-up's reconcile; and
+SIGTERM. Restarted each time, its state is checked from outside after every
+restart, every 10 rounds and at the end (SPEC §4: "A kill -9 of the daemon
+at any moment, then a restart, leaves no leaked device, element or slot, and
+never disturbs a running sandbox").
 
 Run it with tests/chaos/run.sh [ROUNDS] (it makes the namespace). The
 randomness is seeded: CHAOS_SEED=N replays a run (up to kernel timing).
@@ -14,21 +21,25 @@ What the invariant check demands, once the daemon has settled:
     and every listed slot has its device, made as the slot says (MAC, MTU,
     alias, owner, vnet header, persist, multi-queue) with exactly its
     gateway addresses;
-  - the nft sets hold exactly the four elements of each listed slot;
+  - the nft sets hold exactly the four elements of each listed slot (so no
+    element outlives its device);
   - no two listed slots share a number, name, MAC or subnet;
   - Status.slotsInUse = len(List); a non-root List shows exactly its own;
+    below the quota, the non-root uid's Acquire is not QuotaExceeded;
   - every slot this script holds (a reply it read) is listed, and its fds
     still pass traffic (ARP through the TAP); every persistent slot it
     holds is listed;
   - nothing else is listed: a slot nobody got a reply for is a leak, with
-    one exception: a persistent Acquire that was in flight when the daemon
-    was SIGKILLed may survive (the kernel keeps a persistent device; no
-    daemon can tell whether its reply went out). Those are counted and
-    reported as kill-orphans, then released.
+    one exception: a persistent Acquire in flight when the daemon was
+    SIGKILLed may survive if the kill fell between TUNSETPERSIST and the
+    sendmsg of its reply (no restart can tell whether the reply left).
+    Those are counted as kill-orphans, then released;
   - foreign devices are untouched.
 A client that gives up on an Acquire shuts its socket down before reading:
 whatever reply had reached it by then is its slot; if none had, the reply
 could not be delivered and nothing may remain (SPEC §4), persistent or not.
+At the end everything is given back, and then no device, element or slot
+may remain.
 """
 
 import argparse
@@ -48,7 +59,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import (  # noqa: E402
-    Daemon, FrameReader, Varlink, arp_probe, connect_as, ip_json, run, table_elements)
+    Daemon, Varlink, arp_probe, connect_as, ip_json, run, table_elements)
 
 USER = 1000            # the allowed non-root uid
 MAX_SLOTS = 40
@@ -303,6 +314,57 @@ class Chaos:
                     del self.known[h.label]
         # else: no reply could be delivered, so nothing may remain
 
+    def act_slow_reader(self):
+        """A client that pipelines calls without reading its replies, then
+        gives up: its Acquire's reply (and fds) waits in the daemon behind
+        the replies it never read when it goes."""
+        uid = self.pick_uid()
+        p = self.acquire_params(persistent=self.rng.random() < 0.5)
+        data = frame("io.taplinkd.Status") * 1800 + frame("io.taplinkd.Acquire", p)
+        c = self.connect(uid)
+        try:
+            c.sock.setblocking(False)
+            sent, deadline = 0, time.monotonic() + 5
+            while sent < len(data) and time.monotonic() < deadline:
+                try:
+                    sent += c.sock.send(data[sent:])
+                except BlockingIOError:
+                    time.sleep(0.002)
+            # Give the daemon a moment to get to the Acquire.
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end and not any(s["label"] == p["label"] for s in self.list_slots()):
+                time.sleep(0.005)
+            c.sock.shutdown(socket.SHUT_RDWR)
+            got = drain(c)
+        finally:
+            c.close()
+        self.stats["slow readers gone"] += 1
+        answered = False
+        for reply, fds in got:
+            if "slot" in reply.get("parameters", {}) or "error" in reply:
+                answered = True
+                self.on_acquire_reply(uid, p, reply, fds, "slow reader")
+            else:
+                for fd in fds:
+                    os.close(fd)
+        if answered:
+            return
+        # The reply never left the daemon: the slot must go (SPEC §4).
+        end = time.monotonic() + 2.0
+        while True:
+            left = [s for s in self.list_slots() if s["label"] == p["label"]]
+            if not left or time.monotonic() > end:
+                break
+            time.sleep(0.01)
+        if left:
+            self.leaked += 1
+            s = left[0]
+            self.fail("leak: slot %d (%s, uid %d, %s) stays after its client went with the Acquire's reply "
+                      "still queued in the daemon (never delivered)" % (
+                          s["slot"], s["label"], uid, "persistent" if s["persistent"] else "not persistent"),
+                      ["device %s: %s" % (s["ifname"], "present" if harness.link(s["ifname"]) else "gone"),
+                       "reproducer: tests/chaos/test_undelivered_reply.py"])
+
     def act_burst(self):
         """Pipelined Acquires on a few connections, all answered."""
         conns = self.send_burst()
@@ -330,14 +392,14 @@ class Chaos:
         free = [PREFIX + str(i) for i in range(min(MAX_SLOTS, 12)) if PREFIX + str(i) not in used]
         self.rng.shuffle(free)
         for name in free:
-            kind = self.rng.choice(["tap", "dummy", "veth"])
+            kind = self.rng.choice(["tap", "bridge", "veth"])
             if kind == "tap":
                 r = run("ip", "tuntap", "add", "dev", name, "mode", "tap", check=False)
             elif kind == "veth":
                 r = run("ip", "link", "add", name, "type", "veth", "peer", "name", "fp" + name[len(PREFIX):],
                         check=False)
-            else:
-                r = run("ip", "link", "add", name, "type", "dummy", check=False)
+            else:  # no dummy driver on every kernel; a bridge is as foreign
+                r = run("ip", "link", "add", name, "type", "bridge", check=False)
             if r.returncode != 0:
                 continue  # the daemon's device appeared meanwhile
             run("ip", "link", "set", name, "alias", "foreign-" + kind)
@@ -364,14 +426,17 @@ class Chaos:
     # ------------------------------------------------------------ kills
 
     def pick_delay(self):
+        # A burst of Acquires keeps devices between creation and their
+        # elements' commit for a few ms (one nft batch for the lot): most
+        # delays land there, some before the first or after the commit.
         x = self.rng.random()
-        if x < 0.15:
+        if x < 0.1:
             return 0.0
-        if x < 0.55:
+        if x < 0.4:
             return self.rng.uniform(0, 0.0005)
-        if x < 0.85:
-            return self.rng.uniform(0.0005, 0.003)
-        return self.rng.uniform(0.003, 0.02)
+        if x < 0.8:
+            return self.rng.uniform(0.0005, 0.004)
+        return self.rng.uniform(0.004, 0.02)
 
     def send_burst(self, releases=()):
         """Opens 1-3 connections and pipelines Acquires on each (Releases of
@@ -454,7 +519,7 @@ class Chaos:
                 self.fail("SIGTERM: taplinkd exited with %d" % self.d.proc.returncode)
             self.stats["sigterm restarts"] += 1
         else:
-            self.kill_now("stop" if self.rng.random() < 0.4 else "kill")
+            self.kill_now("stop" if self.rng.random() < 0.5 else "kill")
         self.drop_conns()
 
         # What got out before the daemon died is ours; the rest never happened
@@ -622,7 +687,7 @@ class Chaos:
                 "user": user_name(s["ownerUid"])}
         got = {"kind": info.get("info_kind"), "type": data.get("type"), "address": l["address"],
                "mtu": l["mtu"], "ifalias": l.get("ifalias") or None, "vnet_hdr": data.get("vnet_hdr"),
-               "persist": data.get("persist"), "user": data.get("user")}
+               "persist": data.get("persist"), "user": str(data.get("user"))}
         if s["queues"] > 1:
             want["multi_queue"] = True
             got["multi_queue"] = data.get("multi_queue")
@@ -721,7 +786,7 @@ class Chaos:
     def run(self):
         actions = [(self.act_acquire, 30), (self.act_vmm_exit, 14), (self.act_release, 12),
                    (self.act_disconnect, 16), (self.act_burst, 8), (self.act_release_other, 3),
-                   (self.act_foreign, 4)]
+                   (self.act_foreign, 4), (self.act_slow_reader, 3)]
         fns, weights = zip(*actions)
         self.d.start()
         self.check("at start")
@@ -770,9 +835,12 @@ def main():
         ch.d.cleanup()
     s = ch.stats
     print("chaos: " + ", ".join("%s=%d" % (k, v) for k, v in sorted(s.items())))
-    print("chaos: seed=%d rounds=%d kills=%d restarts=%d invariant-checks=%d leaked=%d runtime=%.1fs %s" % (
-        seed, ch.round, s["kills"], s["restarts"], s["invariant checks"], ch.leaked,
-        time.monotonic() - t0, "OK" if ok else "FAILED"), flush=True)
+    print("chaos: seed=%d rounds=%d kills=%d (SIGSTOP-then-SIGKILL %d, of which %d froze a device between "
+          "creation and its elements' commit; %d during start-up) restarts=%d invariant-checks=%d "
+          "leaked=%d runtime=%.1fs %s" % (
+              seed, ch.round, s["kills"], s["stop-kills"], s["stop-kills inside create..commit"],
+              s["kills during start-up"], s["restarts"], s["invariant checks"], ch.leaked,
+              time.monotonic() - t0, "OK" if ok else "FAILED"), flush=True)
     if ok:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
