@@ -707,6 +707,8 @@ class Chaos:
         """Waits for the daemon to settle, then demands the invariant."""
         if not self.alive():
             self.fail("taplinkd is not running at the check %s" % why, self.d.log_text().splitlines()[-30:])
+        if self.d.sanitizer_reports():
+            self.fail("the daemon's sanitizers reported (%s)" % why, self.d.sanitizer_reports())
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while True:
             v = self.violations()
@@ -782,6 +784,8 @@ class Chaos:
         self.drop_conns()
         if self.d.stop(signal.SIGTERM) != 0:
             self.fail("taplinkd exited with %d on SIGTERM" % self.d.proc.returncode)
+        if self.d.sanitizer_reports():
+            self.fail("the daemon's sanitizers reported", self.d.sanitizer_reports())
 
     def run(self):
         actions = [(self.act_acquire, 30), (self.act_vmm_exit, 14), (self.act_release, 12),

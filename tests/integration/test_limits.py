@@ -5,13 +5,13 @@ exhausted, names taken by foreign devices, the per-user quota."""
 import errno
 import json
 import os
-import resource
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    DaemonTestCase, VarlinkError, addrs, arp_probe, connect_as, link, links_with_prefix, run,
-    table_elements, wait_for)
+    Daemon, DaemonTestCase, VarlinkError, addrs, arp_probe, connect_as, link, links_with_prefix,
+    require_sandbox, run, table_elements, wait_for)
 
 USER = 1000
 OTHER_USER = 1001
@@ -64,17 +64,22 @@ class LimitsTestCase(DaemonTestCase):
 # ---------------------------------------------------------------- fds
 
 class OutOfFdsTest(LimitsTestCase):
-    """The daemon's RLIMIT_NOFILE set to soft = hard = LIMIT, then driven
-    into EMFILE. The limit is lowered on the running daemon (prlimit): it
-    raises its soft limit to the hard one at start, and this test process
-    lacks CAP_SYS_RESOURCE to raise its own hard limit back after lowering
-    it for a child."""
+    """The daemon started under `prlimit --nofile=LIMIT:LIMIT` (it raises
+    its soft limit to the hard one at start, so both are set), then driven
+    into EMFILE."""
 
     LIMIT = 40
 
     def setUp(self):
-        super().setUp()
-        resource.prlimit(self.d.proc.pid, resource.RLIMIT_NOFILE, (self.LIMIT, self.LIMIT))
+        require_sandbox()
+        run("ip", "link", "set", "lo", "up")
+        self.tmp = tempfile.TemporaryDirectory(prefix="taplinkd-test-")
+        os.chmod(self.tmp.name, 0o755)
+        self.d = Daemon(self.tmp.name, wrapper=["prlimit", "--nofile=%d:%d" % (self.LIMIT, self.LIMIT), "--"])
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(self.assertNoSanitizerReport)
+        self.addCleanup(self.d.cleanup)
+        self.d.start()
         with open("/proc/%d/limits" % self.d.proc.pid) as f:
             line = [l for l in f if l.startswith("Max open files")][0]
         self.assertEqual(line.split()[3:5], [str(self.LIMIT)] * 2, line)
