@@ -39,6 +39,8 @@
         "method Echo() -> ()\n"     \
         "error NoSuchSlot (slot: int)\n"
 #define MAX_HELD 64
+#define OUTPUT_MAX (32 * 1024)
+#define MAX_REPLY_FDS 8
 /* Bytes per send(), in turn: splits the stream at many different places. */
 static const size_t write_sizes[] = {1, 7, 64, 500, 4096, 3, 65536, 200};
 
@@ -69,8 +71,8 @@ static void reply_fds(struct varlink_conn *conn, const struct varlink_call *call
 {
         struct json_object *p = json_object_new_object();
         struct json_object *indexes = json_object_new_array();
-        int fds[8];
-        size_t n = (size_t)param_int(call, "n", 0, ELEMENTSOF(fds));
+        int fds[MAX_REPLY_FDS];
+        size_t n = (size_t)param_int(call, "n", 0, MAX_REPLY_FDS);
 
         CHECK(p && indexes);
         for (size_t i = 0; i < n; i++) {
@@ -84,7 +86,7 @@ static void reply_fds(struct varlink_conn *conn, const struct varlink_call *call
 
 static void reply_big(struct varlink_conn *conn, const struct varlink_call *call)
 {
-        size_t size = (size_t)param_int(call, "size", 0, 600 * 1024);
+        size_t size = (size_t)param_int(call, "size", 0, 2 * OUTPUT_MAX);
         struct json_object *p = json_object_new_object();
         char *s = malloc(size + 1);
 
@@ -102,6 +104,10 @@ static int on_later(sd_event_source *es, void *userdata)
 
         (void)varlink_conn_reply(conn, NULL, NULL, 0);
         varlink_conn_unref(conn);
+        /* Not a floating source: that would stay allocated in the loop,
+         * and every input that allocates more than it frees costs
+         * libFuzzer a leak check. */
+        sd_event_source_unref(es);
         return 0;
 }
 
@@ -129,7 +135,9 @@ static void on_call(struct varlink_conn *conn, const struct varlink_call *call, 
                 reply_big(conn, call);
         else if (strcmp(m, "Later") == 0) {
                 /* Answered from the event loop, after this handler returned. */
-                CHECK(sd_event_add_defer(fz.event, NULL, on_later, varlink_conn_ref(conn)) >= 0);
+                sd_event_source *es;
+
+                CHECK(sd_event_add_defer(fz.event, &es, on_later, varlink_conn_ref(conn)) >= 0);
         } else if (strcmp(m, "Hold") == 0)
                 /* Answered only once the client went away. */
                 hold(conn);
@@ -172,11 +180,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             .interface_name = "io.taplinkd",
             .interface_description = IDL_TEXT,
         };
-        /* Small bounds, so that the output limits are reachable. */
+        /* Small bounds, so that the output limits are reachable cheaply. */
         static const struct varlink_limits limits = {
             .max_connections = 4,
-            .output_high_water = 16 * 1024,
-            .output_max = 512 * 1024,
+            .output_high_water = 4096,
+            .output_max = OUTPUT_MAX,
         };
         int fd;
 
@@ -198,7 +206,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- part 1: the pure parser ---- */
 
-static void parse_one(const uint8_t *msg, size_t len)
+/* What the server must answer to the stream: when every message's fate is
+ * known (exact), that many replies carrying that many fds, no more, no
+ * fewer. A message the server may end the connection on (not a valid call,
+ * too long, or one whose reply may pass the output bound) or a held call
+ * ends the prediction: replies queued before it may be dropped with the
+ * connection. */
+struct expectation {
+        size_t replies, fds;
+        bool exact;
+};
+
+/* Replies to messages this short stay far below OUTPUT_MAX even where
+ * json-c re-serializes numbers longer ("9e99" is 22 bytes back). */
+#define PREDICTABLE_MESSAGE 4096
+
+static void expect(const struct varlink_call *call, size_t len, struct expectation *e)
+{
+        const char *m = call->method;
+
+        if (len > PREDICTABLE_MESSAGE || streq_ptr(m, "io.taplinkd.Hold") ||
+            (streq_ptr(m, "io.taplinkd.Big") && param_int(call, "size", 0, INT64_MAX) > OUTPUT_MAX / 2)) {
+                e->exact = false;
+                return;
+        }
+        if (call->oneway)
+                return;
+        e->replies++;
+        if (streq_ptr(m, "io.taplinkd.Fds"))
+                e->fds += (size_t)param_int(call, "n", 0, MAX_REPLY_FDS);
+}
+
+static void parse_one(const uint8_t *msg, size_t len, struct expectation *e)
 {
         struct varlink_call call = {};
         char *copy = malloc(len ? len : 1);
@@ -210,21 +249,26 @@ static void parse_one(const uint8_t *msg, size_t len)
         free(copy);
         if (len > VARLINK_MAX_MESSAGE) {
                 CHECK(r == -EMSGSIZE);
+                e->exact = false;
                 return;
         }
         if (r < 0) {
                 /* Untouched on failure. */
                 CHECK(r == -EBADMSG && !call.method && !call.parameters);
+                e->exact = false;
                 return;
         }
         CHECK(call.method && call.method[0]);
         CHECK(json_object_is_type(call.parameters, json_type_object));
         CHECK(!(call.more && call.oneway));
+        if (e->exact)
+                expect(&call, len, e);
         varlink_call_done(&call);
 }
 
-static void parse_stream(const uint8_t *data, size_t size)
+static struct expectation parse_stream(const uint8_t *data, size_t size)
 {
+        struct expectation e = {.exact = true};
         size_t start = 0;
 
         while (start < size) {
@@ -234,14 +278,15 @@ static void parse_stream(const uint8_t *data, size_t size)
                 /* The server gives up on a message this long even before
                  * its NUL arrives. */
                 if (len > VARLINK_MAX_MESSAGE) {
-                        parse_one(data + start, len);
-                        return;
+                        parse_one(data + start, len, &e);
+                        break;
                 }
                 if (!nul)
-                        return; /* never completed: the server drops it at EOF */
-                parse_one(data + start, len);
+                        break; /* never completed: the server drops it at EOF */
+                parse_one(data + start, len, &e);
                 start += len + 1;
         }
+        return e;
 }
 
 /* ---- part 2: the server over a connection ---- */
@@ -251,6 +296,7 @@ struct client {
         char *buf;
         size_t len, size;
         bool eof;
+        size_t replies, fds, fd_indexes;
 };
 
 static void check_replies(struct client *c)
@@ -269,6 +315,9 @@ static void check_replies(struct client *c)
                         CHECK(json_object_is_type(v, json_type_string));
                 CHECK(json_object_object_get_ex(o, "parameters", &v));
                 CHECK(json_object_is_type(v, json_type_object));
+                if (json_object_object_get_ex(v, "fileDescriptors", &v))
+                        c->fd_indexes += json_object_array_length(v);
+                c->replies++;
                 json_object_put(o);
                 start = (size_t)(nul - c->buf) + 1;
         }
@@ -314,6 +363,7 @@ static bool client_read(struct client *c)
                                 memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
                                 close(fd);
                         }
+                        c->fds += k;
                 }
                 progress = true;
                 if (n == 0) {
@@ -336,7 +386,7 @@ static void answer_held(void)
         fz.n_held = 0;
 }
 
-static void serve(const uint8_t *data, size_t size)
+static void serve(const uint8_t *data, size_t size, const struct expectation *e)
 {
         struct client c = {.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
         size_t off = 0, turn = 0, limit = 64 * size + 100000;
@@ -387,6 +437,12 @@ static void serve(const uint8_t *data, size_t size)
                         c.eof = true;
                 }
         }
+        if (e->exact) {
+                if (c.replies != e->replies || c.fds != e->fds || c.fd_indexes != e->fds)
+                        fprintf(stderr, "%zu replies with %zu fds (%zu named), expected %zu with %zu\n",
+                                c.replies, c.fds, c.fd_indexes, e->replies, e->fds);
+                CHECK(c.replies == e->replies && c.fds == e->fds && c.fd_indexes == e->fds);
+        }
         answer_held();
         safe_close(c.fd);
         free(c.buf);
@@ -398,9 +454,9 @@ static void serve(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         int fds = fuzz_count_open_fds();
+        struct expectation e = parse_stream(data, size);
 
-        parse_stream(data, size);
-        serve(data, size);
+        serve(data, size, &e);
         fuzz_check_fds(fds);
         return 0;
 }
