@@ -27,8 +27,9 @@
 # $BUILD/fuzz/fuzz-<name> (binaries), $BUILD/fuzz/corpus/<name>/ (the
 # working corpus: the seeds plus what fuzzing found; it grows from run to
 # run), $BUILD/fuzz/artifacts/<name>/ (crashing inputs), $BUILD/fuzz/logs/.
-# A crash found here belongs in tests/fuzz/regressions/<name>/ once its bug
-# is fixed there, so that it stays a test.
+# A crash found here goes, minimized (-minimize_crash=1), into
+# tests/fuzz/regressions/<name>/: it fails until its bug is fixed, and is a
+# test from then on.
 
 set -u
 
@@ -159,18 +160,19 @@ run_harness() {
     [ -f "$SRC/$n.dict" ] && dict="-dict=$SRC/$n.dict"
     mkdir -p "$corpus" "$artifacts"
     : >"$log"
+    : >"$OUT/logs/$n-regressions.log"
 
     # Every crash ever found stays a test.
     for f in "$SRC/regressions/$n"/*; do
         [ -f "$f" ] || continue
-        if ! "$bin" "$f" >"$log.regression" 2>&1; then
+        if ! "$bin" "$f" >"$log.one" 2>&1; then
             echo "fuzz-$n: regression input $f FAILS:" >&2
-            excerpt "$log.regression" >&2
+            excerpt "$log.one" >&2
             failed=$((failed + 1))
         fi
-        cat "$log.regression" >>"$log"
+        cat "$log.one" >>"$OUT/logs/$n-regressions.log"
     done
-    rm -f "$log.regression"
+    rm -f "$log.one"
 
     if [ -d "$SRC/corpus/$n" ]; then
         cp -n "$SRC/corpus/$n"/* "$corpus"/ 2>/dev/null
