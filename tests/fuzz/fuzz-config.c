@@ -9,8 +9,10 @@
  *   why as "path:line: message" or "path: message", on one line;
  * - an accepted one is consistent (effective_max_slots, interface names),
  *   and what config_print() makes of it is itself a valid configuration
- *   that loads back to the same text (what --check-config promises). */
+ *   that loads back to the same text (what --check-config promises);
+ * - the first and the last slot's names and subnets map back to the slot. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +81,31 @@ static void check_error(const char *path, int r, const char *error)
         CHECK(!strchr(error, '\n'));
 }
 
+/* The derivations reconcile relies on invert each other (SPEC section 2). */
+static void check_slot(const struct config *c, unsigned slot)
+{
+        char name[IFNAMSIZ], ip_arg[128];
+        struct slot_net4 n4;
+        struct slot_net6 n6;
+        unsigned back;
+
+        CHECK(slot_ifname(c, slot, name) == 0);
+        CHECK(slot_from_ifname(c, name, &back) == 0 && back == slot);
+        slot_ipv4(c, slot, &n4);
+        CHECK(n4.prefix_len == c->ipv4_prefix);
+        CHECK(slot_from_ipv4_subnet(c, n4.subnet, &back) == 0 && back == slot);
+        CHECK((ntohl(n4.guest.s_addr) & ntohl(n4.netmask.s_addr)) == ntohl(n4.subnet.s_addr));
+        CHECK(n4.guest.s_addr != n4.gateway.s_addr);
+        CHECK(slot_kernel_ip_arg(c, slot, ip_arg, sizeof(ip_arg)) == 0);
+        if (c->ipv6) {
+                slot_ipv6(c, slot, &n6);
+                CHECK(n6.prefix_len == c->ipv6_prefix);
+                CHECK(slot_from_ipv6_subnet(c, &n6.subnet, &back) == 0 && back == slot);
+        }
+}
+
 static void check_consistent(const struct config *c)
 {
-        char name[IFNAMSIZ];
 
         CHECK(c->effective_max_slots >= 1 && c->effective_max_slots <= c->max_slots);
         CHECK(c->effective_max_slots == slot_capacity(c));
@@ -89,7 +113,8 @@ static void check_consistent(const struct config *c)
         CHECK(c->ipv6_prefix >= c->ipv6_pool_prefix && c->ipv6_prefix <= 126);
         CHECK(!c->ipv6 || c->mtu >= CONFIG_IPV6_MIN_MTU);
         /* Every slot's name fits: the last one is the longest. */
-        CHECK(slot_ifname(c, c->effective_max_slots - 1, name) == 0);
+        check_slot(c, 0);
+        check_slot(c, c->effective_max_slots - 1);
         CHECK(c->socket_path && c->socket_path[0] == '/');
         CHECK(c->nft_table && c->nft_table[0]);
 }
