@@ -147,6 +147,7 @@ class Chaos:
         self.uncertain = {}    # label -> why (a persistent Acquire in flight at a SIGKILL)
         self.foreign = {}      # ifname -> what it looked like when made
         self.conns = {}        # uid -> Varlink (synchronous calls)
+        self.origin = {}       # label -> which action asked for it (for reports)
         self.stats = Counter()
         self.label_seq = 0
         self.round = 0
@@ -197,9 +198,10 @@ class Chaos:
         self.label_seq += 1
         return "ch-%d" % self.label_seq
 
-    def acquire_params(self, persistent=None):
+    def acquire_params(self, persistent=None, origin="?"):
         r = self.rng.random
         p = {"label": self.new_label()}
+        self.origin[p["label"]] = "round %d, %s" % (self.round, origin)
         if r() < 0.3:
             p["queues"] = self.rng.choice([2, 3, 4])
         if r() < 0.3:
@@ -244,7 +246,7 @@ class Chaos:
 
     def act_acquire(self):
         uid = self.pick_uid()
-        p = self.acquire_params()
+        p = self.acquire_params(origin="Acquire")
         reply, fds = self.call(uid, "io.taplinkd.Acquire", p)
         self.on_acquire_reply(uid, p, reply, fds, "sync")
 
@@ -288,7 +290,7 @@ class Chaos:
         """A client gives up mid-request: shuts its socket down at a random
         moment after (or while) sending an Acquire."""
         uid = self.pick_uid()
-        p = self.acquire_params(persistent=self.rng.random() < 0.4)
+        p = self.acquire_params(persistent=self.rng.random() < 0.4, origin="")
         data = frame("io.taplinkd.Acquire", p)
         c = self.connect(uid)
         try:
@@ -296,10 +298,13 @@ class Chaos:
                 c.send_raw(data[:self.rng.randrange(1, len(data))])
                 busy_wait(self.rng.uniform(0, 0.001))
                 self.stats["disconnects half-way through a request"] += 1
+                self.origin[p["label"]] += "disconnect half-way through the request"
             else:
                 c.send_raw(data)
-                busy_wait(self.pick_delay())
+                delay = self.pick_delay()
+                busy_wait(delay)
                 self.stats["disconnects before the reply"] += 1
+                self.origin[p["label"]] += "disconnect %.2f ms after sending the Acquire" % (delay * 1e3)
             c.sock.shutdown(socket.SHUT_RDWR)
             got = drain(c)
         finally:
@@ -319,7 +324,7 @@ class Chaos:
         gives up: its Acquire's reply (and fds) waits in the daemon behind
         the replies it never read when it goes."""
         uid = self.pick_uid()
-        p = self.acquire_params(persistent=self.rng.random() < 0.5)
+        p = self.acquire_params(persistent=self.rng.random() < 0.5, origin="slow reader")
         data = frame("io.taplinkd.Status") * 1800 + frame("io.taplinkd.Acquire", p)
         c = self.connect(uid)
         try:
@@ -447,7 +452,7 @@ class Chaos:
             c = self.connect(uid)
             reqs, data = [], b""
             for _ in range(self.rng.randint(1, 6)):
-                p = self.acquire_params()
+                p = self.acquire_params(origin="pipelined burst")
                 reqs.append((uid, p))
                 data += frame("io.taplinkd.Acquire", p)
             out.append((c, reqs))
@@ -570,10 +575,14 @@ class Chaos:
         self.finish_cut_off_releases()
 
     def finish_cut_off_releases(self):
+        """Releases whose reply a kill cut off: done again if the slot is
+        still there (by label: its number may carry a new slot by now)."""
+        listed = {s["label"]: s for s in self.list_slots()}
         for h in [h for h in self.known.values() if h.cut_off]:
-            reply, _ = self.call(0, "io.taplinkd.Release", {"slot": h.slot["slot"]})
-            if "error" in reply and reply["error"] != "io.taplinkd.NoSuchSlot":
-                self.fail("Release of cut-off slot %d answered %s" % (h.slot["slot"], reply))
+            if h.label in listed:
+                reply, _ = self.call(0, "io.taplinkd.Release", {"slot": listed[h.label]["slot"]})
+                if "error" in reply:
+                    self.fail("Release of cut-off slot %d answered %s" % (h.slot["slot"], reply))
             h.close_fds()
             del self.known[h.label]
 
@@ -664,8 +673,9 @@ class Chaos:
                 continue
             if s["persistent"] and s["label"] in self.uncertain:
                 continue
-            out.append(("leak", "slot %d (%s, uid %d, %s) is listed, but nobody got a reply for it" % (
-                s["slot"], s["label"], s["ownerUid"], "persistent" if s["persistent"] else "not persistent")))
+            out.append(("leak", "slot %d (%s, uid %d, %s) is listed, but nobody got a reply for it (asked by: %s)" % (
+                s["slot"], s["label"], s["ownerUid"], "persistent" if s["persistent"] else "not persistent",
+                self.origin.get(s["label"], "?"))))
 
         for name in self.foreign:
             before = self.foreign[name]
@@ -747,7 +757,7 @@ class Chaos:
         # The quota counts what the user holds: below it, an Acquire fits.
         held_by_user = len(self.list_slots(USER))
         if quota_probe and held_by_user < USER_QUOTA:
-            p = self.acquire_params(persistent=False)
+            p = self.acquire_params(persistent=False, origin="quota probe")
             reply, fds = self.call(USER, "io.taplinkd.Acquire", p)
             if reply.get("error") == "io.taplinkd.QuotaExceeded":
                 self.fail("uid %d holds %d < %d slots but got QuotaExceeded %s" % (
