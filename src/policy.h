@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "quota.h"
 #include "varlink.h"
 
 /* SPEC §6: who may do what. The peer is identified by SO_PEERCRED and
@@ -18,19 +19,6 @@ bool policy_is_root(const struct varlink_peer *peer);
 
 /* 0 when the peer may use the methods that act on slots, -EPERM if not. */
 int policy_check_access(const struct config *c, const struct varlink_peer *peer);
-
-/* Per-uid slot counts, O(1) per operation (open addressing on uid). */
-struct quota {
-        struct quota_entry *entries;
-        size_t n_entries; /* power of two, or 0 */
-        size_t n_used;    /* uids with a count, including tombstones */
-};
-
-void quota_init(struct quota *q);
-void quota_done(struct quota *q);
-unsigned quota_get(const struct quota *q, uid_t uid);
-int quota_inc(struct quota *q, uid_t uid); /* -ENOMEM */
-void quota_dec(struct quota *q, uid_t uid);
 
 /* 0 when uid may take one more slot, -EDQUOT if it holds its limit already.
  * Root has no limit. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "quota.h"
 #include "varlink.h"
 
 /* The kernel's SCM_MAX_FD: the most fds one SCM_RIGHTS message carries. */
@@ -109,6 +110,8 @@ struct varlink_server {
         void *userdata;
         struct varlink_conn *conns;
         size_t n_conns;
+        size_t n_conns_unprivileged; /* of uids other than root */
+        struct quota conns_per_uid;
         struct varlink_limits limits;
 };
 
@@ -192,6 +195,34 @@ static int json_get_flag(struct json_object *o, const char *key, bool *ret)
         return 0;
 }
 
+/* json-c takes NaN, Infinity and -Infinity, which are not JSON. A number it
+ * parsed keeps its text (1e400 stays "1e400"); those three have none. */
+static bool json_numbers_valid(struct json_object *o)
+{
+        switch (json_object_get_type(o)) {
+        case json_type_double: {
+                const char *t = json_object_to_json_string(o);
+                return t && (t[0] == '-' ? t[1] : t[0]) >= '0' && (t[0] == '-' ? t[1] : t[0]) <= '9';
+        }
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (!json_numbers_valid(json_object_array_get_idx(o, i)))
+                                return false;
+                return true;
+        case json_type_object: {
+                json_object_object_foreach(o, k, v)
+                {
+                        (void)k;
+                        if (!json_numbers_valid(v))
+                                return false;
+                }
+                return true;
+        }
+        default:
+                return true;
+        }
+}
+
 static int parse_json_object(const char *msg, size_t len, struct json_object **ret)
 {
         struct json_tokener *tok;
@@ -218,7 +249,7 @@ static int parse_json_object(const char *msg, size_t len, struct json_object **r
                         json_object_put(o);
                         return -EBADMSG;
                 }
-        if (!json_object_is_type(o, json_type_object)) {
+        if (!json_object_is_type(o, json_type_object) || !json_numbers_valid(o)) {
                 json_object_put(o);
                 return -EBADMSG;
         }
@@ -403,6 +434,10 @@ static void conn_close(struct varlink_conn *conn)
                 conn->next->prev = conn->prev;
         conn->prev = conn->next = NULL;
         s->n_conns--;
+        if (conn->peer.uid != 0) {
+                s->n_conns_unprivileged--;
+                quota_dec(&s->conns_per_uid, conn->peer.uid);
+        }
         conn->server = NULL;
 
         if (s->on_disconnect)
@@ -556,7 +591,10 @@ static int conn_flush(struct varlink_conn *conn)
                 ssize_t n;
 
                 for (struct out_msg *m = head; m && mh.msg_iovlen < SEND_MAX_IOV; m = m->next) {
-                        if (m != head && m->n_fds > 0)
+                        /* The peer's recvmsg returns fds with the bytes up
+                         * to the end of the chunk they came with: nothing
+                         * may follow their message in that chunk. */
+                        if (m != head && (m->n_fds > 0 || with_fds))
                                 break;
                         iov[mh.msg_iovlen++] = (struct iovec){m->data + m->sent, m->size - m->sent};
                 }
@@ -668,6 +706,8 @@ static void conn_update(struct varlink_conn *conn)
                 conn_schedule(conn);
 }
 
+static int conn_dispatch_next(struct varlink_conn *conn);
+
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
         _cleanup_conn_unref_ struct varlink_conn *conn = varlink_conn_ref(userdata);
@@ -679,6 +719,14 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userd
                 r = conn_flush(conn);
         if (r >= 0 && (revents & EPOLLIN))
                 r = conn_read(conn);
+        /* Answer at once what can be answered at once: every trip through
+         * the event loop is an epoll_wait that re-reports every ready fd. */
+        if (r >= 0 && !conn->closed && !conn->drop && !conn->call_pending &&
+            conn->out_bytes <= conn->server->limits.output_high_water) {
+                r = conn_dispatch_next(conn);
+                if (r >= 0 && !conn->closed && conn->out_head)
+                        r = conn_flush(conn);
+        }
         if (r < 0)
                 conn_close(conn);
         else
@@ -730,8 +778,11 @@ static int on_conn_process(sd_event_source *es, void *userdata)
 
         r = conn_flush(conn);
         if (r >= 0 && !conn->drop && !conn->call_pending &&
-            conn->out_bytes <= conn->server->limits.output_high_water)
+            conn->out_bytes <= conn->server->limits.output_high_water) {
                 r = conn_dispatch_next(conn);
+                if (r >= 0 && !conn->closed && conn->out_head)
+                        r = conn_flush(conn);
+        }
         if (r < 0)
                 conn_close(conn);
         else
@@ -812,6 +863,12 @@ static int conn_new(struct varlink_server *s, int fd)
         r = read_peer(fd, &conn->peer);
         if (r < 0)
                 goto fail;
+        if (conn->peer.uid != 0 && (s->n_conns_unprivileged >= s->limits.max_connections ||
+                                    quota_get(&s->conns_per_uid, conn->peer.uid) >=
+                                            s->limits.max_connections_per_uid)) {
+                r = -EUSERS;
+                goto fail;
+        }
         r = sd_event_add_io(s->event, &conn->io_source, fd, EPOLLIN, on_conn_io, conn);
         if (r < 0)
                 goto fail;
@@ -824,6 +881,12 @@ static int conn_new(struct varlink_server *s, int fd)
         if (r < 0)
                 goto fail;
 
+        if (conn->peer.uid != 0) {
+                r = quota_inc(&s->conns_per_uid, conn->peer.uid);
+                if (r < 0)
+                        goto fail;
+                s->n_conns_unprivileged++;
+        }
         conn->next = s->conns;
         if (s->conns)
                 s->conns->prev = conn;
@@ -1179,10 +1242,6 @@ static int on_listen_io(sd_event_source *es, int fd, uint32_t revents, void *use
                         server_pause_accept(s);
                         break;
                 }
-                if (s->n_conns >= s->limits.max_connections) {
-                        safe_close(cfd);
-                        continue;
-                }
                 (void)conn_new(s, cfd);
         }
         return 0;
@@ -1204,6 +1263,7 @@ void varlink_server_set_limits(struct varlink_server *s, const struct varlink_li
                 return;
         s->limits = (struct varlink_limits){
             .max_connections = limits->max_connections ?: VARLINK_DEFAULT_MAX_CONNECTIONS,
+            .max_connections_per_uid = limits->max_connections_per_uid ?: VARLINK_DEFAULT_MAX_CONNECTIONS_PER_UID,
             .output_high_water = limits->output_high_water ?: VARLINK_DEFAULT_OUTPUT_HIGH_WATER,
             .output_max = limits->output_max ?: VARLINK_DEFAULT_OUTPUT_MAX,
             .write_timeout_usec = limits->write_timeout_usec ?: VARLINK_DEFAULT_WRITE_TIMEOUT_USEC,
@@ -1283,6 +1343,7 @@ void varlink_server_free(struct varlink_server *s)
         free(s->url);
         free(s->interface_name);
         free(s->interface_description);
+        quota_done(&s->conns_per_uid);
         free(s);
 }
 

@@ -84,18 +84,22 @@ struct varlink_server_info {
 };
 
 /* Bounds of one server; 0 in a field of varlink_server_set_limits() selects
- * the default. Past max_connections a new connection is accepted and closed
- * at once. Calls are not read while more than output_high_water bytes wait
+ * the default. A uid other than root holds at most max_connections_per_uid
+ * connections, and all of them together at most max_connections; past that
+ * a new connection is accepted and closed at once. Root is never refused, so
+ * that no flood from another uid locks out the administrator. Calls are not read while more than output_high_water bytes wait
  * to be sent; a connection is dropped when its queued output would pass
  * output_max, or when output has waited write_timeout_usec without the peer
  * reading any of it. */
 struct varlink_limits {
         size_t max_connections;
+        size_t max_connections_per_uid;
         size_t output_high_water;
         size_t output_max;
         uint64_t write_timeout_usec;
 };
 #define VARLINK_DEFAULT_MAX_CONNECTIONS 4096u
+#define VARLINK_DEFAULT_MAX_CONNECTIONS_PER_UID 1024u /* as systemd's sd-varlink */
 #define VARLINK_DEFAULT_OUTPUT_HIGH_WATER (256u * 1024u)
 #define VARLINK_DEFAULT_OUTPUT_MAX (64u * 1024u * 1024u)
 #define VARLINK_DEFAULT_WRITE_TIMEOUT_USEC (10u * 1000u * 1000u)

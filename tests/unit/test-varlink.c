@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: varlink
+// MODULES: varlink quota
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -228,6 +228,20 @@ static void client_open(struct test_ctx *t, struct client *c)
         *c = (struct client){.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
         assert_true(c->fd >= 0);
         assert_int_equal(connect(c->fd, (struct sockaddr *)&t->addr, sizeof(t->addr)), 0);
+}
+
+/* Connects with uid as the credentials the server reads (SO_PEERCRED
+ * records the effective ids at connect time). */
+static void client_open_as(struct test_ctx *t, struct client *c, uid_t uid)
+{
+        assert_int_equal(setegid(uid), 0);
+        assert_int_equal(seteuid(uid), 0);
+        *c = (struct client){.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+        int r = connect(c->fd, (struct sockaddr *)&t->addr, sizeof(t->addr));
+        assert_int_equal(seteuid(0), 0);
+        assert_int_equal(setegid(0), 0);
+        assert_true(c->fd >= 0);
+        assert_int_equal(r, 0);
 }
 
 static void client_close(struct client *c)
@@ -1050,24 +1064,55 @@ static void test_half_close(void **state)
 static void test_connection_limit(void **state)
 {
         struct test_ctx *t = *state;
-        struct client c[3];
+        struct client c[3], root;
 
+        /* Needs setuid: the limits apply to uids other than root. */
+        assert_int_equal(geteuid(), 0);
         varlink_server_set_limits(t->server, &(struct varlink_limits){.max_connections = 2});
-        client_open(t, &c[0]);
-        client_open(t, &c[1]);
+        client_open_as(t, &c[0], 4001);
+        client_open_as(t, &c[1], 4002);
         RUN_UNTIL(t, varlink_server_n_connections(t->server) == 2);
-        client_open(t, &c[2]);
+        client_open_as(t, &c[2], 4003);
         assert_true(client_wait_closed(t, &c[2]));
         assert_int_equal(t->n_disconnects, 0);
+        /* Root is never locked out by the others. */
+        client_open(t, &root);
+        expect_get_info(t, &root);
         expect_get_info(t, &c[0]);
         expect_get_info(t, &c[1]);
         client_close(&c[0]);
-        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 1);
+        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 2);
         client_close(&c[2]);
-        client_open(t, &c[2]);
+        client_open_as(t, &c[2], 4003);
         expect_get_info(t, &c[2]);
         client_close(&c[1]);
         client_close(&c[2]);
+        client_close(&root);
+}
+
+static void test_connection_limit_per_uid(void **state)
+{
+        struct test_ctx *t = *state;
+        struct client a[3], b;
+
+        assert_int_equal(geteuid(), 0);
+        varlink_server_set_limits(t->server, &(struct varlink_limits){.max_connections_per_uid = 2});
+        client_open_as(t, &a[0], 4001);
+        client_open_as(t, &a[1], 4001);
+        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 2);
+        client_open_as(t, &a[2], 4001);
+        assert_true(client_wait_closed(t, &a[2]));
+        client_open_as(t, &b, 4002);
+        expect_get_info(t, &b);
+        expect_get_info(t, &a[0]);
+        client_close(&a[0]);
+        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 2);
+        client_close(&a[2]);
+        client_open_as(t, &a[2], 4001);
+        expect_get_info(t, &a[2]);
+        client_close(&a[1]);
+        client_close(&a[2]);
+        client_close(&b);
 }
 
 static void test_accept_emfile(void **state)
@@ -1143,6 +1188,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_reply_after_close, setup, teardown),
             cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
             cmocka_unit_test_setup_teardown(test_connection_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_connection_limit_per_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(test_accept_emfile, setup, teardown),
             cmocka_unit_test_setup_teardown(test_server_free, setup, teardown),
         };
