@@ -174,6 +174,7 @@ int nft_batch_start(struct nft_batch *b, uint32_t seq)
         struct nftnl_batch *pages = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_PAGE_OVERRUN);
         if (!pages)
                 return -ENOMEM;
+        memset(nftnl_batch_buffer(pages), 0, BATCH_PAGE_SIZE + BATCH_PAGE_OVERRUN);
         nftnl_batch_begin(nftnl_batch_buffer(pages), seq);
         if (nftnl_batch_update(pages) < 0) {
                 nftnl_batch_free(pages);
@@ -1287,7 +1288,7 @@ int nft_apply(struct nft *n, const struct nft_elem *add, size_t n_add, const str
 static int dump_set_elems(struct nft *n, enum nft_set_id id, struct nft_elem_list *l)
 {
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = set_new(&n->layout, set_descs[id].name);
-        _cleanup_free_ void *req = malloc(MNL_SOCKET_BUFFER_SIZE);
+        _cleanup_free_ void *req = calloc(1, MNL_SOCKET_BUFFER_SIZE);
         if (!s || !req)
                 return -ENOMEM;
 
@@ -1471,7 +1472,7 @@ static int dump_objects(struct nft *n, uint16_t type, uint16_t flags,
                         void (*payload)(struct nlmsghdr *, void *), void *obj, mnl_cb_t cb,
                         struct ruleset_state *s)
 {
-        _cleanup_free_ void *req = malloc(MNL_SOCKET_BUFFER_SIZE);
+        _cleanup_free_ void *req = calloc(1, MNL_SOCKET_BUFFER_SIZE);
         if (!req)
                 return -ENOMEM;
         struct nlmsghdr *nlh = request_hdr(n, req, type, flags);
@@ -1667,7 +1668,7 @@ static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const 
                 return false;
 
         _cleanup_(nftnl_set_freep) struct nftnl_set *elems = set_new(&n->layout, name);
-        _cleanup_free_ void *req = malloc(MNL_SOCKET_BUFFER_SIZE);
+        _cleanup_free_ void *req = calloc(1, MNL_SOCKET_BUFFER_SIZE);
         if (!elems || !req)
                 return -ENOMEM;
         struct nlmsghdr *nlh = request_hdr(n, req, NFT_MSG_GETSETELEM, NLM_F_DUMP);

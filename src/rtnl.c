@@ -624,7 +624,7 @@ static const struct nlmsghdr *nth_message(const void *buf, size_t len, unsigned 
 
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
 {
-        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE];
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE] = {0};
         uint32_t seq = r->seq;
         int results[3], len, k;
         unsigned n;
@@ -655,7 +655,7 @@ int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, cons
 
 int rtnl_delete_link(struct rtnl *r, int ifindex)
 {
-        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_LINK_MSG_SIZE];
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_LINK_MSG_SIZE] = {0};
         int result, len, k;
 
         len = rtnl_build_dellink(buf, sizeof(buf), r->seq, ifindex);
@@ -667,7 +667,7 @@ int rtnl_delete_link(struct rtnl *r, int ifindex)
 
 int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t group)
 {
-        _Alignas(struct nlmsghdr) uint8_t buf[(RTNL_BATCH_MAX + 1) * RTNL_LINK_MSG_SIZE];
+        _Alignas(struct nlmsghdr) uint8_t buf[(RTNL_BATCH_MAX + 1) * RTNL_LINK_MSG_SIZE] = {0};
         int results[RTNL_BATCH_MAX + 1];
         int first_error = 0;
 
