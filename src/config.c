@@ -915,9 +915,27 @@ static const char *yes_no(bool b)
         return b ? "yes" : "no";
 }
 
+/* inih reads at most 199 bytes a line: a long list goes on indented
+ * continuation lines, which config_load() joins back into the same list. */
+#define PRINT_LIST_WIDTH 72
+
 static void print_list(FILE *f, const char *name, const char *text)
 {
-        fprintf(f, "%s =%s%s\n", name, text && *text ? " " : "", text ? text : "");
+        const char *p = text ? text : "";
+        int col = fprintf(f, "%s =", name);
+
+        while (*p) {
+                size_t len = strcspn(p, ", ");
+                const char *next = p + len + strspn(p + len, ", ");
+
+                if (col > 2 && (size_t)col + len + 2 > PRINT_LIST_WIDTH) {
+                        fputs("\n ", f);
+                        col = 1;
+                }
+                col += fprintf(f, " %.*s%s", (int)len, p, *next ? "," : "");
+                p = next;
+        }
+        fputc('\n', f);
 }
 
 void config_print(const struct config *c, FILE *f)

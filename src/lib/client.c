@@ -178,6 +178,19 @@ static bool is_plain_word(const char *s)
         return true;
 }
 
+/* JSON text with every control character escaped: json-c escapes those
+ * below 0x20 (so the line stays one line) but passes DEL through, which can
+ * only stand inside a string there, where \u007f means the same. */
+static void fputs_json(FILE *f, const char *s)
+{
+        for (; *s; s++) {
+                if (*s == 0x7f)
+                        fputs("\\u007f", f);
+                else
+                        fputc(*s, f);
+        }
+}
+
 /* "io.taplinkd.QuotaExceeded (limit=64)"; a KernelError also gets its
  * errno's text: "... (operation=TUNSETIFF errno=16): Device or resource busy". */
 static char *format_varlink_error(const char *name, json_object *parameters, int err)
@@ -199,10 +212,8 @@ static char *format_varlink_error(const char *name, json_object *parameters, int
                     is_plain_word(json_object_get_string(value)))
                         fputs(json_object_get_string(value), f);
                 else
-                        /* JSON escapes control characters: the line stays one line. */
-                        fputs(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
-                                                                        JSON_C_TO_STRING_NOSLASHESCAPE),
-                              f);
+                        fputs_json(f, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
+                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
         }
         if (!first)
                 fputc(')', f);
