@@ -27,10 +27,16 @@ int tap_probe_features(const char **ret_missing)
         unsigned features = 0;
 
         fd = open(TUN_PATH, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+                if (ret_missing)
+                        *ret_missing = "open";
                 return negative_errno();
-        if (ioctl(fd, TUNGETFEATURES, &features) < 0)
+        }
+        if (ioctl(fd, TUNGETFEATURES, &features) < 0) {
+                if (ret_missing)
+                        *ret_missing = "TUNGETFEATURES";
                 return negative_errno();
+        }
 
         for (size_t i = 0; i < ELEMENTSOF(needed); i++)
                 if (!(features & needed[i].flag)) {

@@ -16,7 +16,8 @@ struct tap_options {
 
 /* Reads TUNGETFEATURES once and checks the kernel offers what SPEC §3 needs
  * (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE). -EOPNOTSUPP with
- * *ret_missing naming the first missing flag ("IFF_MULTI_QUEUE") if not. */
+ * *ret_missing naming the first missing flag ("IFF_MULTI_QUEUE") if not;
+ * other failures name the call in *ret_missing ("open", "TUNGETFEATURES"). */
 int tap_probe_features(const char **ret_missing);
 
 /* Creates the TAP device ifname, failing with -EBUSY when a device of that
