@@ -107,6 +107,7 @@ struct varlink_server {
         char *interface_name, *interface_description;
         varlink_method_handler on_call;
         varlink_disconnect_handler on_disconnect;
+        varlink_send_fds_handler on_send_fds;
         void *userdata;
         struct varlink_conn *conns;
         size_t n_conns;
@@ -601,6 +602,13 @@ static int conn_flush(struct varlink_conn *conn)
                 if (with_fds) {
                         size_t len = sizeof(int) * head->n_fds;
                         struct cmsghdr *c;
+
+                        if (conn->server->on_send_fds) {
+                                int r = conn->server->on_send_fds(head->fds, head->n_fds,
+                                                                  conn->server->userdata);
+                                if (r < 0)
+                                        return r;
+                        }
 
                         memset(&control, 0, sizeof(control));
                         mh.msg_control = &control;
@@ -1325,6 +1333,11 @@ int varlink_server_new(sd_event *event, int listen_fd, const struct varlink_serv
 fail:
         varlink_server_free(s);
         return r;
+}
+
+void varlink_server_set_send_fds_handler(struct varlink_server *s, varlink_send_fds_handler handler)
+{
+        s->on_send_fds = handler;
 }
 
 void varlink_server_free(struct varlink_server *s)

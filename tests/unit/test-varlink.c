@@ -45,6 +45,10 @@ struct test_ctx {
         int pipe_w[3];
         size_t big_size;
 
+        unsigned n_send_fds;    /* calls of the send-fds handler */
+        size_t send_fds_n;      /* how many fds it saw last */
+        int send_fds_result;    /* what it answers */
+
         bool peer_seen;
         struct varlink_peer peer;
         gid_t peer_groups[128];
@@ -734,6 +738,49 @@ static void test_reply_fds(void **state)
         client_close(&c);
 }
 
+static int on_send_fds(const int *fds, size_t n_fds, void *userdata)
+{
+        struct test_ctx *t = userdata;
+
+        for (size_t i = 0; i < n_fds; i++)
+                assert_true(fcntl(fds[i], F_GETFD) >= 0);
+        t->n_send_fds++;
+        t->send_fds_n = n_fds;
+        return t->send_fds_result;
+}
+
+static void test_send_fds_handler(void **state)
+{
+        struct test_ctx *t = *state;
+        struct client c;
+
+        varlink_server_set_send_fds_handler(t->server, on_send_fds);
+
+        /* Called once, right before the fds go; not for replies without. */
+        client_open(t, &c);
+        client_call(&c, "{\"method\":\"io.taplinkd.Echo\"}");
+        free(client_recv(t, &c));
+        assert_int_equal(t->n_send_fds, 0);
+        client_call(&c, "{\"method\":\"io.taplinkd.Fds\"}");
+        expect_reply(t, &c, "{\"parameters\":{\"fileDescriptors\":[0,1,2]}}");
+        assert_int_equal(t->n_send_fds, 1);
+        assert_int_equal(t->send_fds_n, 3);
+        assert_int_equal(c.n_fds, 3);
+        client_close(&c);
+
+        /* Refused: the connection ends and the fds are closed unsent. */
+        t->send_fds_result = -EPERM;
+        client_open(t, &c);
+        client_call(&c, "{\"method\":\"io.taplinkd.Fds\"}");
+        assert_true(client_wait_closed(t, &c));
+        assert_int_equal(c.n_fds, 0);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(write(t->pipe_w[i], "x", 1), -1);
+                assert_int_equal(errno, EPIPE);
+        }
+        client_close(&c);
+}
+
 static void test_client_fds(void **state)
 {
         static const char call[] = "{\"method\":\"io.taplinkd.Echo\"}";
@@ -1177,6 +1224,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_reply_twice, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reply_fds, setup, teardown),
             cmocka_unit_test_setup_teardown(test_client_fds, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_send_fds_handler, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
             cmocka_unit_test_setup_teardown(test_message_size, setup, teardown),
             cmocka_unit_test_setup_teardown(test_split_writes, setup, teardown),
