@@ -7,31 +7,39 @@
 /* Deletes TAP devices off the event loop. Deleting a network device costs
  * ~20 ms inside the syscall (the kernel waits for an RCU grace period),
  * whether by RTM_DELLINK or by closing its last fd; done on the event loop
- * it would freeze every client for that long per Release. The reaper is one
- * worker thread with its own rtnetlink socket: it takes everything queued,
- * deletes the links in one unregister (rtnl_delete_links: a link group), and
- * closes fds handed to it. Completion is reported back on the event loop;
- * the RTM_DELLINK the kernel then broadcasts is what frees the slot. */
+ * it would freeze every client for that long per Release. The reaper is two
+ * worker threads, each with its own rtnetlink socket: each takes queued
+ * links, deletes them in one unregister (rtnl_delete_links: a link group),
+ * and closes fds handed to it. While Acquires are being made, deletions
+ * give way to them (small groups, one at a time; see reaper.c).
+ * Completion is reported back on the event loop; the RTM_DELLINK the
+ * kernel then broadcasts is what frees the slot. */
 
-/* The link group the reaper moves devices into before deleting the group
- * ("tlkd"): a group nothing else in the namespace uses. */
+/* The link groups the reaper moves devices into before deleting a group:
+ * REAPER_LINK_GROUP ("tlkd") plus the worker's number (0, 1), groups
+ * nothing else in the namespace uses. */
 #define REAPER_LINK_GROUP 0x746c6b64u
 
 struct reaper;
 
-/* Called on the event loop for every queued link: error is 0 when the
- * link was deleted (or was gone already), else -errno. */
-typedef void (*reaper_done_fn)(int ifindex, int error, void *userdata);
+/* Called on the event loop for every queued link, with the cookie it was
+ * queued with (the caller finds its record without a search): error is 0
+ * when the link was deleted (or was gone already), else -errno. */
+typedef void (*reaper_done_fn)(int ifindex, unsigned cookie, int error, void *userdata);
 
 int reaper_new(sd_event *event, reaper_done_fn done, void *userdata, struct reaper **ret);
 
 /* Queues the deletion of a link. -ENOMEM. */
-int reaper_delete_link(struct reaper *r, int ifindex);
+int reaper_delete_link(struct reaper *r, int ifindex, unsigned cookie);
 
 /* Takes ownership of fds and closes them on the worker (closing the last fd
  * of a non-persistent TAP deletes it: the same 20 ms). Never fails: if the
  * queue cannot grow, the fds are closed right here. */
 void reaper_close_fds(struct reaper *r, int *fds, size_t n);
+
+/* An Acquire is being made: for a short while deletions give way to
+ * Acquires (see reaper.c). */
+void reaper_note_acquire(struct reaper *r);
 
 /* Finishes what is queued, stops the worker, frees. NULL is fine. */
 void reaper_free(struct reaper *r);
