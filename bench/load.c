@@ -70,8 +70,8 @@
 
 #define MAX_CLIENTS 32
 #define MAX_LEVELS 8
-#define MAX_PER_ROUND 8       /* acquires per client per round */
-#define REPS 3                /* repetitions, each a daemon pass and a floor pass */
+#define MAX_PER_ROUND 8 /* acquires per client per round */
+#define REPS 3          /* repetitions, each a daemon pass and a floor pass */
 #define FILL_CLIENTS 8
 #define RELEASE_CLIENTS 32
 #define CHURN_CLIENTS 8
@@ -193,9 +193,9 @@ static int cmp_double(const void *a, const void *b)
 
 struct latency {
         bool done;
-        double p50, p99;             /* pooled over every repetition */
+        double p50, p99; /* pooled over every repetition */
         double mean, floor_mean;
-        double rep_p50[REPS];        /* for the spread */
+        double rep_p50[REPS]; /* for the spread */
         size_t n;
         double floor_p50, floor_p99;
         double floor_rep_p50[REPS];
@@ -207,10 +207,10 @@ struct latency {
 struct level {
         unsigned live;
         double fill_s;
-        long rss_kib;         /* after filling, same daemon */
-        long rss_end_kib;     /* after this level's measurements */
-        long rss_fresh_kib;   /* a daemon started with this many live */
-        double reconcile_ms;  /* kill -9, restart, READY=1 */
+        long rss_kib;        /* after filling, same daemon */
+        long rss_end_kib;    /* after this level's measurements */
+        long rss_fresh_kib;  /* a daemon started with this many live */
+        double reconcile_ms; /* kill -9, restart, READY=1 */
         struct latency lat[ELEMENTSOF(client_counts)];
         double status_p50, status_p99;
         bool pressure_done;
@@ -630,7 +630,7 @@ static void *daemon_round_thread(void *p)
         /* Our own releases wait until everybody has acquired: they are
          * not the churn being measured. */
         if (pthread_barrier_wait(w->done_barrier ? w->done_barrier : w->barrier) ==
-                    PTHREAD_BARRIER_SERIAL_THREAD &&
+                PTHREAD_BARRIER_SERIAL_THREAD &&
             w->done)
                 atomic_store(w->done, true);
         for (unsigned i = 0; i < w->k; i++) {
@@ -783,8 +783,8 @@ static void measure_latency(struct bench *b, unsigned live, size_t ci, struct la
 
                         for (unsigned round = 0; round < rounds; round++) {
                                 pthread_barrier_init(&barrier, NULL, clients);
-                                run_threads(floor ? floor_round_thread : daemon_round_thread, w, sizeof(w[0]),
-                                            clients);
+                                run_threads(floor ? floor_round_thread : daemon_round_thread, w,
+                                            sizeof(w[0]), clients);
                                 pthread_barrier_destroy(&barrier);
                                 if (floor)
                                         floor_cleanup(b, w, clients);
@@ -889,8 +889,8 @@ static void measure_pressure(struct bench *b, unsigned live, struct level *lv)
         unsigned overlapping = 0, releases = 0;
         tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
 
-        progress("live %u: %d clients acquire, alone and while %d others release (%u x %u rounds of %u)", live,
-                 PRESSURE_CLIENTS, PRESSURE_CLIENTS, REPS, rounds, k);
+        progress("live %u: %d clients acquire, alone and while %d others release (%u x %u rounds of %u)",
+                 live, PRESSURE_CLIENTS, PRESSURE_CLIENTS, REPS, rounds, k);
         memset(w, 0, sizeof(w));
         memset(rel, 0, sizeof(rel));
         for (unsigned t = 0; t < PRESSURE_CLIENTS; t++) {
@@ -927,7 +927,8 @@ static void measure_pressure(struct bench *b, unsigned live, struct level *lv)
                                                 w[t].barrier = &start;
                                                 w[t].done_barrier = &done_barrier;
                                                 w[t].done = &done;
-                                                e = pthread_create(&threads[t], NULL, daemon_round_thread, &w[t]);
+                                                e = pthread_create(&threads[t], NULL, daemon_round_thread,
+                                                                   &w[t]);
                                         } else {
                                                 struct releaser *r = &rel[t - PRESSURE_CLIENTS];
 
@@ -943,8 +944,10 @@ static void measure_pressure(struct bench *b, unsigned live, struct level *lv)
                                         pthread_join(threads[t], NULL);
                                 for (unsigned t = 0; !pressure && t < PRESSURE_CLIENTS; t++)
                                         for (unsigned i = 0; i < STOCK_PER_RELEASER; i++) {
-                                                if (tl_release(rel[t].client, tl_slot_number(rel[t].stock[i])) < 0)
-                                                        die("Release: %s", tl_client_error_message(rel[t].client));
+                                                if (tl_release(rel[t].client,
+                                                               tl_slot_number(rel[t].stock[i])) < 0)
+                                                        die("Release: %s",
+                                                            tl_client_error_message(rel[t].client));
                                                 tl_slot_free(rel[t].stock[i]);
                                         }
                                 pthread_barrier_destroy(&start);
@@ -1024,8 +1027,8 @@ static size_t guest_frame(const tl_slot *s, uint8_t *buf, size_t size)
         uint8_t mac[6];
         struct in_addr guest, gw;
 
-        if (size < len || sscanf(tl_slot_mac(s), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4],
-                                 &m[5]) != 6)
+        if (size < len ||
+            sscanf(tl_slot_mac(s), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
                 die("churn: bad MAC %s", tl_slot_mac(s));
         for (int i = 0; i < 6; i++)
                 mac[i] = (uint8_t)m[i];
@@ -1229,8 +1232,8 @@ static void report(const struct bench *b)
                "with several clients the mean and the rate (acquires/s) compare fairly, the p50 less so:\n"
                "the kernel's rtnl mutex is not fair, so some floor threads finish early and others late.\n",
                REPS);
-        printf("%6s %4s | %6s %6s %6s %6s | %6s %6s %6s %6s | %5s %5s %5s | %-18s %s\n", "live", "cl",
-               "p50", "p99", "mean", "rate", "fl p50", "fl p99", "fl mn", "fl rt", "x50", "xmean", "xrate",
+        printf("%6s %4s | %6s %6s %6s %6s | %6s %6s %6s %6s | %5s %5s %5s | %-18s %s\n", "live", "cl", "p50",
+               "p99", "mean", "rate", "fl p50", "fl p99", "fl mn", "fl rt", "x50", "xmean", "xrate",
                "rep p50", "n");
         for (size_t l = 0; l < b->n_levels; l++)
                 for (size_t ci = 0; ci < ELEMENTSOF(client_counts); ci++) {
@@ -1241,11 +1244,13 @@ static void report(const struct bench *b)
                                 continue;
                         snprintf(reps, sizeof(reps), "[%.0f %.0f %.0f]", x->rep_p50[0], x->rep_p50[1],
                                  x->rep_p50[2]);
-                        printf("%6u %4u | %6.0f %6.0f %6.0f %6.0f | %6.0f %6.0f %6.0f %6.0f | %5.2f %5.2f %5.2f | "
+                        printf("%6u %4u | %6.0f %6.0f %6.0f %6.0f | %6.0f %6.0f %6.0f %6.0f | %5.2f %5.2f "
+                               "%5.2f | "
                                "%-18s %zu\n",
                                b->results[l].live, client_counts[ci], x->p50, x->p99, x->mean, x->rate,
-                               x->floor_p50, x->floor_p99, x->floor_mean, x->floor_rate, x->p50 / x->floor_p50,
-                               x->mean / x->floor_mean, x->rate / x->floor_rate, reps, x->n);
+                               x->floor_p50, x->floor_p99, x->floor_mean, x->floor_rate,
+                               x->p50 / x->floor_p50, x->mean / x->floor_mean, x->rate / x->floor_rate, reps,
+                               x->n);
                 }
 
         printf("\nAcquire while releases run: %d clients acquire alone / while %d others release\n",
@@ -1257,16 +1262,16 @@ static void report(const struct bench *b)
 
                 if (!lv->pressure_done)
                         continue;
-                printf("%6u | %8.0f %8.0f | %8.0f %8.0f | %9.2f | %u\n", lv->live, lv->alone_p50, lv->alone_p99,
-                       lv->pressure_p50, lv->pressure_p99, lv->pressure_p99 / lv->alone_p99,
+                printf("%6u | %8.0f %8.0f | %8.0f %8.0f | %9.2f | %u\n", lv->live, lv->alone_p50,
+                       lv->alone_p99, lv->pressure_p50, lv->pressure_p99, lv->pressure_p99 / lv->alone_p99,
                        lv->pressure_releases);
         }
 
         printf("\nChurn: %d clients, acquire + write + release cycles (p99 ratio against the %d clients "
                "of the first table)\n",
                CHURN_CLIENTS, CHURN_CLIENTS);
-        printf("%7s | %9s | %9s %9s | %14s %7s\n", "live", "cycles/s", "acq p50", "acq p99",
-               "no-churn p99", "ratio");
+        printf("%7s | %9s | %9s %9s | %14s %7s\n", "live", "cycles/s", "acq p50", "acq p99", "no-churn p99",
+               "ratio");
         for (size_t l = 0; l < b->n_levels; l++) {
                 const struct level *lv = &b->results[l];
                 const struct latency *x = &lv->lat[1]; /* 8 clients */
@@ -1280,8 +1285,8 @@ static void report(const struct bench *b)
         /* Bytes per slot against the same daemon at 0 live after its
          * measurements (warm heap), and fresh against fresh. */
         printf("\nMemory (VmRSS KiB), reconcile\n");
-        printf("%7s | %8s | %10s %8s | %10s %8s | %12s\n", "live", "fill s", "after fill", "B/slot",
-               "fresh", "B/slot", "reconcile ms");
+        printf("%7s | %8s | %10s %8s | %10s %8s | %12s\n", "live", "fill s", "after fill", "B/slot", "fresh",
+               "B/slot", "reconcile ms");
         for (size_t l = 0; l < b->n_levels; l++) {
                 const struct level *lv = &b->results[l];
                 long base = b->results[0].rss_end_kib;
@@ -1291,8 +1296,8 @@ static void report(const struct bench *b)
                                "-", lv->rss_kib, "-", b->rss_fresh0_kib, "-", "-", base);
                         continue;
                 }
-                printf("%7u | %8.1f | %10ld %8.0f | %10ld %8.0f | %12.0f\n", lv->live, lv->fill_s, lv->rss_kib,
-                       (lv->rss_kib - base) * 1024.0 / lv->live, lv->rss_fresh_kib,
+                printf("%7u | %8.1f | %10ld %8.0f | %10ld %8.0f | %12.0f\n", lv->live, lv->fill_s,
+                       lv->rss_kib, (lv->rss_kib - base) * 1024.0 / lv->live, lv->rss_fresh_kib,
                        (lv->rss_fresh_kib - b->rss_fresh0_kib) * 1024.0 / lv->live, lv->reconcile_ms);
         }
         for (int i = 0; i < 2; i++)
@@ -1332,7 +1337,8 @@ static void report(const struct bench *b)
                         bench_line(b, "acquire_alone_p99_us", extra, (long)lv->alone_p99);
                         bench_line(b, "acquire_releasing_p50_us", extra, (long)lv->pressure_p50);
                         bench_line(b, "acquire_releasing_p99_us", extra, (long)lv->pressure_p99);
-                        bench_line(b, "acquire_releasing_p99_ratio", extra, lv->pressure_p99 / lv->alone_p99);
+                        bench_line(b, "acquire_releasing_p99_ratio", extra,
+                                   lv->pressure_p99 / lv->alone_p99);
                 }
                 if (lv->churn_done) {
                         snprintf(extra, sizeof(extra), "clients=%d live=%u ", CHURN_CLIENTS, lv->live);
@@ -1390,12 +1396,9 @@ static void parse_levels(struct bench *b, const char *arg)
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-            {"taplinkd", required_argument, NULL, 't'},
-            {"ipv6", required_argument, NULL, '6'},
-            {"levels", required_argument, NULL, 'l'},
-            {"quick", no_argument, NULL, 'q'},
-            {"keep", no_argument, NULL, 'k'},
-            {},
+            {"taplinkd", required_argument, NULL, 't'}, {"ipv6", required_argument, NULL, '6'},
+            {"levels", required_argument, NULL, 'l'},   {"quick", no_argument, NULL, 'q'},
+            {"keep", no_argument, NULL, 'k'},           {},
         };
         struct bench b = {.taplinkd = "build/taplinkd", .ipv6 = true, .pid = 0};
         int c;
@@ -1422,10 +1425,11 @@ int main(int argc, char **argv)
                         b.keep = true;
                         break;
                 default:
-                        fprintf(stderr,
-                                "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] "
-                                "[--quick] [--keep]\n",
-                                argv[0]);
+                        fprintf(
+                            stderr,
+                            "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] "
+                            "[--quick] [--keep]\n",
+                            argv[0]);
                         return 2;
                 }
         if (geteuid() != 0 || !namespace_is_throwaway())
