@@ -35,7 +35,4 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     exit 0
 fi
 run --ipv6 no --levels "${BENCH_LEVELS:-0,1000,10000}"
-# The kernel is still freeing what the first run deleted (RCU callbacks,
-# deferred frees) for a while; let it finish before measuring again.
-sleep 15
 run --ipv6 yes --levels "${BENCH_LEVELS:-0,1000,10000}"
