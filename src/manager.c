@@ -25,8 +25,6 @@
 
 #define MTU_MIN 68
 #define MTU_MAX 65521
-/* How many names taken by foreign devices one Acquire skips before giving up. */
-#define ACQUIRE_MAX_SKIPS 32
 /* A batch this large is committed at once rather than waiting for the
  * event loop to run dry. */
 #define BATCH_FLUSH_SLOTS 32
@@ -388,7 +386,6 @@ static void fail_acquire(struct manager *m, struct slot_rec *r, const char *oper
 static void finish_acquire(struct manager *m, struct slot_rec *r)
 {
         char name[IFNAMSIZ];
-        int e;
 
         if (r->device_gone) {
                 fail_acquire(m, r, "device vanished", -ENODEV);
@@ -401,13 +398,9 @@ static void finish_acquire(struct manager *m, struct slot_rec *r)
                 fail_acquire(m, r, "reply", -ECONNRESET);
                 return;
         }
-        if (r->persistent) {
-                e = tap_set_persist(r->fds[0], true);
-                if (e < 0) {
-                        fail_acquire(m, r, "TUNSETPERSIST", e);
-                        return;
-                }
-        }
+        /* A persistent slot becomes persistent only when its fds leave
+         * (manager_on_send_fds): a reply that never goes out must leave
+         * nothing behind, and closing a non-persistent TAP's fds does that. */
 
         struct json_object *p = json_object_new_object();
         struct json_object *fd_indexes = json_object_new_array();
@@ -647,7 +640,9 @@ static void acquire_run(struct manager *m, struct varlink_conn *conn, const stru
                 .vnet_header = p.vnet_header,
                 .owner = peer->uid,
         };
-        for (unsigned attempt = 0;; attempt++) {
+        /* Each name found taken is kept out of the free list as FOREIGN,
+         * so this loop ends: at worst when the free list is empty. */
+        for (;;) {
                 if (slot_pool_take(&m->pool, &slot) < 0) {
                         varlink_conn_error(conn, ERROR_NO_SLOT_AVAILABLE, NULL);
                         return;
@@ -655,7 +650,7 @@ static void acquire_run(struct manager *m, struct varlink_conn *conn, const stru
                 e = slot_ifname(c, slot, name);
                 if (e >= 0)
                         e = tap_create(name, &opts, fds, &ifindex, &op);
-                if (e != -EBUSY || attempt >= ACQUIRE_MAX_SKIPS)
+                if (e != -EBUSY)
                         break;
                 /* Never take over a device someone else made: keep the
                  * slot out of the free list until that device goes. */
@@ -861,12 +856,17 @@ static void method_release(struct manager *m, struct varlink_conn *conn, struct 
                 return;
         }
         slot = json_object_get_int64(v);
+        /* Out of range (json-c clamps what int64 cannot hold, so a NoSuchSlot
+         * could name a different slot than the one asked about). */
+        if (slot < 0 || slot >= (int64_t)m->config->effective_max_slots) {
+                varlink_conn_error_invalid_parameter(conn, "slot");
+                return;
+        }
         if (policy_check_access(m->config, peer) < 0) {
                 varlink_conn_error(conn, ERROR_PERMISSION_DENIED, NULL);
                 return;
         }
-        if (slot >= 0 && slot < (int64_t)m->config->effective_max_slots)
-                r = m->slots[slot];
+        r = m->slots[slot];
         /* Another uid's slot does not exist as far as this caller knows. */
         if (!r || (r->phase != PHASE_LIVE && r->phase != PHASE_RELEASING) || !may_see(peer, r)) {
                 reply_no_such_slot(conn, slot);
@@ -954,6 +954,26 @@ void manager_on_call(struct varlink_conn *conn, const struct varlink_call *call,
         struct json_object *p = json_object_new_object();
         json_object_object_add(p, "method", json_object_new_string(call->method));
         varlink_conn_error(conn, ERROR_METHOD_NOT_FOUND, p);
+}
+
+int manager_on_send_fds(const int *fds, size_t n_fds, void *userdata)
+{
+        struct manager *m = userdata;
+        char name[IFNAMSIZ];
+        unsigned slot;
+        int e;
+
+        if (n_fds == 0 || tap_get_name(fds[0], name) < 0 || slot_from_ifname(m->config, name, &slot) < 0)
+                return 0;
+        struct slot_rec *r = m->slots[slot];
+        if (!r || !r->persistent || r->phase != PHASE_LIVE)
+                return 0;
+        e = tap_set_persist(fds[0], true);
+        if (e < 0)
+                /* Refusing drops the reply: the device goes with its fds,
+                 * RTM_DELLINK frees the slot, the client sees a hang-up. */
+                return log_error_errno(e, "%s: TUNSETPERSIST failed: %m; dropping the reply", name);
+        return 0;
 }
 
 void manager_on_disconnect(struct varlink_conn *conn, void *userdata)
@@ -1275,7 +1295,7 @@ int manager_start(struct manager *m)
 
         e = sysctl_apply_forwarding(c, &what);
         if (e < 0)
-                return log_error_errno(e, "%s: write failed: %m (set it in sysctl.d, see taplinkd(8))",
+                return log_error_errno(e, "%s: %m (set it in sysctl.d, see taplinkd(8))",
                                        what ? what : "sysctl");
 
         e = rtnl_dump_taps(m->rtnl, c->ifname_prefix, adopt, m);

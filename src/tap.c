@@ -157,6 +157,17 @@ fail:
         return r;
 }
 
+int tap_get_name(int fd, char ret[IFNAMSIZ])
+{
+        struct ifreq ifr = {0};
+
+        if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+                return negative_errno();
+        memcpy(ret, ifr.ifr_name, IFNAMSIZ);
+        ret[IFNAMSIZ - 1] = '\0';
+        return 0;
+}
+
 int tap_set_persist(int fd, bool persist)
 {
         if (ioctl(fd, TUNSETPERSIST, persist ? 1UL : 0UL) < 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -32,6 +33,9 @@ int tap_probe_features(const char **ret_missing);
  * ret_failed_op may be NULL. */
 int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds, int *ret_ifindex,
                const char **ret_failed_op);
+
+/* TUNGETIFF: the name of the device an fd is attached to. */
+int tap_get_name(int fd, char ret[IFNAMSIZ]);
 
 /* TUNSETPERSIST on one of the device's fds. */
 int tap_set_persist(int fd, bool persist);

@@ -312,6 +312,7 @@ static int serve(const struct config *c)
                 safe_close(listen_fd);
                 goto out;
         }
+        varlink_server_set_send_fds_handler(server, manager_on_send_fds);
 
         log_info("serving io.taplinkd on %s (%u of %u slots in use)", c->socket_path,
                  manager_slots_in_use(m), c->effective_max_slots);

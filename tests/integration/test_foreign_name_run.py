@@ -17,7 +17,7 @@ Run (fails until the daemon is fixed; not part of run.sh):
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import DaemonTestCase, link, run  # noqa: E402
 
 N_FOREIGN = 40

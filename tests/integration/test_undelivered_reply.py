@@ -26,7 +26,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import DaemonTestCase, link, table_elements, wait_for  # noqa: E402
 
 STATUS = json.dumps({"method": "io.taplinkd.Status"}).encode() + b"\0"
