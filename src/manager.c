@@ -956,7 +956,7 @@ void manager_on_call(struct varlink_conn *conn, const struct varlink_call *call,
         varlink_conn_error(conn, ERROR_METHOD_NOT_FOUND, p);
 }
 
-int manager_on_send_fds(const int *fds, size_t n_fds, void *userdata)
+int manager_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata)
 {
         struct manager *m = userdata;
         char name[IFNAMSIZ];
@@ -966,13 +966,18 @@ int manager_on_send_fds(const int *fds, size_t n_fds, void *userdata)
         if (n_fds == 0 || tap_get_name(fds[0], name) < 0 || slot_from_ifname(m->config, name, &slot) < 0)
                 return 0;
         struct slot_rec *r = m->slots[slot];
-        if (!r || !r->persistent || r->phase != PHASE_LIVE)
+        if (!r || !r->persistent)
                 return 0;
-        e = tap_set_persist(fds[0], true);
-        if (e < 0)
+        /* Not sent after all: undo, so that closing the fds deletes it. */
+        e = tap_set_persist(fds[0], sending);
+        if (e < 0 && sending)
                 /* Refusing drops the reply: the device goes with its fds,
                  * RTM_DELLINK frees the slot, the client sees a hang-up. */
                 return log_error_errno(e, "%s: TUNSETPERSIST failed: %m; dropping the reply", name);
+        if (e < 0)
+                log_error_errno(e, "%s: clearing TUNSETPERSIST of an undelivered slot failed: %m", name);
+        else if (!sending)
+                log_info("%s: reply with the fds not delivered; the slot goes", name);
         return 0;
 }
 

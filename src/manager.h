@@ -25,8 +25,8 @@ int manager_start(struct manager *m);
 void manager_on_call(struct varlink_conn *conn, const struct varlink_call *call, void *userdata);
 void manager_on_disconnect(struct varlink_conn *conn, void *userdata);
 /* varlink_send_fds_handler: makes a persistent slot's TAP persistent as
- * its fds are handed over. */
-int manager_on_send_fds(const int *fds, size_t n_fds, void *userdata);
+ * its fds are handed over, and not persistent again if they were not. */
+int manager_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata);
 
 unsigned manager_slots_in_use(const struct manager *m);
 

@@ -67,6 +67,7 @@ struct out_msg {
         struct out_msg *next;
         int *fds;
         size_t n_fds;
+        bool announced; /* the send-fds handler heard of fds */
         size_t size, sent;
         char data[];
 };
@@ -368,6 +369,8 @@ static void conn_free_output(struct varlink_conn *conn)
         while (conn->out_head) {
                 struct out_msg *m = conn->out_head;
                 conn->out_head = m->next;
+                if (m->announced && m->n_fds > 0 && conn->server && conn->server->on_send_fds)
+                        (void)conn->server->on_send_fds(m->fds, m->n_fds, false, conn->server->userdata);
                 out_msg_free(m);
         }
         conn->out_tail = NULL;
@@ -603,11 +606,12 @@ static int conn_flush(struct varlink_conn *conn)
                         size_t len = sizeof(int) * head->n_fds;
                         struct cmsghdr *c;
 
-                        if (conn->server->on_send_fds) {
-                                int r = conn->server->on_send_fds(head->fds, head->n_fds,
+                        if (conn->server->on_send_fds && !head->announced) {
+                                int r = conn->server->on_send_fds(head->fds, head->n_fds, true,
                                                                   conn->server->userdata);
                                 if (r < 0)
                                         return r;
+                                head->announced = true;
                         }
 
                         memset(&control, 0, sizeof(control));

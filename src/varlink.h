@@ -119,13 +119,15 @@ void varlink_server_free(struct varlink_server *s);
 void varlink_server_set_limits(struct varlink_server *s, const struct varlink_limits *limits);
 size_t varlink_server_n_connections(const struct varlink_server *s);
 
-/* Called right before the sendmsg that hands a reply's fds to the peer,
- * with those fds (still owned by the server). A negative return drops the
- * connection instead, closing the fds unsent. It lets the owner commit to
- * the peer having the fds only when it really gets them: taplinkd makes a
- * persistent TAP persistent here, so that a reply that never leaves (the
- * peer went away, the daemon stopped) leaves no device behind. */
-typedef int (*varlink_send_fds_handler)(const int *fds, size_t n_fds, void *userdata);
+/* Called with sending = true right before the sendmsg that hands a reply's
+ * fds to the peer (the fds still owned by the server); a negative return
+ * drops the connection instead. Called again with sending = false if those
+ * fds end up closed unsent after all (the sendmsg failed, the connection
+ * went). It lets the owner commit to the peer having the fds only when it
+ * really gets them: taplinkd makes a persistent TAP persistent here, so that
+ * a reply that never leaves (the peer went away, the daemon stopped) leaves
+ * no device behind. */
+typedef int (*varlink_send_fds_handler)(const int *fds, size_t n_fds, bool sending, void *userdata);
 void varlink_server_set_send_fds_handler(struct varlink_server *s, varlink_send_fds_handler handler);
 
 const struct varlink_peer *varlink_conn_peer(const struct varlink_conn *conn);

@@ -46,6 +46,7 @@ struct test_ctx {
         size_t big_size;
 
         unsigned n_send_fds;    /* calls of the send-fds handler */
+        unsigned n_unsent_fds;  /* ... with sending = false */
         size_t send_fds_n;      /* how many fds it saw last */
         int send_fds_result;    /* what it answers */
 
@@ -738,9 +739,14 @@ static void test_reply_fds(void **state)
         client_close(&c);
 }
 
-static int on_send_fds(const int *fds, size_t n_fds, void *userdata)
+static int on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata)
 {
         struct test_ctx *t = userdata;
+
+        if (!sending) {
+                t->n_unsent_fds++;
+                return 0;
+        }
 
         for (size_t i = 0; i < n_fds; i++)
                 assert_true(fcntl(fds[i], F_GETFD) >= 0);
@@ -766,7 +772,20 @@ static void test_send_fds_handler(void **state)
         assert_int_equal(t->n_send_fds, 1);
         assert_int_equal(t->send_fds_n, 3);
         assert_int_equal(c.n_fds, 3);
+        assert_int_equal(t->n_unsent_fds, 0);
         client_close(&c);
+
+        /* Fds that never reached the head of the output queue were never
+         * announced, so nothing is undone when the peer goes. */
+        client_open(t, &c);
+        t->big_size = 8 * 1024 * 1024;
+        client_call(&c, "{\"method\":\"io.taplinkd.Big\"}");
+        client_call(&c, "{\"method\":\"io.taplinkd.Fds\"}");
+        RUN_UNTIL(t, t->n_calls >= 3);
+        client_close(&c);
+        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 0);
+        assert_int_equal(t->n_send_fds, 1);
+        assert_int_equal(t->n_unsent_fds, 0);
 
         /* Refused: the connection ends and the fds are closed unsent. */
         t->send_fds_result = -EPERM;
