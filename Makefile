@@ -53,14 +53,16 @@ LIB_SONAME := libtaplink.so.0
 
 UNIT_SRCS  := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+ITEST_SRCS := $(wildcard tests/integration/test-*.c)
+ITESTS     := $(patsubst tests/integration/%.c,$(BUILD)/itests/%,$(ITEST_SRCS))
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 MANPAGES := $(wildcard docs/*.[1358])
 
-.PHONY: all deps run check check-unit check-integration check-fuzz check-chaos \
-        e2e bench fuzz install uninstall clean format unit-tests itests check-e2e
+.PHONY: all deps run check check-unit check-integration check-fuzz check-chaos check-e2e \
+        check-systemd check-valgrind e2e bench fuzz install uninstall clean format unit-tests itests
 
 all: $(BUILD)/taplinkd $(BUILD)/taplinkctl $(BUILD)/libtaplink.so $(BUILD)/libtaplink.a \
      $(BUILD)/taplink.pc
@@ -83,17 +85,33 @@ CHECK_FUZZ_SECONDS ?= 10
 CHAOS_ROUNDS ?= 120
 check: deps
 	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
-	@$(MAKE) --no-print-directory check-unit check-integration
-	@$(MAKE) --no-print-directory check-e2e
+	@$(MAKE) --no-print-directory check-unit check-integration check-chaos check-fuzz \
+		check-systemd check-valgrind check-e2e
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit-tests itests
-	@$(MAKE) --no-print-directory SANITIZE=1 check-unit check-integration
+	@$(MAKE) --no-print-directory SANITIZE=1 check-unit check-integration check-chaos
 endif
 
 itests: $(ITESTS)
 
 check-e2e: all
 	@BUILD=$(BUILD) tests/e2e/run.sh
+
+check-chaos: all
+	@BUILD=$(BUILD) tests/chaos/run.sh $(CHAOS_ROUNDS)
+
+check-fuzz:
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS) tests/fuzz/run.sh
+
+check-systemd: all
+	@BUILD=$(BUILD) scripts/check-systemd.sh
+
+# The daemon under valgrind memcheck for one integration run (plain build:
+# valgrind and ASan do not mix).
+check-valgrind: all
+ifneq ($(SANITIZE),1)
+	@BUILD=$(BUILD) scripts/check-valgrind.sh
+endif
 
 unit-tests: $(UNIT_TESTS)
 
@@ -174,9 +192,6 @@ test_modules = $(shell sed -n 's|^// MODULES: *||p' $(1))
 test_objs = $(patsubst %,$(BUILD)/obj/%.o,$(call test_modules,$(1)))
 test_wraps = $(addprefix -Wl$(,)--wrap=,$(shell sed -n 's|^// WRAP: *||p' $(1)))
 , := ,
-
-ITEST_SRCS  := $(wildcard tests/integration/test-*.c)
-ITESTS      := $(patsubst tests/integration/%.c,$(BUILD)/itests/%,$(ITEST_SRCS))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test-%: tests/unit/test-%.c $$(call test_objs,tests/unit/test-$$*.c)

@@ -40,10 +40,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    PYTHON, ClientProcess, DaemonTestCase, FrameReader, Varlink, link,
+    PYTHON, TAPLINKD, ClientProcess, DaemonTestCase, FrameReader, Varlink, link,
     links_with_prefix, open_fds, raise_nofile, wait_for)
 
-SERVED_WITHIN = 0.100  # seconds, for a well-behaved client
+# Seconds, for a well-behaved client: the 100 ms, for the build that
+# ships. ASan+UBSan make the daemon ~2-3x slower; there the bound is 250 ms
+# (the plain run of the same suite holds the real one).
+SERVED_WITHIN = 0.250 if "/sanitize" in TAPLINKD else 0.100
 INVALID = "org.varlink.service.InvalidParameter"
 METHOD_NOT_FOUND = "org.varlink.service.MethodNotFound"
 STATUS = json.dumps({"method": "io.taplinkd.Status"}).encode() + b"\0"
