@@ -133,6 +133,29 @@ static int build_newlink(void *buf, size_t size, size_t off, uint32_t seq,
         return (int)nlh->nlmsg_len;
 }
 
+/* With IPv6 off the TAP needs no IPv6 at all: address generation mode
+ * "none" keeps the kernel from giving it a link-local address when it comes
+ * up, and with it the IPv6 route and DAD work that otherwise grows with the
+ * number of devices. Sent before the link goes up. */
+static int build_no_ipv6_addrgen(void *buf, size_t size, size_t off, uint32_t seq, int ifindex)
+{
+        size_t room = size - off;
+        struct nlmsghdr *nlh;
+        struct nlattr *spec, *inet6;
+
+        if (!link_begin(buf, size, off, RTM_NEWLINK, NLM_F_ACK, seq, ifindex, &nlh))
+                return -ENOBUFS;
+        spec = mnl_attr_nest_start_check(nlh, room, IFLA_AF_SPEC);
+        if (!spec)
+                return -ENOBUFS;
+        inet6 = mnl_attr_nest_start_check(nlh, room, AF_INET6);
+        if (!inet6 || !mnl_attr_put_u8_check(nlh, room, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE))
+                return -ENOBUFS;
+        mnl_attr_nest_end(nlh, inet6);
+        mnl_attr_nest_end(nlh, spec);
+        return (int)nlh->nlmsg_len;
+}
+
 static struct ifaddrmsg *addr_begin(void *buf, size_t size, size_t off, uint32_t seq, int family,
                                     unsigned prefixlen, int ifindex, struct nlmsghdr **ret_nlh)
 {
@@ -209,6 +232,13 @@ int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl
                 return -EINVAL;
         size = MIN(size, (size_t)INT32_MAX);
 
+        if (!cfg->ipv6) {
+                r = build_no_ipv6_addrgen(buf, size, off, seq++, cfg->ifindex);
+                if (r < 0)
+                        return r;
+                off += r;
+        }
+
         r = build_newlink(buf, size, off, seq++, cfg);
         if (r < 0)
                 return r;
@@ -220,7 +250,7 @@ int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl
         off += r;
 
         if (cfg->ipv6) {
-                r = build_newaddr6(buf, size, off, seq, cfg);
+                r = build_newaddr6(buf, size, off, seq++, cfg);
                 if (r < 0)
                         return r;
                 off += r;
@@ -635,7 +665,9 @@ int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, cons
                         *ret_failed_op = message_name(RTM_NEWLINK);
                 return len;
         }
-        n = cfg->ipv6 ? 3 : 2;
+        /* Three messages either way: with IPv6 its address comes last,
+         * without it its address generation is turned off first. */
+        n = 3;
         r->seq += n;
 
         k = rtnl_talk(r, buf, len, seq, n, results);

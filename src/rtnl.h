@@ -121,11 +121,13 @@ int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes);
  * must all fit the socket's receive buffer. */
 #define RTNL_BATCH_MAX 64
 
-/* RTM_NEWLINK (IFLA_MTU, IFLA_ADDRESS, IFLA_IFALIAS when alias is not
- * empty, IFF_UP), RTM_NEWADDR IPv4 (IFA_LOCAL = IFA_ADDRESS = gateway4,
- * IFA_BROADCAST when prefix4 <= 30), and with ipv6 RTM_NEWADDR IPv6
- * (IFA_ADDRESS = gateway6, IFA_F_NODAD in ifa_flags and IFA_FLAGS); the
- * addresses NLM_F_CREATE | NLM_F_EXCL. Two or three messages. */
+/* Without ipv6 first an RTM_NEWLINK setting IFLA_AF_SPEC/AF_INET6/
+ * IFLA_INET6_ADDR_GEN_MODE to none (no link-local address); then RTM_NEWLINK
+ * (IFLA_MTU, IFLA_ADDRESS, IFLA_IFALIAS when alias is not empty, IFF_UP),
+ * RTM_NEWADDR IPv4 (IFA_LOCAL = IFA_ADDRESS = gateway4, IFA_BROADCAST when
+ * prefix4 <= 30), and with ipv6 RTM_NEWADDR IPv6 (IFA_ADDRESS = gateway6,
+ * IFA_F_NODAD in ifa_flags and IFA_FLAGS); the addresses NLM_F_CREATE |
+ * NLM_F_EXCL. Always three messages. */
 int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl_link_config *cfg);
 /* RTM_DELLINK by ifindex. */
 int rtnl_build_dellink(void *buf, size_t size, uint32_t seq, int ifindex);

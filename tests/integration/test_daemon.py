@@ -207,7 +207,9 @@ class NoIPv6Test(DaemonTestCase):
         s, fds = c.acquire(mtu=68)
         self.assertIsNone(s["ipv6"])
         self.assertEqual(link(s["ifname"])["mtu"], 68)
-        self.assertEqual([a["family"] for a in addrs(s["ifname"]) if a["family"] == "inet"], ["inet"])
+        # IPv4 only: not even a link-local IPv6 address on the host side
+        self.assertEqual([a["family"] for a in addrs(s["ifname"])], ["inet"])
+        self.assertTrue(arp_probe(fds[0], s))
         self.assertEqual(set_elements(self.d.table, "slots_v4"), [s["ipv4"]["subnet"]])
         self.assertFalse(set_elements(self.d.table, "slots_v6"))
         self.assertFalse(set_elements(self.d.table, "guests_v6"))

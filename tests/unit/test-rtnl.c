@@ -179,13 +179,35 @@ static void check_configure(const struct configure_case *c)
         len = rtnl_build_configure(buf, sizeof(buf), 4000000000u, &cfg);
         assert_true(len > 0);
         n = split(buf, len, msgs, ELEMENTSOF(msgs));
-        assert_int_equal(n, c->ipv6 ? 3 : 2);
+        assert_int_equal(n, 3);
 
         /* Consecutive sequence numbers, every request acked. */
         for (unsigned i = 0; i < n; i++) {
                 assert_int_equal(msgs[i]->nlmsg_seq, 4000000000u + i);
                 assert_true(msgs[i]->nlmsg_flags & NLM_F_REQUEST);
                 assert_true(msgs[i]->nlmsg_flags & NLM_F_ACK);
+        }
+
+        if (!c->ipv6) {
+                /* First, before the link is up: no IPv6 address generation. */
+                const struct nlattr *spec, *inet6, *mode;
+                assert_int_equal(msgs[0]->nlmsg_type, RTM_NEWLINK);
+                assert_int_equal(msgs[0]->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
+                ifi = mnl_nlmsg_get_payload(msgs[0]);
+                assert_int_equal(ifi->ifi_index, c->ifindex);
+                assert_int_equal(ifi->ifi_change, 0);
+                collect(msgs[0], sizeof(*ifi), &a);
+                assert_int_equal(a.count, 1);
+                spec = a.tb[IFLA_AF_SPEC];
+                assert_non_null(spec);
+                inet6 = mnl_attr_get_payload(spec);
+                assert_int_equal(mnl_attr_get_type(inet6), AF_INET6);
+                mode = mnl_attr_get_payload(inet6);
+                assert_int_equal(mnl_attr_get_type(mode), IFLA_INET6_ADDR_GEN_MODE);
+                assert_int_equal(mnl_attr_get_u8(mode), IN6_ADDR_GEN_MODE_NONE);
+                /* The rest as with IPv6, one message later. */
+                msgs[0] = msgs[1];
+                msgs[1] = msgs[2];
         }
 
         /* RTM_NEWLINK: MTU, MAC, alias, up; no create/replace flags. */
