@@ -719,6 +719,7 @@ static void conn_update(struct varlink_conn *conn)
 }
 
 static int conn_dispatch_next(struct varlink_conn *conn);
+static int conn_serve(struct varlink_conn *conn);
 
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
@@ -733,12 +734,8 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userd
                 r = conn_read(conn);
         /* Answer at once what can be answered at once: every trip through
          * the event loop is an epoll_wait that re-reports every ready fd. */
-        if (r >= 0 && !conn->closed && !conn->drop && !conn->call_pending &&
-            conn->out_bytes <= conn->server->limits.output_high_water) {
-                r = conn_dispatch_next(conn);
-                if (r >= 0 && !conn->closed && conn->out_head)
-                        r = conn_flush(conn);
-        }
+        if (r >= 0 && !conn->closed)
+                r = conn_serve(conn);
         if (r < 0)
                 conn_close(conn);
         else
@@ -783,18 +780,28 @@ static int conn_dispatch_next(struct varlink_conn *conn)
         return 1;
 }
 
+/* Dispatches the next buffered call unless one is pending or too much
+ * output waits, and sends what it answered at once. */
+static int conn_serve(struct varlink_conn *conn)
+{
+        int r;
+
+        if (conn->drop || conn->call_pending || conn->out_bytes > conn->server->limits.output_high_water)
+                return 0;
+        r = conn_dispatch_next(conn);
+        if (r >= 0 && !conn->closed && conn->out_head)
+                r = conn_flush(conn);
+        return r;
+}
+
 static int on_conn_process(sd_event_source *es, void *userdata)
 {
         _cleanup_conn_unref_ struct varlink_conn *conn = varlink_conn_ref(userdata);
         int r;
 
         r = conn_flush(conn);
-        if (r >= 0 && !conn->drop && !conn->call_pending &&
-            conn->out_bytes <= conn->server->limits.output_high_water) {
-                r = conn_dispatch_next(conn);
-                if (r >= 0 && !conn->closed && conn->out_head)
-                        r = conn_flush(conn);
-        }
+        if (r >= 0)
+                r = conn_serve(conn);
         if (r < 0)
                 conn_close(conn);
         else
@@ -974,10 +981,17 @@ static int conn_answer(struct varlink_conn *conn, struct json_object *msg, int *
                 r = -ENOMEM;
         } else
                 r = conn_enqueue(conn, msg, fds, n_fds);
-        if (r < 0)
+        if (r < 0) {
                 /* The client would wait forever for this reply. */
                 conn->drop = true;
-        return r;
+                return r;
+        }
+        /* Send now when nothing waits ahead of it: the reply leaves without
+         * another trip through the event loop. A failure is handled there
+         * (the connection is not closed from inside a reply function). */
+        if (conn->out_head && conn->out_head->next == NULL && conn_flush(conn) < 0)
+                conn->drop = true;
+        return 0;
 }
 
 /* Checks common to both kinds of answer; closes the fds when refusing. */
