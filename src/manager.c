@@ -265,33 +265,20 @@ static void reply_no_such_slot(struct varlink_conn *conn, int64_t slot)
         varlink_conn_error(conn, ERROR_NO_SUCH_SLOT, p);
 }
 
-static struct json_object *net4_to_json(const struct slot_net4 *n)
+/* A Net object; addresses of the given family (AF_INET or AF_INET6). */
+static struct json_object *net_to_json(int family, const void *subnet, const void *gateway,
+                                       const void *guest, unsigned prefix_len)
 {
-        char buf[INET_ADDRSTRLEN];
+        const void *addrs[] = {subnet, gateway, guest};
+        static const char *const keys[] = {"subnet", "gateway", "guest"};
         struct json_object *o = json_object_new_object();
-
-        inet_ntop(AF_INET, &n->subnet, buf, sizeof(buf));
-        json_object_object_add(o, "subnet", json_object_new_string(buf));
-        inet_ntop(AF_INET, &n->gateway, buf, sizeof(buf));
-        json_object_object_add(o, "gateway", json_object_new_string(buf));
-        inet_ntop(AF_INET, &n->guest, buf, sizeof(buf));
-        json_object_object_add(o, "guest", json_object_new_string(buf));
-        json_object_object_add(o, "prefixLength", json_object_new_int((int)n->prefix_len));
-        return o;
-}
-
-static struct json_object *net6_to_json(const struct slot_net6 *n)
-{
         char buf[INET6_ADDRSTRLEN];
-        struct json_object *o = json_object_new_object();
 
-        inet_ntop(AF_INET6, &n->subnet, buf, sizeof(buf));
-        json_object_object_add(o, "subnet", json_object_new_string(buf));
-        inet_ntop(AF_INET6, &n->gateway, buf, sizeof(buf));
-        json_object_object_add(o, "gateway", json_object_new_string(buf));
-        inet_ntop(AF_INET6, &n->guest, buf, sizeof(buf));
-        json_object_object_add(o, "guest", json_object_new_string(buf));
-        json_object_object_add(o, "prefixLength", json_object_new_int((int)n->prefix_len));
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                inet_ntop(family, addrs[i], buf, sizeof(buf));
+                json_object_object_add(o, keys[i], json_object_new_string(buf));
+        }
+        json_object_object_add(o, "prefixLength", json_object_new_int((int)prefix_len));
         return o;
 }
 
@@ -320,11 +307,13 @@ static struct json_object *slot_to_json(const struct manager *m, const struct sl
         json_object_object_add(o, "queues", json_object_new_int((int)r->queues));
         json_object_object_add(o, "vnetHeader", json_object_new_boolean(r->vnet_header));
         json_object_object_add(o, "persistent", json_object_new_boolean(r->persistent));
-        json_object_object_add(o, "ipv4", net4_to_json(&n4));
+        json_object_object_add(o, "ipv4", net_to_json(AF_INET, &n4.subnet, &n4.gateway, &n4.guest,
+                                                      n4.prefix_len));
         if (c->ipv6) {
                 struct slot_net6 n6;
                 slot_ipv6(c, r->slot, &n6);
-                json_object_object_add(o, "ipv6", net6_to_json(&n6));
+                json_object_object_add(o, "ipv6", net_to_json(AF_INET6, &n6.subnet, &n6.gateway,
+                                                              &n6.guest, n6.prefix_len));
         } else {
                 json_object_object_add(o, "ipv6", NULL);
         }

@@ -117,18 +117,24 @@ static int grow(void **v, size_t *cap, size_t need, size_t size)
         return 0;
 }
 
+/* Makes room for one more item at the end of a FIFO holding [*head, *n) of
+ * items of size bytes. Taken items make room before the array grows, so
+ * that a queue that never quite empties does not grow for ever. */
+static int fifo_make_room(void **v, size_t *head, size_t *n, size_t *cap, size_t size)
+{
+        if (*head == *n)
+                *head = *n = 0;
+        if (*n == *cap && *head > 0) {
+                memmove(*v, (char *)*v + *head * size, (*n - *head) * size);
+                *n -= *head;
+                *head = 0;
+        }
+        return grow(v, cap, *n + 1, size);
+}
+
 static int link_queue_push(struct link_queue *q, struct link l)
 {
-        if (q->head == q->n)
-                q->head = q->n = 0;
-        /* Taken items make room before the queue grows, so that a queue
-         * that never quite empties does not grow for ever. */
-        if (q->n == q->cap && q->head > 0) {
-                memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
-                q->n -= q->head;
-                q->head = 0;
-        }
-        if (grow((void **)&q->v, &q->cap, q->n + 1, sizeof(*q->v)) < 0)
+        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
                 return -ENOMEM;
         q->v[q->n++] = l;
         return 0;
@@ -136,16 +142,7 @@ static int link_queue_push(struct link_queue *q, struct link l)
 
 static int fd_queue_push(struct fd_queue *q, int fd)
 {
-        if (q->head == q->n)
-                q->head = q->n = 0;
-        /* Taken items make room before the queue grows, so that a queue
-         * that never quite empties does not grow for ever. */
-        if (q->n == q->cap && q->head > 0) {
-                memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
-                q->n -= q->head;
-                q->head = 0;
-        }
-        if (grow((void **)&q->v, &q->cap, q->n + 1, sizeof(*q->v)) < 0)
+        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
                 return -ENOMEM;
         q->v[q->n++] = fd;
         return 0;
