@@ -21,7 +21,6 @@
 #define ERROR_NO_SLOT_AVAILABLE "io.taplinkd.NoSlotAvailable"
 #define ERROR_NO_SUCH_SLOT "io.taplinkd.NoSuchSlot"
 #define ERROR_KERNEL "io.taplinkd.KernelError"
-#define ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
 
 #define MTU_MIN 68
 #define MTU_MAX 65521
@@ -940,9 +939,7 @@ void manager_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                         return;
                 }
 
-        struct json_object *p = json_object_new_object();
-        json_object_object_add(p, "method", json_object_new_string(call->method));
-        varlink_conn_error(conn, ERROR_METHOD_NOT_FOUND, p);
+        varlink_conn_error_method_not_found(conn, call->method);
 }
 
 int manager_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata)
