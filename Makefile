@@ -62,7 +62,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 MANPAGES := $(wildcard docs/*.[1358])
 
 .PHONY: all deps run check check-unit check-integration check-fuzz check-chaos check-e2e \
-        check-systemd check-valgrind e2e bench fuzz install uninstall clean format unit-tests itests
+        check-systemd check-idl check-valgrind e2e bench fuzz install uninstall clean format unit-tests itests
 
 all: $(BUILD)/taplinkd $(BUILD)/taplinkctl $(BUILD)/libtaplink.so $(BUILD)/libtaplink.a \
      $(BUILD)/taplink.pc
@@ -86,7 +86,7 @@ CHAOS_ROUNDS ?= 120
 check: deps
 	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
 	@$(MAKE) --no-print-directory check-unit check-integration check-chaos check-fuzz \
-		check-systemd check-valgrind check-e2e
+		check-systemd check-idl check-valgrind check-e2e
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit-tests itests
 	@$(MAKE) --no-print-directory SANITIZE=1 check-unit check-integration check-chaos
@@ -105,6 +105,9 @@ check-fuzz:
 
 check-systemd: all
 	@BUILD=$(BUILD) scripts/check-systemd.sh
+
+check-idl:
+	@scripts/check-idl.sh
 
 # The daemon under valgrind memcheck for one integration run (plain build:
 # valgrind and ASan do not mix).
