@@ -26,6 +26,7 @@
 
 #include "rtnl.h"
 #include "tap.h"
+#include "../tests/throwaway-netns.h"
 
 #define ROUND 50
 #define TIMED_ROUNDS 21 /* 7 of each method */
@@ -104,20 +105,6 @@ static double quantile_us(const struct samples *s, size_t from, size_t n, double
 static double median_us(const struct samples *s)
 {
         return quantile_us(s, 0, s->n, 0.5);
-}
-
-static bool namespace_is_throwaway(void)
-{
-        struct if_nameindex *ifs = if_nameindex(), *i;
-        bool only_lo = true;
-
-        if (!ifs)
-                return false;
-        for (i = ifs; i->if_index; i++)
-                if (strcmp(i->if_name, "lo") != 0)
-                        only_lo = false;
-        if_freenameindex(ifs);
-        return only_lo;
 }
 
 /* What the daemon would give slot s (SPEC §2, default pools). */

@@ -67,6 +67,7 @@
 #include "slot.h"
 #include "tap.h"
 #include "taplink.h"
+#include "../tests/throwaway-netns.h"
 
 #define MAX_CLIENTS 32
 #define MAX_LEVELS 8
@@ -1116,20 +1117,6 @@ static void measure_churn(struct bench *b, unsigned live, struct level *ret)
 }
 
 /* ---- the run ---- */
-
-static bool namespace_is_throwaway(void)
-{
-        struct if_nameindex *ifs = if_nameindex(), *i;
-        bool only_lo = true;
-
-        if (!ifs)
-                return false;
-        for (i = ifs; i->if_index; i++)
-                if (strcmp(i->if_name, "lo") != 0)
-                        only_lo = false;
-        if_freenameindex(ifs);
-        return only_lo;
-}
 
 /* The floor's configuration: the daemon's, with names and pools of its
  * own, so that its devices and elements never meet the daemon's slots. */

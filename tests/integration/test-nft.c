@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "../itest.h"
+
 #include "config.h"
 #include "macro.h"
 #include "nft.h"
@@ -65,61 +67,6 @@ static const char spec_table[] =
     "}\n";
 
 /* ---- looking from outside ---- */
-
-static char *run_output(const char *fmt, ...) _printf_(1, 2);
-static char *run_output(const char *fmt, ...)
-{
-        char cmd[1024], chunk[4096];
-        size_t len = 0, n;
-        char *out = calloc(1, 1);
-        va_list ap;
-        FILE *f;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        f = popen(cmd, "re");
-        assert_non_null(f);
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                out = realloc(out, len + n + 1);
-                assert_non_null(out);
-                memcpy(out + len, chunk, n);
-                len += n;
-                out[len] = '\0';
-        }
-        pclose(f);
-        return out;
-}
-
-static json_object *run_json(const char *fmt, ...) _printf_(1, 2);
-static json_object *run_json(const char *fmt, ...)
-{
-        char cmd[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        char *out = run_output("%s", cmd);
-        json_object *j = json_tokener_parse(out);
-        free(out);
-        if (!j)
-                fail_msg("no JSON from: %s", cmd);
-        return j;
-}
-
-static void run(const char *fmt, ...) _printf_(1, 2);
-static void run(const char *fmt, ...)
-{
-        char cmd[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        if (system(cmd) != 0)
-                fail_msg("command failed: %s", cmd);
-}
 
 /* Tokens of a ruleset text, so that the SPEC's one-line sets compare
  * equal to nft's multi-line ones: comments and ';' go; so does "==",

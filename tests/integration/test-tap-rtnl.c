@@ -29,56 +29,14 @@
 
 #include <cmocka.h>
 
+#include "../itest.h"
+
 #include "rtnl.h"
 #include "tap.h"
 
 static struct rtnl *rtnl;
 
 /* ---- looking from outside: ip -j ---- */
-
-static json_object *run_json(const char *fmt, ...) _printf_(1, 2);
-static json_object *run_json(const char *fmt, ...)
-{
-        char cmd[512], chunk[4096];
-        size_t len = 0, n;
-        char *out = NULL;
-        json_object *j;
-        va_list ap;
-        FILE *f;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-
-        f = popen(cmd, "re");
-        assert_non_null(f);
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-                out = realloc(out, len + n + 1);
-                assert_non_null(out);
-                memcpy(out + len, chunk, n);
-                len += n;
-        }
-        pclose(f);
-        if (!out)
-                return NULL;
-        out[len] = '\0';
-        j = json_tokener_parse(out);
-        free(out);
-        return j;
-}
-
-static void run(const char *fmt, ...) _printf_(1, 2);
-static void run(const char *fmt, ...)
-{
-        char cmd[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        if (system(cmd) != 0)
-                fail_msg("command failed: %s", cmd);
-}
 
 /* `ip -j -d link show dev X`[0], or NULL when there is no such device. */
 static json_object *link_json(const char *ifname)
@@ -866,20 +824,6 @@ static int group_teardown(void **state)
 }
 
 /* Only lo: a namespace made for this test, not the host's. */
-static bool namespace_is_throwaway(void)
-{
-        struct if_nameindex *ifs = if_nameindex(), *i;
-        bool only_lo = true;
-
-        if (!ifs)
-                return false;
-        for (i = ifs; i->if_index; i++)
-                if (strcmp(i->if_name, "lo") != 0)
-                        only_lo = false;
-        if_freenameindex(ifs);
-        return only_lo;
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
