@@ -1285,24 +1285,78 @@ int nft_apply(struct nft *n, const struct nft_elem *add, size_t n_add, const str
         return run_batch(n, &b);
 }
 
+static int elem_cmp(const void *a, const void *b)
+{
+        return memcmp(a, b, sizeof(struct nft_elem));
+}
+
+/* Sorts v[0..n) and drops repeats; returns the new count. */
+static size_t elems_sort_unique(struct nft_elem *v, size_t n)
+{
+        size_t out = 0;
+
+        if (n == 0)
+                return 0;
+        qsort(v, n, sizeof(*v), elem_cmp);
+        for (size_t i = 1; i < n; i++)
+                if (elem_cmp(&v[out], &v[i]) != 0)
+                        v[++out] = v[i];
+        return out + 1;
+}
+
+/* Appends one dump of set id to l, sorted and without repeats. */
+static int dump_set_once(struct nft *n, struct nftnl_set *s, void *req, struct nft_elem_list *l)
+{
+        size_t before = l->n;
+
+        for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
+                struct nlmsghdr *nlh = request_hdr(n, req, NFT_MSG_GETSETELEM, NLM_F_DUMP);
+                nftnl_set_elems_nlmsg_build_payload(nlh, s);
+                int r = nft_dump(n, nlh, elem_dump_datagram, l);
+                if (r == 0 || r == -ENOENT) {
+                        l->n = before + elems_sort_unique(l->elems + before, l->n - before);
+                        return 0;
+                }
+                l->n = before;
+                if (r != -EINTR)
+                        return r;
+                /* A commit changed the set under the dump: take it again. */
+        }
+        return -EAGAIN;
+}
+
+/* A dump that needs several datagrams restarts the kernel's walk of the set
+ * for each one and skips what it has sent; a hash set that grows or shrinks
+ * in between (rhashtable resizes run after the commit, and do not mark the
+ * dump interrupted) reorders its elements, so that dump repeats some and
+ * misses others. Two dumps in a row that agree are the set's content. */
 static int dump_set_elems(struct nft *n, enum nft_set_id id, struct nft_elem_list *l)
 {
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = set_new(&n->layout, set_descs[id].name);
         _cleanup_free_ void *req = calloc(1, MNL_SOCKET_BUFFER_SIZE);
+        size_t start = l->n;
+        int r;
+
         if (!s || !req)
                 return -ENOMEM;
-
+        r = dump_set_once(n, s, req, l);
+        if (r < 0)
+                return r;
         for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
-                size_t before = l->n;
-                struct nlmsghdr *nlh = request_hdr(n, req, NFT_MSG_GETSETELEM, NLM_F_DUMP);
-                nftnl_set_elems_nlmsg_build_payload(nlh, s);
-                int r = nft_dump(n, nlh, elem_dump_datagram, l);
-                if (r == -ENOENT)
-                        return 0;
-                if (r != -EINTR)
+                size_t first = l->n - start;
+                r = dump_set_once(n, s, req, l);
+                if (r < 0)
                         return r;
-                /* The set changed under the dump: take it again. */
-                l->n = before;
+                size_t second = l->n - start - first;
+                bool same =
+                    first == second && (first == 0 || memcmp(l->elems + start, l->elems + start + first,
+                                                             first * sizeof(*l->elems)) == 0);
+                /* Keep the newer dump. */
+                if (second > 0)
+                        memmove(l->elems + start, l->elems + start + first, second * sizeof(*l->elems));
+                l->n = start + second;
+                if (same)
+                        return 0;
         }
         return -EAGAIN;
 }
