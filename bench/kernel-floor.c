@@ -280,6 +280,7 @@ int main(int argc, char **argv)
         static const struct option options[] = {
             {"slots", required_argument, NULL, 's'},
             {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
             {},
         };
         struct bench b = {.n = 1000};
@@ -297,6 +298,17 @@ int main(int argc, char **argv)
                 case 'j':
                         json = true;
                         break;
+                case 'h':
+                        printf(
+                            "usage: unshare -n %s [--slots N] [--json]\n"
+                            "\n"
+                            "What a slot costs the kernel alone, with no daemon: creating and configuring "
+                            "N\n"
+                            "TAP devices (default 1000) in this throwaway network namespace, dumping them,\n"
+                            "and deleting them three ways (last close, RTM_DELLINK, by link group).\n"
+                            "  --json   one JSON object instead of the table\n",
+                            argv[0]);
+                        return 0;
                 default:
                         fprintf(stderr, "usage: unshare -n %s [--slots N] [--json]\n", argv[0]);
                         return 2;

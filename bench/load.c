@@ -1429,12 +1429,36 @@ static void parse_levels(struct bench *b, const char *arg)
                 die("--levels must start with 0 (the RSS baseline)");
 }
 
+static void usage(FILE *f, const char *argv0)
+{
+        fprintf(f,
+                "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] [--quick] "
+                "[--keep]\n"
+                "\n"
+                "Starts a private taplinkd in this (throwaway) network namespace and measures it\n"
+                "through libtaplink next to the same kernel work done in-process: acquire latency\n"
+                "with 1, 8 and 32 clients at each live-slot level, acquires while releases run,\n"
+                "churn, Status round trips, RSS per slot, reconcile and release-all times.\n"
+                "\n"
+                "  --taplinkd PATH   the daemon to run (default build/taplinkd)\n"
+                "  --ipv6 yes|no     the daemon's and the floor's ipv6 setting (default yes)\n"
+                "  --levels LIST     live-slot levels, starting with 0 (default 0,1000,10000)\n"
+                "  --quick           fewer samples\n"
+                "  --keep            keep the temporary directory (config, logs)\n"
+                "  --help            this text\n",
+                argv0);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-            {"taplinkd", required_argument, NULL, 't'}, {"ipv6", required_argument, NULL, '6'},
-            {"levels", required_argument, NULL, 'l'},   {"quick", no_argument, NULL, 'q'},
-            {"keep", no_argument, NULL, 'k'},           {},
+            {"taplinkd", required_argument, NULL, 't'},
+            {"ipv6", required_argument, NULL, '6'},
+            {"levels", required_argument, NULL, 'l'},
+            {"quick", no_argument, NULL, 'q'},
+            {"keep", no_argument, NULL, 'k'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         struct bench b = {.taplinkd = "build/taplinkd", .ipv6 = true, .pid = 0};
         int c;
@@ -1460,12 +1484,11 @@ int main(int argc, char **argv)
                 case 'k':
                         b.keep = true;
                         break;
+                case 'h':
+                        usage(stdout, argv[0]);
+                        return 0;
                 default:
-                        fprintf(
-                            stderr,
-                            "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] "
-                            "[--quick] [--keep]\n",
-                            argv[0]);
+                        usage(stderr, argv[0]);
                         return 2;
                 }
         if (geteuid() != 0 || !namespace_is_throwaway())

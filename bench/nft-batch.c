@@ -91,12 +91,23 @@ static void measure_apply(struct nft *n, const struct config *c, unsigned presen
         free(e);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         struct config c;
         struct nft *n;
         char *warning = NULL;
         double add, del;
+
+        if (argc > 1) {
+                bool help = strcmp(argv[1], "--help") == 0;
+                fprintf(help ? stdout : stderr,
+                        "usage: %s\n"
+                        "\n"
+                        "What one nftables element batch costs, by set size and batch size, in a\n"
+                        "network namespace of its own (needs root).\n",
+                        argv[0]);
+                return help ? 0 : 2;
+        }
 
         if (unshare(CLONE_NEWNET) < 0) {
                 fprintf(stderr, "nft-batch: needs root for a network namespace of its own: %s\n",
