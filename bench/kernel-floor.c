@@ -275,6 +275,18 @@ static void report(const struct bench *b, bool json)
                median_us(&b->by_group), b->by_group.n);
 }
 
+static void usage(FILE *f, const char *argv0)
+{
+        fprintf(f,
+                "usage: unshare -n %s [--slots N] [--json]\n"
+                "\n"
+                "What a slot costs the kernel alone, with no daemon: creating and configuring N\n"
+                "TAP devices (default 1000) in this throwaway network namespace, dumping them,\n"
+                "and deleting them three ways (last close, RTM_DELLINK, by link group).\n"
+                "  --json   one JSON object instead of the table\n",
+                argv0);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -299,18 +311,10 @@ int main(int argc, char **argv)
                         json = true;
                         break;
                 case 'h':
-                        printf(
-                            "usage: unshare -n %s [--slots N] [--json]\n"
-                            "\n"
-                            "What a slot costs the kernel alone, with no daemon: creating and configuring "
-                            "N\n"
-                            "TAP devices (default 1000) in this throwaway network namespace, dumping them,\n"
-                            "and deleting them three ways (last close, RTM_DELLINK, by link group).\n"
-                            "  --json   one JSON object instead of the table\n",
-                            argv[0]);
+                        usage(stdout, argv[0]);
                         return 0;
                 default:
-                        fprintf(stderr, "usage: unshare -n %s [--slots N] [--json]\n", argv[0]);
+                        usage(stderr, argv[0]);
                         return 2;
                 }
         if (b.n < ROUND || b.n > MAX_SLOTS) {

@@ -1304,7 +1304,7 @@ static size_t elems_sort_unique(struct nft_elem *v, size_t n)
         return out + 1;
 }
 
-/* Appends one dump of set id to l, sorted and without repeats. */
+/* Appends one dump of the set s names to l, sorted and without repeats. */
 static int dump_set_once(struct nft *n, struct nftnl_set *s, void *req, struct nft_elem_list *l)
 {
         size_t before = l->n;
