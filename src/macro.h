@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,3 +85,116 @@ static inline bool streq_ptr(const char *a, const char *b)
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Growable arrays (systemd's GREEDY_REALLOC): makes *p, an array of *cap
+ * elements of elem_size bytes, hold at least need elements, doubling (from
+ * 16) so that n appends cost O(n). 0, or -ENOMEM with *p and *cap unchanged. */
+static inline int greedy_realloc(void **p, size_t *cap, size_t need, size_t elem_size)
+{
+        size_t n;
+        void *q;
+
+        if (need <= *cap)
+                return 0;
+        n = MAX(*cap ? *cap : 8, need);
+        if (n > SIZE_MAX / 2 / elem_size)
+                return -ENOMEM;
+        n *= 2;
+        q = realloc(*p, n * elem_size);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *cap = n;
+        return 0;
+}
+#define GREEDY_REALLOC(p, cap, need) greedy_realloc((void **)&(p), &(cap), (need), sizeof(*(p)))
+
+/* A vector: items[0..n), room for cap. Zero-initialised means empty. */
+#define VEC(type)                 \
+        struct {                  \
+                type *items;      \
+                size_t n, cap;    \
+        }
+/* Appends one item; 0 or -ENOMEM (the vector unchanged). */
+#define VEC_PUSH(v, item)                                                   \
+        ({                                                                  \
+                int _r_ = GREEDY_REALLOC((v)->items, (v)->cap, (v)->n + 1); \
+                if (_r_ >= 0)                                               \
+                        (v)->items[(v)->n++] = (item);                      \
+                _r_;                                                        \
+        })
+/* Appends k items from src; 0 or -ENOMEM (the vector unchanged). */
+#define VEC_APPEND(v, src, k)                                                         \
+        ({                                                                            \
+                size_t _k_ = (k);                                                     \
+                int _r_ = GREEDY_REALLOC((v)->items, (v)->cap, (v)->n + _k_);         \
+                if (_r_ >= 0 && _k_ > 0) {                                            \
+                        memcpy((v)->items + (v)->n, (src), _k_ * sizeof(*(v)->items)); \
+                        (v)->n += _k_;                                                \
+                }                                                                     \
+                _r_;                                                                  \
+        })
+#define VEC_FREE(v)                         \
+        do {                                \
+                free((v)->items);           \
+                (v)->items = NULL;          \
+                (v)->n = (v)->cap = 0;      \
+        } while (0)
+
+/* Intrusive doubly linked lists (systemd's LIST_*): a struct that is on a
+ * list named `name` carries LIST_FIELDS(type, name); the list is a head
+ * pointer, NULL when empty. */
+#define LIST_FIELDS(type, name) type *name##_next, *name##_prev
+#define LIST_PREPEND(name, head, item)                          \
+        do {                                                    \
+                __typeof__(*(head)) **_head_ = &(head), *_i_ = (item); \
+                _i_->name##_prev = NULL;                        \
+                _i_->name##_next = *_head_;                     \
+                if (*_head_)                                    \
+                        (*_head_)->name##_prev = _i_;           \
+                *_head_ = _i_;                                  \
+        } while (0)
+#define LIST_REMOVE(name, head, item)                                     \
+        do {                                                              \
+                __typeof__(*(head)) **_head_ = &(head), *_i_ = (item);    \
+                if (_i_->name##_next)                                     \
+                        _i_->name##_next->name##_prev = _i_->name##_prev; \
+                if (_i_->name##_prev)                                     \
+                        _i_->name##_prev->name##_next = _i_->name##_next; \
+                else                                                      \
+                        *_head_ = _i_->name##_next;                       \
+                _i_->name##_next = _i_->name##_prev = NULL;               \
+        } while (0)
+#define LIST_FOREACH(name, i, head) for ((i) = (head); (i); (i) = (i)->name##_next)
+/* Safe against removing i inside the loop. */
+#define LIST_FOREACH_SAFE(name, i, n, head) \
+        for ((i) = (head); (i) && (((n) = (i)->name##_next), 1); (i) = (n))
+
+/* A FIFO of singly linked items with a `next` field: O(1) push and pop. */
+#define QUEUE(type)           \
+        struct {              \
+                type *head;   \
+                type *tail;   \
+        }
+#define QUEUE_PUSH(q, item)                       \
+        do {                                      \
+                __typeof__((q)->head) _i_ = (item); \
+                _i_->next = NULL;                 \
+                if ((q)->tail)                    \
+                        (q)->tail->next = _i_;    \
+                else                              \
+                        (q)->head = _i_;          \
+                (q)->tail = _i_;                  \
+        } while (0)
+/* The oldest item, taken off the queue; NULL when empty. */
+#define QUEUE_POP(q)                                      \
+        ({                                                \
+                __typeof__((q)->head) _i_ = (q)->head;    \
+                if (_i_) {                                \
+                        (q)->head = _i_->next;            \
+                        if (!(q)->head)                   \
+                                (q)->tail = NULL;         \
+                        _i_->next = NULL;                 \
+                }                                         \
+                _i_;                                      \
+        })
