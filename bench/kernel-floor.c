@@ -107,7 +107,8 @@ static double median_us(const struct samples *s)
         return quantile_us(s, 0, s->n, 0.5);
 }
 
-/* What the daemon would give slot s (SPEC §2, default pools). */
+/* What the daemon would give slot s (default pools; docs/DESIGN.md,
+ * "Slots and addresses"). */
 static void slot_config(unsigned s, int ifindex, char alias[32], struct rtnl_link_config *ret)
 {
         uint32_t base = 0x0ad50000u + s * 4;

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-/* SPEC §7: /etc/taplinkd/taplinkd.conf. Every key has a built-in default;
- * config_init() fills them in, config_load() overlays a file. */
+/* /etc/taplinkd/taplinkd.conf, described in taplinkd.conf(5). Every key has
+ * a built-in default; config_init() fills them in, config_load() overlays a
+ * file. */
 
 #define CONFIG_DEFAULT_PATH "/etc/taplinkd/taplinkd.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
@@ -50,7 +51,8 @@ struct config {
         char *allow_groups_text;
 
         /* Derived: the smallest of max_slots and the pools' capacities
-         * (SPEC §2). Always valid after config_init()/config_load(). */
+         * (docs/DESIGN.md, "Slots and addresses"). Always valid after
+         * config_init()/config_load(). */
         unsigned effective_max_slots;
 };
 

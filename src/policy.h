@@ -10,10 +10,10 @@
 #include "quota.h"
 #include "varlink.h"
 
-/* SPEC §6: who may do what. The peer is identified by SO_PEERCRED and
- * SO_PEERGROUPS (struct varlink_peer); root may do anything; another uid
- * must be in allow_users or belong to a group in allow_groups; a non-root
- * uid holds at most max_slots_per_user slots. */
+/* Who may do what (docs/DESIGN.md, "Who may do what"). The peer is
+ * identified by SO_PEERCRED and SO_PEERGROUPS (struct varlink_peer); root
+ * may do anything; another uid must be in allow_users or belong to a group
+ * in allow_groups; a non-root uid holds at most max_slots_per_user slots. */
 
 bool policy_is_root(const struct varlink_peer *peer);
 

@@ -9,8 +9,9 @@
 
 #include "config.h"
 
-/* SPEC §2: everything about a slot is derived from its number and the
- * configuration. Pure code, no I/O. */
+/* Everything about a slot is derived from its number and the
+ * configuration (docs/DESIGN.md, "Slots and addresses"). Pure code, no
+ * I/O. */
 
 struct slot_net4 {
         struct in_addr subnet;  /* B4 */
@@ -57,8 +58,9 @@ void slot_format_mac(const uint8_t mac[6], char buf[18]);
 /* "ip=<guest4>::<gateway4>:<netmask4>::eth0:off". Returns 0 or -ENOBUFS. */
 int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t size);
 
-/* The free list: least recently released slot first (SPEC §2). Every
- * operation is O(1); memory is 9 bytes per slot. */
+/* The free list: least recently released slot first (docs/DESIGN.md,
+ * "Slots and addresses"). Every operation is O(1); memory is 9 bytes per
+ * slot. */
 struct slot_pool {
         unsigned n;       /* slots 0..n-1 */
         unsigned n_free;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 
-/* taplinkctl: the command-line client of taplinkd (SPEC §8). */
+/* taplinkctl: the command-line client of taplinkd (taplinkctl(1)). */
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,8 +14,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(tl_client *, tl_client_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot *, tl_slot_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot_list *, tl_slot_list_free)
 
-/* SPEC §5's ranges: checked here too, so that a typo is a usage error
- * before anything is acquired. */
+/* Acquire's ranges (docs/io.taplinkd.varlink): checked here too, so that a
+ * typo is a usage error before anything is acquired. */
 #define MIN_MTU 68
 #define MAX_MTU 65521
 #define MAX_QUEUES 16

@@ -9,9 +9,9 @@ at random points: right after a burst of Acquires at sub-millisecond delays,
 after SIGSTOP under load (recording whether a device was frozen between its
 creation and its elements' commit), during start-up's reconcile; and
 SIGTERM. Restarted each time, its state is checked from outside after every
-restart, every 10 rounds and at the end (SPEC §4: "A kill -9 of the daemon
-at any moment, then a restart, leaves no leaked device, element or slot, and
-never disturbs a running sandbox").
+restart, every 10 rounds and at the end: a kill -9 of the daemon at any
+moment, then a restart, leaves no leaked device, element or slot, and never
+disturbs a running sandbox (docs/DESIGN.md, "The kernel is the state").
 
 Run it with tests/chaos/run.sh [ROUNDS] (it makes the namespace). The
 randomness is seeded: CHAOS_SEED=N replays a run (up to kernel timing).
@@ -37,7 +37,8 @@ What the invariant check demands, once the daemon has settled:
   - foreign devices are untouched.
 A client that gives up on an Acquire shuts its socket down before reading:
 whatever reply had reached it by then is its slot; if none had, the reply
-could not be delivered and nothing may remain (SPEC §4), persistent or not.
+could not be delivered and nothing may remain (docs/DESIGN.md, "The kernel
+is the state"), persistent or not.
 At the end everything is given back, and then no device, element or slot
 may remain.
 """
@@ -354,7 +355,8 @@ class Chaos:
                     os.close(fd)
         if answered:
             return
-        # The reply never left the daemon: the slot must go (SPEC §4).
+        # The reply never left the daemon: the slot must go (docs/DESIGN.md,
+        # "The kernel is the state").
         end = time.monotonic() + 2.0
         while True:
             left = [s for s in self.list_slots() if s["label"] == p["label"]]

@@ -11,7 +11,8 @@
 #   E2E_QUICK=1        one guest: ping, TCP both ways, cleanup
 #   E2E_ACCEL=kvm|tcg  skip the KVM probe (default: try kvm for real, else tcg)
 #   E2E_MANUAL=1       no daemon: the runner opens the TAP itself (helper.py tap)
-#                      and loads SPEC §3's table itself; for working on the test
+#                      and loads the daemon's table itself (docs/DESIGN.md,
+#                      "The nftables layout"); for working on the test
 #                      without the daemon (no taplinkctl list, no IPv6)
 #   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair
 #   E2E_CTL=py         use helper.py's stand-in for taplinkctl (same Varlink
@@ -257,7 +258,8 @@ CTLCMD=("$CTL" --socket "$SOCK")
 # E2E_CTL=py: helper.py's stand-in for taplinkctl (same calls, same environment).
 [ "${E2E_CTL:-}" = py ] && CTLCMD=("$PY" "$HELPER" ctl --socket "$SOCK")
 if [ "$MANUAL" = 1 ]; then
-    # Stand-in for the daemon's firewall: SPEC §3's table, elements added by
+    # Stand-in for the daemon's firewall: its table (docs/DESIGN.md, "The
+    # nftables layout"), IPv4 only, elements added by
     # launch(). Lets the isolation/spoofing/egress checks be tried without it.
     nsx sysctl -qw net.ipv4.ip_forward=1
     nsx nft -f - <<EOF || die "nft: cannot load the stand-in table"
@@ -318,7 +320,8 @@ launch() {
         E2E_MEM="$mem" E2E_SMP="$smp"
         E2E_APPEND="e2e.name=$name e2e.steps=$steps e2e.inet=$INET_ADDR e2e.timeout=$((150 * SLOW))")
     if [ "$MANUAL" = 1 ]; then
-        # Stand-in for taplinkctl run: slot numbers and addresses as SPEC §2.
+        # Stand-in for taplinkctl run: slot numbers and addresses as the
+        # daemon derives them (docs/DESIGN.md, "Slots and addresses").
         local s=$MANUAL_SLOT q=1 vnet=1 a
         MANUAL_SLOT=$((s + 1))
         for a in "$@"; do
