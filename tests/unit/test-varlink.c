@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: varlink quota
+// MODULES: varlink-parse varlink-conn varlink-reply varlink-service varlink-server quota
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
