@@ -8,7 +8,7 @@
 #include "macro.h"
 #include "taplink.h"
 
-/* Exit statuses (SPEC §8). */
+/* Exit statuses, as taplinkctl(1) documents them. */
 enum {
         CTL_EXIT_OK = 0,
         CTL_EXIT_REFUSED = 1,     /* the daemon answered with an error; or a local failure */
