@@ -278,8 +278,7 @@ static int parse_ipv6_prefix(struct config *c, const char *value, char **ret_msg
 
 static int parse_mtu(struct config *c, const char *value, char **ret_msg)
 {
-        /* 68: the IPv4 minimum; 65521: the largest MTU a TAP accepts. */
-        return parse_number(value, 68, 65521, &c->mtu, ret_msg);
+        return parse_number(value, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX, &c->mtu, ret_msg);
 }
 
 static int parse_masquerade(struct config *c, const char *value, char **ret_msg)
@@ -507,13 +506,13 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                             c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
         }
 
-        if (c->ipv6 && c->mtu < CONFIG_IPV6_MIN_MTU) {
+        if (c->ipv6 && c->mtu < TAPLINKD_IPV6_MTU_MIN) {
                 *ret_keys = mtu_keys;
                 *ret_n_keys = ELEMENTSOF(mtu_keys);
                 return fail(ret_msg,
                             "mtu: %u is below %u, the smallest link MTU IPv6 works on "
                             "(set ipv6 = no for a smaller one)",
-                            c->mtu, CONFIG_IPV6_MIN_MTU);
+                            c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
 
         n = slot_capacity(c);

@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* SPEC §3: TAP devices through /dev/net/tun. No logging, -errno returns. */
+#include "protocol.h"
 
-#define TAP_MAX_QUEUES 16
+/* TAP devices through /dev/net/tun (taplinkd(8), "Kernel objects"). No
+ * logging, -errno returns. */
+
+/* The most queues one device gets: as many as Acquire may ask for. */
+#define TAP_MAX_QUEUES TAPLINKD_QUEUES_MAX
 
 struct tap_options {
         unsigned queues;  /* 1..TAP_MAX_QUEUES; > 1 means IFF_MULTI_QUEUE */
@@ -15,7 +19,7 @@ struct tap_options {
         uid_t owner;      /* TUNSETOWNER */
 };
 
-/* Reads TUNGETFEATURES once and checks the kernel offers what SPEC §3 needs
+/* Reads TUNGETFEATURES once and checks the kernel offers what taplinkd needs
  * (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE). -EOPNOTSUPP with
  * *ret_missing naming the first missing flag ("IFF_MULTI_QUEUE") if not;
  * other failures name the call in *ret_missing ("open", "TUNGETFEATURES"). */
