@@ -342,12 +342,12 @@ static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *
         const char *what = group ? "group" : "user";
         _cleanup_free_ id_t *ids = NULL;
         _cleanup_free_ char *text = NULL;
-        size_t n = 0, text_len = 0;
+        size_t n = 0, ids_cap = 0, text_len = 0, text_cap = 0;
         const char *p = value;
 
-        text = strdup("");
-        if (!text)
+        if (GREEDY_REALLOC(text, text_cap, 1) < 0)
                 return -ENOMEM;
+        text[0] = '\0';
 
         for (;;) {
                 _cleanup_free_ char *token = NULL;
@@ -381,16 +381,13 @@ static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *
                                 return fail(ret_msg, "cannot look up %s %s: %s", what, token, strerror(-r));
                 }
 
-                id_t *grown = reallocarray(ids, n + 1, sizeof(*ids));
-                if (!grown)
+                if (GREEDY_REALLOC(ids, ids_cap, n + 1) < 0)
                         return -ENOMEM;
-                ids = grown;
                 ids[n++] = id;
 
-                char *t = realloc(text, text_len + len + 3);
-                if (!t)
+                /* ", " before all but the first, and the NUL. */
+                if (GREEDY_REALLOC(text, text_cap, text_len + len + 3) < 0)
                         return -ENOMEM;
-                text = t;
                 text_len += (size_t)sprintf(text + text_len, "%s%s", n > 1 ? ", " : "", token);
         }
 
