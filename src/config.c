@@ -278,8 +278,7 @@ static int parse_ipv6_prefix(struct config *c, const char *value, char **ret_msg
 
 static int parse_mtu(struct config *c, const char *value, char **ret_msg)
 {
-        /* 68: the IPv4 minimum; 65521: the largest MTU a TAP accepts. */
-        return parse_number(value, 68, 65521, &c->mtu, ret_msg);
+        return parse_number(value, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX, &c->mtu, ret_msg);
 }
 
 static int parse_masquerade(struct config *c, const char *value, char **ret_msg)
@@ -343,12 +342,12 @@ static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *
         const char *what = group ? "group" : "user";
         _cleanup_free_ id_t *ids = NULL;
         _cleanup_free_ char *text = NULL;
-        size_t n = 0, text_len = 0;
+        size_t n = 0, ids_cap = 0, text_len = 0, text_cap = 0;
         const char *p = value;
 
-        text = strdup("");
-        if (!text)
+        if (GREEDY_REALLOC(text, text_cap, 1) < 0)
                 return -ENOMEM;
+        text[0] = '\0';
 
         for (;;) {
                 _cleanup_free_ char *token = NULL;
@@ -382,16 +381,13 @@ static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *
                                 return fail(ret_msg, "cannot look up %s %s: %s", what, token, strerror(-r));
                 }
 
-                id_t *grown = reallocarray(ids, n + 1, sizeof(*ids));
-                if (!grown)
+                if (GREEDY_REALLOC(ids, ids_cap, n + 1) < 0)
                         return -ENOMEM;
-                ids = grown;
                 ids[n++] = id;
 
-                char *t = realloc(text, text_len + len + 3);
-                if (!t)
+                /* ", " before all but the first, and the NUL. */
+                if (GREEDY_REALLOC(text, text_cap, text_len + len + 3) < 0)
                         return -ENOMEM;
-                text = t;
                 text_len += (size_t)sprintf(text + text_len, "%s%s", n > 1 ? ", " : "", token);
         }
 
@@ -507,13 +503,13 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                             c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
         }
 
-        if (c->ipv6 && c->mtu < CONFIG_IPV6_MIN_MTU) {
+        if (c->ipv6 && c->mtu < TAPLINKD_IPV6_MTU_MIN) {
                 *ret_keys = mtu_keys;
                 *ret_n_keys = ELEMENTSOF(mtu_keys);
                 return fail(ret_msg,
                             "mtu: %u is below %u, the smallest link MTU IPv6 works on "
                             "(set ipv6 = no for a smaller one)",
-                            c->mtu, CONFIG_IPV6_MIN_MTU);
+                            c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
 
         n = slot_capacity(c);

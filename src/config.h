@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "protocol.h"
+
 /* /etc/taplinkd/taplinkd.conf, described in taplinkd.conf(5). Every key has
  * a built-in default; config_init() fills them in, config_load() overlays a
  * file. */
@@ -14,10 +16,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/taplinkd/taplinkd.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
 #define CONFIG_MAX_SLOTS_LIMIT (1u << 20) /* upper bound for max_slots */
-#define CONFIG_LABEL_MAX 64
-/* RFC 8200: IPv6 needs a link MTU of at least 1280; the kernel refuses an
- * IPv6 address on a link with less. */
-#define CONFIG_IPV6_MIN_MTU 1280
+/* Older names of protocol.h's bounds (manager.c and tests still use them). */
+#define CONFIG_LABEL_MAX TAPLINKD_LABEL_MAX
+#define CONFIG_IPV6_MIN_MTU TAPLINKD_IPV6_MTU_MIN
 
 struct config {
         /* [daemon] */
@@ -29,13 +30,13 @@ struct config {
         bool forward_ipv6;
 
         /* [network] */
-        struct in_addr ipv4_pool;   /* network address, network byte order */
-        unsigned ipv4_pool_prefix;  /* e.g. 16 */
-        unsigned ipv4_prefix;       /* per-slot prefix, 1..31 */
+        struct in_addr ipv4_pool;  /* network address, network byte order */
+        unsigned ipv4_pool_prefix; /* e.g. 16 */
+        unsigned ipv4_prefix;      /* per-slot prefix, 1..31 */
         bool ipv6;
         struct in6_addr ipv6_pool;
-        unsigned ipv6_pool_prefix;  /* e.g. 48 */
-        unsigned ipv6_prefix;       /* per-slot prefix, e.g. 64 */
+        unsigned ipv6_pool_prefix; /* e.g. 48 */
+        unsigned ipv6_prefix;      /* per-slot prefix, e.g. 64 */
         unsigned mtu;
         bool masquerade;
 

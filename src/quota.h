@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 /* Per-uid counts, O(1) per operation (open addressing on uid): the slots
- * a uid holds (policy.c), the connections it has open (varlink.c). */
+ * a uid holds (policy.c), the connections it has open (varlink-server.c). */
 struct quota {
         struct quota_entry *entries;
         size_t n_entries; /* power of two, or 0 */

@@ -5,10 +5,16 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "protocol.h"
+
 /* TAP devices through /dev/net/tun (taplinkd(8), "Kernel objects"). No
  * logging, -errno returns. */
 
-#define TAP_MAX_QUEUES 16
+/* TAP devices through /dev/net/tun (taplinkd(8), "Kernel objects"). No
+ * logging, -errno returns. */
+
+/* The most queues one device gets: as many as Acquire may ask for. */
+#define TAP_MAX_QUEUES TAPLINKD_QUEUES_MAX
 
 struct tap_options {
         unsigned queues;  /* 1..TAP_MAX_QUEUES; > 1 means IFF_MULTI_QUEUE */

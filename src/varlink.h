@@ -9,25 +9,24 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-/* Varlink server transport (SPEC §5): NUL-framed JSON over SOCK_STREAM,
- * SCM_RIGHTS on the sendmsg that carries a reply's first byte. Knows nothing
- * of TAPs: it hands parsed calls to one callback and sends what it is given.
+#include "protocol.h"
+
+/* Varlink server transport (docs/DESIGN.md, "The wire protocol"):
+ * NUL-framed JSON over SOCK_STREAM, SCM_RIGHTS on the sendmsg that carries
+ * a reply's first byte. Knows nothing of TAPs: it hands parsed calls to one
+ * callback and sends what it is given.
  *
  * A connection handles one call at a time: the next pipelined request is
  * not parsed until the current one is answered, so replies leave in request
  * order and a method may answer later (after an nft batch commits, a device
  * deletion finishes) by keeping a reference to the connection. Input is
- * bounded (VARLINK_MAX_MESSAGE per message); output is bounded per
- * connection and a peer that stops reading is dropped, never waited for.
- * The org.varlink.service interface (GetInfo, GetInterfaceDescription) is
- * answered here from the description passed in. */
+ * bounded (VARLINK_MAX_MESSAGE per message, from protocol.h); output is
+ * bounded per connection and a peer that stops reading is dropped, never
+ * waited for. The org.varlink.service interface (GetInfo,
+ * GetInterfaceDescription) is answered here from the description passed
+ * in. The VARLINK_ERROR_* names are in protocol.h. */
 
-#define VARLINK_MAX_MESSAGE (64u * 1024u)
 #define VARLINK_MAX_DEPTH 32
-
-#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
-#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
-#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 
 struct varlink_server;
 struct varlink_conn;
@@ -87,10 +86,11 @@ struct varlink_server_info {
  * the default. A uid other than root holds at most max_connections_per_uid
  * connections, and all of them together at most max_connections; past that
  * a new connection is accepted and closed at once. Root is never refused, so
- * that no flood from another uid locks out the administrator. Calls are not read while more than output_high_water bytes wait
- * to be sent; a connection is dropped when its queued output would pass
- * output_max, or when output has waited write_timeout_usec without the peer
- * reading any of it. */
+ * that no flood from another uid locks out the administrator. Calls are
+ * not read while more than output_high_water bytes wait to be sent; a
+ * connection is dropped when its queued output would pass output_max, or
+ * when output has waited write_timeout_usec without the peer reading any
+ * of it. */
 struct varlink_limits {
         size_t max_connections;
         size_t max_connections_per_uid;

@@ -4,13 +4,11 @@
  * as JSON for scripts. */
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <pwd.h>
 #include <string.h>
 
 #include "ctl.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
+#include "json-util.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -168,7 +166,7 @@ static int slot_object(const tl_slot *s, json_object **ret)
 
 int print_slot_json(FILE *f, const tl_slot *s)
 {
-        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         int r = slot_object(s, &o);
         if (r < 0)
                 return r;
@@ -182,7 +180,7 @@ int print_slot_list_json(FILE *f, const tl_slot_list *l)
                 fputs("[]\n", f);
                 return 0;
         }
-        _cleanup_(json_object_putp) json_object *a = json_object_new_array();
+        _cleanup_json_ json_object *a = json_object_new_array();
         if (!a)
                 return -ENOMEM;
         for (size_t i = 0; i < tl_slot_list_size(l); i++) {
@@ -200,13 +198,13 @@ int print_slot_list_json(FILE *f, const tl_slot_list *l)
 
 int print_status_json(FILE *f, const tl_status *st)
 {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_json_ json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
         /* Members as the Varlink reply names them. */
-        if (json_object_object_add(o, "version", json_object_new_string(st->version)) < 0 ||
-            json_object_object_add(o, "slotsInUse", json_object_new_int64(st->slots_in_use)) < 0 ||
-            json_object_object_add(o, "maxSlots", json_object_new_int64(st->max_slots)) < 0)
+        if (json_add(o, "version", json_object_new_string(st->version)) < 0 ||
+            json_add(o, "slotsInUse", json_object_new_int64(st->slots_in_use)) < 0 ||
+            json_add(o, "maxSlots", json_object_new_int64(st->max_slots)) < 0)
                 return -ENOMEM;
         return print_json(f, o);
 }

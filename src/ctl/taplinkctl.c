@@ -9,16 +9,15 @@
 #include <sys/resource.h>
 
 #include "ctl.h"
+#include "protocol.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_client *, tl_client_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot *, tl_slot_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot_list *, tl_slot_list_free)
 
-/* Acquire's ranges (docs/io.taplinkd.varlink): checked here too, so that a
- * typo is a usage error before anything is acquired. */
-#define MIN_MTU 68
-#define MAX_MTU 65521
-#define MAX_QUEUES 16
+/* The daemon's ranges for mtu and queues (protocol.h) are checked here too,
+ * so that a typo is a usage error before anything is acquired. A label is
+ * left to the daemon, whose InvalidParameter names it. */
 #define DEFAULT_FIRST_FD 3
 
 static void help(void)
@@ -63,10 +62,12 @@ static void help_acquire(bool run)
                "Options:\n");
         if (!run)
                 printf("  --persistent   required: the slot outlives this command\n");
-        printf("  --label L      label the slot ([A-Za-z0-9._:@-], at most 64)\n"
-               "  --mtu N        the device's MTU (68..65521; default: the daemon's)\n"
-               "  --queues N     number of queues, one fd each (1..16; default 1)\n"
-               "  --no-vnet-hdr  open the device without IFF_VNET_HDR\n");
+        printf("  --label L      label the slot ([A-Za-z0-9%s], at most %d)\n"
+               "  --mtu N        the device's MTU (%d..%d; default: the daemon's)\n"
+               "  --queues N     number of queues, one fd each (%d..%d; default 1)\n"
+               "  --no-vnet-hdr  open the device without IFF_VNET_HDR\n",
+               TAPLINKD_LABEL_PUNCT, TAPLINKD_LABEL_MAX, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX,
+               TAPLINKD_QUEUES_MIN, TAPLINKD_QUEUES_MAX);
         if (run)
                 printf("  --fd N         put the first fd at N (default 3)\n");
         printf("  -h, --help     show this help\n");
@@ -163,15 +164,17 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                         a.options.label = optarg;
                         break;
                 case OPT_MTU:
-                        r = parse_unsigned(optarg, MIN_MTU, MAX_MTU, &u);
+                        r = parse_unsigned(optarg, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX, &u);
                         if (r < 0)
-                                return bad_number(command, "--mtu", optarg, r, MIN_MTU, MAX_MTU);
+                                return bad_number(command, "--mtu", optarg, r, TAPLINKD_MTU_MIN,
+                                                  TAPLINKD_MTU_MAX);
                         a.options.mtu = u;
                         break;
                 case OPT_QUEUES:
-                        r = parse_unsigned(optarg, 1, MAX_QUEUES, &u);
+                        r = parse_unsigned(optarg, TAPLINKD_QUEUES_MIN, TAPLINKD_QUEUES_MAX, &u);
                         if (r < 0)
-                                return bad_number(command, "--queues", optarg, r, 1, MAX_QUEUES);
+                                return bad_number(command, "--queues", optarg, r, TAPLINKD_QUEUES_MIN,
+                                                  TAPLINKD_QUEUES_MAX);
                         a.options.queues = u;
                         break;
                 case OPT_NO_VNET_HDR:

@@ -11,8 +11,6 @@
 
 #include "taplink-private.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
-
 /* A daemon's error parameters are untrusted text going to a terminal: keep
  * the message to one line of sane length. */
 #define MAX_ERROR_MESSAGE 1024
@@ -139,18 +137,18 @@ int tlp_varlink_error_to_errno(const char *name, json_object *parameters)
                 const char *name;
                 int err;
         } table[] = {
-            {"io.taplinkd.PermissionDenied", EPERM},
-            {"io.taplinkd.QuotaExceeded", EDQUOT},
-            {"io.taplinkd.NoSlotAvailable", ENOSPC},
-            {"io.taplinkd.NoSuchSlot", ENOENT},
-            {"org.varlink.service.InvalidParameter", EINVAL},
-            {"org.varlink.service.PermissionDenied", EPERM},
-            {"org.varlink.service.MethodNotFound", EOPNOTSUPP},
-            {"org.varlink.service.MethodNotImplemented", EOPNOTSUPP},
-            {"org.varlink.service.InterfaceNotFound", EOPNOTSUPP},
+            {TAPLINKD_ERROR_PERMISSION_DENIED, EPERM},
+            {TAPLINKD_ERROR_QUOTA_EXCEEDED, EDQUOT},
+            {TAPLINKD_ERROR_NO_SLOT_AVAILABLE, ENOSPC},
+            {TAPLINKD_ERROR_NO_SUCH_SLOT, ENOENT},
+            {VARLINK_ERROR_INVALID_PARAMETER, EINVAL},
+            {VARLINK_ERROR_PERMISSION_DENIED, EPERM},
+            {VARLINK_ERROR_METHOD_NOT_FOUND, EOPNOTSUPP},
+            {VARLINK_ERROR_METHOD_NOT_IMPLEMENTED, EOPNOTSUPP},
+            {VARLINK_ERROR_INTERFACE_NOT_FOUND, EOPNOTSUPP},
         };
 
-        if (strcmp(name, "io.taplinkd.KernelError") == 0) {
+        if (strcmp(name, TAPLINKD_ERROR_KERNEL) == 0) {
                 json_object *e;
                 /* Only a plausible errno is passed on: a caller must be able
                  * to rely on the value being negative and meaningful. */
@@ -212,12 +210,12 @@ static char *format_varlink_error(const char *name, json_object *parameters, int
                     is_plain_word(json_object_get_string(value)))
                         fputs(json_object_get_string(value), f);
                 else
-                        fputs_json(f, json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
-                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+                        fputs_json(f, json_object_to_json_string_ext(
+                                          value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         }
         if (!first)
                 fputc(')', f);
-        if (strcmp(name, "io.taplinkd.KernelError") == 0 && err != -EIO)
+        if (strcmp(name, TAPLINKD_ERROR_KERNEL) == 0 && err != -EIO)
                 fprintf(f, ": %s", strerror(-err));
         if (fclose(f) != 0) {
                 free(buf);
@@ -255,7 +253,7 @@ void tlp_reply_done(struct tl_reply *r)
 
 static int parse_reply(tl_client *c, const char *text, size_t len, struct tl_reply *r)
 {
-        _cleanup_(json_object_putp) json_object *m = NULL;
+        _cleanup_json_ json_object *m = NULL;
         json_tokener *tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
@@ -348,12 +346,12 @@ int tlp_client_call(tl_client *c, const char *method, json_object *parameters, s
         if (c->broken)
                 return tlp_client_error(c, -ENOTCONN, "connection to taplinkd is no longer usable");
 
-        _cleanup_(json_object_putp) json_object *call = json_object_new_object();
+        _cleanup_json_ json_object *call = json_object_new_object();
         if (!call)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
-        if (json_object_object_add(call, "method", json_object_new_string(method)) < 0 ||
-            json_object_object_add(call, "parameters",
-                                   parameters ? json_object_get(parameters) : json_object_new_object()) < 0)
+        if (json_add(call, "method", json_object_new_string(method)) < 0 ||
+            json_add(call, "parameters",
+                     parameters ? json_object_get(parameters) : json_object_new_object()) < 0)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
         const char *text =
             json_object_to_json_string_ext(call, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -8,22 +8,12 @@
 
 #include "taplink-private.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot *, tl_slot_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_slot_list *, tl_slot_list_free)
 
 static int malformed(tl_client *c, const char *what)
 {
         return tlp_client_error(c, -EBADMSG, "malformed reply: %s", what);
-}
-
-static int add(json_object *o, const char *key, json_object *v)
-{
-        if (!v || json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
 }
 
 _public_ void tl_acquire_options_init(tl_acquire_options *o)
@@ -34,16 +24,16 @@ _public_ void tl_acquire_options_init(tl_acquire_options *o)
 
 static int acquire_parameters(const tl_acquire_options *o, json_object **ret)
 {
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        _cleanup_json_ json_object *p = json_object_new_object();
         if (!p)
                 return -ENOMEM;
         if (o) {
-                if ((o->label && add(p, "label", json_object_new_string(o->label)) < 0) ||
-                    (o->mtu > 0 && add(p, "mtu", json_object_new_int64(o->mtu)) < 0) ||
-                    (o->queues > 0 && add(p, "queues", json_object_new_int64(o->queues)) < 0) ||
+                if ((o->label && json_add(p, "label", json_object_new_string(o->label)) < 0) ||
+                    (o->mtu > 0 && json_add(p, "mtu", json_object_new_int64(o->mtu)) < 0) ||
+                    (o->queues > 0 && json_add(p, "queues", json_object_new_int64(o->queues)) < 0) ||
                     (o->vnet_header >= 0 &&
-                     add(p, "vnetHeader", json_object_new_boolean(o->vnet_header > 0)) < 0) ||
-                    (o->persistent && add(p, "persistent", json_object_new_boolean(true)) < 0))
+                     json_add(p, "vnetHeader", json_object_new_boolean(o->vnet_header > 0)) < 0) ||
+                    (o->persistent && json_add(p, "persistent", json_object_new_boolean(true)) < 0))
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(p);
@@ -93,7 +83,7 @@ static int take_queue_fds(tl_client *c, json_object *indexes, struct tl_reply *r
 _public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **ret)
 {
         _cleanup_(tlp_reply_done) struct tl_reply reply = {};
-        _cleanup_(json_object_putp) json_object *p = NULL;
+        _cleanup_json_ json_object *p = NULL;
         _cleanup_(tl_slot_freep) tl_slot *s = NULL;
         const char *detail;
         json_object *o;
@@ -104,7 +94,7 @@ _public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **
         r = acquire_parameters(opts, &p);
         if (r < 0)
                 return tlp_client_error(c, r, "%s", strerror(-r));
-        r = tlp_client_call(c, "io.taplinkd.Acquire", p, &reply);
+        r = tlp_client_call(c, TAPLINKD_METHOD_ACQUIRE, p, &reply);
         if (r < 0)
                 return r;
 
@@ -127,13 +117,13 @@ _public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **
 _public_ int tl_release(tl_client *c, unsigned slot)
 {
         _cleanup_(tlp_reply_done) struct tl_reply reply = {};
-        _cleanup_(json_object_putp) json_object *p = json_object_new_object();
+        _cleanup_json_ json_object *p = json_object_new_object();
 
         if (!c)
                 return -EINVAL;
-        if (!p || add(p, "slot", json_object_new_int64(slot)) < 0)
+        if (!p || json_add(p, "slot", json_object_new_int64(slot)) < 0)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
-        return tlp_client_call(c, "io.taplinkd.Release", p, &reply);
+        return tlp_client_call(c, TAPLINKD_METHOD_RELEASE, p, &reply);
 }
 
 _public_ int tl_list(tl_client *c, tl_slot_list **ret)
@@ -145,7 +135,7 @@ _public_ int tl_list(tl_client *c, tl_slot_list **ret)
 
         if (!c || !ret)
                 return -EINVAL;
-        r = tlp_client_call(c, "io.taplinkd.List", NULL, &reply);
+        r = tlp_client_call(c, TAPLINKD_METHOD_LIST, NULL, &reply);
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply.parameters, "slots", &a) ||
@@ -177,7 +167,7 @@ _public_ int tl_status_get(tl_client *c, tl_status *ret)
 
         if (!c || !ret)
                 return -EINVAL;
-        r = tlp_client_call(c, "io.taplinkd.Status", NULL, &reply);
+        r = tlp_client_call(c, TAPLINKD_METHOD_STATUS, NULL, &reply);
         if (r < 0)
                 return r;
         if (tlp_json_get_string(reply.parameters, "version", &version) < 0)

@@ -10,7 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "json-util.h"
 #include "macro.h"
+#include "protocol.h"
 #include "taplink.h"
 
 #define _public_ __attribute__((visibility("default")))

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: varlink quota
+// MODULES: varlink-parse varlink-conn varlink-reply varlink-service varlink-server quota
 // MAX_LEN: 70000
 
 /* The Varlink server's input path, twice per input:

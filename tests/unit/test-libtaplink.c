@@ -19,23 +19,30 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "lib/taplink-private.h"
 
-/* ---- recvmsg wrapper: lets a test pretend the kernel truncated the fds ---- */
+/* ---- recvmsg wrapper: lets a test pretend the kernel truncated the fds,
+ * and counts the calls a signal interrupted ---- */
 
 ssize_t __real_recvmsg(int fd, struct msghdr *mh, int flags);
 ssize_t __wrap_recvmsg(int fd, struct msghdr *mh, int flags);
 
 static bool fake_ctrunc;
+static atomic_uint recvmsg_eintr; /* the fake server thread reads it */
 
 ssize_t __wrap_recvmsg(int fd, struct msghdr *mh, int flags)
 {
         ssize_t n = __real_recvmsg(fd, mh, flags);
+        if (n < 0 && errno == EINTR)
+                atomic_fetch_add(&recvmsg_eintr, 1);
         if (n >= 0 && fake_ctrunc)
                 mh->msg_flags |= MSG_CTRUNC;
         return n;
@@ -62,6 +69,7 @@ struct server {
         int listen_fd;
         pthread_t thread;
         pthread_t client;
+        pid_t client_tid;
         struct step steps[MAX_STEPS];
         size_t n_steps;
         char *requests[MAX_STEPS];
@@ -141,6 +149,59 @@ static void send_chunk(struct server *s, int conn, const char *p, size_t len, st
         }
 }
 
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* True while thread tid is inside recvmsg, as the kernel reports its
+ * current system call ("running" or "-1 ..." when in none). */
+static bool in_recvmsg(pid_t tid)
+{
+        char path[64], line[256];
+        long nr;
+        FILE *f;
+        bool r;
+
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        r = fgets(line, sizeof(line), f) && sscanf(line, "%ld", &nr) == 1 && nr == SYS_recvmsg;
+        fclose(f);
+        return r;
+}
+
+/* Signals the client once it is blocked in recvmsg, then waits until that
+ * recvmsg has returned EINTR: a reply sent earlier could be read by the
+ * very call the signal was meant to interrupt, and the test would not
+ * test EINTR at all. */
+static bool interrupt_client(struct server *s)
+{
+        uint64_t deadline = now_usec() + 5000000u;
+        unsigned before = atomic_load(&recvmsg_eintr);
+
+        while (!in_recvmsg(s->client_tid)) {
+                if (now_usec() > deadline) {
+                        snprintf(s->failure, sizeof(s->failure), "the client never blocked in recvmsg");
+                        return false;
+                }
+                usleep(1000);
+        }
+        pthread_kill(s->client, SIGUSR1);
+        while (atomic_load(&recvmsg_eintr) == before) {
+                if (now_usec() > deadline) {
+                        snprintf(s->failure, sizeof(s->failure), "recvmsg did not return EINTR");
+                        return false;
+                }
+                usleep(1000);
+        }
+        return true;
+}
+
 static void *serve(void *userdata)
 {
         struct server *s = userdata;
@@ -163,12 +224,8 @@ static void *serve(void *userdata)
                         break;
                 s->requests[s->n_requests++] = req;
 
-                if (st->interrupt) {
-                        /* Let the client block in recvmsg first. */
-                        usleep(100 * 1000);
-                        pthread_kill(s->client, SIGUSR1);
-                        usleep(50 * 1000);
-                }
+                if (st->interrupt && !interrupt_client(s))
+                        break;
 
                 size_t len = strlen(st->reply) + (st->no_nul ? 0 : 1);
                 if (st->send_len)
@@ -207,6 +264,7 @@ static int setup(void **state)
         assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(listen(s->listen_fd, 4), 0);
         s->client = pthread_self();
+        s->client_tid = gettid();
         for (size_t i = 0; i < MAX_STEPS; i++)
                 for (size_t k = 0; k < MAX_STEP_FDS; k++)
                         s->steps[i].fds[k] = -1;
@@ -610,12 +668,16 @@ static void test_acquire_interrupted(void **state)
         struct sigaction sa = {.sa_handler = on_sigusr1}, old;
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
         sigusr1_count = 0;
+        atomic_store(&recvmsg_eintr, 0);
 
         tl_client *c = connect_to(s);
         tl_slot *sl = NULL;
         assert_int_equal(tl_acquire(c, NULL, &sl), 0);
         server_join(s);
         assert_int_equal(sigusr1_count, 1);
+        /* The signal interrupted the blocking recvmsg, and the client read
+         * the reply with the next one. */
+        assert_int_equal(atomic_load(&recvmsg_eintr), 1);
         assert_same_pipe(tl_slot_fd(sl, 0), r0, "after EINTR");
         tl_slot_free(sl);
         tl_client_free(c);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: varlink quota
+// MODULES: varlink-parse varlink-conn varlink-reply varlink-service varlink-server quota
+// WRAP: json_object_new_object json_object_new_array json_object_new_string
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,6 +28,51 @@
 #define IDL_TEXT "interface io.taplinkd\n\nmethod Status() -> (version: string)\n"
 #define DEADLINE_USEC (5u * 1000u * 1000u)
 
+/* The suite runs as root (CI does); a test that needs root fails without
+ * it rather than passing having checked nothing. */
+#define REQUIRE_ROOT(why)                                                        \
+        do {                                                                     \
+                if (geteuid() != 0)                                              \
+                        fail_msg("needs root (%s); run the suite as root", why); \
+        } while (0)
+
+/* ---- a json-c allocator that fails on demand ---- */
+
+struct json_object *__real_json_object_new_object(void);
+struct json_object *__real_json_object_new_array(void);
+struct json_object *__real_json_object_new_string(const char *s);
+struct json_object *__wrap_json_object_new_object(void);
+struct json_object *__wrap_json_object_new_array(void);
+struct json_object *__wrap_json_object_new_string(const char *s);
+
+/* Counts down with every allocation; the one made at 0 fails. -1: none
+ * fails. */
+static long alloc_countdown = -1;
+static unsigned allocs_failed;
+
+static bool alloc_should_fail(void)
+{
+        if (alloc_countdown < 0 || alloc_countdown-- > 0)
+                return false;
+        allocs_failed++;
+        return true;
+}
+
+struct json_object *__wrap_json_object_new_object(void)
+{
+        return alloc_should_fail() ? NULL : __real_json_object_new_object();
+}
+
+struct json_object *__wrap_json_object_new_array(void)
+{
+        return alloc_should_fail() ? NULL : __real_json_object_new_array();
+}
+
+struct json_object *__wrap_json_object_new_string(const char *s)
+{
+        return alloc_should_fail() ? NULL : __real_json_object_new_string(s);
+}
+
 struct test_ctx {
         sd_event *event;
         struct varlink_server *server;
@@ -45,10 +91,10 @@ struct test_ctx {
         int pipe_w[3];
         size_t big_size;
 
-        unsigned n_send_fds;    /* calls of the send-fds handler */
-        unsigned n_unsent_fds;  /* ... with sending = false */
-        size_t send_fds_n;      /* how many fds it saw last */
-        int send_fds_result;    /* what it answers */
+        unsigned n_send_fds;   /* calls of the send-fds handler */
+        unsigned n_unsent_fds; /* ... with sending = false */
+        size_t send_fds_n;     /* how many fds it saw last */
+        int send_fds_result;   /* what it answers */
 
         bool peer_seen;
         struct varlink_peer peer;
@@ -968,10 +1014,9 @@ static int peer_child(const struct sockaddr_un *addr, const gid_t *groups, size_
 static void test_peer(void **state)
 {
         struct test_ctx *t = *state;
-        gid_t groups[40], mine[256];
-        int n_mine, status = 0;
+        gid_t mine[256];
         struct client c;
-        pid_t pid;
+        int n_mine;
 
         /* This process: root here. */
         client_open(t, &c);
@@ -987,11 +1032,16 @@ static void test_peer(void **state)
         assert_int_equal(t->peer.n_groups, n_mine);
         assert_memory_equal(t->peer_groups, mine, (size_t)n_mine * sizeof(gid_t));
         client_close(&c);
+}
 
-        if (geteuid() != 0) {
-                print_message("not root: skipping the unprivileged peer\n");
-                return;
-        }
+static void test_peer_unprivileged(void **state)
+{
+        struct test_ctx *t = *state;
+        gid_t groups[40];
+        int status = 0;
+        pid_t pid;
+
+        REQUIRE_ROOT("the peer sets other ids");
         /* More groups than the first SO_PEERGROUPS buffer holds. */
         for (size_t i = 0; i < ELEMENTSOF(groups); i++)
                 groups[i] = (gid_t)(50000 + 7 * i);
@@ -1132,8 +1182,7 @@ static void test_connection_limit(void **state)
         struct test_ctx *t = *state;
         struct client c[3], root;
 
-        /* Needs setuid: the limits apply to uids other than root. */
-        assert_int_equal(geteuid(), 0);
+        REQUIRE_ROOT("the limits apply to uids other than root");
         varlink_server_set_limits(t->server, &(struct varlink_limits){.max_connections = 2});
         client_open_as(t, &c[0], 4001);
         client_open_as(t, &c[1], 4002);
@@ -1161,7 +1210,7 @@ static void test_connection_limit_per_uid(void **state)
         struct test_ctx *t = *state;
         struct client a[3], b;
 
-        assert_int_equal(geteuid(), 0);
+        REQUIRE_ROOT("the limits apply to uids other than root");
         varlink_server_set_limits(t->server, &(struct varlink_limits){.max_connections_per_uid = 2});
         client_open_as(t, &a[0], 4001);
         client_open_as(t, &a[1], 4001);
@@ -1229,6 +1278,112 @@ static void test_server_free(void **state)
         client_close(&b);
 }
 
+/* The reply to the call just sent, or NULL when the server closed the
+ * connection without one. */
+static char *client_reply_or_eof(struct test_ctx *t, struct client *c)
+{
+        uint64_t deadline = now_usec() + DEADLINE_USEC;
+        char buf[8192];
+        size_t len = 0;
+
+        for (;;) {
+                ssize_t n = recv(c->fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+                        assert_int_equal(len, 0); /* never half a reply */
+                        return NULL;
+                }
+                if (n < 0) {
+                        assert_int_equal(errno, EAGAIN);
+                        assert_true(now_usec() < deadline);
+                        assert_true(sd_event_run(t->event, 10000) >= 0);
+                        continue;
+                }
+                len += (size_t)n;
+                if (memchr(buf, 0, len)) {
+                        assert_int_equal(buf[len - 1], 0); /* nothing after it */
+                        return strdup(buf);
+                }
+                assert_true(len < sizeof(buf));
+        }
+}
+
+/* Every json-c allocation the server makes for a call, failed in turn: each
+ * failure ends that connection without a reply (the client is not left
+ * waiting, nor sent a reply it did not ask for), never crashes the server,
+ * and the others are still served. Counting up until no allocation fails
+ * reaches every one of them, whatever their order. */
+static void test_allocation_failure(void **state)
+{
+        static const struct {
+                const char *call, *reply;
+        } cases[] = {
+            {"{\"method\":\"org.varlink.service.GetInfo\"}", GET_INFO_REPLY},
+            {"{\"method\":\"org.varlink.service.GetInfo\",\"parameters\":{\"x\":1}}",
+             "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"x\"}}"},
+            {"{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+             "\"parameters\":{\"interface\":\"io.taplinkd\"}}",
+             "{\"parameters\":{\"description\":\"interface io.taplinkd\\n\\nmethod Status() -> (version: "
+             "string)\\n\"}}"},
+            {"{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+             "\"parameters\":{\"interface\":\"com.example.foo\"}}",
+             "{\"error\":\"org.varlink.service.InterfaceNotFound\","
+             "\"parameters\":{\"interface\":\"com.example.foo\"}}"},
+            {"{\"method\":\"org.varlink.service.Nope\"}",
+             "{\"error\":\"org.varlink.service.MethodNotFound\","
+             "\"parameters\":{\"method\":\"org.varlink.service.Nope\"}}"},
+            {"{\"method\":\"com.example.Foo\"}", "{\"error\":\"org.varlink.service.InterfaceNotFound\","
+                                                 "\"parameters\":{\"interface\":\"com.example\"}}"},
+            {"{\"method\":\"io.taplinkd.Echo\",\"parameters\":[]}",
+             "{\"error\":\"org.varlink.service.InvalidParameter\","
+             "\"parameters\":{\"parameter\":\"parameters\"}}"},
+            {"{\"method\":\"io.taplinkd.Echo\"}", "{\"parameters\":{}}"},
+            {"{\"method\":\"io.taplinkd.Echo\",\"parameters\":{\"a\":1}}", "{\"parameters\":{\"a\":1}}"},
+            {"{\"method\":\"io.taplinkd.Nope\"}", "{\"error\":\"org.varlink.service.MethodNotFound\","
+                                                  "\"parameters\":{\"method\":\"io.taplinkd.Nope\"}}"},
+        };
+        struct test_ctx *t = *state;
+        unsigned disconnects = 0;
+        struct client good;
+
+        client_open(t, &good);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                long n;
+
+                for (n = 0;; n++) {
+                        struct client c;
+                        char *reply;
+
+                        client_open(t, &c);
+                        RUN_UNTIL(t, varlink_server_n_connections(t->server) == 2);
+                        allocs_failed = 0;
+                        alloc_countdown = n;
+                        client_call(&c, cases[i].call);
+                        reply = client_reply_or_eof(t, &c);
+                        alloc_countdown = -1;
+
+                        if (allocs_failed == 0) {
+                                /* Past the last allocation: the real reply. */
+                                if (!reply)
+                                        fail_msg("case %zu: closed without a failed allocation", i);
+                                assert_string_equal(reply, cases[i].reply);
+                                free(reply);
+                                client_close(&c);
+                                break;
+                        }
+                        if (reply)
+                                fail_msg("case %zu, allocation %ld failed: got %s", i, n, reply);
+                        RUN_UNTIL(t, t->n_disconnects == ++disconnects);
+                        client_close(&c);
+                        expect_get_info(t, &good);
+                }
+                /* Each of these calls allocates, so a failure was tried. */
+                assert_true(n > 0);
+                RUN_UNTIL(t, varlink_server_n_connections(t->server) == 1);
+                disconnects = t->n_disconnects;
+        }
+        client_close(&good);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1249,6 +1404,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_split_writes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
             cmocka_unit_test_setup_teardown(test_peer, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_peer_unprivileged, setup, teardown),
             cmocka_unit_test_setup_teardown(test_big_reply, setup, teardown),
             cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
             cmocka_unit_test_setup_teardown(test_output_bound, setup, teardown),
@@ -1258,6 +1414,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_connection_limit_per_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(test_accept_emfile, setup, teardown),
             cmocka_unit_test_setup_teardown(test_server_free, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_allocation_failure, setup, teardown),
         };
 
         signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The protocol's names and bounds, in one place for taplinkd, libtaplink and
+ * taplinkctl. docs/io.taplinkd.varlink is the interface; docs/DESIGN.md
+ * ("The wire protocol") the framing and the errors. Header-only on purpose:
+ * libtaplink is built with -fvisibility=hidden and exports tl_* alone, so
+ * nothing here may need a symbol of its own. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+/* ---- Varlink itself ---- */
+
+/* The longest call (its JSON, without the NUL) the daemon reads; a longer
+ * one ends that connection. */
+#define VARLINK_MAX_MESSAGE (64u * 1024u)
+
+#define VARLINK_SERVICE_INTERFACE "org.varlink.service"
+#define VARLINK_METHOD_GET_INFO "org.varlink.service.GetInfo"
+#define VARLINK_METHOD_GET_INTERFACE_DESCRIPTION "org.varlink.service.GetInterfaceDescription"
+
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+
+/* ---- io.taplinkd ---- */
+
+#define TAPLINKD_INTERFACE "io.taplinkd"
+
+#define TAPLINKD_METHOD_ACQUIRE "io.taplinkd.Acquire"
+#define TAPLINKD_METHOD_RELEASE "io.taplinkd.Release"
+#define TAPLINKD_METHOD_LIST "io.taplinkd.List"
+#define TAPLINKD_METHOD_STATUS "io.taplinkd.Status"
+
+#define TAPLINKD_ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
+#define TAPLINKD_ERROR_QUOTA_EXCEEDED "io.taplinkd.QuotaExceeded" /* (limit: int) */
+#define TAPLINKD_ERROR_NO_SLOT_AVAILABLE "io.taplinkd.NoSlotAvailable"
+#define TAPLINKD_ERROR_NO_SUCH_SLOT "io.taplinkd.NoSuchSlot" /* (slot: int) */
+#define TAPLINKD_ERROR_KERNEL "io.taplinkd.KernelError"      /* (operation: string, errno: int) */
+
+/* Acquire's parameters; a value outside is InvalidParameter. */
+#define TAPLINKD_MTU_MIN 68    /* the IPv4 minimum (RFC 791) */
+#define TAPLINKD_MTU_MAX 65521 /* the largest MTU a TAP accepts */
+/* RFC 8200: IPv6 needs a link MTU of at least 1280, and the kernel refuses
+ * an IPv6 address on a link with less. */
+#define TAPLINKD_IPV6_MTU_MIN 1280
+#define TAPLINKD_QUEUES_MIN 1
+#define TAPLINKD_QUEUES_MAX 16
+#define TAPLINKD_LABEL_MAX 64
+/* A label's characters besides ASCII letters and digits. */
+#define TAPLINKD_LABEL_PUNCT "._:@-"
+
+/* A label as Acquire takes it: [A-Za-z0-9._:@-]{0,64}. len is the string's
+ * length as the JSON said, so that an embedded NUL ("a\u0000b") fails. */
+static inline bool taplinkd_label_valid(const char *s, size_t len)
+{
+        if (!s || len > TAPLINKD_LABEL_MAX || strlen(s) != len)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                char ch = s[i];
+                if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                      strchr(TAPLINKD_LABEL_PUNCT, ch)))
+                        return false;
+        }
+        return true;
+}
