@@ -14,6 +14,7 @@
 #include "reaper.h"
 #include "rtnl.h"
 #include "slot.h"
+#include "sysctl.h"
 #include "tap.h"
 
 #define ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
@@ -332,7 +333,7 @@ static void schedule_flush(struct manager *m)
 
 static int queue_elems(struct manager *m, struct slot_rec *r, bool add)
 {
-        struct nft_elem elems[4];
+        struct nft_elem elems[NFT_SLOT_ELEMS_MAX];
         size_t n = nft_slot_elems(m->config, r->slot, elems);
         int e;
 
@@ -1189,7 +1190,7 @@ static bool elem_expected(const struct manager *m, const struct nft_elem *e)
                 return false;
 
         /* The element must be exactly one of the slot's own. */
-        struct nft_elem own[4];
+        struct nft_elem own[NFT_SLOT_ELEMS_MAX];
         size_t n = nft_slot_elems(c, slot, own);
         for (size_t i = 0; i < n; i++)
                 if (own[i].set == e->set && memcmp(&own[i].addr, &e->addr, sizeof(e->addr)) == 0 &&
@@ -1236,7 +1237,7 @@ static int reconcile_elements(struct manager *m)
         /* Adding an element that exists is a no-op, so every live slot's
          * elements go in: that restores whatever is missing. */
         for (struct slot_rec *r = m->records; r; r = r->next) {
-                struct nft_elem own[4];
+                struct nft_elem own[NFT_SLOT_ELEMS_MAX];
                 size_t n = nft_slot_elems(m->config, r->slot, own);
                 e = elem_vec_append(&add, own, n);
                 if (e < 0)

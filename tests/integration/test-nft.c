@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft slot config
+// MODULES: nft nft-build nft-parse nft-ruleset sysctl slot config
 /* src/nft.c against the real kernel, in a throwaway network namespace (make
  * check runs it under `unshare -n`; it refuses to run in the host's
  * namespace). What the module did is checked from outside with `nft -j` and
@@ -39,6 +39,7 @@
 #include "config.h"
 #include "macro.h"
 #include "nft.h"
+#include "sysctl.h"
 #include "slot.h"
 
 /* SPEC §3, verbatim. */
