@@ -3,7 +3,9 @@
  * (ruleset_state_load), compared with what it should hold (ruleset_plan:
  * sets by type, chains by hook and priority, rules expression by
  * expression) and only what differs is rewritten, in one batch
- * (ruleset_build). */
+ * (ruleset_build). nft_restore() adds every live element to that batch,
+ * for the firewall's self-healing (docs/DESIGN.md, "The firewall heals
+ * itself"). */
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -543,4 +545,9 @@ static int ruleset_commit(struct nft *n, const struct nft_elem *elems, size_t n_
 int nft_ensure_ruleset(struct nft *n)
 {
         return ruleset_commit(n, NULL, 0);
+}
+
+int nft_restore(struct nft *n, const struct nft_elem *elems, size_t n_elems)
+{
+        return ruleset_commit(n, elems, n_elems);
 }

@@ -313,6 +313,11 @@ bool nft_has_destroy(const struct nft *n)
         return n->has_destroy;
 }
 
+uint32_t nft_portid(const struct nft *n)
+{
+        return n->portid;
+}
+
 const struct nft_layout *nft_layout(const struct nft *n)
 {
         return &n->layout;

@@ -17,7 +17,7 @@
  * The module is four files: nft-build.c (pure message builders and the
  * per-slot element families), nft-parse.c (the pure element-dump parser),
  * nft.c (the socket: batches, dumps, elements, the table's deletion) and
- * nft-ruleset.c (the ruleset's ensure and repair). */
+ * nft-ruleset.c (ensure, repair and restore of the ruleset). */
 
 enum nft_set_id {
         NFT_SET_SLOTS_V4,  /* slots_v4: ipv4_addr, subnet base */
@@ -45,6 +45,11 @@ struct nft;
 int nft_open(const struct config *c, struct nft **ret);
 void nft_close(struct nft *n);
 
+/* The socket's netlink port id. nftables notifications name the port of
+ * the socket whose batch caused them (nlmsg_pid), so a monitor can tell
+ * our own changes from everyone else's (see nft-monitor.h). */
+uint32_t nft_portid(const struct nft *n);
+
 /* Creates or repairs the table, its four sets and three chains with exactly
  * the rules of docs/DESIGN.md ("The nftables layout"), in one batch, only if
  * anything differs: a second call changes nothing; a deleted rule or chain
@@ -62,6 +67,15 @@ void nft_close(struct nft *n);
  * it); the manager's reconcile puts the elements back. Foreign sets and
  * chains in the table are left alone. */
 int nft_ensure_ruleset(struct nft *n);
+
+/* nft_ensure_ruleset() and the addition of elems[] (present ones are fine)
+ * in ONE batch, so that nothing is missing between two commits: after a
+ * `nft flush ruleset` the table comes back with every live slot's elements
+ * at once (docs/DESIGN.md, "The firewall heals itself"). Atomic: on error
+ * nothing changed. Returns 1 when the ruleset needed repair, 0 when only
+ * the elements were written (or nothing at all: no repair, no elements);
+ * -EINVAL for an element of no set or without a valid interface name. */
+int nft_restore(struct nft *n, const struct nft_elem *elems, size_t n_elems);
 
 /* How many elements a slot can have at most: one per row of the element
  * family table in nft-build.c. */
