@@ -9,7 +9,9 @@
  * program deleting the table 1,000 times in 3.2 s got 13 restores (the
  * burst of ten, then one a second) and one more 0.8 s after it stopped,
  * for 2-3% of a CPU, while a 10 ms timer on the same loop was never more
- * than 14 ms late. */
+ * than 14-33 ms late. The batch grows with the live slots: restoring the
+ * 65,536 elements of 16,384 slots (the default pools' maximum) after
+ * `nft flush ruleset` took 94 ms, 47 ms when only elements were missing. */
 
 #include <stdio.h>
 #include <string.h>
@@ -176,7 +178,8 @@ static void on_event(const struct nft_event *ev, const char *description, void *
 {
         struct firewall *fw = userdata;
 
-        log_debug("nftables: %s", description);
+        /* No line per event: a set flush is one per element. The restore's
+         * line names them all. */
         losses_add(fw, ev);
         schedule_restore(fw);
 }
@@ -227,8 +230,10 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         int r;
 
         fw->timer_armed = false;
-        if (restore_allowed_at(fw, start) > start) {
-                schedule_restore(fw); /* woken early: the timer's accuracy */
+        /* The timer was set for when this is allowed; checked again all
+         * the same, as a token must never be taken from an empty bucket. */
+        if (restore_allowed_at(fw, start) > start || fw->tokens == 0) {
+                schedule_restore(fw);
                 return 0;
         }
         fw->tokens--;
