@@ -655,7 +655,7 @@ static void floor_acquire(struct worker *w, unsigned i, unsigned s)
         struct rtnl_link_config lc = {.mtu = c->mtu, .ipv6 = c->ipv6};
         struct slot_net4 n4;
         struct slot_net6 n6;
-        struct nft_elem elems[4];
+        struct nft_elem elems[NFT_SLOT_ELEMS_MAX];
         char name[IFNAMSIZ];
         const char *op = NULL;
         uint64_t t0, t1, t2;
@@ -712,7 +712,7 @@ static void *floor_round_thread(void *p)
 static void floor_cleanup(struct bench *b, struct worker *w, unsigned n_workers)
 {
         int ifindexes[MAX_CLIENTS * MAX_PER_ROUND];
-        struct nft_elem elems[MAX_CLIENTS * MAX_PER_ROUND * 4];
+        struct nft_elem elems[MAX_CLIENTS * MAX_PER_ROUND * NFT_SLOT_ELEMS_MAX];
         size_t n = 0, n_elems = 0;
         int r;
 

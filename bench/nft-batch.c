@@ -47,7 +47,7 @@ static void check(int r, const char *what)
 /* The elements of slots [first, first + count). */
 static struct nft_elem *elems_of(const struct config *c, unsigned first, unsigned count, size_t *ret_n)
 {
-        struct nft_elem *e = calloc((size_t)count * 4, sizeof(*e));
+        struct nft_elem *e = calloc((size_t)count * NFT_SLOT_ELEMS_MAX, sizeof(*e));
         size_t n = 0;
         if (!e)
                 exit(1);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "firewall.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -14,6 +15,7 @@
 #include "reaper.h"
 #include "rtnl.h"
 #include "slot.h"
+#include "sysctl.h"
 #include "tap.h"
 
 #define ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
@@ -105,6 +107,7 @@ struct manager {
         struct rtnl_monitor *monitor;
         sd_event_source *monitor_source;
         struct nft *nft;
+        struct firewall *firewall; /* heals the table: see firewall_collect() */
         struct reaper *reaper;
 
         /* The nft batch being gathered. An Acquire commits it at once
@@ -332,7 +335,7 @@ static void schedule_flush(struct manager *m)
 
 static int queue_elems(struct manager *m, struct slot_rec *r, bool add)
 {
-        struct nft_elem elems[4];
+        struct nft_elem elems[NFT_SLOT_ELEMS_MAX];
         size_t n = nft_slot_elems(m->config, r->slot, elems);
         int e;
 
@@ -1189,7 +1192,7 @@ static bool elem_expected(const struct manager *m, const struct nft_elem *e)
                 return false;
 
         /* The element must be exactly one of the slot's own. */
-        struct nft_elem own[4];
+        struct nft_elem own[NFT_SLOT_ELEMS_MAX];
         size_t n = nft_slot_elems(c, slot, own);
         for (size_t i = 0; i < n; i++)
                 if (own[i].set == e->set && memcmp(&own[i].addr, &e->addr, sizeof(e->addr)) == 0 &&
@@ -1236,7 +1239,7 @@ static int reconcile_elements(struct manager *m)
         /* Adding an element that exists is a no-op, so every live slot's
          * elements go in: that restores whatever is missing. */
         for (struct slot_rec *r = m->records; r; r = r->next) {
-                struct nft_elem own[4];
+                struct nft_elem own[NFT_SLOT_ELEMS_MAX];
                 size_t n = nft_slot_elems(m->config, r->slot, own);
                 e = elem_vec_append(&add, own, n);
                 if (e < 0)
@@ -1253,6 +1256,35 @@ out:
         free(del.v);
         return e;
 }
+
+/* ---- the firewall heals itself (firewall.c) ----
+ * The firewall restores the table and every element in it when someone
+ * else removes them; it asks for the elements here. */
+
+/* firewall_collect_fn: the elements of every live slot. */
+static int firewall_collect(struct nft_elem **ret, size_t *ret_n, void *userdata)
+{
+        struct manager *m = userdata;
+        VEC(struct nft_elem) all = {0};
+
+        for (struct slot_rec *r = m->records; r; r = r->next) {
+                struct nft_elem own[NFT_SLOT_ELEMS_MAX];
+                size_t n;
+
+                if (r->phase != PHASE_LIVE)
+                        continue;
+                n = nft_slot_elems(m->config, r->slot, own);
+                if (VEC_APPEND(&all, own, n) < 0) {
+                        VEC_FREE(&all);
+                        return -ENOMEM;
+                }
+        }
+        *ret = all.items;
+        *ret_n = all.n;
+        return 0;
+}
+
+/* ---- end of the firewall's part ---- */
 
 int manager_start(struct manager *m)
 {
@@ -1277,6 +1309,12 @@ int manager_start(struct manager *m)
                             m);
         if (e < 0)
                 return log_error_errno(e, "sd-event: adding the link monitor failed: %m");
+
+        /* Watching before the ruleset is ensured: whatever someone else
+         * removes from then on is seen, and restored once we serve. */
+        e = firewall_new(m->event, m->nft, c->nft_table, firewall_collect, m, &m->firewall);
+        if (e < 0)
+                return log_error_errno(e, "nftables: watching table inet %s failed: %m", c->nft_table);
 
         e = nft_ensure_ruleset(m->nft);
         if (e < 0)
@@ -1365,6 +1403,10 @@ void manager_free(struct manager *m)
 {
         if (!m)
                 return;
+
+        /* Nothing is restored while the manager goes. */
+        firewall_free(m->firewall);
+        m->firewall = NULL;
 
         /* Acquires that never ran: nothing was made for them. */
         for (struct acquire_req *q = m->acquire_head, *next; q; q = next) {

@@ -14,7 +14,11 @@ MTU, an fd attached), a TUN, a bridge and a veth pair, then writes
                 AF_BRIDGE RTM_DELLINK when a port leaves;
   OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the four sets of
                 SPEC section 3 (empty, a few elements, a few hundred), of an
-                interval set with our name, and the error for a missing set.
+                interval set with our name, and the error for a missing set;
+  OUTDIR/nft-events/  NFNLGRP_NFTABLES notification datagrams: the table
+                made, elements added and deleted, a set flushed, a rule and
+                a chain deleted, a chain flushed, a set deleted, a
+                neighbour's table deleted, `nft flush ruleset`.
 
 Nothing outside the namespace is touched; the namespace goes with the
 process. The committed seeds in tests/fuzz/corpus/ came from this script.
@@ -46,6 +50,7 @@ NFT_MSG_GETSETELEM = 13
 NFPROTO_INET = 1
 NFTA_SET_ELEM_LIST_TABLE = 1
 NFTA_SET_ELEM_LIST_SET = 2
+NFNLGRP_NFTABLES = 7
 TUNSETIFF = 0x400454CA
 TUNSETOWNER = 0x400454CC
 IFF_TAP = 0x0002
@@ -245,6 +250,86 @@ def capture_nft(out):
         write(f"{out}/nft/empty-{i}.bin", d)
 
 
+NFT_FULL_RULESET = """
+table inet taplinkd {
+  set slots_v4  { type ipv4_addr; }
+  set slots_v6  { type ipv6_addr; }
+  set guests_v4 { type ifname . ipv4_addr; }
+  set guests_v6 { type ifname . ipv6_addr; }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "tl*" iifname . ip saddr != @guests_v4 drop
+    iifname "tl*" ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6 drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tl*" iifname . ip saddr != @guests_v4 drop
+    iifname "tl*" iifname . ip6 saddr != @guests_v6 drop
+    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 @slots_v4 drop
+    ip6 saddr & ffff:ffff:ffff:ffff:: @slots_v6 ip6 daddr & ffff:ffff:ffff:ffff:: @slots_v6 drop
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 != @slots_v4 masquerade
+  }
+}
+table ip neighbour {
+  chain input { type filter hook input priority filter; policy accept; }
+}
+add element inet taplinkd slots_v4 { 10.213.0.0, 10.213.0.4 }
+add element inet taplinkd slots_v6 { fd74:6c00::, fd74:6c00:0:1:: }
+add element inet taplinkd guests_v4 { "tl0" . 10.213.0.2, "tl1" . 10.213.0.6 }
+add element inet taplinkd guests_v6 { "tl0" . fd74:6c00::2, "tl1" . fd74:6c00:0:1::2 }
+"""
+
+
+class NftMonitor:
+    def __init__(self):
+        self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        self.s.bind((0, 1 << (NFNLGRP_NFTABLES - 1)))
+        self.s.setblocking(False)
+
+    def save(self, out, name):
+        time.sleep(0.05)
+        n = 0
+        while True:
+            try:
+                d = self.s.recv(1 << 20)
+            except BlockingIOError:
+                break
+            for piece in chunks(d):
+                write(f"{out}/nft-events/{name}-{n}.bin", piece)
+                n += 1
+
+
+def capture_nft_events(out):
+    subprocess.run(["nft", "flush", "ruleset"], check=True)
+    mon = NftMonitor()
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=NFT_FULL_RULESET)
+    mon.save(out, "create")
+    t = "inet taplinkd".split()
+    steps = (
+        ("add-elements", ["add", "element", *t, "slots_v4", "{ 10.213.0.8 }"]),
+        ("delete-element", ["delete", "element", *t, "guests_v4", '{ "tl0" . 10.213.0.2 }']),
+        ("flush-set", ["flush", "set", *t, "slots_v6"]),
+        ("delete-rule", ["delete", "rule", *t, "postrouting", "handle", "HANDLE"]),
+        ("flush-chain", ["flush", "chain", *t, "forward"]),
+        ("delete-chain", ["delete", "chain", *t, "postrouting"]),
+        ("delete-set", ["delete", "set", *t, "slots_v4"]),
+        ("delete-neighbour", ["delete", "table", "ip", "neighbour"]),
+        ("flush-ruleset", ["flush", "ruleset"]),
+    )
+    for name, args in steps:
+        if "HANDLE" in args:
+            listing = subprocess.run(["nft", "-a", "list", "chain", *t, "postrouting"], check=True,
+                                     capture_output=True, text=True).stdout
+            rule = [l for l in listing.splitlines() if "masquerade" in l][0]
+            handle = rule.split("# handle ")[1]
+            args = [handle if a == "HANDLE" else a for a in args]
+        subprocess.run(["nft", *args], check=True)
+        mon.save(out, name)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: capture-seeds.py OUTDIR")
@@ -254,6 +339,7 @@ def main():
         os.execvpe("unshare", ["unshare", "-n", sys.executable, os.path.abspath(__file__), out], env)
     capture_rtnl(out)
     capture_nft(out)
+    capture_nft_events(out)
 
 
 if __name__ == "__main__":

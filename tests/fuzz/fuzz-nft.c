@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft slot
+// MODULES: nft-parse nft-build slot
 // MAX_LEN: 16384
 
 /* nft_parse_elem_dump() over an arbitrary datagram, as nft_dump_elems()
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "nft.h"
+#include "nft-internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

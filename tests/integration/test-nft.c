@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft slot config
+// MODULES: nft nft-build nft-parse nft-ruleset sysctl slot config
 /* src/nft.c against the real kernel, in a throwaway network namespace (make
  * check runs it under `unshare -n`; it refuses to run in the host's
  * namespace). What the module did is checked from outside with `nft -j` and
@@ -39,6 +39,7 @@
 #include "config.h"
 #include "macro.h"
 #include "nft.h"
+#include "sysctl.h"
 #include "slot.h"
 
 /* SPEC §3, verbatim. */
@@ -853,6 +854,73 @@ static void test_delete_table(void **state)
         assert_table_text("taplinkd", spec_table);
 }
 
+/* ---- restore: the ruleset and the elements in one batch ---- */
+
+static void test_restore(void **state)
+{
+        struct fixture *f = *state;
+        struct nft_elem *e;
+        size_t n = slots_elems(&f->c, 1, 3, &e);
+
+        assert_true(nft_portid(f->n) != 0);
+
+        /* From nothing: the table and every element, in one commit. */
+        uint32_t gen = nft_generation();
+        assert_int_equal(nft_restore(f->n, e, n), 1);
+        assert_int_equal(nft_generation(), gen + 1);
+        assert_table_text_order("taplinkd", spec_table, false);
+        for (unsigned s = 1; s <= 3; s++)
+                assert_slot_present("taplinkd", s, true);
+
+        /* Intact: only the elements are written (present ones are fine). */
+        assert_int_equal(nft_restore(f->n, e, n), 0);
+        gen = nft_generation();
+        assert_int_equal(nft_restore(f->n, NULL, 0), 0);
+        assert_int_equal(nft_generation(), gen);
+
+        /* What `nft flush ruleset` leaves, and smaller losses. */
+        static const char *const breakage[] = {
+            "nft flush ruleset",
+            "nft delete table inet taplinkd",
+            "nft flush set inet taplinkd guests_v4",
+            "nft delete element inet taplinkd slots_v4 '{ 10.213.0.8 }'",
+            "nft flush chain inet taplinkd forward && nft delete element inet taplinkd guests_v6 "
+            "'{ \"tl2\" . fd74:6c00:0:2::2 }'",
+            "nft delete chain inet taplinkd input && nft flush set inet taplinkd slots_v6",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(breakage); i++) {
+                run("%s", breakage[i]);
+                gen = nft_generation();
+                assert_true(nft_restore(f->n, e, n) >= 0);
+                assert_int_equal(nft_generation(), gen + 1);
+                assert_table_text("taplinkd", spec_table);
+                for (unsigned s = 1; s <= 3; s++)
+                        assert_slot_present("taplinkd", s, true);
+                assert_int_equal(nft_ensure_ruleset(f->n), 0);
+        }
+
+        /* A set recreated with another type is recreated again and filled
+         * in the same batch (nft_ensure_ruleset() leaves it empty). */
+        run("nft flush chain inet taplinkd input && nft flush chain inet taplinkd forward && "
+            "nft delete set inet taplinkd guests_v4 && "
+            "nft add set inet taplinkd guests_v4 '{ type ipv4_addr; }'");
+        assert_int_equal(nft_restore(f->n, e, n), 1);
+        assert_table_text("taplinkd", spec_table);
+        for (unsigned s = 1; s <= 3; s++)
+                assert_slot_present("taplinkd", s, true);
+
+        /* Invalid input: nothing happens, not even the repair. */
+        run("nft delete table inet taplinkd");
+        struct nft_elem bad[2] = {e[0], {.set = NFT_SET_GUESTS_V4}};
+        gen = nft_generation();
+        assert_int_equal(nft_restore(f->n, bad, 2), -EINVAL);
+        assert_int_equal(nft_generation(), gen);
+        char *tables = run_output("nft list tables");
+        assert_string_equal(tables, "");
+        free(tables);
+        free(e);
+}
+
 /* ---- other configurations ---- */
 
 static void test_custom_config(void **state)
@@ -1149,6 +1217,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_apply_atomic, setup, teardown),
             cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
             cmocka_unit_test_setup_teardown(test_delete_table, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
             cmocka_unit_test_setup_teardown(test_custom_config, setup, teardown),
             cmocka_unit_test_setup_teardown(test_config_change, setup, teardown),
             cmocka_unit_test_setup_teardown(test_sysctl, setup, teardown),

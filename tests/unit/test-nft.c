@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft slot config
+// MODULES: nft-build nft-parse slot config
 /* The nftables builders and the element-dump parser, without a socket:
  * every batch is built, then parsed back with libmnl and libnftnl. */
 #include <arpa/inet.h>
@@ -30,7 +30,7 @@
 
 #include "config.h"
 #include "macro.h"
-#include "nft.h"
+#include "nft-internal.h"
 #include "slot.h"
 
 #define NFT_TYPE(msg) ((NFNL_SUBSYS_NFTABLES << 8) | (msg))

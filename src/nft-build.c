@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: MIT */
+/* The pure half of the nftables module: the table, sets, chains, rules and
+ * elements of docs/DESIGN.md ("The nftables layout") built into libnftnl
+ * batches, and the per-slot element families. Nothing here touches a
+ * socket; nft.c sends what these build. The expressions mirror what nft
+ * 1.0.6 generates for the layout's ruleset (`nft --debug=netlink`), so
+ * `nft list ruleset` prints it back. */
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <libnftnl/batch.h>
+#include <libnftnl/common.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "macro.h"
+#include "nft-internal.h"
+#include "slot.h"
+
+/* nft's own datatype numbers (nftables src/datatype.h), stored as the
+ * sets' key types; concatenations shift earlier fields by 6 bits. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_IFNAME 41
+#define NFT_TYPE_BITS 6
+
+/* nft's set userdata values (nftables src/mnl.c, expression.h): the key's
+ * byte order, and for a concatenation the "typeof" of a concat expression
+ * without subexpressions. Without them nft prints the keys wrongly. */
+#define NFT_UDATA_BYTEORDER_INVALID 0
+#define NFT_UDATA_BYTEORDER_BIG_ENDIAN 2
+#define NFT_UDATA_EXPR_PAYLOAD 7
+#define NFT_UDATA_EXPR_CONCAT 13
+#define NFT_UDATA_PAYLOAD_DESC 0
+#define NFT_UDATA_PAYLOAD_TYPE 1
+#define NFT_UDATA_PROTO_DESC_IP6 13
+#define NFT_UDATA_IP6HDR_SADDR 8
+
+#define NFT_SRCNAT_PRIORITY 100 /* "priority srcnat" */
+
+#define ANON_SET_NAME NFT_ANON_SET_PREFIX "%d" /* the kernel picks the number */
+
+/* One page holds a small batch; a message never exceeds the overrun
+ * (NFT_ELEMS_PER_MSG elements of at most 44 bytes, or one rule). */
+#define BATCH_PAGE_SIZE (32 * 1024)
+#define BATCH_PAGE_OVERRUN (16 * 1024)
+
+static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
+    [NFT_SET_SLOTS_V4] = {"slots_v4", NFT_TYPE_IPADDR, 4, false},
+    [NFT_SET_SLOTS_V6] = {"slots_v6", NFT_TYPE_IP6ADDR, 16, false},
+    [NFT_SET_GUESTS_V4] = {"guests_v4", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR, IFNAMSIZ + 4,
+                           true},
+    [NFT_SET_GUESTS_V6] = {"guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16,
+                           true},
+};
+
+static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
+    [NFT_CHAIN_INPUT] = {"input", "filter", NF_INET_LOCAL_IN, 0},
+    [NFT_CHAIN_FORWARD] = {"forward", "filter", NF_INET_FORWARD, 0},
+    [NFT_CHAIN_POSTROUTING] = {"postrouting", "nat", NF_INET_POST_ROUTING, NFT_SRCNAT_PRIORITY},
+};
+
+const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS] = {
+    {{0}, 0},
+    {{[15] = 1}, NFT_SET_ELEM_INTERVAL_END},
+    {{0xfe, 0x80}, 0},
+    {{0xfe, 0xc0}, NFT_SET_ELEM_INTERVAL_END},
+};
+
+const char *nft_set_name(enum nft_set_id id)
+{
+        if ((unsigned)id >= _NFT_SET_MAX)
+                return NULL;
+        return set_descs[id].name;
+}
+
+const char *nft_chain_name(enum nft_chain_id id)
+{
+        if ((unsigned)id >= _NFT_CHAIN_MAX)
+                return NULL;
+        return chain_descs[id].name;
+}
+
+const struct nft_set_desc *nft_set_desc(enum nft_set_id id)
+{
+        if ((unsigned)id >= _NFT_SET_MAX)
+                return NULL;
+        return &set_descs[id];
+}
+
+const struct nft_chain_desc *nft_chain_desc(enum nft_chain_id id)
+{
+        if ((unsigned)id >= _NFT_CHAIN_MAX)
+                return NULL;
+        return &chain_descs[id];
+}
+
+int nft_set_id_from_name(const char *name)
+{
+        for (int i = 0; i < _NFT_SET_MAX; i++)
+                if (strcmp(set_descs[i].name, name) == 0)
+                        return i;
+        return -ENOENT;
+}
+
+int nft_chain_id_from_name(const char *name)
+{
+        for (int i = 0; i < _NFT_CHAIN_MAX; i++)
+                if (strcmp(chain_descs[i].name, name) == 0)
+                        return i;
+        return -ENOENT;
+}
+
+int nft_layout_init(const struct config *c, struct nft_layout *ret)
+{
+        size_t table_len = c->nft_table ? strlen(c->nft_table) : 0;
+        size_t prefix_len = strnlen(c->ifname_prefix, IFNAMSIZ);
+
+        if (table_len == 0 || table_len >= NFT_TABLE_NAME_MAX)
+                return -EINVAL;
+        if (prefix_len == 0 || prefix_len >= IFNAMSIZ)
+                return -EINVAL;
+        if (c->ipv4_prefix < 1 || c->ipv4_prefix > 31 || c->ipv6_prefix < 1 || c->ipv6_prefix > 127)
+                return -EINVAL;
+
+        *ret = (struct nft_layout){
+            .ipv4_prefix = c->ipv4_prefix,
+            .ipv6_prefix = c->ipv6_prefix,
+            .masquerade = c->masquerade,
+        };
+        memcpy(ret->table, c->nft_table, table_len + 1);
+        memcpy(ret->ifname_prefix, c->ifname_prefix, prefix_len + 1);
+        return 0;
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+int nft_batch_start(struct nft_batch *b, uint32_t seq)
+{
+        struct nftnl_batch *pages = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_PAGE_OVERRUN);
+        if (!pages)
+                return -ENOMEM;
+        memset(nftnl_batch_buffer(pages), 0, BATCH_PAGE_SIZE + BATCH_PAGE_OVERRUN);
+        nftnl_batch_begin(nftnl_batch_buffer(pages), seq);
+        if (nftnl_batch_update(pages) < 0) {
+                nftnl_batch_free(pages);
+                return -ENOMEM;
+        }
+        *b = (struct nft_batch){
+            .pages = pages,
+            .seq_begin = seq,
+            .seq = seq + 1,
+            .next_set_id = 1,
+        };
+        return 0;
+}
+
+int nft_batch_finish(struct nft_batch *b)
+{
+        nftnl_batch_end(nftnl_batch_buffer(b->pages), b->seq++);
+        return nftnl_batch_update(b->pages) < 0 ? -ENOMEM : 0;
+}
+
+void nft_batch_done(struct nft_batch *b)
+{
+        if (b->pages)
+                nftnl_batch_free(b->pages);
+        b->pages = NULL;
+}
+
+/* Every message asks for an ack, so that nft_talk_batch() can tell when the
+ * kernel has answered them all. */
+static struct nlmsghdr *batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags)
+{
+        return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->pages), type, NFPROTO_INET, flags | NLM_F_ACK,
+                                     b->seq);
+}
+
+static int batch_next(struct nft_batch *b)
+{
+        if (nftnl_batch_update(b->pages) < 0)
+                return -ENOMEM;
+        b->seq++;
+        b->n_msgs++;
+        return 0;
+}
+
+/* --- table, sets, chains ------------------------------------------------ */
+
+int nft_build_table(struct nft_batch *b, const struct nft_layout *l, uint16_t type)
+{
+        _cleanup_(nftnl_table_freep) struct nftnl_table *t = nftnl_table_alloc();
+        if (!t)
+                return -ENOMEM;
+        if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, l->table) < 0)
+                return -ENOMEM;
+        /* Flags 0 also wakes a table someone made dormant. */
+        if (type == NFT_MSG_NEWTABLE)
+                nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, 0);
+
+        struct nlmsghdr *nlh = batch_msg(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
+        nftnl_table_nlmsg_build_payload(nlh, t);
+        return batch_next(b);
+}
+
+static int set_userdata(struct nftnl_set *s, const struct nft_set_desc *d)
+{
+        _cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *u =
+            nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+        if (!u)
+                return -ENOMEM;
+        if (d->concat) {
+                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_INVALID);
+                struct nftnl_udata *key = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_KEY_TYPEOF);
+                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, NFT_UDATA_EXPR_CONCAT);
+                struct nftnl_udata *data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
+                nftnl_udata_nest_end(u, data);
+                nftnl_udata_nest_end(u, key);
+        } else
+                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_BIG_ENDIAN);
+
+        return nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0
+                   ? -ENOMEM
+                   : 0;
+}
+
+struct nftnl_set *nft_set_new(const struct nft_layout *l, const char *name)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+        if (!s)
+                return NULL;
+        if (nftnl_set_set_str(s, NFTNL_SET_TABLE, l->table) < 0 ||
+            nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0)
+                return NULL;
+        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+        return TAKE_PTR(s);
+}
+
+/* Named sets get ids 1..4 in every batch, so that rules can refer to a set
+ * created in the same batch; anonymous sets count on from there. */
+static uint32_t named_set_id(enum nft_set_id id)
+{
+        return (uint32_t)id + 1;
+}
+
+int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_id id)
+{
+        if ((unsigned)id >= _NFT_SET_MAX)
+                return -EINVAL;
+        const struct nft_set_desc *d = &set_descs[id];
+
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, d->name);
+        if (!s)
+                return -ENOMEM;
+        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
+        nftnl_set_set_u32(s, NFTNL_SET_ID, named_set_id(id));
+        int r = set_userdata(s, d);
+        if (r < 0)
+                return r;
+
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE);
+        nftnl_set_nlmsg_build_payload(nlh, s);
+        return batch_next(b);
+}
+
+int nft_build_set_del(struct nft_batch *b, const struct nft_layout *l, const char *name)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, name);
+        if (!s)
+                return -ENOMEM;
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_DELSET, 0);
+        nftnl_set_nlmsg_build_payload(nlh, s);
+        return batch_next(b);
+}
+
+static struct nftnl_chain *chain_new(const struct nft_layout *l, enum nft_chain_id id)
+{
+        _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+        if (!c)
+                return NULL;
+        if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, l->table) < 0 ||
+            nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain_descs[id].name) < 0)
+                return NULL;
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+        return TAKE_PTR(c);
+}
+
+int nft_build_chain(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id)
+{
+        if ((unsigned)id >= _NFT_CHAIN_MAX)
+                return -EINVAL;
+        const struct nft_chain_desc *d = &chain_descs[id];
+
+        _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = chain_new(l, id);
+        if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, d->type) < 0)
+                return -ENOMEM;
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, d->hook);
+        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, d->prio);
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+        nftnl_chain_nlmsg_build_payload(nlh, c);
+        return batch_next(b);
+}
+
+int nft_build_chain_del(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id)
+{
+        _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = chain_new(l, id);
+        if (!c)
+                return -ENOMEM;
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_DELCHAIN, 0);
+        nftnl_chain_nlmsg_build_payload(nlh, c);
+        return batch_next(b);
+}
+
+/* DELRULE naming only the chain deletes all of its rules. */
+int nft_build_chain_flush(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id)
+{
+        _cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+        if (!r)
+                return -ENOMEM;
+        if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, l->table) < 0 ||
+            nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_descs[id].name) < 0)
+                return -ENOMEM;
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_DELRULE, 0);
+        nftnl_rule_nlmsg_build_payload(nlh, r);
+        return batch_next(b);
+}
+
+/* --- rules ---------------------------------------------------------------- */
+
+/* Expressions go into the rule as they are made; a NULL (out of memory)
+ * poisons the rule so that only the final check needs to look. */
+struct rule_builder {
+        struct nftnl_rule *rule;
+        bool oom;
+};
+
+static void put_expr(struct rule_builder *rb, struct nftnl_expr *e)
+{
+        if (!e) {
+                rb->oom = true;
+                return;
+        }
+        nftnl_rule_add_expr(rb->rule, e);
+}
+
+static struct nftnl_expr *expr_meta(uint32_t key, uint32_t dreg)
+{
+        struct nftnl_expr *e = nftnl_expr_alloc("meta");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+        return e;
+}
+
+static struct nftnl_expr *expr_cmp_eq(uint32_t sreg, const void *data, uint32_t len)
+{
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+        if (nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) < 0)
+                return NULL;
+        return TAKE_PTR(e);
+}
+
+static struct nftnl_expr *expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t len)
+{
+        struct nftnl_expr *e = nftnl_expr_alloc("payload");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+        return e;
+}
+
+static struct nftnl_expr *expr_mask(uint32_t reg, const uint8_t *mask, uint32_t len)
+{
+        static const uint8_t zero[16];
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+        if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len) < 0 ||
+            nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len) < 0)
+                return NULL;
+        return TAKE_PTR(e);
+}
+
+static struct nftnl_expr *expr_lookup(uint32_t sreg, const char *set, uint32_t set_id, bool invert)
+{
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+        if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+        /* Like nft: no flags attribute unless inverted. */
+        if (invert)
+                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+        return TAKE_PTR(e);
+}
+
+static struct nftnl_expr *expr_verdict(uint32_t verdict)
+{
+        struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+        return e;
+}
+
+/* IPv4 and IPv6 header offsets of the source and destination address. */
+#define IP_SADDR 12
+#define IP_DADDR 16
+#define IP6_SADDR 8
+#define IP6_DADDR 24
+
+/* An inet table sees both families: nft guards every network-header load
+ * with `meta nfproto`. */
+static void match_nfproto(struct rule_builder *rb, uint8_t nfproto)
+{
+        put_expr(rb, expr_meta(NFT_META_NFPROTO, NFT_REG_1));
+        put_expr(rb, expr_cmp_eq(NFT_REG_1, &nfproto, sizeof(nfproto)));
+}
+
+/* iifname "<prefix>*": a comparison of the prefix's bytes only. */
+static void match_ifname_prefix(struct rule_builder *rb, const struct nft_layout *l)
+{
+        put_expr(rb, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        put_expr(rb, expr_cmp_eq(NFT_REG_1, l->ifname_prefix, strlen(l->ifname_prefix)));
+}
+
+/* iifname . ip[6] saddr != @guests_v[46]: the name fills NFT_REG_1 (16
+ * bytes), the address follows in NFT_REG_2. */
+static void match_not_guest(struct rule_builder *rb, bool ipv6)
+{
+        enum nft_set_id set = ipv6 ? NFT_SET_GUESTS_V6 : NFT_SET_GUESTS_V4;
+        put_expr(rb, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        put_expr(rb,
+                 ipv6 ? expr_payload_nh(NFT_REG_2, IP6_SADDR, 16) : expr_payload_nh(NFT_REG_2, IP_SADDR, 4));
+        put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), true));
+}
+
+/* ip6 saddr != { ::, fe80::/10 } */
+static void match_v6_not_exempt(struct rule_builder *rb, uint32_t anon_id)
+{
+        put_expr(rb, expr_payload_nh(NFT_REG_1, IP6_SADDR, 16));
+        put_expr(rb, expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, true));
+}
+
+static void prefix_mask(unsigned prefix, uint8_t *mask, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                unsigned bits = prefix > i * 8 ? MIN(prefix - i * 8, 8u) : 0;
+                mask[i] = (uint8_t)(0xff00u >> bits);
+        }
+}
+
+/* ip[6] {s,d}addr & <mask> [!=] @slots_v[46] */
+static void match_subnet(struct rule_builder *rb, const struct nft_layout *l, bool ipv6, bool daddr,
+                         bool invert)
+{
+        enum nft_set_id set = ipv6 ? NFT_SET_SLOTS_V6 : NFT_SET_SLOTS_V4;
+        uint32_t len = ipv6 ? 16 : 4;
+        uint32_t offset = ipv6 ? (daddr ? IP6_DADDR : IP6_SADDR) : (daddr ? IP_DADDR : IP_SADDR);
+        uint8_t mask[16];
+
+        prefix_mask(ipv6 ? l->ipv6_prefix : l->ipv4_prefix, mask, len);
+        put_expr(rb, expr_payload_nh(NFT_REG_1, offset, len));
+        put_expr(rb, expr_mask(NFT_REG_1, mask, len));
+        put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), invert));
+}
+
+size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
+                            enum nft_rule_kind ret[NFT_RULES_MAX])
+{
+        size_t n = 0;
+        switch (id) {
+        case NFT_CHAIN_INPUT:
+                ret[n++] = NFT_RULE_ANTISPOOF_V4;
+                ret[n++] = NFT_RULE_ANTISPOOF_V6_HOST;
+                break;
+        case NFT_CHAIN_FORWARD:
+                ret[n++] = NFT_RULE_ANTISPOOF_V4;
+                ret[n++] = NFT_RULE_ANTISPOOF_V6;
+                ret[n++] = NFT_RULE_ISOLATE_V4;
+                ret[n++] = NFT_RULE_ISOLATE_V6;
+                break;
+        case NFT_CHAIN_POSTROUTING:
+                if (l->masquerade)
+                        ret[n++] = NFT_RULE_MASQUERADE;
+                break;
+        default:
+                break;
+        }
+        return n;
+}
+
+int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_rule_kind kind,
+                 uint32_t anon_id, struct nftnl_rule **ret)
+{
+        _cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+        if (!r)
+                return -ENOMEM;
+        if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, l->table) < 0 ||
+            nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_descs[chain].name) < 0)
+                return -ENOMEM;
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+
+        struct rule_builder rb = {.rule = r};
+        switch (kind) {
+        case NFT_RULE_ANTISPOOF_V4:
+                match_ifname_prefix(&rb, l);
+                match_nfproto(&rb, NFPROTO_IPV4);
+                match_not_guest(&rb, false);
+                put_expr(&rb, expr_verdict(NF_DROP));
+                break;
+        case NFT_RULE_ANTISPOOF_V6_HOST:
+                match_ifname_prefix(&rb, l);
+                match_nfproto(&rb, NFPROTO_IPV6);
+                match_v6_not_exempt(&rb, anon_id);
+                match_not_guest(&rb, true);
+                put_expr(&rb, expr_verdict(NF_DROP));
+                break;
+        case NFT_RULE_ANTISPOOF_V6:
+                match_ifname_prefix(&rb, l);
+                match_nfproto(&rb, NFPROTO_IPV6);
+                match_not_guest(&rb, true);
+                put_expr(&rb, expr_verdict(NF_DROP));
+                break;
+        case NFT_RULE_ISOLATE_V4:
+        case NFT_RULE_ISOLATE_V6: {
+                bool ipv6 = kind == NFT_RULE_ISOLATE_V6;
+                match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+                match_subnet(&rb, l, ipv6, false, false);
+                match_subnet(&rb, l, ipv6, true, false);
+                put_expr(&rb, expr_verdict(NF_DROP));
+                break;
+        }
+        case NFT_RULE_MASQUERADE:
+                match_nfproto(&rb, NFPROTO_IPV4);
+                match_subnet(&rb, l, false, false, false);
+                match_subnet(&rb, l, false, true, true);
+                put_expr(&rb, nftnl_expr_alloc("masq"));
+                break;
+        }
+        if (rb.oom)
+                return -ENOMEM;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+bool nft_rule_needs_anon_set(enum nft_rule_kind kind)
+{
+        return kind == NFT_RULE_ANTISPOOF_V6_HOST;
+}
+
+/* The anonymous constant set of { ::, fe80::/10 }, created in the batch of
+ * the rule that uses it and bound to that rule. */
+static int build_anon_set(struct nft_batch *b, const struct nft_layout *l, uint32_t anon_id)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, ANON_SET_NAME);
+        _cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *u =
+            nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+        if (!s || !u)
+                return -ENOMEM;
+        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_IP6ADDR);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 16);
+        nftnl_set_set_u32(s, NFTNL_SET_ID, anon_id);
+        nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, ELEMENTSOF(nft_v6_exempt_elems));
+
+        nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_BIG_ENDIAN);
+        nftnl_udata_put_u32(u, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+        struct nftnl_udata *key = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_KEY_TYPEOF);
+        nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, NFT_UDATA_EXPR_PAYLOAD);
+        struct nftnl_udata *data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
+        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_DESC, NFT_UDATA_PROTO_DESC_IP6);
+        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_TYPE, NFT_UDATA_IP6HDR_SADDR);
+        nftnl_udata_nest_end(u, data);
+        nftnl_udata_nest_end(u, key);
+        if (nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0)
+                return -ENOMEM;
+
+        struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE);
+        nftnl_set_nlmsg_build_payload(nlh, s);
+        int r = batch_next(b);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < ELEMENTSOF(nft_v6_exempt_elems); i++) {
+                _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+                if (!e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, nft_v6_exempt_elems[i].key, 16) < 0)
+                        return -ENOMEM;
+                if (nft_v6_exempt_elems[i].flags)
+                        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, nft_v6_exempt_elems[i].flags);
+                nftnl_set_elem_add(s, TAKE_PTR(e));
+        }
+        nlh = batch_msg(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s);
+        return batch_next(b);
+}
+
+int nft_build_chain_rules(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id)
+{
+        enum nft_rule_kind kinds[NFT_RULES_MAX];
+
+        if ((unsigned)id >= _NFT_CHAIN_MAX)
+                return -EINVAL;
+        size_t n = nft_chain_rule_kinds(l, id, kinds);
+        for (size_t i = 0; i < n; i++) {
+                uint32_t anon_id = 0;
+                int r;
+
+                if (nft_rule_needs_anon_set(kinds[i])) {
+                        /* Past the named sets' ids. */
+                        anon_id = _NFT_SET_MAX + b->next_set_id++;
+                        r = build_anon_set(b, l, anon_id);
+                        if (r < 0)
+                                return r;
+                }
+                _cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+                r = nft_rule_new(l, id, kinds[i], anon_id, &rule);
+                if (r < 0)
+                        return r;
+                struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+                nftnl_rule_nlmsg_build_payload(nlh, rule);
+                r = batch_next(b);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* --- elements ------------------------------------------------------------- */
+
+int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX])
+{
+        size_t name_len;
+
+        switch (e->set) {
+        case NFT_SET_SLOTS_V4:
+                memcpy(ret, &e->addr.v4, 4);
+                return 4;
+        case NFT_SET_SLOTS_V6:
+                memcpy(ret, &e->addr.v6, 16);
+                return 16;
+        case NFT_SET_GUESTS_V4:
+        case NFT_SET_GUESTS_V6:
+                name_len = strnlen(e->ifname, IFNAMSIZ);
+                if (name_len == 0 || name_len >= IFNAMSIZ)
+                        return -EINVAL;
+                memset(ret, 0, IFNAMSIZ);
+                memcpy(ret, e->ifname, name_len);
+                if (e->set == NFT_SET_GUESTS_V4) {
+                        memcpy(ret + IFNAMSIZ, &e->addr.v4, 4);
+                        return IFNAMSIZ + 4;
+                }
+                memcpy(ret + IFNAMSIZ, &e->addr.v6, 16);
+                return IFNAMSIZ + 16;
+        default:
+                return -EINVAL;
+        }
+}
+
+static int build_elems_msg(struct nft_batch *b, const struct nft_layout *l, uint16_t type,
+                           enum nft_set_id set, const struct nft_elem *e, size_t n, size_t *pos)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, set_descs[set].name);
+        size_t count = 0;
+
+        if (!s)
+                return -ENOMEM;
+        for (; *pos < n && count < NFT_ELEMS_PER_MSG; (*pos)++) {
+                uint8_t key[NFT_ELEM_KEY_MAX];
+                if (e[*pos].set != set)
+                        continue;
+                int key_len = nft_elem_key(&e[*pos], key);
+                if (key_len < 0)
+                        return key_len;
+                _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *elem = nftnl_set_elem_alloc();
+                if (!elem || nftnl_set_elem_set(elem, NFTNL_SET_ELEM_KEY, key, (uint32_t)key_len) < 0)
+                        return -ENOMEM;
+                nftnl_set_elem_add(s, TAKE_PTR(elem));
+                count++;
+        }
+        /* A delete without elements would flush the whole set. */
+        if (count == 0)
+                return 0;
+
+        struct nlmsghdr *nlh = batch_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s);
+        return batch_next(b);
+}
+
+int nft_build_elems(struct nft_batch *b, const struct nft_layout *l, uint16_t type, const struct nft_elem *e,
+                    size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                uint8_t key[NFT_ELEM_KEY_MAX];
+                int r = nft_elem_key(&e[i], key);
+                if (r < 0)
+                        return r;
+        }
+        for (int set = 0; set < _NFT_SET_MAX; set++)
+                for (size_t pos = 0; pos < n;) {
+                        int r = build_elems_msg(b, l, type, set, e, n, &pos);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+/* NFT_MSG_DESTROYSETELEM of a set that cannot exist: the element keeps
+ * the message from meaning "flush". */
+int nft_build_destroy_probe(struct nft_batch *b, const struct nft_layout *l)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, "");
+        _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+        static const uint8_t key[4];
+
+        if (!s || !e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, sizeof(key)) < 0)
+                return -ENOMEM;
+        nftnl_set_elem_add(s, TAKE_PTR(e));
+        nftnl_set_elems_nlmsg_build_payload(batch_msg(b, NFT_MSG_DESTROYSETELEM_COMPAT, 0), s);
+        return batch_next(b);
+}
+
+/* --- the elements of a slot ------------------------------------------------ */
+
+/* Each derives one element of a slot from the configuration, the slot
+ * number and its interface name (NUL-padded to IFNAMSIZ) into e, which
+ * comes zeroed with its set filled in; false when the slot has no such
+ * element under this configuration. */
+typedef bool (*slot_elem_derive_fn)(const struct config *c, unsigned slot, const char *ifname,
+                                    struct nft_elem *e);
+
+static bool derive_subnet_v4(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
+{
+        struct slot_net4 net;
+        slot_ipv4(c, slot, &net);
+        e->addr.v4 = net.subnet;
+        return true;
+}
+
+static bool derive_guest_v4(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
+{
+        struct slot_net4 net;
+        slot_ipv4(c, slot, &net);
+        memcpy(e->ifname, ifname, IFNAMSIZ);
+        e->addr.v4 = net.guest;
+        return true;
+}
+
+static bool derive_subnet_v6(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
+{
+        struct slot_net6 net;
+        if (!c->ipv6)
+                return false;
+        slot_ipv6(c, slot, &net);
+        e->addr.v6 = net.subnet;
+        return true;
+}
+
+static bool derive_guest_v6(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
+{
+        struct slot_net6 net;
+        if (!c->ipv6)
+                return false;
+        slot_ipv6(c, slot, &net);
+        memcpy(e->ifname, ifname, IFNAMSIZ);
+        e->addr.v6 = net.guest;
+        return true;
+}
+
+/* The element families: one row per element a slot may put into a set
+ * (docs/DESIGN.md, "Slots and addresses"). A feature that gives each slot
+ * an element of its own adds a row (and its set), and raises
+ * NFT_SLOT_ELEMS_MAX if the rows outgrow it. The order is the order of
+ * nft_slot_elems()'s result. */
+static const struct slot_elem_family {
+        enum nft_set_id set;
+        slot_elem_derive_fn derive;
+} slot_elem_families[] = {
+    {NFT_SET_SLOTS_V4, derive_subnet_v4},
+    {NFT_SET_GUESTS_V4, derive_guest_v4},
+    {NFT_SET_SLOTS_V6, derive_subnet_v6},
+    {NFT_SET_GUESTS_V6, derive_guest_v6},
+};
+
+_Static_assert(ELEMENTSOF(slot_elem_families) <= NFT_SLOT_ELEMS_MAX,
+               "NFT_SLOT_ELEMS_MAX must cover every element family");
+
+size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret[NFT_SLOT_ELEMS_MAX])
+{
+        char ifname[IFNAMSIZ] = {0}; /* zero-padded: elements are compared with memcmp() */
+        size_t n = 0;
+
+        if (slot_ifname(c, slot, ifname) < 0)
+                return 0;
+        /* All of it, union tails included, for the same reason. */
+        memset(ret, 0, NFT_SLOT_ELEMS_MAX * sizeof(ret[0]));
+        for (size_t i = 0; i < ELEMENTSOF(slot_elem_families); i++) {
+                ret[n].set = slot_elem_families[i].set;
+                if (slot_elem_families[i].derive(c, slot, ifname, &ret[n]))
+                        n++;
+                else
+                        memset(&ret[n], 0, sizeof(ret[n]));
+        }
+        return n;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Behind nft.h: the pure builders and parsers (unit-tested and fuzzed
+ * without a socket or privilege), and what the nft-*.c files share. The
+ * manager includes nft.h only. */
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "macro.h"
+#include "nft.h"
+
+/* --- Pure parts, for unit tests and fuzzing: no socket, no privilege. --- */
+
+/* NFT_MSG_DESTROYSETELEM from the kernel's uapi (6.3); Debian 12's headers
+ * predate it. A distinct name, since newer headers declare it in an enum. */
+#define NFT_MSG_DESTROYSETELEM_COMPAT 30
+
+#define NFT_TABLE_NAME_MAX 256 /* NFT_NAME_MAXLEN, with the NUL */
+
+/* What the ruleset depends on, copied out of the configuration. */
+struct nft_layout {
+        char table[NFT_TABLE_NAME_MAX];
+        char ifname_prefix[IFNAMSIZ];
+        unsigned ipv4_prefix; /* 1..31 */
+        unsigned ipv6_prefix; /* 1..127 */
+        bool masquerade;
+};
+
+/* -EINVAL when the table name or prefix is empty or too long, or a prefix
+ * length is out of range. */
+int nft_layout_init(const struct config *c, struct nft_layout *ret);
+
+enum nft_chain_id {
+        NFT_CHAIN_INPUT,
+        NFT_CHAIN_FORWARD,
+        NFT_CHAIN_POSTROUTING,
+        _NFT_CHAIN_MAX,
+};
+
+const char *nft_chain_name(enum nft_chain_id id);
+
+/* One nftables batch under construction (libnftnl's paged batch): a batch
+ * begin, messages seq_begin+1 .. seq-1, each with NLM_F_ACK, and after
+ * nft_batch_finish() a batch end. */
+struct nftnl_batch;
+struct nft_batch {
+        struct nftnl_batch *pages;
+        uint32_t seq_begin;
+        uint32_t seq;         /* the next message's */
+        uint32_t next_set_id; /* for sets created in this batch */
+        size_t n_msgs;        /* messages between begin and end */
+};
+
+int nft_batch_start(struct nft_batch *b, uint32_t seq);
+int nft_batch_finish(struct nft_batch *b);
+void nft_batch_done(struct nft_batch *b);
+
+/* Builders: each appends messages to b. type is the netlink message type
+ * (NFT_MSG_NEWTABLE or NFT_MSG_DELTABLE; NFT_MSG_NEWSETELEM,
+ * NFT_MSG_DELSETELEM or NFT_MSG_DESTROYSETELEM_COMPAT). */
+int nft_build_table(struct nft_batch *b, const struct nft_layout *l, uint16_t type);
+int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_id id);
+int nft_build_chain(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id);
+/* The chain's rules (docs/DESIGN.md, "The nftables layout"), with the
+ * anonymous set a rule needs. */
+int nft_build_chain_rules(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id);
+/* The elements, grouped by set, at most NFT_ELEMS_PER_MSG a message.
+ * -EINVAL for an element of no set or a guests_* element without a valid
+ * interface name. */
+#define NFT_ELEMS_PER_MSG 256
+int nft_build_elems(struct nft_batch *b, const struct nft_layout *l, uint16_t type, const struct nft_elem *e,
+                    size_t n);
+
+/* The element's set key: the address, or for guests_* the interface name
+ * NUL-padded to IFNAMSIZ followed by the address (nft's concatenation: each
+ * field padded to a 32-bit register). Returns the key length or -EINVAL. */
+#define NFT_ELEM_KEY_MAX 32
+int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX]);
+
+/* Parses one datagram of an NFT_MSG_GETSETELEM dump of our sets and appends
+ * the elements to l (seq and portid 0 match anything; buf is aligned for
+ * struct nlmsghdr). Returns 1 when more
+ * datagrams follow, 0 at the end of the dump, the kernel's error from an
+ * NLMSG_ERROR, -EINTR when the dump was interrupted (start again),
+ * -EBADMSG for malformed input, -ENOMEM. */
+struct nft_elem_list {
+        struct nft_elem *elems;
+        size_t n;
+        size_t cap;
+};
+int nft_parse_elem_dump(const void *buf, size_t len, uint32_t seq, uint32_t portid, struct nft_elem_list *l);
+
+/* Whether buf holds whole netlink messages, each at least a header long
+ * and none past the end. mnl_nlmsg_ok() in libmnl 1.0.4 compares the
+ * length as an int, so a length above INT_MAX passes it and walks off the
+ * buffer: every parser of untrusted datagrams checks this first. */
+bool nft_nlmsgs_well_formed(const void *buf, size_t len);
+
+/* An attribute table for mnl_attr_parse(): tb[type] for each attribute of
+ * a type up to max. Unknown attributes are skipped (newer kernels add
+ * some); known ones must have the shape types[] gives (MNL_TYPE_UNSPEC:
+ * any), else the callback fails. */
+struct nft_attr_table {
+        const struct nlattr **tb;
+        unsigned max;
+        const enum mnl_attr_data_type *types;
+};
+int nft_attr_table_cb(const struct nlattr *attr, void *data);
+
+/* --- Shared by the nft-*.c files. --- */
+
+/* nft's set key types and what our sets look like. */
+struct nft_set_desc {
+        const char *name;
+        uint32_t key_type;
+        uint32_t key_len;
+        bool concat;
+};
+const struct nft_set_desc *nft_set_desc(enum nft_set_id id);
+/* The set id of one of our set names, or -ENOENT. */
+int nft_set_id_from_name(const char *name);
+
+struct nft_chain_desc {
+        const char *name;
+        const char *type;
+        uint32_t hook;
+        int32_t prio;
+};
+const struct nft_chain_desc *nft_chain_desc(enum nft_chain_id id);
+/* The chain id of one of our chain names, or -ENOENT. */
+int nft_chain_id_from_name(const char *name);
+
+/* { ::, fe80::/10 }, the addresses a guest may send from before it has
+ * its own, as nft sends that anonymous set: an interval set of half-open
+ * ranges [::, ::1) and [fe80::, fec0::), each end flagged. */
+struct nft_anon_elem {
+        uint8_t key[16];
+        uint32_t flags;
+};
+#define NFT_V6_EXEMPT_ELEMS 4
+extern const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS];
+/* Anonymous sets are named by the kernel: "__set<number>". */
+#define NFT_ANON_SET_PREFIX "__set"
+
+/* Our rules, in the order their chain holds them. */
+enum nft_rule_kind {
+        NFT_RULE_ANTISPOOF_V4,      /* iifname "tl*" iifname . ip saddr != @guests_v4 drop */
+        NFT_RULE_ANTISPOOF_V6_HOST, /* ... ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6
+                                       drop */
+        NFT_RULE_ANTISPOOF_V6,      /* iifname "tl*" iifname . ip6 saddr != @guests_v6 drop */
+        NFT_RULE_ISOLATE_V4,        /* ip saddr & m @slots_v4 ip daddr & m @slots_v4 drop */
+        NFT_RULE_ISOLATE_V6,
+        NFT_RULE_MASQUERADE, /* ip saddr & m @slots_v4 ip daddr & m != @slots_v4 masquerade */
+};
+#define NFT_RULES_MAX 8
+
+/* The kinds of the chain's rules, in order; returns how many. */
+size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
+                            enum nft_rule_kind ret[NFT_RULES_MAX]);
+/* One rule; anon_id is the batch id of its anonymous set, if it has one. */
+int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_rule_kind kind,
+                 uint32_t anon_id, struct nftnl_rule **ret);
+bool nft_rule_needs_anon_set(enum nft_rule_kind kind);
+
+/* A set object of our table with this name, for requests. */
+struct nftnl_set *nft_set_new(const struct nft_layout *l, const char *name);
+
+/* Deletions for the repair: a set, a chain, or every rule of a chain. */
+int nft_build_set_del(struct nft_batch *b, const struct nft_layout *l, const char *name);
+int nft_build_chain_del(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id);
+int nft_build_chain_flush(struct nft_batch *b, const struct nft_layout *l, enum nft_chain_id id);
+
+/* NFT_MSG_DESTROYSETELEM of one element of a set that cannot exist (an
+ * empty name): what nft_open() asks to learn whether the kernel has it. */
+int nft_build_destroy_probe(struct nft_batch *b, const struct nft_layout *l);
+
+/* nft.c's socket, for nft-ruleset.c. */
+#define NFT_DUMP_RETRIES 8
+const struct nft_layout *nft_layout(const struct nft *n);
+/* A batch numbered after the socket's last message. */
+int nft_batch_begin(struct nft *n, struct nft_batch *b);
+/* Finishes b, sends it, and returns the first error among the answers. */
+int nft_batch_commit(struct nft *n, struct nft_batch *b);
+/* The header of a request (a dump or a get) in buf, with the next sequence
+ * number. */
+struct nlmsghdr *nft_request_hdr(struct nft *n, void *buf, uint16_t type, uint16_t flags);
+/* Sends req and feeds every message of the answer to cb (libnftnl's
+ * *_nlmsg_parse() callbacks); returns 0, cb's error or the kernel's. */
+int nft_request_objects(struct nft *n, const struct nlmsghdr *req, mnl_cb_t cb, void *data);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_table *, nftnl_table_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_chain *, nftnl_chain_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule *, nftnl_rule_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set *, nftnl_set_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set_elem *, nftnl_set_elem_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_expr *, nftnl_expr_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_udata_buf *, nftnl_udata_buf_free);

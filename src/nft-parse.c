@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* The element-dump parser: what the kernel answers to NFT_MSG_GETSETELEM
+ * for our sets, turned back into struct nft_elem. Pure (a buffer in,
+ * elements out), so tests/fuzz/fuzz-nft.c feeds it arbitrary bytes. */
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <string.h>
+
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "macro.h"
+#include "nft-internal.h"
+
+int nft_attr_table_cb(const struct nlattr *attr, void *data)
+{
+        const struct nft_attr_table *t = data;
+        unsigned type = mnl_attr_get_type(attr);
+
+        if (type > t->max)
+                return MNL_CB_OK;
+        if (t->types[type] != MNL_TYPE_UNSPEC && mnl_attr_validate(attr, t->types[type]) < 0)
+                return MNL_CB_ERROR;
+        t->tb[type] = attr;
+        return MNL_CB_OK;
+}
+
+static const enum mnl_attr_data_type elem_list_types[NFTA_SET_ELEM_LIST_MAX + 1] = {
+    [NFTA_SET_ELEM_LIST_TABLE] = MNL_TYPE_NUL_STRING,
+    [NFTA_SET_ELEM_LIST_SET] = MNL_TYPE_NUL_STRING,
+    [NFTA_SET_ELEM_LIST_ELEMENTS] = MNL_TYPE_NESTED,
+};
+
+static const enum mnl_attr_data_type elem_types[NFTA_SET_ELEM_MAX + 1] = {
+    [NFTA_SET_ELEM_KEY] = MNL_TYPE_NESTED,
+    [NFTA_SET_ELEM_FLAGS] = MNL_TYPE_U32,
+};
+
+static const enum mnl_attr_data_type data_types[NFTA_DATA_MAX + 1] = {
+    [NFTA_DATA_VALUE] = MNL_TYPE_BINARY,
+};
+
+static int elem_list_append(struct nft_elem_list *l, const struct nft_elem *e)
+{
+        int r = GREEDY_REALLOC(l->elems, l->cap, l->n + 1);
+        if (r < 0)
+                return r;
+        l->elems[l->n++] = *e;
+        return 0;
+}
+
+/* Fills *ret from a key of set; false when the key cannot be one of ours. */
+static bool elem_from_key(enum nft_set_id set, const uint8_t *key, size_t len, struct nft_elem *ret)
+{
+        size_t name_len;
+
+        if (len != nft_set_desc(set)->key_len)
+                return false;
+        *ret = (struct nft_elem){.set = set};
+        switch (set) {
+        case NFT_SET_SLOTS_V4:
+                memcpy(&ret->addr.v4, key, 4);
+                return true;
+        case NFT_SET_SLOTS_V6:
+                memcpy(&ret->addr.v6, key, 16);
+                return true;
+        case NFT_SET_GUESTS_V4:
+        case NFT_SET_GUESTS_V6:
+                name_len = strnlen((const char *)key, IFNAMSIZ);
+                if (name_len == 0 || name_len >= IFNAMSIZ)
+                        return false;
+                memcpy(ret->ifname, key, name_len);
+                if (set == NFT_SET_GUESTS_V4)
+                        memcpy(&ret->addr.v4, key + IFNAMSIZ, 4);
+                else
+                        memcpy(&ret->addr.v6, key + IFNAMSIZ, 16);
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int parse_elem(enum nft_set_id set, const struct nlattr *attr, struct nft_elem_list *l)
+{
+        const struct nlattr *etb[NFTA_SET_ELEM_MAX + 1] = {0};
+        const struct nlattr *dtb[NFTA_DATA_MAX + 1] = {0};
+        struct nft_attr_table et = {etb, NFTA_SET_ELEM_MAX, elem_types};
+        struct nft_attr_table dt = {dtb, NFTA_DATA_MAX, data_types};
+        struct nft_elem e;
+
+        if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
+            mnl_attr_parse_nested(attr, nft_attr_table_cb, &et) < 0)
+                return -EBADMSG;
+        /* An interval end or a catch-all element has no key of ours. */
+        if (etb[NFTA_SET_ELEM_FLAGS] &&
+            (ntohl(mnl_attr_get_u32(etb[NFTA_SET_ELEM_FLAGS])) & NFT_SET_ELEM_INTERVAL_END))
+                return 0;
+        if (!etb[NFTA_SET_ELEM_KEY])
+                return 0;
+        if (mnl_attr_parse_nested(etb[NFTA_SET_ELEM_KEY], nft_attr_table_cb, &dt) < 0)
+                return -EBADMSG;
+        if (!dtb[NFTA_DATA_VALUE])
+                return -EBADMSG;
+        if (!elem_from_key(set, mnl_attr_get_payload(dtb[NFTA_DATA_VALUE]),
+                           mnl_attr_get_payload_len(dtb[NFTA_DATA_VALUE]), &e))
+                return 0;
+        return elem_list_append(l, &e);
+}
+
+static int parse_elem_msg(const struct nlmsghdr *nlh, struct nft_elem_list *l)
+{
+        const struct nlattr *tb[NFTA_SET_ELEM_LIST_MAX + 1] = {0};
+        struct nft_attr_table t = {tb, NFTA_SET_ELEM_LIST_MAX, elem_list_types};
+        const struct nlattr *attr;
+        int set, r;
+
+        if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWSETELEM))
+                return -EBADMSG;
+        if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg))
+                return -EBADMSG;
+        if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), nft_attr_table_cb, &t) < 0)
+                return -EBADMSG;
+        if (!tb[NFTA_SET_ELEM_LIST_SET])
+                return -EBADMSG;
+        set = nft_set_id_from_name(mnl_attr_get_str(tb[NFTA_SET_ELEM_LIST_SET]));
+        if (set < 0)
+                return -EBADMSG;
+        if (!tb[NFTA_SET_ELEM_LIST_ELEMENTS])
+                return 0;
+
+        mnl_attr_for_each_nested(attr, tb[NFTA_SET_ELEM_LIST_ELEMENTS])
+        {
+                r = parse_elem(set, attr, l);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int elem_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+        int r = parse_elem_msg(nlh, data);
+        if (r < 0) {
+                errno = -r;
+                return MNL_CB_ERROR;
+        }
+        return MNL_CB_OK;
+}
+
+bool nft_nlmsgs_well_formed(const void *buf, size_t len)
+{
+        size_t off = 0;
+
+        while (off < len) {
+                const struct nlmsghdr *nlh = (const struct nlmsghdr *)((const uint8_t *)buf + off);
+                if (len - off < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len - off)
+                        return false;
+                off += MIN((size_t)NLMSG_ALIGN(nlh->nlmsg_len), len - off);
+        }
+        return true;
+}
+
+int nft_parse_elem_dump(const void *buf, size_t len, uint32_t seq, uint32_t portid, struct nft_elem_list *l)
+{
+        if (len > INT_MAX || !nft_nlmsgs_well_formed(buf, len))
+                return -EBADMSG;
+        errno = 0;
+        int r = mnl_cb_run(buf, len, seq, portid, elem_msg_cb, l);
+        if (r == MNL_CB_ERROR)
+                return negative_errno();
+        return r == MNL_CB_STOP ? 0 : 1;
+}
