@@ -286,10 +286,18 @@ class Daemon:
                     f.write("%s = %s\n" % (k, v))
         self.prefix = sections["daemon"].get("ifname_prefix", "tl")
 
-    def start(self, wait_ready=True, timeout=10.0):
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
-        notify.bind(notify_path)
+    def start(self, wait_ready=True, timeout=10.0, notify=None):
+        """Starts the daemon and waits for its READY=1 on a notify socket of
+        its own, closed once READY=1 came; or on notify, a bound AF_UNIX
+        datagram socket of the caller's: it stays open, and whatever the
+        daemon sends after READY=1 is the caller's to read (or not)."""
+        own_notify = notify is None
+        if own_notify:
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
+            notify.bind(notify_path)
+        else:
+            notify_path = notify.getsockname()
         if self.wrapper:
             # the daemon may run as another uid
             os.chmod(notify_path, 0o666)
@@ -319,8 +327,9 @@ class Daemon:
                     if r:
                         self.notifications.append(notify.recv(4096).decode())
         finally:
-            notify.close()
-            os.unlink(notify_path)
+            if own_notify:
+                notify.close()
+                os.unlink(notify_path)
         return self
 
     def log_text(self):
