@@ -9,9 +9,9 @@ at random points: right after a burst of Acquires at sub-millisecond delays,
 after SIGSTOP under load (recording whether a device was frozen between its
 creation and its elements' commit), during start-up's reconcile; and
 SIGTERM. Restarted each time, its state is checked from outside after every
-restart, every 10 rounds and at the end (SPEC §4: "A kill -9 of the daemon
-at any moment, then a restart, leaves no leaked device, element or slot, and
-never disturbs a running sandbox").
+restart, every 10 rounds and at the end: a kill -9 of the daemon at any
+moment, then a restart, leaves no leaked device, element or slot, and never
+disturbs a running sandbox (docs/DESIGN.md, "The kernel is the state").
 
 Run it with tests/chaos/run.sh [ROUNDS] (it makes the namespace). The
 randomness is seeded: CHAOS_SEED=N replays a run (up to kernel timing).
@@ -37,7 +37,8 @@ What the invariant check demands, once the daemon has settled:
   - foreign devices are untouched.
 A client that gives up on an Acquire shuts its socket down before reading:
 whatever reply had reached it by then is its slot; if none had, the reply
-could not be delivered and nothing may remain (SPEC §4), persistent or not.
+could not be delivered and nothing may remain (docs/DESIGN.md, "The kernel
+is the state"), persistent or not.
 At the end everything is given back, and then no device, element or slot
 may remain.
 """
@@ -66,7 +67,10 @@ MAX_SLOTS = 40
 USER_QUOTA = 8
 PREFIX = "tl"
 OK_ACQUIRE_ERRORS = {"io.taplinkd.NoSlotAvailable", "io.taplinkd.QuotaExceeded"}
-SETTLE_TIMEOUT = 5.0
+# Seconds the daemon gets to settle before the invariant must hold (a
+# device's RTM_DELLINK handled, its elements deleted): a ceiling, not a
+# figure; it settles in well under a second even on a loaded machine.
+SETTLE_TIMEOUT = 30.0 * harness.TIMEOUT_SCALE
 
 
 class Violation(Exception):
@@ -354,8 +358,9 @@ class Chaos:
                     os.close(fd)
         if answered:
             return
-        # The reply never left the daemon: the slot must go (SPEC §4).
-        end = time.monotonic() + 2.0
+        # The reply never left the daemon: the slot must go (docs/DESIGN.md,
+        # "The kernel is the state").
+        end = time.monotonic() + SETTLE_TIMEOUT
         while True:
             left = [s for s in self.list_slots() if s["label"] == p["label"]]
             if not left or time.monotonic() > end:
@@ -520,7 +525,7 @@ class Chaos:
 
         if mode == "term":
             self.d.proc.send_signal(signal.SIGTERM)
-            if self.d.proc.wait(10) != 0:
+            if self.d.proc.wait(harness.WAIT_TIMEOUT) != 0:
                 self.fail("SIGTERM: taplinkd exited with %d" % self.d.proc.returncode)
             self.stats["sigterm restarts"] += 1
         else:
