@@ -322,8 +322,9 @@ static void remove_daemon_files(const struct bench *b)
 }
 
 /* Plays systemd's part: reads every notification for as long as we run.
- * The daemon sends STATUS= as slots come and go, and sd_notify() blocks
- * once the socket's queue is full, so nobody reading would stall it. */
+ * The daemon sends STATUS= as slots come and go; with nobody reading, the
+ * queue would fill, and READY=1 after a restart would wait (up to 1 s, see
+ * src/notify.c) and spoil the reconcile figure. */
 static void *notify_thread(void *p)
 {
         struct bench *b = p;

@@ -4,13 +4,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "firewall.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
 #include "nft.h"
+#include "notify.h"
 #include "policy.h"
 #include "reaper.h"
 #include "rtnl.h"
@@ -188,8 +188,7 @@ static void send_status(struct manager *m)
         if (m->last_status == m->n_in_use + 1)
                 return;
         m->last_status = m->n_in_use + 1;
-        sd_notifyf(false, "STATUS=%u of %u slots in use", m->n_in_use,
-                   m->config->effective_max_slots);
+        notify_set_status("%u of %u slots in use", m->n_in_use, m->config->effective_max_slots);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)

@@ -10,9 +10,6 @@
 /* TAP devices through /dev/net/tun (taplinkd(8), "Kernel objects"). No
  * logging, -errno returns. */
 
-/* TAP devices through /dev/net/tun (taplinkd(8), "Kernel objects"). No
- * logging, -errno returns. */
-
 /* The most queues one device gets: as many as Acquire may ask for. */
 #define TAP_MAX_QUEUES TAPLINKD_QUEUES_MAX
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* taplinkd: main — options, the sd-event loop, sd_notify, signals. */
+/* taplinkd: main — options, the sd-event loop, notifications to systemd, signals. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "notify.h"
 #include "varlink.h"
 #include "varlink-idl.h"
 
@@ -207,7 +208,7 @@ static int bind_socket(const char *path, int *ret_fd)
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return log_error_errno(negative_errno(), "%s: bind failed: %m", path);
         /* World-connectable: every call is authorized by peer credentials
-         * (SPEC §6), as systemd's Varlink services do. */
+         * (taplinkd(8), "Access"), as systemd's Varlink services do. */
         if (chmod(path, 0666) < 0)
                 return log_error_errno(negative_errno(), "%s: chmod failed: %m", path);
         if (listen(fd, SOMAXCONN) < 0)
@@ -252,8 +253,12 @@ static void raise_fd_limit(void)
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
+        int e;
+
         log_info("received %s, stopping (live slots stay)", strsignal((int)si->ssi_signo));
-        sd_notify(false, "STOPPING=1");
+        e = notify_stopping();
+        if (e < 0)
+                log_warning_errno(e, "STOPPING=1 not sent to systemd: %m");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
@@ -281,10 +286,12 @@ static int serve(const struct config *c)
                 log_error_errno(e, "sd_event_add_signal failed: %m");
                 goto out;
         }
-        /* Sends WATCHDOG=1 at half of WatchdogSec when systemd asks for it. */
-        e = sd_event_set_watchdog(event, true);
+        /* Also sends WATCHDOG=1 at half of WatchdogSec= when systemd asks
+         * for it (not sd_event_set_watchdog(): it sends with sd_notify(),
+         * which blocks while systemd's queue is full; see src/notify.c). */
+        e = notify_open(event);
         if (e < 0)
-                log_warning_errno(e, "sd_event_set_watchdog failed: %m");
+                log_warning_errno(e, "NOTIFY_SOCKET=%s: %m; not notifying systemd", getenv("NOTIFY_SOCKET"));
 
         e = manager_new(event, c, &m);
         if (e < 0)
@@ -316,8 +323,14 @@ static int serve(const struct config *c)
 
         log_info("serving io.taplinkd on %s (%u of %u slots in use)", c->socket_path,
                  manager_slots_in_use(m), c->effective_max_slots);
-        sd_notifyf(false, "READY=1\nSTATUS=%u of %u slots in use", manager_slots_in_use(m),
-                   c->effective_max_slots);
+        notify_set_status("%u of %u slots in use", manager_slots_in_use(m), c->effective_max_slots);
+        e = notify_ready();
+        if (e == -EAGAIN)
+                log_warning("READY=1 not sent to systemd within %u ms (its notify socket is full); "
+                            "serving anyway, READY=1 follows when there is room",
+                            (unsigned)(NOTIFY_WAIT_USEC / 1000));
+        else if (e < 0)
+                log_warning_errno(e, "READY=1 not sent to systemd: %m");
 
         e = sd_event_loop(event);
         if (e < 0)
@@ -325,6 +338,7 @@ static int serve(const struct config *c)
 out:
         varlink_server_free(server);
         manager_free(m);
+        notify_close();
         if (bound > 0)
                 (void)unlink(c->socket_path);
         sd_event_unref(event);

@@ -168,7 +168,7 @@ step_fetch() { # HTTP GET of the host's 64 MiB file: host -> guest throughput
 
 step_egress() { # the "internet" behind the host, through its masquerade
     [ -n "$INET" ] || { check egress_ping FAIL "no e2e.inet given"; return; }
-    if ping -c 2 -W 2 "$INET" >/dev/null 2>&1; then
+    if ping -c 2 -W 10 "$INET" >/dev/null 2>&1; then
         check egress_ping PASS "$NAME -> $INET"
     else
         check egress_ping FAIL "$NAME -> $INET: no answer"

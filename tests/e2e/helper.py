@@ -5,6 +5,7 @@
   helper.py sink PORT OUT                 accept one TCP connection, write it to OUT,
                                           then OUT.done holds "<md5> <bytes>"
   helper.py udplog PORT LOG               append "<source-ip> <payload>" per datagram
+  helper.py udpsend HOST PORT TEXT        send TEXT as one UDP datagram
   helper.py peer PORT LOG                 per TCP connection: log the source
                                           address, answer "peer=<source>"
   helper.py send HOST PORT FILE [TIMEOUT] connect (retrying while refused), send
@@ -90,6 +91,11 @@ def cmd_udplog(port, log):
         text = "".join(chr(b) if 32 < b < 127 else " " for b in data).split()
         with open(log, "a") as f:
             f.write("%s %s\n" % (addr[0], " ".join(text)))
+
+
+def cmd_udpsend(host, port, text):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(text.encode(), (host, int(port)))
 
 
 def cmd_peer(port, log):
@@ -374,7 +380,7 @@ def cmd_ctl(*argv):
 
 def main():
     cmds = {
-        "http": cmd_http, "sink": cmd_sink, "udplog": cmd_udplog, "peer": cmd_peer,
+        "http": cmd_http, "sink": cmd_sink, "udplog": cmd_udplog, "udpsend": cmd_udpsend, "peer": cmd_peer,
         "send": cmd_send, "fetch": cmd_fetch, "mkfile": cmd_mkfile, "tap": cmd_tap,
         "state": cmd_state, "ctl": cmd_ctl,
     }

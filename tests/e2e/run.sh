@@ -418,7 +418,7 @@ started() {
 
 host_ping() { # name
     local out
-    if out=$(nsx ping -c 3 -i 0.2 -W 2 "${G_V4[$1]}" 2>&1); then
+    if out=$(nsx ping -c 3 -i 0.2 -W 10 "${G_V4[$1]}" 2>&1); then
         record "$1.host_ping_guest" PASS "$(echo "$out" | grep -a 'packets transmitted')"
     else
         record "$1.host_ping_guest" FAIL "$(echo "$out" | tail -n 2 | tr '\n' ' ')"
@@ -457,8 +457,9 @@ finished() {
         tail_log "$name"
     fi
     [ -n "${G_IF[$name]:-}" ] || return
-    # The daemon cleans up on RTM_DELLINK: give it a moment.
-    end=$(($(now_ms) + 5000))
+    # The daemon cleans up on RTM_DELLINK: wait for it (a ceiling; it takes
+    # well under a second even on a loaded machine).
+    end=$(($(now_ms) + 30000))
     while :; do
         st=$(state "$name")
         case " $st " in *=1*) ;; *) break ;; esac
@@ -515,7 +516,7 @@ basic() {
                     record "$name.ping6_gateway" FAIL "no result from the guest"
                 fi
                 local out6
-                if out6=$(nsx ping -6 -c 3 -i 0.2 -W 2 "${G_V6[$name]}" 2>&1); then
+                if out6=$(nsx ping -6 -c 3 -i 0.2 -W 10 "${G_V6[$name]}" 2>&1); then
                     record "$name.host_ping6_guest" PASS "$(echo "$out6" | grep -a 'packets transmitted')"
                 else
                     record "$name.host_ping6_guest" FAIL "$(echo "$out6" | tail -n 2 | tr '\n' ' ')"
@@ -526,7 +527,8 @@ basic() {
         case ",$steps," in *,tcp,*)
             if line=$(wait_for "$name" "^E2E-INFO $name sent_md5 " $((60 * SLOW))); then
                 sum=$(echo "$line" | awk '{ print $4 }')
-                end=$(($(now_ms) + 10000))
+                # A ceiling: the sink is done within a second of the send.
+                end=$(($(now_ms) + 60000))
                 while [ ! -e "$T/sink-$name.done" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.1; done
                 got=$(cat "$T/sink-$name.done" 2>/dev/null)
                 if [ -n "$sum" ] && [ "${got%% *}" = "$sum" ]; then
@@ -615,6 +617,20 @@ basic() {
     say "--- $name: $(( ($(now_ms) - t_sc) / 1000 )) s"
 }
 
+# logs_caught_up TAG: sends "mark-TAG" to both UDP loggers, each from its own
+# namespace, and waits until both logged it. A logger reads one datagram
+# queue in order: whatever reached it before the marker is in its log then.
+logs_caught_up() {
+    local end
+    nsx "$PY" "$HELPER" udpsend 127.0.0.1 6969 "mark-$1"
+    inx "$PY" "$HELPER" udpsend 127.0.0.1 6969 "mark-$1"
+    end=$(($(now_ms) + 30000))
+    until grep -q "mark-$1" "$T/udp-host.log" && grep -q "mark-$1" "$T/udp-inet.log"; do
+        [ "$(now_ms)" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
 # --- scenario: two guests, isolation and anti-spoofing ---------------------------------------
 pair() {
     say "--- pair: two guests at once"
@@ -658,7 +674,9 @@ pair() {
         for n in pa pb; do
             wait_for "$n" "^E2E-SPOOFED $n" $((60 * SLOW)) >/dev/null || ok=0
         done
-        sleep 1
+        # Absence means something only once the loggers have caught up with
+        # what the guests sent (2 s before E2E-SPOOFED: tftp_mark's run).
+        logs_caught_up spoof || record pair.udp_loggers FAIL "a logger did not log its marker in 30 s"
         for n in pa pb; do
             peer=pb
             [ $n = pb ] && peer=pa

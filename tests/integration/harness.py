@@ -11,6 +11,7 @@ state from outside with `ip -j` and `nft -j`.
 
 import array
 import errno
+import itertools
 import json
 import os
 import select
@@ -126,7 +127,17 @@ def all_elements(table):
     return {s: set_elements(table, s) for s in ("slots_v4", "slots_v6", "guests_v4", "guests_v6")}
 
 
-def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
+# How long wait_for() waits by default: a ceiling for something that must
+# happen, not a measure of how fast it does (that is `make bench`'s job), so
+# it is long; a passing test never waits for it.
+WAIT_TIMEOUT = 10.0 * TIMEOUT_SCALE
+
+
+def wait_for(predicate, timeout=None, interval=0.02, what="condition"):
+    """Returns predicate()'s first true value, polled until timeout seconds
+    (default WAIT_TIMEOUT) have passed; then fails."""
+    if timeout is None:
+        timeout = WAIT_TIMEOUT
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -135,6 +146,27 @@ def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def link_events_handled(client):
+    """Returns once the daemon has handled every link event the kernel sent
+    it before this call, so that "X still exists" means something: whatever
+    could have removed X (the kernel at an fd's close, the daemon reacting
+    to a link event) has had its turn. A marker slot is acquired and its fds
+    closed: the kernel deletes its device, and the RTM_DELLINK reaches the
+    daemon's link monitor behind every earlier event, so the marker leaving
+    List means those were handled too. (The marker's Acquire also comes
+    after the daemon closed its copies of any fds it handed out before.)"""
+    label = "marker-%d" % next(_markers)
+    slot, fds = client.acquire(label=label)
+    for fd in fds:
+        os.close(fd)
+    wait_for(lambda: link(slot["ifname"]) is None and
+             not any(s["label"] == label for s in client.call("io.taplinkd.List")[0]["slots"]),
+             what="the daemon to handle the marker slot's RTM_DELLINK")
+
+
+_markers = itertools.count(1)
 
 
 # ---------------------------------------------------------------- varlink
@@ -286,10 +318,18 @@ class Daemon:
                     f.write("%s = %s\n" % (k, v))
         self.prefix = sections["daemon"].get("ifname_prefix", "tl")
 
-    def start(self, wait_ready=True, timeout=10.0):
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
-        notify.bind(notify_path)
+    def start(self, wait_ready=True, timeout=10.0, notify=None):
+        """Starts the daemon and waits for its READY=1 on a notify socket of
+        its own, closed once READY=1 came; or on notify, a bound AF_UNIX
+        datagram socket of the caller's: it stays open, and whatever the
+        daemon sends after READY=1 is the caller's to read (or not)."""
+        own_notify = notify is None
+        if own_notify:
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify_path = os.path.join(self.workdir, "notify-%d" % time.monotonic_ns())
+            notify.bind(notify_path)
+        else:
+            notify_path = notify.getsockname()
         if self.wrapper:
             # the daemon may run as another uid
             os.chmod(notify_path, 0o666)
@@ -319,8 +359,9 @@ class Daemon:
                     if r:
                         self.notifications.append(notify.recv(4096).decode())
         finally:
-            notify.close()
-            os.unlink(notify_path)
+            if own_notify:
+                notify.close()
+                os.unlink(notify_path)
         return self
 
     def log_text(self):
@@ -440,7 +481,7 @@ def _read_frames(fds, prefix_len, deadline):
             yield pkt[prefix_len:]
 
 
-def arp_probe(fd, slot_obj, vnet_header=True, timeout=2.0, read_fds=None):
+def arp_probe(fd, slot_obj, vnet_header=True, timeout=WAIT_TIMEOUT, read_fds=None):
     """Writes an ARP request for the slot's gateway into the TAP fd, as the
     guest, and returns True when the kernel's ARP reply comes back (on fd,
     or on any of read_fds)."""
@@ -468,7 +509,7 @@ def _checksum(data):
     return ~s & 0xFFFF
 
 
-def ping_gateway(fd, slot_obj, src_ip=None, vnet_header=True, timeout=2.0):
+def ping_gateway(fd, slot_obj, src_ip=None, vnet_header=True, timeout=WAIT_TIMEOUT):
     """Sends an ICMP echo request from the guest (or from src_ip, to test
     anti-spoofing) to the gateway, resolving the gateway's MAC by ARP first.
     Returns True when the echo reply arrives."""
@@ -524,8 +565,9 @@ class DaemonTestCase(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def assertNoLeak(self, timeout=3.0):
-        """No device with the prefix, no element in any set."""
+    def assertNoLeak(self, timeout=None):
+        """No device with the prefix, no element in any set (waits for it,
+        up to timeout, default WAIT_TIMEOUT)."""
         def clean():
             if links_with_prefix(self.d.prefix):
                 return False

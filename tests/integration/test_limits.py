@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Resource limits (SPEC §2, §3, §6): out of fds, out of slots, a pool
-exhausted, names taken by foreign devices, the per-user quota."""
+"""Resource limits (docs/DESIGN.md, "Slots and addresses" and "Who may do
+what"; taplinkd(8), "Access"): out of fds, out of slots, a pool exhausted,
+names taken by foreign devices, the per-user quota."""
 
 import errno
 import json
@@ -10,8 +11,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    Daemon, DaemonTestCase, VarlinkError, addrs, arp_probe, connect_as, link, links_with_prefix,
-    require_sandbox, run, table_elements, wait_for)
+    WAIT_TIMEOUT, Daemon, DaemonTestCase, VarlinkError, addrs, arp_probe, connect_as, link,
+    links_with_prefix, require_sandbox, run, table_elements, wait_for)
 
 USER = 1000
 OTHER_USER = 1001
@@ -41,16 +42,36 @@ def as_lists(elems):
 
 class LimitsTestCase(DaemonTestCase):
 
+    def kernel_state(self, c):
+        return {
+            "devices": sorted(links_with_prefix(self.d.prefix)),
+            "elements": as_lists(elements(self.d.table)),
+            "listed": sorted(s["slot"] for s in c.call("io.taplinkd.List")[0]["slots"]),
+            "slotsInUse": c.call("io.taplinkd.Status")[0]["slotsInUse"],
+        }
+
     def assertKernelState(self, slots, c=None):
         """Exactly these slots' devices and elements exist, and List and
-        Status agree (asked on c, else on a connection of its own)."""
+        Status agree (asked on c, else on a connection of its own), once
+        the daemon has settled: a failed Acquire's fds are closed off the
+        event loop, and its slot is freed by the RTM_DELLINK that follows."""
         own = c is None
         c = c or self.d.client()
-        self.assertEqual(sorted(links_with_prefix(self.d.prefix)), sorted(s["ifname"] for s in slots))
-        self.assertEqual(as_lists(elements(self.d.table)), expected_elements(slots))
-        self.assertEqual(sorted(s["slot"] for s in c.call("io.taplinkd.List")[0]["slots"]),
-                         sorted(s["slot"] for s in slots))
-        self.assertEqual(c.call("io.taplinkd.Status")[0]["slotsInUse"], len(slots))
+        want = {
+            "devices": sorted(s["ifname"] for s in slots),
+            "elements": expected_elements(slots),
+            "listed": sorted(s["slot"] for s in slots),
+            "slotsInUse": len(slots),
+        }
+        got = {}
+
+        def settled():
+            got.update(self.kernel_state(c))
+            return got == want
+        try:
+            wait_for(settled, what="the kernel state of %d slots" % len(slots))
+        except AssertionError:
+            self.assertEqual(got, want)
         if own:
             c.close()
 
@@ -93,7 +114,7 @@ class OutOfFdsTest(LimitsTestCase):
     def wait_free(self, n, what):
         """Waits until the daemon has exactly n fds left (fds are closed
         off the event loop, so give it a moment)."""
-        wait_for(lambda: self.free_fds() == n, 3.0, what="%s: %d free fds in the daemon (has %d)" % (
+        wait_for(lambda: self.free_fds() == n, what="%s: %d free fds in the daemon (has %d)" % (
             what, n, self.free_fds()))
 
     def fill(self, target, fillers):
@@ -144,7 +165,7 @@ class OutOfFdsTest(LimitsTestCase):
         self.wait_free(3, "after the 2-queue Acquire (its copies closed)")
         self.assertKernelState([s], c)
         close_all(fds)
-        wait_for(lambda: link(s["ifname"]) is None, 3.0, what="q2 gone")
+        wait_for(lambda: link(s["ifname"]) is None, what="q2 gone")
         self.assertNoLeak()
 
         # No fd left at all: refused, and a new client waits in the backlog.
@@ -158,7 +179,7 @@ class OutOfFdsTest(LimitsTestCase):
         # fds come back: the waiting client is served, Acquire works.
         for f in fillers:
             f.close()
-        late.sock.settimeout(5.0)
+        late.sock.settimeout(WAIT_TIMEOUT)
         reply, _ = late.recv()
         self.assertEqual(reply["parameters"]["slotsInUse"], 0)
         s, fds = c.acquire(queues=4, label="after")
@@ -185,7 +206,7 @@ class OutOfFdsTest(LimitsTestCase):
                 for f in fillers:
                     f.close()
                 fillers = []
-                wait_for(lambda: self.free_fds() > 3, 3.0, what="fillers closed")
+                wait_for(lambda: self.free_fds() > 3, what="fillers closed")
         s, fds = c.acquire(persistent=True, label="p-ok")
         close_all(fds)
         self.assertKernelState([s], c)
@@ -220,7 +241,7 @@ class OutOfSlotsTest(LimitsTestCase):
 
         # A VMM exits: its slot is free again once the device is gone.
         close_all(fa)
-        wait_for(lambda: len(c.call("io.taplinkd.List")[0]["slots"]) == 1, 3.0, what="slot a freed")
+        wait_for(lambda: len(c.call("io.taplinkd.List")[0]["slots"]) == 1, what="slot a freed")
         d, fd = c.acquire(label="d")
         self.assertEqual(d["slot"], a["slot"])
         self.assertKernelState([b, d])
@@ -348,7 +369,7 @@ class ForeignNamesTest(LimitsTestCase):
         # The dummy (bridge) goes: its slot is usable again, by a device of ours.
         run("ip", "link", "del", "tl2")
         del before["tl2"]
-        s, fds = wait_for(lambda: self.try_acquire(c), 3.0, what="slot 2 usable after tl2 went")
+        s, fds = wait_for(lambda: self.try_acquire(c), what="slot 2 usable after tl2 went")
         self.assertEqual(s["slot"], 2)
         l = link("tl2")
         self.assertEqual((l["linkinfo"]["info_kind"], l["address"]), ("tun", "06:74:6c:00:00:02"))
@@ -358,7 +379,7 @@ class ForeignNamesTest(LimitsTestCase):
         # The veth goes too.
         run("ip", "link", "del", "tl1")
         del before["tl1"]
-        s, fds = wait_for(lambda: self.try_acquire(c), 3.0, what="slot 1 usable after the veth went")
+        s, fds = wait_for(lambda: self.try_acquire(c), what="slot 1 usable after the veth went")
         self.assertEqual(s["slot"], 1)
         held[1] = (s, fds)
         self.assertUntouched(before)
@@ -379,7 +400,7 @@ class ForeignNamesTest(LimitsTestCase):
         for n in ("tl0", "tl3"):
             run("ip", "link", "del", n)
             del before[n]
-            s, fds = wait_for(lambda: self.try_acquire(c), 3.0, what="slot usable after %s went" % n)
+            s, fds = wait_for(lambda: self.try_acquire(c), what="slot usable after %s went" % n)
             self.assertEqual(s["ifname"], n)
             self.assertEqual(link(n)["address"], "06" + s["mac"][2:])
             self.assertTrue(arp_probe(fds[0], s))
@@ -406,9 +427,12 @@ class ForeignNamesTest(LimitsTestCase):
             self.assertEqual(e.exception.name, "io.taplinkd.NoSuchSlot")
         self.assertUntouched(before)
         close_all(fds)
-        wait_for(lambda: link(s["ifname"]) is None, 3.0, what="our device gone")
+        # Once the daemon has handled our device's RTM_DELLINK: its
+        # elements are gone, and the foreign devices are still untouched.
+        wait_for(lambda: link(s["ifname"]) is None and not c.call("io.taplinkd.List")[0]["slots"],
+                 what="our slot gone")
+        wait_for(lambda: as_lists(elements(self.d.table)) == expected_elements([]), what="our elements gone")
         self.assertUntouched(before)
-        self.assertEqual(as_lists(elements(self.d.table)), expected_elements([]))
 
 
 # ---------------------------------------------------------------- quota
@@ -440,7 +464,7 @@ class QuotaTest(LimitsTestCase):
 
         # A VMM exits: the quota counts live slots, so one more fits.
         close_all(got[1][1])
-        wait_for(lambda: len(u.call("io.taplinkd.List")[0]["slots"]) == 2, 3.0, what="u1 gone")
+        wait_for(lambda: len(u.call("io.taplinkd.List")[0]["slots"]) == 2, what="u1 gone")
         s, fds = u.acquire(label="again")
         got[1] = (s, fds)
         with self.assertRaises(VarlinkError) as e:

@@ -232,7 +232,7 @@ class UnitPrivilegesTest(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def assertNoLeak(self, d, timeout=3.0):
+    def assertNoLeak(self, d, timeout=None):
         def clean():
             if links_with_prefix(d.prefix):
                 return False
@@ -315,9 +315,9 @@ class UnitPrivilegesTest(unittest.TestCase):
         slot, fds = c.acquire()
         for fd in fds:
             os.close(fd)
-        wait_for(lambda: link(slot["ifname"]) is None, 2.0, what="device gone")
+        wait_for(lambda: link(slot["ifname"]) is None, what="device gone")
         self.assertNoLeak(d)
-        wait_for(lambda: c.call("io.taplinkd.List")[0]["slots"] == [], 2.0, what="slot freed")
+        wait_for(lambda: c.call("io.taplinkd.List")[0]["slots"] == [], what="slot freed")
 
     def test_restart_reconcile_and_cleanup_as_unit(self):
         d = self.daemon().start()
@@ -331,7 +331,7 @@ class UnitPrivilegesTest(unittest.TestCase):
         d.kill9()
         for fd in dying_fds:
             os.close(fd)
-        wait_for(lambda: link(dying["ifname"]) is None, 2.0, what="dying device gone")
+        wait_for(lambda: link(dying["ifname"]) is None, what="dying device gone")
         self.assertIn(dying["ipv4"]["subnet"], set_elements(d.table, "slots_v4"))
 
         d.wrapper = self.confined()
@@ -345,7 +345,7 @@ class UnitPrivilegesTest(unittest.TestCase):
         self.assertTrue(arp_probe(live_fds[0], live), "a live fd must pass traffic after the restart")
         for fd in live_fds:
             os.close(fd)
-        wait_for(lambda: link(live["ifname"]) is None, 2.0, what="adopted device gone")
+        wait_for(lambda: link(live["ifname"]) is None, what="adopted device gone")
         self.assertEqual(d.stop(signal.SIGTERM), 0, d.log_text())
         self.assertIsNotNone(link(pers["ifname"]), "SIGTERM leaves live slots alone")
 
