@@ -6,7 +6,7 @@
 #include "config.h"
 #include "varlink.h"
 
-/* The slot lifecycle (SPEC §4): acquire, release, the RTM_DELLINK path that
+/* The slot lifecycle (docs/DESIGN.md, "The kernel is the state"): acquire, release, the RTM_DELLINK path that
  * frees a slot whatever removed its device, the start-up reconcile, and
  * --cleanup. The kernel is the state: everything here can be rebuilt from
  * a link dump and a set-element dump. */
