@@ -1,38 +1,182 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <systemd/sd-event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
-#include "varlink.h"
+#include "rtnl.h"
+#include "tap.h"
 
-/* The slot lifecycle (docs/DESIGN.md, "The kernel is the state"): acquire, release, the RTM_DELLINK path that
- * frees a slot whatever removed its device, the start-up reconcile, and
- * --cleanup. The kernel is the state: everything here can be rebuilt from
- * a link dump and a set-element dump. */
+/* The slot state machine (docs/DESIGN.md, "Modules and the slot lifecycle").
+ *
+ * The manager owns the slot records and their phases, and nothing else: the
+ * kernel work a slot needs goes through struct manager_ops, and everything
+ * that follows from a slot's life (set elements, the Acquire reply, quotas,
+ * STATUS=) subscribes to its lifecycle with manager_subscribe(). Kernel
+ * events come back through manager_link_gone() and friends.
+ *
+ * A slot's journey:
+ *
+ *   ACQUIRING -> LIVE -> RELEASING -> GONE -> (free)
+ *       |          |  <-----'           ^
+ *       |          '--------------------'
+ *       '--> FAILED ------------------'
+ *
+ *   ACQUIRING  its device is being made and configured (manager_acquire)
+ *   LIVE       configured, elements committed, handed out (or adopted)
+ *   RELEASING  Release asked for the device to be deleted
+ *   FAILED     an Acquire failed after the device existed; its fds are
+ *              closing, so the device goes and manager_link_gone() follows
+ *   GONE       the device is gone; the record waits for its holds (e.g. the
+ *              element deletion) and then returns the slot to the free list
+ *   FOREIGN    a device taplinkd did not make holds the slot's name; the
+ *              slot stays out of the free list until that device goes */
+enum slot_phase {
+        SLOT_ACQUIRING,
+        SLOT_LIVE,
+        SLOT_RELEASING,
+        SLOT_FAILED,
+        SLOT_GONE,
+        SLOT_FOREIGN,
+        _SLOT_PHASE_MAX,
+};
+
+/* What subscribers may read. Everything else is the manager's. */
+struct slot_rec {
+        unsigned slot;
+        enum slot_phase phase;
+        int ifindex;
+        uid_t owner;
+        char *label; /* NULL or a valid label */
+        unsigned mtu;
+        unsigned queues;
+        bool vnet_header;
+        bool persistent;
+        bool was_live; /* "gone" subscribers: it went live before */
+
+        /* The caller's cookie while an Acquire runs (manager_acquire). */
+        void *acquire_cookie;
+
+        /* The manager's own. */
+        int fds[TAP_MAX_QUEUES];
+        unsigned n_fds;
+        unsigned holds;
+        bool device_gone; /* the device went while ACQUIRING or FAILED */
+        struct waiter *waiters;
+        struct slot_rec *records_next, *records_prev;
+};
+
+/* The kernel work of a slot. `ctx` is manager_new()'s ops_ctx. Each call
+ * names the failing step in *ret_op (for KernelError) when it fails. */
+struct manager_ops {
+        /* Makes the TAP `name` and opens its queues. -EBUSY: a device
+         * taplinkd did not make holds the name. */
+        int (*tap_create)(void *ctx, const char *name, const struct tap_options *opts, int *fds,
+                          int *ret_ifindex, const char **ret_op);
+        /* MAC, MTU, addresses, alias, up. */
+        int (*configure_link)(void *ctx, const struct rtnl_link_config *lc, const char **ret_op);
+        /* Commits the slot's set elements, now. */
+        int (*add_elements)(void *ctx, unsigned slot);
+        /* Deletes the device off the event loop. A failure comes back by
+         * manager_link_delete_failed(), a success as manager_link_gone(). */
+        int (*delete_link)(void *ctx, int ifindex, unsigned slot);
+        /* Closes fds off the event loop: closing a TAP's last fd deletes
+         * the device, which can take milliseconds. Takes the fds. */
+        void (*close_fds)(void *ctx, int *fds, size_t n);
+};
+
+/* Lifecycle subscribers. Each callback may be NULL. */
+struct slot_hooks {
+        const char *name;
+        /* The slot is live: its device is configured and its elements are
+         * committed (after an Acquire, or adopted at start-up). */
+        void (*live)(struct slot_rec *r, void *userdata);
+        /* A live slot's settings changed (manager_slot_changed()). */
+        void (*changed)(struct slot_rec *r, void *userdata);
+        /* The slot ended, by any path: Release, its fds closed, someone
+         * deleted the device, or its Acquire failed (then was_live is
+         * false). Fires once per slot. A subscriber with work still to do
+         * takes manager_hold() and gives it back with manager_unhold():
+         * the slot number is reused and Release answered only then. */
+        void (*gone)(struct slot_rec *r, void *userdata);
+};
 
 struct manager;
 
-int manager_new(sd_event *event, const struct config *config, struct manager **ret);
-
-/* Checks the kernel's TUN features, starts the link monitor, ensures the
- * nftables ruleset, applies the forwarding sysctls, adopts live devices and
- * removes or restores set elements. Logs what fails; returns -errno. */
-int manager_start(struct manager *m);
-
-/* Varlink handlers (varlink_method_handler / varlink_disconnect_handler);
- * userdata is the manager. */
-void manager_on_call(struct varlink_conn *conn, const struct varlink_call *call, void *userdata);
-void manager_on_disconnect(struct varlink_conn *conn, void *userdata);
-/* varlink_send_fds_handler: makes a persistent slot's TAP persistent as
- * its fds are handed over, and not persistent again if they were not. */
-int manager_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata);
-
-unsigned manager_slots_in_use(const struct manager *m);
-
-/* Answers what is pending (with an error) and frees. Live slots stay. */
+int manager_new(const struct config *config, const struct manager_ops *ops, void *ops_ctx,
+                struct manager **ret);
+/* Frees every record without calling any hook or op; fds still held are
+ * closed, pending Release callbacks get -ESHUTDOWN. */
 void manager_free(struct manager *m);
 
-/* taplinkd --cleanup: deletes every TAP device named like a slot and the
- * nftables table, then returns. */
-int manager_cleanup(const struct config *config);
+/* At most MANAGER_HOOKS_MAX subscribers; -E2BIG beyond. `hooks` must
+ * outlive the manager. */
+#define MANAGER_HOOKS_MAX 8
+int manager_subscribe(struct manager *m, const struct slot_hooks *hooks, void *userdata);
+void manager_unsubscribe(struct manager *m, const struct slot_hooks *hooks, void *userdata);
+
+/* ---- calls ---- */
+
+struct slot_request {
+        uid_t owner;
+        const char *label; /* copied */
+        unsigned mtu;
+        unsigned queues;
+        bool vnet_header;
+        bool persistent;
+};
+
+/* Makes a slot: a device, its configuration, its elements; then the slot
+ * goes live and the "live" subscribers run with r->acquire_cookie ==
+ * cookie (one of them takes the fds: manager_take_fds()). Returns the
+ * slot, or -ENOSPC (no slot free) or another -errno with *ret_op naming
+ * the step that failed. */
+int manager_acquire(struct manager *m, const struct slot_request *req, void *cookie, struct slot_rec **ret,
+                    const char **ret_op);
+
+/* Moves the fds of a slot going live to the caller (who sends them). */
+size_t manager_take_fds(struct slot_rec *r, int *fds);
+
+/* Called once the slot is free again (error 0), or with the error of the
+ * device deletion (the slot stays live), or -ESHUTDOWN. */
+typedef void (*manager_release_fn)(int error, const char *op, void *userdata);
+
+/* Starts releasing a live slot; `done` is called once. A slot already
+ * releasing gets one more waiter. -ENOENT: not live. */
+int manager_release(struct manager *m, struct slot_rec *r, manager_release_fn done, void *userdata);
+
+/* A live slot's settings changed: runs the "changed" subscribers. */
+void manager_slot_changed(struct manager *m, struct slot_rec *r);
+
+void manager_hold(struct slot_rec *r);
+void manager_unhold(struct manager *m, struct slot_rec *r);
+
+/* ---- kernel events ---- */
+
+/* RTM_DELLINK for a device named like a slot. */
+void manager_link_gone(struct manager *m, int ifindex, const char *ifname);
+/* After lost events: the ifindexes of the slot devices that exist,
+ * sorted; every other slot's device is gone. */
+void manager_links_present(struct manager *m, const int *ifindexes, size_t n);
+/* manager_ops.delete_link failed for this slot. */
+void manager_link_delete_failed(struct manager *m, int ifindex, unsigned slot, int error);
+/* Start-up: a device named with the prefix exists. A slot device with
+ * its slot's MAC becomes a live slot (the "live" subscribers run);
+ * another is kept out of the free list. */
+int manager_adopt(struct manager *m, const struct rtnl_tap_info *info);
+
+/* ---- queries ---- */
+
+/* The record of a slot number, or NULL; FOREIGN ones too. */
+struct slot_rec *manager_slot(const struct manager *m, unsigned slot);
+/* Every record with a device of ours (not FOREIGN), newest first. */
+struct slot_rec *manager_records(const struct manager *m);
+/* Slots acquiring, live or releasing. */
+unsigned manager_slots_in_use(const struct manager *m);
+const struct config *manager_config(const struct manager *m);
+
+const char *slot_phase_to_string(enum slot_phase p);
+/* Whether the state machine may go from `from` to `to`. */
+bool slot_phase_transition_valid(enum slot_phase from, enum slot_phase to);

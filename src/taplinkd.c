@@ -16,8 +16,12 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "kernel.h"
 #include "manager.h"
+#include "methods.h"
 #include "notify.h"
+#include "reconcile.h"
+#include "status.h"
 #include "varlink.h"
 #include "varlink-idl.h"
 
@@ -52,14 +56,14 @@ static int parse_options(int argc, char *argv[], struct options *ret)
 {
         enum { ARG_CHECK_CONFIG = 0x100, ARG_CLEANUP, ARG_VERSION };
         static const struct option longopts[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"socket", required_argument, NULL, 's'},
-                {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
-                {"cleanup", no_argument, NULL, ARG_CLEANUP},
-                {"verbose", no_argument, NULL, 'v'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, ARG_VERSION},
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"socket", required_argument, NULL, 's'},
+            {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+            {"cleanup", no_argument, NULL, ARG_CLEANUP},
+            {"verbose", no_argument, NULL, 'v'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, ARG_VERSION},
+            {},
         };
         struct options o = {0};
         int c;
@@ -230,8 +234,8 @@ static int get_listen_fd(const char *path, int *ret_fd)
         if (n == 1) {
                 int fd = SD_LISTEN_FDS_START;
                 if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-                        return log_error_errno(-EINVAL,
-                                               "the socket from systemd is not a listening AF_UNIX stream socket");
+                        return log_error_errno(
+                            -EINVAL, "the socket from systemd is not a listening AF_UNIX stream socket");
                 *ret_fd = fd;
                 return 0;
         }
@@ -262,10 +266,50 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* What serves: the state machine, its kernel side, the io.taplinkd
+ * methods and STATUS= (docs/DESIGN.md, "Modules and the slot lifecycle"). */
+struct daemon {
+        struct kernel *kernel;
+        struct manager *manager;
+        struct methods *methods;
+        struct status *status;
+};
+
+/* Subscribers come before the kernel starts: adopted slots go live. */
+static int daemon_start(sd_event *event, const struct config *c, struct daemon *d)
+{
+        int e;
+
+        e = kernel_new(event, c, &d->kernel);
+        if (e < 0)
+                return e;
+        e = manager_new(c, &kernel_ops, d->kernel, &d->manager);
+        if (e < 0)
+                return log_error_errno(e, "starting the slot manager failed: %m");
+        e = methods_new(event, d->manager, kernel_acquire_queued, d->kernel, &d->methods);
+        if (e >= 0)
+                e = status_new(event, d->manager, &d->status);
+        if (e < 0)
+                return log_error_errno(e, "starting the slot manager failed: %m");
+        return kernel_start(d->kernel, d->manager);
+}
+
+static void daemon_stop(struct daemon *d)
+{
+        /* Queued Acquires are answered, gathered deletions committed
+         * (answering their Releases), then the records go; live slots stay
+         * in the kernel. */
+        methods_free(d->methods);
+        kernel_stop(d->kernel);
+        manager_free(d->manager);
+        status_free(d->status);
+        kernel_free(d->kernel);
+}
+
 static int serve(const struct config *c)
 {
         sd_event *event = NULL;
-        struct manager *m = NULL;
+        struct daemon d = {0};
         struct varlink_server *server = NULL;
         int listen_fd = -1, bound = 0, e;
         sigset_t mask;
@@ -293,10 +337,7 @@ static int serve(const struct config *c)
         if (e < 0)
                 log_warning_errno(e, "NOTIFY_SOCKET=%s: %m; not notifying systemd", getenv("NOTIFY_SOCKET"));
 
-        e = manager_new(event, c, &m);
-        if (e < 0)
-                goto out;
-        e = manager_start(m);
+        e = daemon_start(event, c, &d);
         if (e < 0)
                 goto out;
 
@@ -306,24 +347,25 @@ static int serve(const struct config *c)
         bound = e;
 
         static const struct varlink_server_info info = {
-                .vendor = "taplinkd",
-                .product = "taplinkd",
-                .version = TAPLINK_VERSION,
-                .url = "https://github.com/taplinkd/taplinkd",
-                .interface_name = "io.taplinkd",
-                .interface_description = varlink_idl_text,
+            .vendor = "taplinkd",
+            .product = "taplinkd",
+            .version = TAPLINK_VERSION,
+            .url = "https://github.com/taplinkd/taplinkd",
+            .interface_name = "io.taplinkd",
+            .interface_description = varlink_idl_text,
         };
-        e = varlink_server_new(event, listen_fd, &info, manager_on_call, manager_on_disconnect, m, &server);
+        e = varlink_server_new(event, listen_fd, &info, methods_on_call, methods_on_disconnect, d.methods,
+                               &server);
         if (e < 0) {
                 log_error_errno(e, "varlink: serving %s failed: %m", c->socket_path);
                 safe_close(listen_fd);
                 goto out;
         }
-        varlink_server_set_send_fds_handler(server, manager_on_send_fds);
+        varlink_server_set_send_fds_handler(server, methods_on_send_fds);
 
         log_info("serving io.taplinkd on %s (%u of %u slots in use)", c->socket_path,
-                 manager_slots_in_use(m), c->effective_max_slots);
-        notify_set_status("%u of %u slots in use", manager_slots_in_use(m), c->effective_max_slots);
+                 manager_slots_in_use(d.manager), c->effective_max_slots);
+        status_send(d.status);
         e = notify_ready();
         if (e == -EAGAIN)
                 log_warning("READY=1 not sent to systemd within %u ms (its notify socket is full); "
@@ -337,7 +379,7 @@ static int serve(const struct config *c)
                 log_error_errno(e, "event loop failed: %m");
 out:
         varlink_server_free(server);
-        manager_free(m);
+        daemon_stop(&d);
         notify_close();
         if (bound > 0)
                 (void)unlink(c->socket_path);
@@ -371,7 +413,7 @@ int main(int argc, char *argv[])
 
         raise_fd_limit();
         if (o.cleanup)
-                e = manager_cleanup(&c);
+                e = reconcile_cleanup(&c);
         else
                 e = serve(&c);
         config_done(&c);

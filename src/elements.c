@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elements.h"
+#include "log.h"
+#include "macro.h"
+#include "slot.h"
+
+/* Deletions this many slots deep are committed at once rather than waiting
+ * for the event loop to run dry. */
+#define BATCH_FLUSH_SLOTS 32
+/* Elements per nft batch at start-up (reconcile of many slots). */
+#define RECONCILE_CHUNK 4096
+
+struct elements {
+        struct manager *manager;
+        const struct config *config;
+        struct nft *nft;
+
+        bool *in; /* by slot: its elements are (to be) in the sets */
+        unsigned n_in;
+
+        /* Deletions gathered: a burst of RTM_DELLINKs (one group deleted
+         * by the reaper, read in one go by the monitor) shares a commit. */
+        VEC(struct nft_elem) del;
+        VEC(struct slot_rec *) held;
+        sd_event_source *flush_source;
+};
+
+static void mark(struct elements *el, unsigned slot, bool in)
+{
+        if (el->in[slot] != in)
+                el->n_in += in ? 1 : (unsigned)-1;
+        el->in[slot] = in;
+}
+
+static int apply_with_repair(struct elements *el, const struct nft_elem *add, size_t n_add,
+                             const struct nft_elem *del, size_t n_del)
+{
+        int e = nft_apply(el->nft, add, n_add, del, n_del);
+        if (e == -ENOENT) {
+                /* Someone deleted our table or a set: put it back, once. */
+                log_warning("nftables table %s or one of its sets is missing; restoring it",
+                            el->config->nft_table);
+                int r = nft_ensure_ruleset(el->nft);
+                if (r < 0)
+                        return log_error_errno(r, "nftables: restoring table %s failed: %m",
+                                               el->config->nft_table);
+                e = nft_apply(el->nft, add, n_add, del, n_del);
+        }
+        return e;
+}
+
+/* The gathered deletions are done (or failed): their slots are free. */
+static void release_held(struct elements *el)
+{
+        struct slot_rec **held = el->held.items;
+        size_t n = el->held.n;
+
+        el->held = (typeof(el->held)){0};
+        el->del.n = 0;
+        sd_event_source_set_enabled(el->flush_source, SD_EVENT_OFF);
+        for (size_t i = 0; i < n; i++)
+                manager_unhold(el->manager, held[i]);
+        free(held);
+}
+
+static void flush(struct elements *el)
+{
+        int e;
+
+        if (el->held.n == 0)
+                return;
+        e = apply_with_repair(el, NULL, 0, el->del.items, el->del.n);
+        if (e < 0)
+                /* The elements may stay behind; the next start-up's
+                 * reconcile removes them. The slots are free either way:
+                 * their devices are gone. */
+                log_error_errno(e, "nftables: deleting the elements of %zu slots failed: %m", el->held.n);
+        release_held(el);
+}
+
+static int on_flush(sd_event_source *s, void *userdata)
+{
+        flush(userdata);
+        return 0;
+}
+
+int elements_add(struct elements *el, unsigned slot)
+{
+        struct nft_elem add[NFT_SLOT_ELEMS_MAX];
+        size_t n = nft_slot_elems(el->config, slot, add);
+        int e;
+
+        e = apply_with_repair(el, add, n, el->del.items, el->del.n);
+        if (e < 0 && el->del.n > 0) {
+                /* Keep a failing deletion from failing the Acquire, and
+                 * the other way round. */
+                flush(el);
+                e = apply_with_repair(el, add, n, NULL, 0);
+        } else if (el->held.n > 0)
+                release_held(el);
+        if (e < 0)
+                return e;
+        mark(el, slot, true);
+        return 0;
+}
+
+/* ---- the lifecycle ---- */
+
+static void on_live(struct slot_rec *r, void *userdata)
+{
+        /* Adopted slots: reconcile (or the next restore) adds them. */
+        mark(userdata, r->slot, true);
+}
+
+static void on_gone(struct slot_rec *r, void *userdata)
+{
+        struct elements *el = userdata;
+        struct nft_elem elems[NFT_SLOT_ELEMS_MAX];
+        size_t n;
+
+        if (!el->in[r->slot])
+                return; /* its Acquire failed before the commit */
+        mark(el, r->slot, false);
+        n = nft_slot_elems(el->config, r->slot, elems);
+        if (VEC_APPEND(&el->del, elems, n) < 0 || VEC_PUSH(&el->held, r) < 0) {
+                el->del.n -= MIN(el->del.n, n);
+                log_error("tap slot %u: out of memory queueing its element deletion; "
+                          "the next start-up removes them",
+                          r->slot);
+                return;
+        }
+        manager_hold(r);
+        if (el->held.n >= BATCH_FLUSH_SLOTS)
+                flush(el);
+        else
+                sd_event_source_set_enabled(el->flush_source, SD_EVENT_ONESHOT);
+}
+
+static const struct slot_hooks hooks = {
+    .name = "elements",
+    .live = on_live,
+    .gone = on_gone,
+};
+
+/* ---- start-up and restores ---- */
+
+/* The slot an element of ours belongs to, from the element itself. */
+static int elem_slot(const struct config *c, const struct nft_elem *e, unsigned *ret)
+{
+        switch (e->set) {
+        case NFT_SET_SLOTS_V4:
+                return slot_from_ipv4_subnet(c, e->addr.v4, ret);
+        case NFT_SET_SLOTS_V6:
+                return c->ipv6 ? slot_from_ipv6_subnet(c, &e->addr.v6, ret) : -EINVAL;
+        case NFT_SET_GUESTS_V4:
+                return slot_from_ifname(c, e->ifname, ret);
+        case NFT_SET_GUESTS_V6:
+                return c->ipv6 ? slot_from_ifname(c, e->ifname, ret) : -EINVAL;
+        default:
+                return -EINVAL;
+        }
+}
+
+static bool elem_expected(const struct elements *el, const struct nft_elem *e)
+{
+        struct nft_elem own[NFT_SLOT_ELEMS_MAX];
+        unsigned slot;
+        size_t n;
+
+        if (elem_slot(el->config, e, &slot) < 0 || !el->in[slot])
+                return false;
+        /* The element must be exactly one of the slot's own. */
+        n = nft_slot_elems(el->config, slot, own);
+        for (size_t i = 0; i < n; i++)
+                if (own[i].set == e->set && memcmp(&own[i].addr, &e->addr, sizeof(e->addr)) == 0 &&
+                    (e->set == NFT_SET_SLOTS_V4 || e->set == NFT_SET_SLOTS_V6 ||
+                     strncmp(own[i].ifname, e->ifname, IFNAMSIZ) == 0))
+                        return true;
+        return false;
+}
+
+int elements_collect(struct nft_elem **ret, size_t *ret_n, void *userdata)
+{
+        struct elements *el = userdata;
+        VEC(struct nft_elem) all = {0};
+
+        for (unsigned slot = 0; slot < el->config->effective_max_slots; slot++) {
+                struct nft_elem own[NFT_SLOT_ELEMS_MAX];
+                size_t n;
+
+                if (!el->in[slot])
+                        continue;
+                n = nft_slot_elems(el->config, slot, own);
+                if (VEC_APPEND(&all, own, n) < 0) {
+                        VEC_FREE(&all);
+                        return -ENOMEM;
+                }
+        }
+        *ret = all.items;
+        *ret_n = all.n;
+        return 0;
+}
+
+static int apply_chunked(struct elements *el, const struct nft_elem *add, size_t n_add,
+                         const struct nft_elem *del, size_t n_del)
+{
+        for (size_t i = 0; i < n_del; i += RECONCILE_CHUNK) {
+                int e = nft_apply(el->nft, NULL, 0, del + i, MIN(n_del - i, (size_t)RECONCILE_CHUNK));
+                if (e < 0)
+                        return e;
+        }
+        for (size_t i = 0; i < n_add; i += RECONCILE_CHUNK) {
+                int e = nft_apply(el->nft, add + i, MIN(n_add - i, (size_t)RECONCILE_CHUNK), NULL, 0);
+                if (e < 0)
+                        return e;
+        }
+        return 0;
+}
+
+int elements_reconcile(struct elements *el)
+{
+        _cleanup_free_ struct nft_elem *dumped = NULL, *add = NULL;
+        VEC(struct nft_elem) del = {0};
+        size_t n_dumped = 0, n_add = 0;
+        int e;
+
+        e = nft_dump_elems(el->nft, &dumped, &n_dumped);
+        if (e < 0)
+                return log_error_errno(e, "nftables: dumping the set elements of table %s failed: %m",
+                                       el->config->nft_table);
+        for (size_t i = 0; i < n_dumped; i++)
+                if (!elem_expected(el, &dumped[i]) && VEC_PUSH(&del, dumped[i]) < 0) {
+                        e = log_error_errno(-ENOMEM, "nftables: reconciling set elements: %m");
+                        goto out;
+                }
+        /* Adding an element that exists is a no-op, so every live slot's
+         * elements go in: that restores whatever is missing. */
+        e = elements_collect(&add, &n_add, el);
+        if (e < 0)
+                goto out;
+        e = apply_chunked(el, add, n_add, del.items, del.n);
+        if (e < 0) {
+                log_error_errno(e, "nftables: reconciling set elements failed: %m");
+                goto out;
+        }
+        log_info("reconciled: %u live slots adopted, %zu stale set elements removed", el->n_in, del.n);
+out:
+        VEC_FREE(&del);
+        return e;
+}
+
+/* ---- life ---- */
+
+int elements_new(sd_event *event, struct nft *nft, struct manager *m, struct elements **ret)
+{
+        struct elements *el = calloc(1, sizeof(*el));
+        int e;
+
+        if (!el)
+                return -ENOMEM;
+        el->manager = m;
+        el->config = manager_config(m);
+        el->nft = nft;
+        el->in = calloc(el->config->effective_max_slots, sizeof(bool));
+        if (!el->in) {
+                free(el);
+                return -ENOMEM;
+        }
+        /* Normal priority: the commit runs after the sources that were
+         * ready before it (the rest of a burst is queued by then) and
+         * cannot be put off for ever by a client pipelining calls, as an
+         * idle-priority source could. */
+        e = sd_event_add_defer(event, &el->flush_source, on_flush, el);
+        if (e >= 0)
+                e = sd_event_source_set_enabled(el->flush_source, SD_EVENT_OFF);
+        if (e >= 0)
+                e = manager_subscribe(m, &hooks, el);
+        if (e < 0) {
+                sd_event_source_disable_unref(el->flush_source);
+                free(el->in);
+                free(el);
+                return e;
+        }
+        *ret = el;
+        return 0;
+}
+
+void elements_free(struct elements *el)
+{
+        if (!el)
+                return;
+        flush(el);
+        manager_unsubscribe(el->manager, &hooks, el);
+        sd_event_source_disable_unref(el->flush_source);
+        VEC_FREE(&el->del);
+        VEC_FREE(&el->held);
+        free(el->in);
+        free(el);
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "elements.h"
+#include "firewall.h"
+#include "kernel.h"
+#include "log.h"
+#include "nft.h"
+#include "reaper.h"
+#include "reconcile.h"
+#include "rtnl.h"
+#include "sysctl.h"
+#include "tap.h"
+
+struct kernel {
+        sd_event *event;
+        const struct config *config;
+        struct manager *manager; /* from kernel_start() on */
+
+        struct rtnl *rtnl;
+        struct rtnl_monitor *monitor;
+        sd_event_source *monitor_source;
+        struct nft *nft;
+        struct elements *elements;
+        struct firewall *firewall;
+        struct reaper *reaper;
+};
+
+/* ---- manager_ops ---- */
+
+static int op_tap_create(void *ctx, const char *name, const struct tap_options *opts, int *fds,
+                         int *ret_ifindex, const char **ret_op)
+{
+        return tap_create(name, opts, fds, ret_ifindex, ret_op);
+}
+
+static int op_configure_link(void *ctx, const struct rtnl_link_config *lc, const char **ret_op)
+{
+        struct kernel *k = ctx;
+        return rtnl_configure_link(k->rtnl, lc, ret_op);
+}
+
+static int op_add_elements(void *ctx, unsigned slot)
+{
+        struct kernel *k = ctx;
+        return elements_add(k->elements, slot);
+}
+
+static int op_delete_link(void *ctx, int ifindex, unsigned slot)
+{
+        struct kernel *k = ctx;
+        return reaper_delete_link(k->reaper, ifindex, slot);
+}
+
+static void op_close_fds(void *ctx, int *fds, size_t n)
+{
+        struct kernel *k = ctx;
+        reaper_close_fds(k->reaper, fds, n);
+}
+
+const struct manager_ops kernel_ops = {
+    .tap_create = op_tap_create,
+    .configure_link = op_configure_link,
+    .add_elements = op_add_elements,
+    .delete_link = op_delete_link,
+    .close_fds = op_close_fds,
+};
+
+void kernel_acquire_queued(void *ctx)
+{
+        struct kernel *k = ctx;
+        reaper_note_acquire(k->reaper);
+}
+
+/* ---- events ---- */
+
+static void on_dellink(int ifindex, const char *ifname, void *userdata)
+{
+        struct kernel *k = userdata;
+        manager_link_gone(k->manager, ifindex, ifname);
+}
+
+static void on_resync(void *userdata)
+{
+        struct kernel *k = userdata;
+        (void)reconcile_links(k->rtnl, k->manager);
+}
+
+static int on_monitor(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct kernel *k = userdata;
+        int e = rtnl_monitor_process(k->monitor);
+        if (e < 0 && e != -EAGAIN)
+                log_error_errno(e, "link monitor: %m");
+        return 0;
+}
+
+/* The reaper's verdict on a Release: only a failure needs telling (a
+ * deleted device comes back as RTM_DELLINK). The cookie is the slot. */
+static void on_reaped(int ifindex, unsigned slot, int error, void *userdata)
+{
+        struct kernel *k = userdata;
+        if (error < 0 && error != -ENODEV && k->manager)
+                manager_link_delete_failed(k->manager, ifindex, slot, error);
+}
+
+/* ---- start-up ---- */
+
+static int start_monitor(struct kernel *k)
+{
+        static const struct rtnl_monitor_callbacks callbacks = {
+            .on_dellink = on_dellink,
+            .on_resync = on_resync,
+        };
+        int e;
+
+        e = rtnl_monitor_open(k->config->ifname_prefix, &callbacks, k, &k->monitor);
+        if (e < 0)
+                return log_error_errno(e, "rtnetlink: opening the link monitor failed: %m");
+        e = sd_event_add_io(k->event, &k->monitor_source, rtnl_monitor_fd(k->monitor), EPOLLIN, on_monitor,
+                            k);
+        if (e < 0)
+                return log_error_errno(e, "sd-event: adding the link monitor failed: %m");
+        return 0;
+}
+
+int kernel_start(struct kernel *k, struct manager *m)
+{
+        const struct config *c = k->config;
+        const char *what = NULL;
+        int e;
+
+        k->manager = m;
+        e = tap_probe_features(&what);
+        if (e < 0)
+                return log_error_errno(e, "/dev/net/tun: %s: %m", what ? what : "TUNGETFEATURES");
+
+        e = elements_new(k->event, k->nft, m, &k->elements);
+        if (e < 0)
+                return log_error_errno(e, "nftables: setting up the element batches failed: %m");
+
+        /* The monitor starts before the dump, so a device that goes away
+         * while we look is seen as an event afterwards. */
+        e = start_monitor(k);
+        if (e < 0)
+                return e;
+
+        /* Watching before the ruleset is ensured: whatever someone else
+         * removes from then on is seen, and restored once we serve. */
+        e = firewall_new(k->event, k->nft, c->nft_table, elements_collect, k->elements, &k->firewall);
+        if (e < 0)
+                return log_error_errno(e, "nftables: watching table inet %s failed: %m", c->nft_table);
+
+        e = nft_ensure_ruleset(k->nft);
+        if (e < 0)
+                return log_error_errno(e, "nftables: setting up table inet %s failed: %m", c->nft_table);
+        if (e > 0)
+                log_info("nftables: table inet %s created or repaired", c->nft_table);
+
+        e = sysctl_apply_forwarding(c, &what);
+        if (e < 0)
+                return log_error_errno(e, "%s: %m (set it in sysctl.d, see taplinkd(8))",
+                                       what ? what : "sysctl");
+
+        e = reconcile_adopt(k->rtnl, m);
+        if (e < 0)
+                return e;
+        return elements_reconcile(k->elements);
+}
+
+/* ---- life ---- */
+
+int kernel_new(sd_event *event, const struct config *c, struct kernel **ret)
+{
+        struct kernel *k = calloc(1, sizeof(*k));
+        int e;
+
+        if (!k)
+                return -ENOMEM;
+        k->event = sd_event_ref(event);
+        k->config = c;
+        e = rtnl_open(&k->rtnl);
+        if (e < 0) {
+                log_error_errno(e, "rtnetlink: opening a socket failed: %m");
+                goto fail;
+        }
+        e = nft_open(c, &k->nft);
+        if (e < 0) {
+                log_error_errno(e, "nftables: opening a socket failed: %m");
+                goto fail;
+        }
+        e = reaper_new(event, on_reaped, k, &k->reaper);
+        if (e < 0) {
+                log_error_errno(e, "starting the device reaper failed: %m");
+                goto fail;
+        }
+        *ret = k;
+        return 0;
+fail:
+        kernel_free(k);
+        return e;
+}
+
+void kernel_stop(struct kernel *k)
+{
+        if (!k)
+                return;
+        /* Nothing is restored while the daemon goes. */
+        firewall_free(k->firewall);
+        k->firewall = NULL;
+        /* Commit what is gathered so that pending Releases get their answer
+         * and no element outlives its device needlessly. */
+        elements_free(k->elements);
+        k->elements = NULL;
+        /* It finishes queued deletions and closes. */
+        reaper_free(k->reaper);
+        k->reaper = NULL;
+        sd_event_source_disable_unref(k->monitor_source);
+        k->monitor_source = NULL;
+}
+
+void kernel_free(struct kernel *k)
+{
+        if (!k)
+                return;
+        kernel_stop(k);
+        rtnl_monitor_close(k->monitor);
+        rtnl_close(k->rtnl);
+        nft_close(k->nft);
+        sd_event_unref(k->event);
+        free(k);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "manager.h"
+
+/* The parameters of the io.taplinkd methods (docs/io.taplinkd.varlink),
+ * checked in one place. Pure: no I/O, no state, fuzzed by fuzz-params.
+ * `params` is an object (varlink_parse_call() makes absent and null {}).
+ * Each returns NULL when the parameters are fine, else the name of the
+ * first bad one (for org.varlink.service.InvalidParameter): an unknown key,
+ * a value of the wrong type, or one out of range. JSON null counts as
+ * absent. */
+
+struct call_params {
+        struct slot_request acquire; /* acquire.label points into the JSON */
+        unsigned slot;               /* Release */
+};
+
+typedef const char *(*params_parse_fn)(const struct config *c, struct json_object *params,
+                                       struct call_params *ret);
+
+/* Acquire: label, mtu, queues, vnetHeader, persistent; the defaults for
+ * what is absent. An MTU below 1280 with IPv6 on is refused here rather
+ * than half-way through making the device. */
+const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
+/* Release: a slot number below effective_max_slots. */
+const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret);
+/* List, Status: {} only. */
+const char *params_none(const struct config *c, struct json_object *params, struct call_params *ret);

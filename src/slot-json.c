@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json-util.h"
+#include "protocol.h"
+#include "slot-json.h"
+#include "slot.h"
+
+/* A Net object; addresses of the given family (AF_INET or AF_INET6). */
+static struct json_object *net_to_json(int family, const void *subnet, const void *gateway,
+                                       const void *guest, unsigned prefix_len)
+{
+        const void *addrs[] = {subnet, gateway, guest};
+        static const char *const keys[] = {"subnet", "gateway", "guest"};
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+        char buf[INET6_ADDRSTRLEN];
+
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                inet_ntop(family, addrs[i], buf, sizeof(buf));
+                if (json_add(o, keys[i], json_object_new_string(buf)) < 0)
+                        return NULL;
+        }
+        if (json_add(o, "prefixLength", json_object_new_int((int)prefix_len)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static int add_nets(struct json_object *o, const struct config *c, unsigned slot)
+{
+        struct slot_net4 n4;
+        struct slot_net6 n6;
+
+        slot_ipv4(c, slot, &n4);
+        if (json_add(o, "ipv4", net_to_json(AF_INET, &n4.subnet, &n4.gateway, &n4.guest, n4.prefix_len)) < 0)
+                return -ENOMEM;
+        if (!c->ipv6)
+                return json_object_object_add(o, "ipv6", NULL) < 0 ? -ENOMEM : 0;
+        slot_ipv6(c, slot, &n6);
+        return json_add(o, "ipv6", net_to_json(AF_INET6, &n6.subnet, &n6.gateway, &n6.guest, n6.prefix_len));
+}
+
+struct json_object *slot_to_json(const struct config *c, const struct slot_rec *r)
+{
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+        char name[IFNAMSIZ], mac[18], ip_arg[128];
+        uint8_t mac_bytes[6];
+
+        if (!o)
+                return NULL;
+        if (slot_ifname(c, r->slot, name) < 0)
+                strcpy(name, "?");
+        slot_guest_mac(r->slot, mac_bytes);
+        slot_format_mac(mac_bytes, mac);
+        if (slot_kernel_ip_arg(c, r->slot, ip_arg, sizeof(ip_arg)) < 0)
+                ip_arg[0] = '\0';
+
+        if (json_add(o, "slot", json_object_new_int64(r->slot)) < 0 ||
+            json_add(o, "ifname", json_object_new_string(name)) < 0 ||
+            json_add(o, "label", json_object_new_string(r->label ? r->label : "")) < 0 ||
+            json_add(o, "ownerUid", json_object_new_int64(r->owner)) < 0 ||
+            json_add(o, "mac", json_object_new_string(mac)) < 0 ||
+            json_add(o, "mtu", json_object_new_int((int)r->mtu)) < 0 ||
+            json_add(o, "queues", json_object_new_int((int)r->queues)) < 0 ||
+            json_add(o, "vnetHeader", json_object_new_boolean(r->vnet_header)) < 0 ||
+            json_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
+            add_nets(o, c, r->slot) < 0 || json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+void reply_kernel_error(struct varlink_conn *conn, const char *operation, int error)
+{
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+
+        /* Without the parameters the error still goes out. */
+        if (p && (json_add(p, "operation", json_object_new_string(operation)) < 0 ||
+                  json_add(p, "errno", json_object_new_int(abs(error))) < 0))
+                json_object_put(TAKE_PTR(p));
+        varlink_conn_error(conn, TAPLINKD_ERROR_KERNEL, TAKE_PTR(p));
+}

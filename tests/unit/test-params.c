@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+// MODULES: params config slot
+/* The io.taplinkd parameter checks (src/params.c): defaults, every bound
+ * on both sides, wrong types, unknown keys, null as absent, and a label
+ * with an embedded NUL. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "macro.h"
+#include "params.h"
+
+static struct config config_v6, config_v4;
+
+static int setup(void **state)
+{
+        char *error = NULL;
+
+        assert_int_equal(config_init(&config_v6, NULL), 0);
+        assert_int_equal(config_finish(&config_v6, &error), 0);
+        assert_int_equal(config_init(&config_v4, NULL), 0);
+        config_v4.ipv6 = false;
+        config_v4.max_slots = 3;
+        assert_int_equal(config_finish(&config_v4, &error), 0);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        config_done(&config_v6);
+        config_done(&config_v4);
+        return 0;
+}
+
+/* NULL if json is accepted by parse under c, else the bad parameter. */
+static const char *parse(params_parse_fn fn, const struct config *c, const char *json,
+                         struct call_params *ret)
+{
+        struct json_object *o = json_tokener_parse(json);
+        static char bad[64];
+        const char *b;
+
+        assert_non_null(o);
+        b = fn(c, o, ret);
+        if (b)
+                snprintf(bad, sizeof(bad), "%s", b); /* b may point into o */
+        json_object_put(o);
+        return b ? bad : NULL;
+}
+
+static void test_acquire_defaults(void **state)
+{
+        struct call_params p;
+
+        assert_null(parse(params_acquire, &config_v6, "{}", &p));
+        assert_null(p.acquire.label);
+        assert_int_equal(p.acquire.mtu, config_v6.mtu);
+        assert_int_equal(p.acquire.queues, 1);
+        assert_true(p.acquire.vnet_header);
+        assert_false(p.acquire.persistent);
+        assert_null(parse(params_acquire, &config_v6, "{\"label\":null,\"mtu\":null,\"queues\":null}", &p));
+        assert_int_equal(p.acquire.queues, 1);
+}
+
+static void test_acquire_values(void **state)
+{
+        struct call_params p;
+
+        assert_null(parse(params_acquire, &config_v6,
+                          "{\"mtu\":9000,\"queues\":16,\"vnetHeader\":false,\"persistent\":true}", &p));
+        assert_int_equal(p.acquire.mtu, 9000);
+        assert_int_equal(p.acquire.queues, 16);
+        assert_false(p.acquire.vnet_header);
+        assert_true(p.acquire.persistent);
+        assert_null(parse(params_acquire, &config_v4, "{\"mtu\":68}", &p));
+        assert_int_equal(p.acquire.mtu, 68);
+        assert_null(parse(params_acquire, &config_v6, "{\"mtu\":65521}", &p));
+}
+
+static void test_acquire_refused(void **state)
+{
+        static const struct {
+                const char *json, *bad;
+        } cases[] = {
+            {"{\"mtu\":67}", "mtu"},
+            {"{\"mtu\":65522}", "mtu"},
+            {"{\"mtu\":1279}", "mtu"}, /* IPv6 on */
+            {"{\"mtu\":\"1500\"}", "mtu"},
+            {"{\"mtu\":1500.0}", "mtu"},
+            {"{\"queues\":0}", "queues"},
+            {"{\"queues\":17}", "queues"},
+            {"{\"queues\":18446744073709551615}", "queues"},
+            {"{\"vnetHeader\":1}", "vnetHeader"},
+            {"{\"persistent\":\"yes\"}", "persistent"},
+            {"{\"label\":\"has space\"}", "label"},
+            {"{\"label\":\"a\\u0000b\"}", "label"},
+            {"{\"label\":5}", "label"},
+            {"{\"label\":\"x\",\"colour\":\"red\"}", "colour"},
+        };
+        struct call_params p;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *bad = parse(params_acquire, &config_v6, cases[i].json, &p);
+                assert_non_null(bad);
+                assert_string_equal(bad, cases[i].bad);
+        }
+        /* 65 characters: one too many. */
+        char json[128];
+        snprintf(json, sizeof(json), "{\"label\":\"%065d\"}", 0);
+        assert_string_equal(parse(params_acquire, &config_v6, json, &p), "label");
+        snprintf(json, sizeof(json), "{\"label\":\"%064d\"}", 0);
+        assert_null(parse(params_acquire, &config_v6, json, &p));
+        assert_non_null(p.acquire.label); /* it pointed into the JSON, now put */
+}
+
+static void test_release(void **state)
+{
+        struct call_params p;
+
+        assert_null(parse(params_release, &config_v4, "{\"slot\":2}", &p));
+        assert_int_equal(p.slot, 2);
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":3}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":-1}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":9223372036854775808}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":null}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":\"1\"}", &p), "slot");
+        assert_string_equal(parse(params_release, &config_v4, "{\"slot\":1,\"force\":true}", &p), "force");
+}
+
+static void test_none(void **state)
+{
+        struct call_params p;
+
+        assert_null(parse(params_none, &config_v6, "{}", &p));
+        assert_string_equal(parse(params_none, &config_v6, "{\"counters\":true}", &p), "counters");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_acquire_defaults),
+            cmocka_unit_test(test_acquire_values),
+            cmocka_unit_test(test_acquire_refused),
+            cmocka_unit_test(test_release),
+            cmocka_unit_test(test_none),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
