@@ -126,6 +126,36 @@ enum {
         OPT_VERSION,
 };
 
+/* What getopt cannot check: the command of `run` and whether its fds fit
+ * under the open file limit; `acquire` needs --persistent. Returns an exit
+ * status (0: go on). */
+static int check_acquire_args(const char *command, bool run, int argc, char **argv, struct acquire_args *a)
+{
+        if (run) {
+                if (optind >= argc)
+                        return ctl_usage_error(command, "no command given after '--'");
+                a->command = argv + optind;
+
+                /* Check now, before a slot is taken: the fds go to
+                 * first..first+queues-1, and pass through as many numbers
+                 * above that on the way. */
+                struct rlimit rl;
+                unsigned queues = a->options.queues ? a->options.queues : 1;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                    (rlim_t)a->first_fd + 2 * queues > rl.rlim_cur)
+                        return ctl_usage_error(command,
+                                               "--fd %d with %u queue(s) exceeds the open file limit %llu",
+                                               a->first_fd, queues, (unsigned long long)rl.rlim_cur);
+        } else {
+                if (optind < argc)
+                        return ctl_usage_error(command, "unexpected argument '%s'", argv[optind]);
+                if (!a->options.persistent)
+                        return ctl_usage_error(command, "--persistent is required: any other slot would die "
+                                                        "with this process (use 'run')");
+        }
+        return 0;
+}
+
 /* Returns -1 after printing help, else an exit status (0: go on). */
 static int parse_acquire_args(const char *command, bool run, int argc, char **argv, struct ctl_options *o,
                               struct acquire_args *ret)
@@ -198,28 +228,9 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                 }
         }
 
-        if (run) {
-                if (optind >= argc)
-                        return ctl_usage_error(command, "no command given after '--'");
-                a.command = argv + optind;
-
-                /* Check now, before a slot is taken: the fds go to
-                 * first..first+queues-1, and pass through as many numbers
-                 * above that on the way. */
-                struct rlimit rl;
-                unsigned queues = a.options.queues ? a.options.queues : 1;
-                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-                    (rlim_t)a.first_fd + 2 * queues > rl.rlim_cur)
-                        return ctl_usage_error(command,
-                                               "--fd %d with %u queue(s) exceeds the open file limit %llu",
-                                               a.first_fd, queues, (unsigned long long)rl.rlim_cur);
-        } else {
-                if (optind < argc)
-                        return ctl_usage_error(command, "unexpected argument '%s'", argv[optind]);
-                if (!a.options.persistent)
-                        return ctl_usage_error(command, "--persistent is required: any other slot would die "
-                                                        "with this process (use 'run')");
-        }
+        r = check_acquire_args(command, run, argc, argv, &a);
+        if (r != 0)
+                return r;
         *ret = a;
         return 0;
 }
