@@ -13,8 +13,9 @@ MTU, an fd attached), a TUN, a bridge and a veth pair, then writes
                 changes, RTM_DELLINK of an unregistered TAP, the bridge's
                 AF_BRIDGE RTM_DELLINK when a port leaves;
   OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the four sets of
-                SPEC section 3 (empty, a few elements, a few hundred), of an
-                interval set with our name, and the error for a missing set;
+                docs/DESIGN.md, "The nftables layout" (empty, a few elements,
+                a few hundred), of an interval set with our name, and the
+                error for a missing set;
   OUTDIR/nft-events/  NFNLGRP_NFTABLES notification datagrams: the table
                 made, elements added and deleted, a set flushed, a rule and
                 a chain deleted, a chain flushed, a set deleted, a
