@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "lib/taplink-private.h"
+#include "time-util.h"
 
 /* ---- recvmsg wrapper: lets a test pretend the kernel truncated the fds,
  * and counts the calls a signal interrupted ---- */
@@ -147,14 +148,6 @@ static void send_chunk(struct server *s, int conn, const char *p, size_t len, st
                 iov.iov_len -= (size_t)n;
                 len -= (size_t)n;
         }
-}
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* True while thread tid is inside recvmsg, as the kernel reports its
