@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,6 +25,8 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
+
+#include "../open-fds.h"
 
 #include "lib/taplink-private.h"
 #include "time-util.h"
@@ -78,20 +79,6 @@ struct server {
         char failure[256]; /* cmocka must not fail from another thread */
         int fds_before;
 };
-
-static int count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        int n = 0;
-        struct dirent *de;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory's own fd */
-}
 
 static bool wait_readable(int fd)
 {
