@@ -21,9 +21,7 @@
 #include "log.h"
 #include "macro.h"
 #include "nft-monitor.h"
-
-#define USEC_PER_MSEC 1000ULL
-#define USEC_PER_SEC 1000000ULL
+#include "time-util.h"
 
 /* From the first event of a burst to the restore: the rest of a burst
  * made of several commits (a script of nft commands) is restored with it. */
@@ -127,13 +125,6 @@ static void losses_describe(const struct firewall *fw, char *buf, size_t size)
                 snprintf(buf + len, size - len, " and %u more", fw->losses_more);
         if (buf[0] == '\0')
                 snprintf(buf, size, "events lost");
-}
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* Adds the tokens accrued by now, one per RESTORE_REFILL, up to the burst. */

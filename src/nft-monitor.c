@@ -24,6 +24,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "macro.h"
+#include "netlink-util.h"
 #include "nft-internal.h"
 #include "nft-monitor.h"
 
@@ -192,7 +193,8 @@ void nft_event_describe(const struct nft_event *ev, const char *table, char *buf
                 if (ev->count == 1)
                         snprintf(buf, size, "rule deleted from chain %s", chain ? chain : "?");
                 else
-                        snprintf(buf, size, "%u rules deleted from chain %s", ev->count, chain ? chain : "?");
+                        snprintf(buf, size, "%u rules deleted from chain %s", ev->count,
+                                 chain ? chain : "?");
                 break;
         case NFT_LOST_SET:
                 snprintf(buf, size, "set %s deleted", set ? set : "?");
@@ -238,13 +240,7 @@ static int attach_own_filter(int fd, uint32_t own_portid)
 
 int nft_monitor_set_rcvbuf(struct nft_monitor *m, int bytes)
 {
-        int fd = mnl_socket_get_fd(m->nl);
-
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0)
-                return 0;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
-                return negative_errno();
-        return 0;
+        return netlink_set_rcvbuf(m->nl, bytes);
 }
 
 static int monitor_setup(struct nft_monitor *m)
@@ -312,31 +308,23 @@ static void report(const struct nft_event *ev, void *userdata)
         ctx->cb(ev, description, ctx->userdata);
 }
 
+static int on_datagram(const void *buf, size_t len, void *userdata)
+{
+        const struct report_ctx *ctx = userdata;
+        int r = nft_parse_events(buf, len, ctx->m->table, ctx->m->own_portid, report, userdata);
+
+        return r < 0 ? r : 0;
+}
+
 int nft_monitor_process(struct nft_monitor *m, nft_monitor_cb cb, void *userdata)
 {
         struct report_ctx ctx = {m, cb, userdata};
-        bool lost = false;
+        int r = netlink_drain(m->nl, m->buf, sizeof(m->buf), MONITOR_DATAGRAMS_MAX, on_datagram, &ctx);
 
-        for (unsigned i = 0; i < MONITOR_DATAGRAMS_MAX; i++) {
-                ssize_t k = mnl_socket_recvfrom(m->nl, m->buf, sizeof(m->buf));
-                if (k < 0) {
-                        if (errno == EAGAIN)
-                                break;
-                        if (errno == EINTR)
-                                continue;
-                        /* ENOBUFS: the kernel dropped notifications. ENOSPC:
-                         * one did not fit the buffer and was cut. The socket
-                         * itself is fine. */
-                        if (errno == ENOBUFS || errno == ENOSPC) {
-                                lost = true;
-                                continue;
-                        }
-                        return negative_errno();
-                }
-                if (nft_parse_events(m->buf, (size_t)k, m->table, m->own_portid, report, &ctx) < 0)
-                        lost = true;
-        }
-        if (lost)
+        if (r < 0)
+                return r;
+        /* An overrun, a cut datagram or a broken one: anything may be gone. */
+        if (r > 0)
                 report(&(struct nft_event){.what = NFT_LOST_EVENTS, .object = -1, .count = 1}, &ctx);
         return 0;
 }

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
+#include "time-util.h"
 
 static struct {
         int fd;
@@ -53,14 +54,6 @@ static struct {
         bool retrying;  /* the retry timer is armed: the queue was full */
         int last_error; /* the last send's error, logged when it changes */
 } notifier = {.fd = -1};
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* What sd_notify accepts: an absolute path, or "@name" for the abstract
  * namespace (the '@' becomes the leading NUL). */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "macro.h"
+#include "netlink-util.h"
 #include "rtnl.h"
 
 /* The kernel never puts more than ~32 KiB into one netlink datagram (a dump
@@ -46,7 +47,6 @@ struct rtnl_monitor {
         char prefix[IFNAMSIZ];
         struct rtnl_monitor_callbacks cb;
         void *userdata;
-        bool resync;
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_RECV_SIZE];
 };
 
@@ -519,19 +519,6 @@ int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rt
 
 /* ---- sockets ---- */
 
-/* We run with CAP_NET_ADMIN, so SO_RCVBUFFORCE may pass net.core.rmem_max;
- * without it, SO_RCVBUF gets as much as rmem_max allows. */
-static int set_rcvbuf(struct mnl_socket *nl, int bytes)
-{
-        int fd = mnl_socket_get_fd(nl);
-
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0)
-                return 0;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) < 0)
-                return negative_errno();
-        return 0;
-}
-
 static void mnl_socket_closep(struct mnl_socket **nl)
 {
         if (*nl)
@@ -552,7 +539,7 @@ int rtnl_open(struct rtnl **ret)
         /* Acks without a copy of the request: small, so a batch's acks fit. */
         if (mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
                 return negative_errno();
-        k = set_rcvbuf(nl, RTNL_REQUEST_RCVBUF);
+        k = netlink_set_rcvbuf(nl, RTNL_REQUEST_RCVBUF);
         if (k < 0)
                 return k;
 
@@ -869,7 +856,7 @@ int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *c
                 return negative_errno();
         if (mnl_socket_setsockopt(nl, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
                 return negative_errno();
-        k = set_rcvbuf(nl, RTNL_MONITOR_RCVBUF);
+        k = netlink_set_rcvbuf(nl, RTNL_MONITOR_RCVBUF);
         if (k < 0)
                 return k;
 
@@ -892,7 +879,7 @@ int rtnl_monitor_fd(const struct rtnl_monitor *m)
 
 int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes)
 {
-        return set_rcvbuf(m->nl, bytes);
+        return netlink_set_rcvbuf(m->nl, bytes);
 }
 
 static int monitor_on_message(const struct nlmsghdr *nlh, void *data)
@@ -906,31 +893,20 @@ static int monitor_on_message(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
+static int monitor_on_datagram(const void *buf, size_t len, void *data)
+{
+        (void)mnl_cb_run(buf, len, 0, 0, monitor_on_message, data);
+        return 0;
+}
+
 int rtnl_monitor_process(struct rtnl_monitor *m)
 {
-        m->resync = false;
+        int r = netlink_drain(m->nl, m->buf, sizeof(m->buf), 0, monitor_on_datagram, m);
 
-        for (;;) {
-                ssize_t k = mnl_socket_recvfrom(m->nl, m->buf, sizeof(m->buf));
-
-                if (k < 0) {
-                        if (errno == EAGAIN)
-                                break;
-                        if (errno == EINTR)
-                                continue;
-                        /* ENOBUFS: the kernel dropped notifications. ENOSPC:
-                         * one did not fit the buffer and was cut. Either way
-                         * some event is lost; the socket itself is fine. */
-                        if (errno == ENOBUFS || errno == ENOSPC) {
-                                m->resync = true;
-                                continue;
-                        }
-                        return negative_errno();
-                }
-                (void)mnl_cb_run(m->buf, k, 0, 0, monitor_on_message, m);
-        }
-
-        if (m->resync && m->cb.on_resync)
+        if (r < 0)
+                return r;
+        /* Some event was lost (overrun or cut): the caller looks again. */
+        if (r > 0 && m->cb.on_resync)
                 m->cb.on_resync(m->userdata);
         return 0;
 }

@@ -507,6 +507,20 @@ static int conn_serve(struct varlink_conn *conn)
         return r;
 }
 
+/* Ends an event source's turn, r being how its I/O went: unless that
+ * failed, answers at once what can be answered at once (every trip through
+ * the event loop is an epoll_wait that re-reports every ready fd); then
+ * closes the connection on failure, or recomputes what it waits for. */
+static void conn_end_turn(struct varlink_conn *conn, int r)
+{
+        if (r >= 0 && !conn->closed)
+                r = conn_serve(conn);
+        if (r < 0)
+                varlink_conn_close(conn);
+        else
+                conn_update(conn);
+}
+
 static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
         _cleanup_conn_unref_ struct varlink_conn *conn = varlink_conn_ref(userdata);
@@ -518,29 +532,15 @@ static int on_conn_io(sd_event_source *es, int fd, uint32_t revents, void *userd
                 r = conn_flush(conn);
         if (r >= 0 && (revents & EPOLLIN))
                 r = conn_read(conn);
-        /* Answer at once what can be answered at once: every trip through
-         * the event loop is an epoll_wait that re-reports every ready fd. */
-        if (r >= 0 && !conn->closed)
-                r = conn_serve(conn);
-        if (r < 0)
-                varlink_conn_close(conn);
-        else
-                conn_update(conn);
+        conn_end_turn(conn, r);
         return 0;
 }
 
 static int on_conn_process(sd_event_source *es, void *userdata)
 {
         _cleanup_conn_unref_ struct varlink_conn *conn = varlink_conn_ref(userdata);
-        int r;
 
-        r = conn_flush(conn);
-        if (r >= 0)
-                r = conn_serve(conn);
-        if (r < 0)
-                varlink_conn_close(conn);
-        else
-                conn_update(conn);
+        conn_end_turn(conn, conn_flush(conn));
         return 0;
 }
 

@@ -13,8 +13,9 @@ MTU, an fd attached), a TUN, a bridge and a veth pair, then writes
                 changes, RTM_DELLINK of an unregistered TAP, the bridge's
                 AF_BRIDGE RTM_DELLINK when a port leaves;
   OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the four sets of
-                SPEC section 3 (empty, a few elements, a few hundred), of an
-                interval set with our name, and the error for a missing set;
+                docs/DESIGN.md, "The nftables layout" (empty, a few elements,
+                a few hundred), of an interval set with our name, and the
+                error for a missing set;
   OUTDIR/nft-events/  NFNLGRP_NFTABLES notification datagrams: the table
                 made, elements added and deleted, a set flushed, a rule and
                 a chain deleted, a chain flushed, a set deleted, a
@@ -150,10 +151,14 @@ def capture_dumps(out):
 
 
 class Monitor:
-    def __init__(self):
-        self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self.s.bind((0, 1 << (RTNLGRP_LINK - 1)))
+    """A netlink socket subscribed to one multicast group; save() writes what
+    it has received since, one seed a message, as OUTDIR/<prefix><name>-<n>.bin."""
+
+    def __init__(self, proto, group, prefix):
+        self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto)
+        self.s.bind((0, 1 << (group - 1)))
         self.s.setblocking(False)
+        self.prefix = prefix
 
     def save(self, out, name):
         time.sleep(0.05)
@@ -164,7 +169,7 @@ class Monitor:
             except BlockingIOError:
                 break
             for piece in chunks(d):
-                write(f"{out}/rtnl/monitor-{name}-{n}.bin", piece)
+                write(f"{out}/{self.prefix}{name}-{n}.bin", piece)
                 n += 1
 
 
@@ -177,7 +182,7 @@ def open_tap(name, flags, owner):
 
 def capture_rtnl(out):
     sh("ip", "link", "set", "lo", "up")
-    mon = Monitor()
+    mon = Monitor(NETLINK_ROUTE, RTNLGRP_LINK, "rtnl/monitor-")
     sh("ip", "tuntap", "add", "dev", "tl0", "mode", "tap", "user", "1000", "vnet_hdr")
     sh("ip", "tuntap", "add", "dev", "tl1", "mode", "tap", "multi_queue", "vnet_hdr")
     mon.save(out, "newlink-persistent")
@@ -283,28 +288,9 @@ add element inet taplinkd guests_v6 { "tl0" . fd74:6c00::2, "tl1" . fd74:6c00:0:
 """
 
 
-class NftMonitor:
-    def __init__(self):
-        self.s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-        self.s.bind((0, 1 << (NFNLGRP_NFTABLES - 1)))
-        self.s.setblocking(False)
-
-    def save(self, out, name):
-        time.sleep(0.05)
-        n = 0
-        while True:
-            try:
-                d = self.s.recv(1 << 20)
-            except BlockingIOError:
-                break
-            for piece in chunks(d):
-                write(f"{out}/nft-events/{name}-{n}.bin", piece)
-                n += 1
-
-
 def capture_nft_events(out):
     subprocess.run(["nft", "flush", "ruleset"], check=True)
-    mon = NftMonitor()
+    mon = Monitor(NETLINK_NETFILTER, NFNLGRP_NFTABLES, "nft-events/")
     subprocess.run(["nft", "-f", "-"], check=True, text=True, input=NFT_FULL_RULESET)
     mon.save(out, "create")
     t = "inet taplinkd".split()

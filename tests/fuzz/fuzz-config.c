@@ -81,7 +81,8 @@ static void check_error(const char *path, int r, const char *error)
         CHECK(!strchr(error, '\n'));
 }
 
-/* The derivations reconcile relies on invert each other (SPEC section 2). */
+/* The derivations reconcile relies on invert each other (docs/DESIGN.md,
+ * "Derivation"). */
 static void check_slot(const struct config *c, unsigned slot)
 {
         char name[IFNAMSIZ], ip_arg[128];

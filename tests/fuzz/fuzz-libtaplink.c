@@ -165,7 +165,7 @@ static void send_reply(int fd, const uint8_t *data, size_t size, size_t n_fds, b
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        int fds_before = fuzz_count_open_fds();
+        int fds_before = count_open_fds();
         tl_client *c;
         uint8_t ctl;
         int sv[2];

@@ -453,7 +453,7 @@ static void serve(const uint8_t *data, size_t size, const struct expectation *e)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        int fds = fuzz_count_open_fds();
+        int fds = count_open_fds();
         struct expectation e = parse_stream(data, size);
 
         serve(data, size, &e);

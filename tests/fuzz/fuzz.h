@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../open-fds.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,26 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
                 }                                                                                \
         } while (0)
 
-/* Open fds of this process: compared before and after an input, it finds a
- * leak that a lowest-free-fd probe would miss. */
-static inline int fuzz_count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        int n = 0;
-
-        CHECK(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory's own fd */
-}
-
-/* Fails, listing what is open, when the count differs from baseline. */
+/* Fails, listing what is open, when count_open_fds() differs from
+ * baseline. */
 static inline void fuzz_check_fds(int baseline)
 {
-        int n = fuzz_count_open_fds();
+        int n = count_open_fds();
         DIR *d;
         struct dirent *de;
 

@@ -102,6 +102,16 @@ def nft_ruleset():
     return json.loads(run("nft", "-j", "list", "ruleset").stdout)["nftables"]
 
 
+def _set_element(e):
+    """One element of an nft -j set: a string, or a tuple for a concatenation."""
+    if isinstance(e, dict) and "concat" in e:
+        return tuple(e["concat"])
+    if isinstance(e, dict) and "elem" in e:
+        v = e["elem"]["val"]
+        return tuple(v["concat"]) if isinstance(v, dict) and "concat" in v else v
+    return e
+
+
 def set_elements(table, set_name):
     """The elements of a set as nft -j prints them (strings or concat lists)."""
     r = run("nft", "-j", "list", "set", "inet", table, set_name, check=False)
@@ -109,22 +119,27 @@ def set_elements(table, set_name):
         return None
     for obj in json.loads(r.stdout)["nftables"]:
         if "set" in obj:
-            elems = obj["set"].get("elem", [])
-            out = []
-            for e in elems:
-                if isinstance(e, dict) and "concat" in e:
-                    out.append(tuple(e["concat"]))
-                elif isinstance(e, dict) and "elem" in e:
-                    v = e["elem"]["val"]
-                    out.append(tuple(v["concat"]) if isinstance(v, dict) and "concat" in v else v)
-                else:
-                    out.append(e)
-            return out
+            return [_set_element(e) for e in obj["set"].get("elem", [])]
     return []
 
 
 def all_elements(table):
     return {s: set_elements(table, s) for s in ("slots_v4", "slots_v6", "guests_v4", "guests_v6")}
+
+
+def current_elements(table):
+    """all_elements(), each set sorted (a missing one: [])."""
+    return {k: sorted(v or []) for k, v in all_elements(table).items()}
+
+
+def expected_elements(slots):
+    """The four elements of each slot, as current_elements() returns them."""
+    return {
+        "slots_v4": sorted(s["ipv4"]["subnet"] for s in slots),
+        "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots),
+        "guests_v4": sorted((s["ifname"], s["ipv4"]["guest"]) for s in slots),
+        "guests_v6": sorted((s["ifname"], s["ipv6"]["guest"]) for s in slots),
+    }
 
 
 # How long wait_for() waits by default: a ceiling for something that must
@@ -693,18 +708,8 @@ def table_elements(table):
         return None
     out = {}
     for obj in json.loads(r.stdout)["nftables"]:
-        if "set" not in obj:
-            continue
-        elems = []
-        for e in obj["set"].get("elem", []):
-            if isinstance(e, dict) and "concat" in e:
-                elems.append(tuple(e["concat"]))
-            elif isinstance(e, dict) and "elem" in e:
-                v = e["elem"]["val"]
-                elems.append(tuple(v["concat"]) if isinstance(v, dict) and "concat" in v else v)
-            else:
-                elems.append(e)
-        out[obj["set"]["name"]] = elems
+        if "set" in obj:
+            out[obj["set"]["name"]] = [_set_element(e) for e in obj["set"].get("elem", [])]
     return out
 
 

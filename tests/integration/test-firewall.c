@@ -37,17 +37,11 @@
 #include "nft-internal.h"
 #include "nft-monitor.h"
 #include "nft.h"
+#include "time-util.h"
 
 #define SLOTS 3 /* slots 1..3 are live */
 
 /* ---- clocks ---- */
-
-static uint64_t mono_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t cpu_usec(void)
 {
@@ -178,10 +172,10 @@ static int teardown(void **state)
  * `restores` restores (0: the whole time). Returns when that happened. */
 static uint64_t run_until_restores(struct fixture *f, unsigned restores, uint64_t timeout_usec)
 {
-        uint64_t deadline = mono_usec() + timeout_usec;
+        uint64_t deadline = now_usec() + timeout_usec;
 
         for (;;) {
-                uint64_t now = mono_usec();
+                uint64_t now = now_usec();
                 if (restores > 0 && firewall_restores(f->fw) >= restores)
                         return now;
                 if (now >= deadline)
@@ -210,7 +204,7 @@ static void check_heals(struct fixture *f, const char *what, const char *cmd)
         unsigned before = firewall_restores(f->fw);
 
         run("%s", cmd);
-        uint64_t t0 = mono_usec();
+        uint64_t t0 = now_usec();
         uint64_t t1 = run_until_restores(f, before + 1, 1000000);
         if (t1 == 0)
                 fail_msg("%s: not restored within 1 s", what);
@@ -332,7 +326,7 @@ struct heartbeat {
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct heartbeat *h = userdata;
-        uint64_t now = mono_usec();
+        uint64_t now = now_usec();
 
         h->max_late = MAX(h->max_late, now > h->next ? now - h->next : 0);
         h->beats++;
@@ -348,19 +342,19 @@ static void test_tamper_loop(void **state)
         int status;
 
         /* The loop's other work: a 10 ms timer that must keep its beat. */
-        h.next = mono_usec() + h.period;
+        h.next = now_usec() + h.period;
         assert_int_equal(sd_event_add_time(f->event, &beat, CLOCK_MONOTONIC, h.next, 1000, on_heartbeat, &h),
                          0);
         assert_int_equal(sd_event_source_set_enabled(beat, SD_EVENT_ON), 0);
 
-        uint64_t wall0 = mono_usec(), cpu0 = cpu_usec();
+        uint64_t wall0 = now_usec(), cpu0 = cpu_usec();
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0)
                 tamper_loop(1000, 3000);
         while (waitpid(pid, &status, WNOHANG) == 0)
                 assert_true(sd_event_run(f->event, 5000) >= 0);
-        uint64_t wall = mono_usec() - wall0, cpu = cpu_usec() - cpu0;
+        uint64_t wall = now_usec() - wall0, cpu = cpu_usec() - cpu0;
         unsigned during = firewall_restores(f->fw);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 

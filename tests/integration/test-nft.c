@@ -42,8 +42,9 @@
 #include "sysctl.h"
 #include "slot.h"
 
-/* SPEC §3, verbatim. */
-static const char spec_table[] =
+/* The table with the default configuration, as docs/DESIGN.md ("The
+ * nftables layout") prints it. */
+static const char documented_table[] =
     "table inet taplinkd {\n"
     "  set slots_v4  { type ipv4_addr; }                   # every live slot's IPv4 subnet base\n"
     "  set slots_v6  { type ipv6_addr; }                   # every live slot's IPv6 subnet base\n"
@@ -69,10 +70,10 @@ static const char spec_table[] =
 
 /* ---- looking from outside ---- */
 
-/* Tokens of a ruleset text, so that the SPEC's one-line sets compare
+/* Tokens of a ruleset text, so that the documented one-line sets compare
  * equal to nft's multi-line ones: comments and ';' go; so does "==",
  * which nft 1.0.6 prints before a masked set lookup although its own
- * parser (and the SPEC) leave it out. */
+ * parser (and docs/DESIGN.md) leave it out. */
 static size_t tokens(const char *text, char ***ret)
 {
         char *copy = strdup(text), *save = NULL;
@@ -174,11 +175,11 @@ static void assert_table_text(const char *table, const char *want)
         assert_table_text_order(table, want, true);
 }
 
-/* The SPEC's table with the names and masks of another configuration. */
-static char *spec_text_for(const char *table, const char *prefix, const char *mask4, const char *mask6,
-                           bool masquerade)
+/* The documented table with the names and masks of another configuration. */
+static char *documented_text_for(const char *table, const char *prefix, const char *mask4, const char *mask6,
+                                 bool masquerade)
 {
-        char *text = strdup(spec_table);
+        char *text = strdup(documented_table);
         struct {
                 const char *from, *to;
         } subst[] = {
@@ -476,20 +477,21 @@ static void test_ensure_creates(void **state)
         }
         json_object_put(root);
 
-        /* Fresh, the order is the SPEC's too. */
-        assert_table_text_order("taplinkd", spec_table, false);
+        /* Fresh, the order is the documented one too. */
+        assert_table_text_order("taplinkd", documented_table, false);
 }
 
-/* nft itself, fed the SPEC's text, makes the same table: its rules are
+/* nft itself, fed the documented text, makes the same table: its rules are
  * recognized as ours and nothing is written. */
 static void test_nft_made_table_is_ours(void **state)
 {
         struct fixture *f = *state;
-        char path[] = "/tmp/test-nft-spec-XXXXXX";
+        char path[] = "/tmp/test-nft-ruleset-XXXXXX";
         int fd = mkostemp(path, O_CLOEXEC);
 
         assert_true(fd >= 0);
-        assert_int_equal(write(fd, spec_table, strlen(spec_table)), (ssize_t)strlen(spec_table));
+        assert_int_equal(write(fd, documented_table, strlen(documented_table)),
+                         (ssize_t)strlen(documented_table));
         close(fd);
         run("nft -f %s", path);
         unlink(path);
@@ -535,7 +537,7 @@ static void check_repair(struct fixture *f, const char *cmd)
         assert_int_equal(nft_apply(f->n, e, n, NULL, 0), 0);
         run("%s", cmd);
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
         for (unsigned s = 1; s <= 3; s++)
                 assert_slot_present("taplinkd", s, true);
         assert_int_equal(nft_ensure_ruleset(f->n), 0);
@@ -639,7 +641,7 @@ static void check_set_recreated(struct fixture *f, const char *cmd, const char *
         assert_int_equal(nft_apply(f->n, e, n, NULL, 0), 0);
         run("%s", cmd);
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
         static const char *const sets[] = {"slots_v4", "slots_v6", "guests_v4", "guests_v6"};
         for (size_t i = 0; i < ELEMENTSOF(sets); i++)
                 assert_int_equal(set_count("taplinkd", sets[i]), strcmp(sets[i], set) == 0 ? 0 : 3);
@@ -682,7 +684,7 @@ static void test_repair_wrong_set_type(void **state)
         assert_int_equal(nft_generation(), gen);
         run("nft delete chain inet taplinkd mine");
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
 }
 
 /* ---- elements ---- */
@@ -851,7 +853,7 @@ static void test_delete_table(void **state)
         assert_int_equal(nft_delete_table(f->n), 0);
         /* And back. */
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
 }
 
 /* ---- restore: the ruleset and the elements in one batch ---- */
@@ -868,7 +870,7 @@ static void test_restore(void **state)
         uint32_t gen = nft_generation();
         assert_int_equal(nft_restore(f->n, e, n), 1);
         assert_int_equal(nft_generation(), gen + 1);
-        assert_table_text_order("taplinkd", spec_table, false);
+        assert_table_text_order("taplinkd", documented_table, false);
         for (unsigned s = 1; s <= 3; s++)
                 assert_slot_present("taplinkd", s, true);
 
@@ -893,7 +895,7 @@ static void test_restore(void **state)
                 gen = nft_generation();
                 assert_true(nft_restore(f->n, e, n) >= 0);
                 assert_int_equal(nft_generation(), gen + 1);
-                assert_table_text("taplinkd", spec_table);
+                assert_table_text("taplinkd", documented_table);
                 for (unsigned s = 1; s <= 3; s++)
                         assert_slot_present("taplinkd", s, true);
                 assert_int_equal(nft_ensure_ruleset(f->n), 0);
@@ -905,7 +907,7 @@ static void test_restore(void **state)
             "nft delete set inet taplinkd guests_v4 && "
             "nft add set inet taplinkd guests_v4 '{ type ipv4_addr; }'");
         assert_int_equal(nft_restore(f->n, e, n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
         for (unsigned s = 1; s <= 3; s++)
                 assert_slot_present("taplinkd", s, true);
 
@@ -944,9 +946,10 @@ static void test_custom_config(void **state)
         assert_int_equal(nft_ensure_ruleset(n), 1);
         assert_int_equal(nft_ensure_ruleset(n), 0);
         assert_int_equal(nft_ensure_ruleset(f->n), 0);
-        char *want = spec_text_for("tlk_custom", "vmtap", "255.255.255.254", "ffff:ffff:ffff:ff00::", false);
+        char *want =
+            documented_text_for("tlk_custom", "vmtap", "255.255.255.254", "ffff:ffff:ffff:ff00::", false);
         assert_table_text("tlk_custom", want);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
         free(want);
         json_object *root = ruleset_objects(), *o[4];
         assert_int_equal(objects(root, "rule", "tlk_custom", "postrouting", o, 4), 0);
@@ -989,7 +992,8 @@ static void test_config_change(void **state)
         assert_int_equal(nft_open(&c, &n), 0);
         assert_int_equal(nft_ensure_ruleset(n), 1);
         assert_int_equal(nft_ensure_ruleset(n), 0);
-        char *want = spec_text_for("taplinkd", "tl", "255.255.255.252", "ffff:ffff:ffff:ffff::", false);
+        char *want =
+            documented_text_for("taplinkd", "tl", "255.255.255.252", "ffff:ffff:ffff:ffff::", false);
         assert_table_text("taplinkd", want);
         free(want);
         assert_slot_present("taplinkd", 9, true);
@@ -1000,14 +1004,14 @@ static void test_config_change(void **state)
         c.masquerade = true;
         assert_int_equal(nft_open(&c, &n), 0);
         assert_int_equal(nft_ensure_ruleset(n), 1);
-        want = spec_text_for("taplinkd", "tap", "255.255.255.252", "ffff:ffff:ffff:ffff::", true);
+        want = documented_text_for("taplinkd", "tap", "255.255.255.252", "ffff:ffff:ffff:ffff::", true);
         assert_table_text("taplinkd", want);
         free(want);
         nft_close(n);
 
         /* And back. */
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_table_text("taplinkd", spec_table);
+        assert_table_text("taplinkd", documented_table);
         assert_slot_present("taplinkd", 9, true);
         config_done(&c);
 }

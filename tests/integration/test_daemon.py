@@ -16,8 +16,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     ROOT, TAPLINKD, TIMEOUT_SCALE, ClientProcess, Daemon, DaemonTestCase, Varlink, VarlinkError, addrs,
-    all_elements, arp_probe, link, link_events_handled, links_with_prefix, ping_gateway, run, set_elements,
-    wait_for)
+    arp_probe, current_elements, expected_elements, link, link_events_handled, links_with_prefix, ping_gateway,
+    run, set_elements, wait_for)
 
 # Seconds from a VMM's last fd close to its slot being gone (device,
 # elements, List entry), by RTM_DELLINK alone. Measured: ~0.08 s on a quiet
@@ -28,20 +28,6 @@ TEARDOWN_WITHIN = 5.0 * TIMEOUT_SCALE
 # Measured: 1-10 ms, quiet or beside two CPU hogs; a daemon that waited on
 # that client would answer after the 10 s it gives a non-reader, or never.
 SERVED_BEHIND_NON_READER = 1.0 * TIMEOUT_SCALE
-
-
-def expected_elements(slots):
-    """The four elements of each slot, as nft -j prints them."""
-    return {
-        "slots_v4": sorted(s["ipv4"]["subnet"] for s in slots),
-        "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots),
-        "guests_v4": sorted((s["ifname"], s["ipv4"]["guest"]) for s in slots),
-        "guests_v6": sorted((s["ifname"], s["ipv6"]["guest"]) for s in slots),
-    }
-
-
-def current_elements(table):
-    return {k: sorted(v or []) for k, v in all_elements(table).items()}
 
 
 class AcquireTest(DaemonTestCase):

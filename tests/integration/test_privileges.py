@@ -34,25 +34,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    CAP_NET_ADMIN, DAEMON_WRAPPER, PYTHON, ROOT, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe, link,
-    links_with_prefix, ping_gateway, private_mount_ns, proc_status, require_sandbox, run,
-    set_elements, setpriv_net_admin, wait_for)
+    CAP_NET_ADMIN, DAEMON_WRAPPER, PYTHON, ROOT, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe,
+    current_elements, expected_elements, link, links_with_prefix, ping_gateway, private_mount_ns, proc_status,
+    require_sandbox, run, set_elements, setpriv_net_admin, wait_for)
 
 DAEMON_UID = 977  # stands for the taplinkd system user (taplinkd.sysusers.conf)
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
-
-
-def expected_elements(slots):
-    return {
-        "slots_v4": sorted(s["ipv4"]["subnet"] for s in slots),
-        "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots),
-        "guests_v4": sorted((s["ifname"], s["ipv4"]["guest"]) for s in slots),
-        "guests_v6": sorted((s["ifname"], s["ipv6"]["guest"]) for s in slots),
-    }
-
-
-def current_elements(table):
-    return {k: sorted(v or []) for k, v in all_elements(table).items()}
 
 
 def set_forwarding(value):

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,7 +26,10 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../open-fds.h"
+
 #include "lib/taplink-private.h"
+#include "time-util.h"
 
 /* ---- recvmsg wrapper: lets a test pretend the kernel truncated the fds,
  * and counts the calls a signal interrupted ---- */
@@ -77,20 +79,6 @@ struct server {
         char failure[256]; /* cmocka must not fail from another thread */
         int fds_before;
 };
-
-static int count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        int n = 0;
-        struct dirent *de;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory's own fd */
-}
 
 static bool wait_readable(int fd)
 {
@@ -147,14 +135,6 @@ static void send_chunk(struct server *s, int conn, const char *p, size_t len, st
                 iov.iov_len -= (size_t)n;
                 len -= (size_t)n;
         }
-}
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* True while thread tid is inside recvmsg, as the kernel reports its

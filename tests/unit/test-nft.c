@@ -204,7 +204,7 @@ static struct nftnl_expr *rule_expr(const struct nftnl_rule *r, const char *name
 
 /* --- the rules, against what nft 1.0.6 generates --------------------------- */
 
-/* `nft --debug=netlink -f` of the SPEC's ruleset (nftables 1.0.6). */
+/* `nft --debug=netlink -f` of the ruleset in docs/DESIGN.md (nftables 1.0.6). */
 static const char *const golden_input[] = {
     "  [ meta load iifname => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00006c74 ]\n"

@@ -24,6 +24,7 @@
 
 #include "macro.h"
 #include "notify.h"
+#include "time-util.h"
 
 /* Generous: the bounds asserted are 10x what a quiet machine needs. */
 #define DEADLINE_USEC (10u * 1000u * 1000u)
@@ -38,14 +39,6 @@ struct receiver {
         int fillers[64];
         size_t n_fillers;
 };
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Opens the notifier at r, retrying every 20 ms. */
 static void open_notifier(struct receiver *r, uint64_t wait_usec, uint64_t watchdog_usec)

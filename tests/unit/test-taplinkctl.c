@@ -10,11 +10,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../open-fds.h"
 
 #include "ctl/ctl.h"
 #include "lib/taplink-private.h"
@@ -55,20 +56,6 @@ static void test_parse_unsigned(void **state)
                 assert_int_equal(v, r == 0 ? table[i].v : 12345);
         }
         assert_int_equal(parse_unsigned(NULL, 0, 1, &(unsigned){0}), -EINVAL);
-}
-
-static int count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        int n = 0;
-        struct dirent *de;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1;
 }
 
 #define FIRST 40 /* well above anything cmocka or the runtime hold */

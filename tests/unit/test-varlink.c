@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "time-util.h"
 #include "varlink.h"
 
 #define IDL_TEXT "interface io.taplinkd\n\nmethod Status() -> (version: string)\n"
@@ -108,14 +109,6 @@ struct client {
         int fds[16];
         size_t n_fds;
 };
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 #define RUN_UNTIL(t, cond)                                                         \
         do {                                                                       \
