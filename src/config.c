@@ -604,6 +604,11 @@ int config_init(struct config *c, char **ret_warning)
             .mtu = 1500,
             .masquerade = true,
             .max_slots_per_user = 64,
+            .guest_dhcp = true,
+            .guest_router_advertisements = true,
+            .guest_dhcpv6 = true,
+            .dhcp_lease_time = 86400,
+            .dns_auto = true,
         };
         id_t gid;
         int r;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "packet.h"
 #include "protocol.h"
 
 /* /etc/taplinkd/taplinkd.conf, described in taplinkd.conf(5). Every key has
@@ -46,6 +47,15 @@ struct config {
         gid_t *allow_groups;
         size_t n_allow_groups;
         unsigned max_slots_per_user; /* non-root; 0: no slots for non-root at all */
+
+        /* [guest]: what taplinkd answers on every slot's TAP (docs/DESIGN.md,
+         * "Guest services"). */
+        bool guest_dhcp;                  /* dhcp */
+        bool guest_router_advertisements; /* router_advertisements (IPv6 on only) */
+        bool guest_dhcpv6;                /* dhcpv6 (IPv6 on only) */
+        unsigned dhcp_lease_time;         /* seconds, also the DHCPv6 lifetimes */
+        bool dns_auto;                    /* dns_servers = auto: the host's resolvers */
+        struct guest_dns dns;             /* dns_servers otherwise ("none": empty), and dns_search */
 
         /* The textual forms, kept for printing the effective config. */
         char *allow_users_text;
