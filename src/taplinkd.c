@@ -301,8 +301,8 @@ static void daemon_stop(struct daemon *d)
          * in the kernel. */
         methods_free(d->methods);
         kernel_stop(d->kernel);
-        manager_free(d->manager);
         status_free(d->status);
+        manager_free(d->manager);
         kernel_free(d->kernel);
 }
 
