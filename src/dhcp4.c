@@ -238,20 +238,23 @@ static void put_options(struct writer *w, const struct guest_net *net, const str
 
 /* Where the reply goes (RFC 2131 4.1, giaddr being zero): a NAK is
  * broadcast; else to ciaddr when the client has one; else broadcast when
- * the client asks for it; else to the address given, at chaddr. */
-static struct in_addr reply_destination(const struct dhcp4_request *r, uint8_t type, struct in_addr yiaddr,
-                                        uint8_t ret_mac[6])
+ * the client asks for it; else to the address given, at chaddr. A ciaddr
+ * other than the slot's is no address the guest can have (the anti-spoofing
+ * sets drop it), and may be a broadcast or multicast one: it counts as none. */
+static struct in_addr reply_destination(const struct guest_net *net, const struct dhcp4_request *r,
+                                        uint8_t type, struct in_addr yiaddr, uint8_t ret_mac[6])
 {
-        bool broadcast = type == DHCPNAK ||
-                         (r->ciaddr.s_addr == INADDR_ANY &&
-                          ((get16(r->msg + BOOTP_FLAGS) & FLAG_BROADCAST) || yiaddr.s_addr == INADDR_ANY));
+        bool has_ciaddr = r->ciaddr.s_addr == net->guest4.s_addr;
+        bool broadcast =
+            type == DHCPNAK ||
+            (!has_ciaddr && ((get16(r->msg + BOOTP_FLAGS) & FLAG_BROADCAST) || yiaddr.s_addr == INADDR_ANY));
 
         if (broadcast) {
                 memset(ret_mac, 0xff, ETH_ALEN);
                 return (struct in_addr){htonl(INADDR_BROADCAST)};
         }
         memcpy(ret_mac, r->msg + BOOTP_CHADDR, ETH_ALEN);
-        return r->ciaddr.s_addr != INADDR_ANY ? r->ciaddr : yiaddr;
+        return has_ciaddr ? r->ciaddr : yiaddr;
 }
 
 /* Builds the BOOTREPLY of `type` into reply. 1, or 0 when it cannot fit
@@ -282,7 +285,7 @@ static int build_reply(const struct guest_net *net, const struct dhcp4_request *
         /* The rest of msg is zero: pad options. */
         w.len = MAX(w.len, (size_t)BOOTP_MIN_LEN);
 
-        dst = reply_destination(r, type, yiaddr, reply->dst_mac);
+        dst = reply_destination(net, r, type, yiaddr, reply->dst_mac);
         reply->ethertype = ETH_P_IP;
         reply->len = ip4_udp_build(reply->data, sizeof(reply->data), net->gateway4, dst, SERVER_PORT,
                                    CLIENT_PORT, msg, w.len);

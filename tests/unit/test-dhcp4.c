@@ -472,6 +472,33 @@ static void test_inform(void **state)
         assert_full_configuration(&p, 5, false);
         assert_field_addr(&p, 16, "0.0.0.0");
         assert_destination(&reply, &p, "255.255.255.255", broadcast_mac);
+
+        /* A ciaddr that is not the slot's is no destination. */
+        msg_init(&m, 8);
+        msg_set_addr(&m, 12, "10.213.0.26");
+        msg_end(&m);
+        expect_reply(&m, 5, DHCP4_INFORM, &reply, &p);
+        assert_field_addr(&p, 12, "10.213.0.26");
+        assert_destination(&reply, &p, "255.255.255.255", broadcast_mac);
+}
+
+/* Found by fuzz-dhcp4: a DISCOVER with ciaddr 255.255.255.255 was
+ * "unicast" there at chaddr's MAC. */
+static void test_discover_foreign_ciaddr(void **state)
+{
+        static const char *const ciaddrs[] = {"255.255.255.255", "224.0.0.1", "10.213.0.29"};
+        struct guest_reply reply;
+        struct parsed p;
+        struct msg m;
+
+        for (size_t i = 0; i < ELEMENTSOF(ciaddrs); i++) {
+                msg_init(&m, 1);
+                msg_set_addr(&m, 12, ciaddrs[i]);
+                msg_end(&m);
+                expect_reply(&m, 2, DHCP4_DISCOVER, &reply, &p);
+                assert_field_addr(&p, 12, "0.0.0.0");
+                assert_destination(&reply, &p, "10.213.0.30", client_mac);
+        }
 }
 
 static void test_release_decline(void **state)
@@ -755,6 +782,7 @@ int main(void)
             cmocka_unit_test_setup(test_request_init_reboot, setup),
             cmocka_unit_test_setup(test_request_renewing, setup),
             cmocka_unit_test_setup(test_inform, setup),
+            cmocka_unit_test_setup(test_discover_foreign_ciaddr, setup),
             cmocka_unit_test_setup(test_release_decline, setup),
             cmocka_unit_test_setup(test_not_answered, setup),
             cmocka_unit_test_setup(test_client_id_echo, setup),
