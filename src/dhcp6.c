@@ -38,6 +38,7 @@ enum {
         OPT_IA_NA = 3,
         OPT_IA_TA = 4,
         OPT_IAADDR = 5,
+        OPT_PREFERENCE = 7,
         OPT_STATUS_CODE = 13,
         OPT_RAPID_COMMIT = 14,
         OPT_DNS_SERVERS = 23,
@@ -435,6 +436,16 @@ static void put_header(struct wbuf *w, uint8_t type, const struct request *req,
         }
 }
 
+/* The highest: the guest's only server, so that its client requests at
+ * once instead of waiting a second for other offers (RFC 8415 18.2.1). */
+static void put_preference(struct wbuf *w)
+{
+        size_t start = opt_begin(w, OPT_PREFERENCE);
+
+        wbuf_put8(w, 255);
+        opt_end(w, start);
+}
+
 /* What a SOLICIT, REQUEST, RENEW or REBIND is given. */
 static void put_leases(const struct guest_net *net, const struct request *req, struct wbuf *w)
 {
@@ -461,6 +472,8 @@ static int compose(const struct guest_net *net, const struct request *req, const
                 put_header(w, req->rapid_commit ? DHCP6_REPLY : DHCP6_ADVERTISE, req, duid);
                 if (req->rapid_commit)
                         opt_end(w, opt_begin(w, OPT_RAPID_COMMIT));
+                else
+                        put_preference(w);
                 put_leases(net, req, w);
                 return 0;
         case DHCP6_REQUEST:

@@ -14,8 +14,9 @@
  * The server's DUID is DUID-LL (type 3, hardware type 1) of net->host_mac.
  * Every reply echoes the transaction ID and the Client Identifier.
  *
- * - SOLICIT: ADVERTISE, or REPLY with Rapid Commit when the Solicit
- *   carries Rapid Commit. REQUEST, RENEW, REBIND: REPLY. Each holds the
+ * - SOLICIT: ADVERTISE with Preference 255 (the client need not wait for
+ *   others), or REPLY with Rapid Commit when the Solicit carries Rapid
+ *   Commit. REQUEST, RENEW, REBIND: REPLY. Each holds the
  *   client's first IA_NA (its IAID, T1 = lease/2, T2 = lease*4/5) with
  *   net->guest6, preferred and valid lifetime net->lease_time; DNS servers
  *   (option 23) with net->dns->v6[] and the domain list (option 24) with

@@ -104,7 +104,7 @@ static void check_message(const struct guest_net *net, const uint8_t *in, size_t
                         given += check_ia(net, w.code, w.data, w.len, in, in_len);
                         ias++;
                 } else
-                        CHECK(w.code == 13 || w.code == 14 || w.code == 23 || w.code == 24);
+                        CHECK(w.code == 7 || w.code == 13 || w.code == 14 || w.code == 23 || w.code == 24);
         }
         CHECK(server_ids == 1 && ias <= DHCP6_IA_MAX && given <= 1);
         CHECK(client_id || in[0] == 11);

@@ -21,7 +21,10 @@ static void test_solicit(void **state)
         check_ids(&rep, true);
         check_ia_na(find(&rep, IA_NA, 0), 0x0a0b0c0d, NULL, 0); /* the hint ignored */
         check_dns(&rep);
-        assert_int_equal(rep.n, 5);
+        assert_int_equal(count(&rep, PREFERENCE), 1);
+        assert_int_equal(find(&rep, PREFERENCE, 0)->len, 1);
+        assert_int_equal(find(&rep, PREFERENCE, 0)->data[0], 255);
+        assert_int_equal(rep.n, 6);
 
         solicit(&m, true);
         assert_int_equal(handle(&m, &r, &ev), 1);
@@ -30,6 +33,7 @@ static void test_solicit(void **state)
         check_ids(&rep, true);
         assert_int_equal(count(&rep, RAPID), 1);
         assert_int_equal(find(&rep, RAPID, 0)->len, 0);
+        assert_int_equal(count(&rep, PREFERENCE), 0);
         check_ia_na(find(&rep, IA_NA, 0), 0x0a0b0c0d, NULL, 0);
         check_dns(&rep);
         assert_int_equal(rep.n, 6);
