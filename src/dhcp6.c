@@ -20,16 +20,16 @@
 #define IAPREFIX_LEN 25
 
 enum {
-        DHCP6_SOLICIT = 1,
-        DHCP6_ADVERTISE = 2,
-        DHCP6_REQUEST = 3,
-        DHCP6_CONFIRM = 4,
-        DHCP6_RENEW = 5,
-        DHCP6_REBIND = 6,
-        DHCP6_REPLY = 7,
-        DHCP6_RELEASE = 8,
-        DHCP6_DECLINE = 9,
-        DHCP6_INFORMATION_REQUEST = 11,
+        TYPE_SOLICIT = 1,
+        TYPE_ADVERTISE = 2,
+        TYPE_REQUEST = 3,
+        TYPE_CONFIRM = 4,
+        TYPE_RENEW = 5,
+        TYPE_REBIND = 6,
+        TYPE_REPLY = 7,
+        TYPE_RELEASE = 8,
+        TYPE_DECLINE = 9,
+        TYPE_INFORMATION_REQUEST = 11,
 };
 
 enum {
@@ -55,15 +55,15 @@ enum {
 };
 
 static const char *const event_names[_DHCP6_EVENT_MAX] = {
-    [DHCP6_EVENT_NONE] = "NONE",
-    [DHCP6_EVENT_SOLICIT] = "SOLICIT",
-    [DHCP6_EVENT_REQUEST] = "REQUEST",
-    [DHCP6_EVENT_RENEW] = "RENEW",
-    [DHCP6_EVENT_REBIND] = "REBIND",
-    [DHCP6_EVENT_CONFIRM] = "CONFIRM",
-    [DHCP6_EVENT_RELEASE] = "RELEASE",
-    [DHCP6_EVENT_DECLINE] = "DECLINE",
-    [DHCP6_EVENT_INFORMATION_REQUEST] = "INFORMATION-REQUEST",
+    [DHCP6_NONE] = "NONE",
+    [DHCP6_SOLICIT] = "SOLICIT",
+    [DHCP6_REQUEST] = "REQUEST",
+    [DHCP6_RENEW] = "RENEW",
+    [DHCP6_REBIND] = "REBIND",
+    [DHCP6_CONFIRM] = "CONFIRM",
+    [DHCP6_RELEASE] = "RELEASE",
+    [DHCP6_DECLINE] = "DECLINE",
+    [DHCP6_INFORMATION_REQUEST] = "INFORMATION-REQUEST",
 };
 
 const char *dhcp6_event_to_string(enum dhcp6_event e)
@@ -75,24 +75,24 @@ const char *dhcp6_event_to_string(enum dhcp6_event e)
 static enum dhcp6_event event_of(uint8_t type)
 {
         switch (type) {
-        case DHCP6_SOLICIT:
-                return DHCP6_EVENT_SOLICIT;
-        case DHCP6_REQUEST:
-                return DHCP6_EVENT_REQUEST;
-        case DHCP6_CONFIRM:
-                return DHCP6_EVENT_CONFIRM;
-        case DHCP6_RENEW:
-                return DHCP6_EVENT_RENEW;
-        case DHCP6_REBIND:
-                return DHCP6_EVENT_REBIND;
-        case DHCP6_RELEASE:
-                return DHCP6_EVENT_RELEASE;
-        case DHCP6_DECLINE:
-                return DHCP6_EVENT_DECLINE;
-        case DHCP6_INFORMATION_REQUEST:
-                return DHCP6_EVENT_INFORMATION_REQUEST;
+        case TYPE_SOLICIT:
+                return DHCP6_SOLICIT;
+        case TYPE_REQUEST:
+                return DHCP6_REQUEST;
+        case TYPE_CONFIRM:
+                return DHCP6_CONFIRM;
+        case TYPE_RENEW:
+                return DHCP6_RENEW;
+        case TYPE_REBIND:
+                return DHCP6_REBIND;
+        case TYPE_RELEASE:
+                return DHCP6_RELEASE;
+        case TYPE_DECLINE:
+                return DHCP6_DECLINE;
+        case TYPE_INFORMATION_REQUEST:
+                return DHCP6_INFORMATION_REQUEST;
         default:
-                return DHCP6_EVENT_NONE;
+                return DHCP6_NONE;
         }
 }
 
@@ -257,19 +257,19 @@ static bool request_acceptable(const struct request *req, const uint8_t duid[DUI
         bool ours = req->server_id.data && req->server_id.len == DUID_LL_LEN &&
                     memcmp(req->server_id.data, duid, DUID_LL_LEN) == 0;
 
-        if (!req->client_id.data && req->type != DHCP6_INFORMATION_REQUEST)
+        if (!req->client_id.data && req->type != TYPE_INFORMATION_REQUEST)
                 return false;
         switch (req->type) {
-        case DHCP6_SOLICIT:
-        case DHCP6_CONFIRM:
-        case DHCP6_REBIND:
+        case TYPE_SOLICIT:
+        case TYPE_CONFIRM:
+        case TYPE_REBIND:
                 return !req->server_id.data;
-        case DHCP6_REQUEST:
-        case DHCP6_RENEW:
-        case DHCP6_RELEASE:
-        case DHCP6_DECLINE:
+        case TYPE_REQUEST:
+        case TYPE_RENEW:
+        case TYPE_RELEASE:
+        case TYPE_DECLINE:
                 return ours;
-        case DHCP6_INFORMATION_REQUEST:
+        case TYPE_INFORMATION_REQUEST:
                 return (!req->server_id.data || ours) && req->n_ia == 0;
         default:
                 return false;
@@ -450,7 +450,7 @@ static void put_preference(struct wbuf *w)
 static void put_leases(const struct guest_net *net, const struct request *req, struct wbuf *w)
 {
         if (req->ia_na.data)
-                put_ia_na(net, &req->ia_na, req->type != DHCP6_SOLICIT, w);
+                put_ia_na(net, &req->ia_na, req->type != TYPE_SOLICIT, w);
         for (size_t i = 0; i < req->n_other_ia; i++)
                 put_ia_refused(&req->other_ia[i], w);
         put_dns(net, w);
@@ -463,48 +463,41 @@ static int compose(const struct guest_net *net, const struct request *req, const
         int status;
 
         switch (req->type) {
-        case DHCP6_SOLICIT:
+        case TYPE_SOLICIT:
                 if (!req->ia_na.data) {
-                        put_header(w, DHCP6_ADVERTISE, req, duid);
+                        put_header(w, TYPE_ADVERTISE, req, duid);
                         put_status(w, STATUS_NO_ADDRS_AVAIL, "one address, in an IA_NA");
                         return 0;
                 }
-                put_header(w, req->rapid_commit ? DHCP6_REPLY : DHCP6_ADVERTISE, req, duid);
+                put_header(w, req->rapid_commit ? TYPE_REPLY : TYPE_ADVERTISE, req, duid);
                 if (req->rapid_commit)
                         opt_end(w, opt_begin(w, OPT_RAPID_COMMIT));
                 else
                         put_preference(w);
                 put_leases(net, req, w);
                 return 0;
-        case DHCP6_REQUEST:
-        case DHCP6_RENEW:
-        case DHCP6_REBIND:
-                put_header(w, DHCP6_REPLY, req, duid);
+        case TYPE_REQUEST:
+        case TYPE_RENEW:
+        case TYPE_REBIND:
+                put_header(w, TYPE_REPLY, req, duid);
                 put_leases(net, req, w);
                 return 0;
-        case DHCP6_CONFIRM:
+        case TYPE_CONFIRM:
                 status = confirm_status(net, req);
                 if (status < 0)
                         return status;
-                put_header(w, DHCP6_REPLY, req, duid);
+                put_header(w, TYPE_REPLY, req, duid);
                 put_status(w, (uint16_t)status, status == STATUS_SUCCESS ? "on link" : "not on this link");
                 return 0;
-        case DHCP6_INFORMATION_REQUEST:
-                put_header(w, DHCP6_REPLY, req, duid);
+        case TYPE_INFORMATION_REQUEST:
+                put_header(w, TYPE_REPLY, req, duid);
                 put_dns(net, w);
                 return 0;
         default: /* RELEASE, DECLINE: nothing to free, a reply is due */
-                put_header(w, DHCP6_REPLY, req, duid);
+                put_header(w, TYPE_REPLY, req, duid);
                 put_status(w, STATUS_SUCCESS, "");
                 return 0;
         }
-}
-
-static int nothing(enum dhcp6_event *ret_event)
-{
-        if (ret_event)
-                *ret_event = DHCP6_EVENT_NONE;
-        return 0;
 }
 
 int dhcp6_handle(const struct guest_net *net, const uint8_t src_mac[6], const struct ip6_udp *in,
@@ -516,19 +509,21 @@ int dhcp6_handle(const struct guest_net *net, const uint8_t src_mac[6], const st
         struct in6_addr dst;
         size_t len;
 
+        if (ret_event)
+                *ret_event = DHCP6_NONE; /* until there is an answer */
         if (!net->ipv6 || in->dport != DHCP6_SERVER_PORT)
-                return nothing(ret_event);
+                return 0;
         if (in->payload_len < MSG_HEADER)
                 return -EBADMSG;
-        if (event_of(in->payload[0]) == DHCP6_EVENT_NONE)
-                return nothing(ret_event); /* a server's or a relay's */
+        if (event_of(in->payload[0]) == DHCP6_NONE)
+                return 0; /* a server's or a relay's */
         if (IN6_IS_ADDR_MULTICAST(&in->ip.src) || IN6_IS_ADDR_UNSPECIFIED(&in->ip.src))
                 return -EBADMSG;
         if (parse_request(in->payload, in->payload_len, &req) < 0)
                 return -EBADMSG;
         server_duid(net, duid);
         if (!request_acceptable(&req, duid) || compose(net, &req, duid, &w) < 0)
-                return nothing(ret_event);
+                return 0;
         if (w.overflow)
                 return -EMSGSIZE;
         dst = in->ip.src;

@@ -50,15 +50,15 @@
 #define DHCP6_STALE_MAX 4 /* stale addresses withdrawn per message */
 
 enum dhcp6_event {
-        DHCP6_EVENT_NONE, /* nothing answered */
-        DHCP6_EVENT_SOLICIT,
-        DHCP6_EVENT_REQUEST,
-        DHCP6_EVENT_RENEW,
-        DHCP6_EVENT_REBIND,
-        DHCP6_EVENT_CONFIRM,
-        DHCP6_EVENT_RELEASE,
-        DHCP6_EVENT_DECLINE,
-        DHCP6_EVENT_INFORMATION_REQUEST,
+        DHCP6_NONE, /* nothing answered */
+        DHCP6_SOLICIT,
+        DHCP6_REQUEST,
+        DHCP6_RENEW,
+        DHCP6_REBIND,
+        DHCP6_CONFIRM,
+        DHCP6_RELEASE,
+        DHCP6_DECLINE,
+        DHCP6_INFORMATION_REQUEST,
         _DHCP6_EVENT_MAX,
 };
 
@@ -72,8 +72,8 @@ enum dhcp6_event {
  * contents, or a source (in->ip.src) that is :: or multicast. The UDP
  * checksum is not checked (see ip6_udp_parse()). *reply is written only
  * when 1 is returned; in may not point into it. *ret_event (may be NULL)
- * is set when 0 or 1 is returned: the message answered, or
- * DHCP6_EVENT_NONE. */
+ * is always set: the message answered when 1 is returned, else
+ * DHCP6_NONE. */
 int dhcp6_handle(const struct guest_net *net, const uint8_t src_mac[6], const struct ip6_udp *in,
                  struct guest_reply *reply, enum dhcp6_event *ret_event);
 

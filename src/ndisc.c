@@ -171,9 +171,12 @@ static int build_ra(const struct guest_net *net, const struct in6_addr *dst, con
 
 int ndisc_build_ra(const struct guest_net *net, struct guest_reply *reply)
 {
+        int e;
+
         if (!net->ipv6)
                 return -EINVAL;
-        return build_ra(net, &all_nodes, all_nodes_mac, reply);
+        e = build_ra(net, &all_nodes, all_nodes_mac, reply);
+        return e < 0 ? e : 1;
 }
 
 int ndisc_handle(const struct guest_net *net, const uint8_t src_mac[6], const struct ip6_pkt *in,

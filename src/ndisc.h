@@ -42,6 +42,6 @@ int ndisc_handle(const struct guest_net *net, const uint8_t src_mac[6], const st
                  struct guest_reply *reply);
 
 /* The unsolicited RA, to ff02::1 (33:33:00:00:00:01): when a slot goes
- * live, and again before the previous one's lifetimes run out. 0, or
- * -EINVAL when net->ipv6 is off (reply untouched). */
+ * live, and again before the previous one's lifetimes run out. Returns 1
+ * with *reply filled, or -EINVAL when net->ipv6 is off (reply untouched). */
 int ndisc_build_ra(const struct guest_net *net, struct guest_reply *reply);

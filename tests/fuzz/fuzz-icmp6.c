@@ -70,8 +70,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         for (size_t i = 0; i < GUEST_NETS; i++) {
                 int e = ndisc_build_ra(&fuzz_nets[i], &r);
 
-                CHECK(e == (fuzz_nets[i].ipv6 ? 0 : -EINVAL));
-                if (e == 0)
+                CHECK(e == (fuzz_nets[i].ipv6 ? 1 : -EINVAL));
+                if (e == 1)
                         check_ra(&fuzz_nets[i], &r, &all_nodes, all_nodes_mac);
         }
         return 0;

@@ -19,7 +19,7 @@ static void test_dropped(void **state)
         static const uint8_t other_duid[10] = {0, 3, 0, 1, 0x06, 0x74, 0x6c, 0x00, 0x00, 0x08};
         struct guest_net off = net;
         struct guest_reply r;
-        enum dhcp6_event ev = DHCP6_EVENT_SOLICIT;
+        enum dhcp6_event ev = DHCP6_SOLICIT;
         struct msg m;
 
         for (size_t i = 0; i < ELEMENTSOF(need_server); i++) {
@@ -54,7 +54,7 @@ static void test_dropped(void **state)
         off.ipv6 = false;
         expect_none(&off, &m, guest_ll, 0);
         assert_int_equal(handle_from(&net, m.b, m.len, guest_ll, 546, &r, &ev), 0);
-        assert_int_equal(ev, DHCP6_EVENT_NONE);
+        assert_int_equal(ev, DHCP6_NONE);
 }
 
 /* The header and the top-level options. */

@@ -15,7 +15,7 @@ static void test_solicit(void **state)
 
         solicit(&m, false);
         assert_int_equal(handle(&m, &r, &ev), 1);
-        assert_int_equal(ev, DHCP6_EVENT_SOLICIT);
+        assert_int_equal(ev, DHCP6_SOLICIT);
         parse_reply(&r, &rep);
         assert_int_equal(rep.type, ADVERTISE);
         check_ids(&rep, true);
@@ -48,8 +48,7 @@ static void test_request_renew_rebind(void **state)
         static const struct {
                 uint8_t type;
                 enum dhcp6_event ev;
-        } cases[] = {
-            {REQUEST, DHCP6_EVENT_REQUEST}, {RENEW, DHCP6_EVENT_RENEW}, {REBIND, DHCP6_EVENT_REBIND}};
+        } cases[] = {{REQUEST, DHCP6_REQUEST}, {RENEW, DHCP6_RENEW}, {REBIND, DHCP6_REBIND}};
         struct msg m;
         struct guest_reply r;
         struct reply6 rep;
@@ -152,7 +151,7 @@ static int confirm(const struct guest_net *n, const char *const *addrs, size_t n
                 ia(&m, code, 2, addrs + n_addrs - 1, 1);
         ret = handle_from(n, m.b, m.len, guest_ll, 547, r, &ev);
         if (ret == 1) {
-                assert_int_equal(ev, DHCP6_EVENT_CONFIRM);
+                assert_int_equal(ev, DHCP6_CONFIRM);
                 parse_reply(r, rep);
                 assert_int_equal(rep->type, REPLY);
                 check_ids(rep, true);
@@ -227,7 +226,7 @@ static void test_information_request(void **state)
                         server_id(&m);
                 extras(&m);
                 assert_int_equal(handle(&m, &r, &ev), 1);
-                assert_int_equal(ev, DHCP6_EVENT_INFORMATION_REQUEST);
+                assert_int_equal(ev, DHCP6_INFORMATION_REQUEST);
                 parse_reply(&r, &rep);
                 assert_int_equal(rep.type, REPLY);
                 check_ids(&rep, with & 1);
@@ -258,7 +257,7 @@ static void test_release_decline(void **state)
                 server_id(&m);
                 ia(&m, IA_NA, 1, mine, 1);
                 assert_int_equal(handle(&m, &r, &ev), 1);
-                assert_int_equal(ev, types[i] == RELEASE ? DHCP6_EVENT_RELEASE : DHCP6_EVENT_DECLINE);
+                assert_int_equal(ev, types[i] == RELEASE ? DHCP6_RELEASE : DHCP6_DECLINE);
                 parse_reply(&r, &rep);
                 assert_int_equal(rep.type, REPLY);
                 check_ids(&rep, true);
@@ -303,9 +302,9 @@ static void test_lifetimes_and_dns(void **state)
 
 static void test_event_names(void **state)
 {
-        assert_string_equal(dhcp6_event_to_string(DHCP6_EVENT_NONE), "NONE");
-        assert_string_equal(dhcp6_event_to_string(DHCP6_EVENT_SOLICIT), "SOLICIT");
-        assert_string_equal(dhcp6_event_to_string(DHCP6_EVENT_INFORMATION_REQUEST), "INFORMATION-REQUEST");
+        assert_string_equal(dhcp6_event_to_string(DHCP6_NONE), "NONE");
+        assert_string_equal(dhcp6_event_to_string(DHCP6_SOLICIT), "SOLICIT");
+        assert_string_equal(dhcp6_event_to_string(DHCP6_INFORMATION_REQUEST), "INFORMATION-REQUEST");
         for (int e = 0; e < _DHCP6_EVENT_MAX; e++)
                 assert_non_null(dhcp6_event_to_string((enum dhcp6_event)e));
         assert_string_equal(dhcp6_event_to_string(_DHCP6_EVENT_MAX), "?");

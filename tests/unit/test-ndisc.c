@@ -231,7 +231,7 @@ static void test_unsolicited(void **state)
         struct guest_net off = net;
         struct in6_addr all_nodes = addr6("ff02::1");
 
-        assert_int_equal(ndisc_build_ra(&net, &r), 0);
+        assert_int_equal(ndisc_build_ra(&net, &r), 1);
         assert_memory_equal(r.dst_mac, all_nodes_mac, 6);
         parse_ra(&r, &ra);
         assert_memory_equal(&ra.dst, &all_nodes, 16);
@@ -247,7 +247,7 @@ static void test_unsolicited(void **state)
 
 static void build_with(const struct guest_net *n, struct ra *ra, struct guest_reply *r)
 {
-        assert_int_equal(ndisc_build_ra(n, r), 0);
+        assert_int_equal(ndisc_build_ra(n, r), 1);
         parse_ra(r, ra);
         check_ra_fixed(ra);
 }
