@@ -8,8 +8,8 @@
  * byte also picks the guest_net and the source (guest-nets.h). Checked
  * besides memory safety:
  * - the result is 1, 0 or -EBADMSG (never -EMSGSIZE: a reply always
- *   fits); the reply is untouched unless 1; the event is NONE with 0,
- *   untouched with -EBADMSG, the message's own with 1;
+ *   fits); the reply is untouched unless 1; the event is the message's
+ *   own with 1, NONE otherwise;
  * - a reply is a valid IPv6/UDP packet from net->link_local6:547 to the
  *   source's port 546 and MAC, at most GUEST_REPLY_MAX; an ADVERTISE only
  *   for a SOLICIT, else a REPLY; the transaction ID echoed; options well
