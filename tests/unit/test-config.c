@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: config slot
+// MODULES: config config-values slot
 // WRAP: getgrnam_r
 #include <arpa/inet.h>
 #include <errno.h>
