@@ -251,3 +251,160 @@ int config_parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *
         *ret_text = TAKE_PTR(text);
         return 0;
 }
+
+#define DNS_SEPARATORS ", \t"
+#define DOMAIN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
+
+static bool dns_word(const char *token, size_t len, const char *word)
+{
+        return strlen(word) == len && strncasecmp(token, word, len) == 0;
+}
+
+/* Why a guest could not use addr as its DNS server, or NULL. */
+static const char *dns_address_problem(int family, const void *addr)
+{
+        if (family == AF_INET) {
+                uint32_t a = ntohl(((const struct in_addr *)addr)->s_addr);
+
+                if (a == INADDR_ANY)
+                        return "the unspecified address";
+                if ((a >> 24) == 127)
+                        return "a loopback address (the guest's own, not the host's)";
+                if (IN_MULTICAST(a))
+                        return "a multicast address";
+                return NULL;
+        }
+        if (IN6_IS_ADDR_V4MAPPED(addr))
+                return dns_address_problem(AF_INET, (const uint8_t *)addr + 12);
+        if (IN6_IS_ADDR_UNSPECIFIED(addr))
+                return "the unspecified address";
+        if (IN6_IS_ADDR_LOOPBACK(addr))
+                return "a loopback address (the guest's own, not the host's)";
+        if (IN6_IS_ADDR_MULTICAST(addr))
+                return "a multicast address";
+        return NULL;
+}
+
+static int add_dns_server(const char *token, struct guest_dns *dns, char **ret_msg)
+{
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        } a;
+        const char *problem;
+        int family;
+
+        if (inet_pton(AF_INET, token, &a.v4) == 1)
+                family = AF_INET;
+        else if (inet_pton(AF_INET6, token, &a.v6) == 1)
+                family = AF_INET6;
+        else if (strchr(token, '%'))
+                return config_fail(ret_msg, "%s: a zone (%%...) means nothing on the guest's link", token);
+        else
+                return config_fail(ret_msg, "%s is not an IPv4 or IPv6 address", token);
+
+        problem = dns_address_problem(family, &a);
+        if (problem)
+                return config_fail(ret_msg, "%s is %s", token, problem);
+
+        if (family == AF_INET) {
+                for (size_t i = 0; i < dns->n_v4; i++)
+                        if (dns->v4[i].s_addr == a.v4.s_addr)
+                                return config_fail(ret_msg, "%s is listed twice", token);
+                if (dns->n_v4 >= GUEST_DNS_MAX)
+                        return config_fail(ret_msg, "%s: more than %d IPv4 servers", token, GUEST_DNS_MAX);
+                dns->v4[dns->n_v4++] = a.v4;
+        } else {
+                for (size_t i = 0; i < dns->n_v6; i++)
+                        if (IN6_ARE_ADDR_EQUAL(&dns->v6[i], &a.v6))
+                                return config_fail(ret_msg, "%s is listed twice", token);
+                if (dns->n_v6 >= GUEST_DNS_MAX)
+                        return config_fail(ret_msg, "%s: more than %d IPv6 servers", token, GUEST_DNS_MAX);
+                dns->v6[dns->n_v6++] = a.v6;
+        }
+        return 0;
+}
+
+int config_parse_dns_servers(const char *value, bool *ret_auto, struct guest_dns *ret_dns, char **ret_msg)
+{
+        struct guest_dns dns = {};
+        const char *p = value;
+        bool is_auto = false, word = false;
+        size_t n = 0;
+
+        for (;;) {
+                char token[INET6_ADDRSTRLEN + 64];
+                size_t len;
+                int r;
+
+                p += strspn(p, DNS_SEPARATORS);
+                if (*p == '\0')
+                        break;
+                len = strcspn(p, DNS_SEPARATORS);
+                if (dns_word(p, len, "auto") || dns_word(p, len, "none")) {
+                        is_auto = dns_word(p, len, "auto");
+                        word = true;
+                } else if (len >= sizeof(token)) {
+                        return config_fail(ret_msg, "%.*s is not an IPv4 or IPv6 address", (int)len, p);
+                } else {
+                        memcpy(token, p, len);
+                        token[len] = '\0';
+                        r = add_dns_server(token, &dns, ret_msg);
+                        if (r < 0)
+                                return r;
+                }
+                n++;
+                p += len;
+        }
+
+        if (n == 0)
+                return config_fail(ret_msg, "no server (auto, none, or IPv4/IPv6 addresses)");
+        if (word && n > 1)
+                return config_fail(ret_msg, "%s: auto and none stand alone, without addresses", value);
+
+        *ret_auto = is_auto;
+        memcpy(ret_dns->v4, dns.v4, sizeof(dns.v4));
+        ret_dns->n_v4 = dns.n_v4;
+        memcpy(ret_dns->v6, dns.v6, sizeof(dns.v6));
+        ret_dns->n_v6 = dns.n_v6;
+        return 0;
+}
+
+int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1], char **ret_msg)
+{
+        size_t len = strlen(value);
+        const char *p = value;
+
+        if (len > 0 && value[len - 1] == '.')
+                len--; /* the root's dot: implied anyway */
+        if (len == 0 && value[0] != '\0')
+                return config_fail(ret_msg, "%s is not a domain name (the root is no search domain)", value);
+        if (len > GUEST_DOMAIN_MAX)
+                return config_fail(ret_msg, "%s is too long (at most %d characters)", value,
+                                   GUEST_DOMAIN_MAX);
+
+        while (p < value + len) {
+                size_t label = strcspn(p, ".");
+
+                if (p + label > value + len)
+                        label = (size_t)(value + len - p);
+                if (label == 0)
+                        return config_fail(ret_msg, "%s is not a domain name (an empty label)", value);
+                if (label > 63)
+                        return config_fail(ret_msg, "%s: the label %.*s is longer than 63 characters", value,
+                                           (int)label, p);
+                for (size_t i = 0; i < label; i++)
+                        if (!strchr(DOMAIN_CHARS, p[i]))
+                                return config_fail(ret_msg,
+                                                   "%s is not a domain name (letters, digits, '-' and dots)",
+                                                   value);
+                if (p[0] == '-' || p[label - 1] == '-')
+                        return config_fail(ret_msg, "%s: the label %.*s begins or ends with '-'", value,
+                                           (int)label, p);
+                p += label + 1;
+        }
+
+        memcpy(ret, value, len);
+        ret[len] = '\0';
+        return 0;
+}

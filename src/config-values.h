@@ -43,3 +43,15 @@ int config_lookup_id(const char *name, bool group, id_t *ret_id);
  * *ret_ids, *ret_n and *ret_text (whose old values are freed). */
 int config_parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *ret_n, char **ret_text,
                          char **ret_msg);
+
+/* dns_servers: "auto" (*ret_auto true), "none", or IPv4/IPv6 addresses
+ * separated by commas and/or blanks, at most GUEST_DNS_MAX of each family,
+ * none of them unspecified, loopback or multicast, none twice. Replaces
+ * ret_dns's v4/v6 lists (empty for auto and none); never touches
+ * ret_dns->search. */
+int config_parse_dns_servers(const char *value, bool *ret_auto, struct guest_dns *ret_dns, char **ret_msg);
+
+/* dns_search: a DNS domain name of labels of 1..63 letters, digits and
+ * '-' (not first or last), at most GUEST_DOMAIN_MAX characters, with an
+ * optional trailing dot that is dropped; "" for none. */
+int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1], char **ret_msg);

@@ -38,6 +38,12 @@ enum key_id {
         KEY_ALLOW_USERS,
         KEY_ALLOW_GROUPS,
         KEY_MAX_SLOTS_PER_USER,
+        KEY_GUEST_DHCP,
+        KEY_GUEST_ROUTER_ADVERTISEMENTS,
+        KEY_GUEST_DHCPV6,
+        KEY_DHCP_LEASE_TIME,
+        KEY_DNS_SERVERS,
+        KEY_DNS_SEARCH,
         _KEY_MAX,
 };
 
@@ -50,10 +56,11 @@ struct key_def {
         const char *section;
         const char *name;
         key_parser parse;
-        bool list; /* may be empty, may continue on indented lines */
+        bool may_be_empty;
+        bool continues; /* a list: indented lines continue it */
 };
 
-static const char *const sections[] = {"daemon", "network", "access"};
+static const char *const sections[] = {"daemon", "network", "access", "guest"};
 
 static int replace_string(char **dst, const char *value)
 {
@@ -177,29 +184,67 @@ static int parse_max_slots_per_user(struct config *c, const char *value, char **
         return config_parse_number(value, 0, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots_per_user, ret_msg);
 }
 
-static const struct key_def keys[_KEY_MAX] = {
-    [KEY_SOCKET] = {"daemon", "socket", parse_socket, false},
-    [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false},
-    [KEY_MAX_SLOTS] = {"daemon", "max_slots", parse_max_slots, false},
-    [KEY_NFT_TABLE] = {"daemon", "nft_table", parse_nft_table, false},
-    [KEY_FORWARD_IPV4] = {"daemon", "forward_ipv4", parse_forward_ipv4, false},
-    [KEY_FORWARD_IPV6] = {"daemon", "forward_ipv6", parse_forward_ipv6, false},
-    [KEY_IPV4_POOL] = {"network", "ipv4_pool", parse_ipv4_pool, false},
-    [KEY_IPV4_PREFIX] = {"network", "ipv4_prefix", parse_ipv4_prefix, false},
-    [KEY_IPV6] = {"network", "ipv6", parse_ipv6, false},
-    [KEY_IPV6_POOL] = {"network", "ipv6_pool", parse_ipv6_pool, false},
-    [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false},
-    [KEY_MTU] = {"network", "mtu", parse_mtu, false},
-    [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false},
-    [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true},
-    [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true},
-    [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false},
-};
-
-static const char *key_list_text(const struct config *c, enum key_id id)
+static int parse_guest_dhcp(struct config *c, const char *value, char **ret_msg)
 {
-        return id == KEY_ALLOW_USERS ? c->allow_users_text : c->allow_groups_text;
+        return config_parse_boolean(value, &c->guest_dhcp, ret_msg);
 }
+
+/* Only meaningful with ipv6 = yes; not an error without, so that IPv6 can
+ * be switched off with one key. */
+static int parse_guest_router_advertisements(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->guest_router_advertisements, ret_msg);
+}
+
+static int parse_guest_dhcpv6(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->guest_dhcpv6, ret_msg);
+}
+
+static int parse_dhcp_lease_time(struct config *c, const char *value, char **ret_msg)
+{
+        /* A minute at least, so that renewals do not flood the event loop;
+         * at most 2^31-1 s, which every DHCP client holds in a signed
+         * 32-bit time, and below DHCPv6's "infinity" (0xffffffff). */
+        return config_parse_number(value, CONFIG_DHCP_LEASE_TIME_MIN, CONFIG_DHCP_LEASE_TIME_MAX,
+                                   &c->dhcp_lease_time, ret_msg);
+}
+
+static int parse_dns_servers(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_dns_servers(value, &c->dns_auto, &c->dns, ret_msg);
+}
+
+static int parse_dns_search(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_domain(value, c->dns.search, ret_msg);
+}
+
+static const struct key_def keys[_KEY_MAX] = {
+    [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
+    [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
+    [KEY_MAX_SLOTS] = {"daemon", "max_slots", parse_max_slots, false, false},
+    [KEY_NFT_TABLE] = {"daemon", "nft_table", parse_nft_table, false, false},
+    [KEY_FORWARD_IPV4] = {"daemon", "forward_ipv4", parse_forward_ipv4, false, false},
+    [KEY_FORWARD_IPV6] = {"daemon", "forward_ipv6", parse_forward_ipv6, false, false},
+    [KEY_IPV4_POOL] = {"network", "ipv4_pool", parse_ipv4_pool, false, false},
+    [KEY_IPV4_PREFIX] = {"network", "ipv4_prefix", parse_ipv4_prefix, false, false},
+    [KEY_IPV6] = {"network", "ipv6", parse_ipv6, false, false},
+    [KEY_IPV6_POOL] = {"network", "ipv6_pool", parse_ipv6_pool, false, false},
+    [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false, false},
+    [KEY_MTU] = {"network", "mtu", parse_mtu, false, false},
+    [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false, false},
+    [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true, true},
+    [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true, true},
+    [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false, false},
+    [KEY_GUEST_DHCP] = {"guest", "dhcp", parse_guest_dhcp, false, false},
+    [KEY_GUEST_ROUTER_ADVERTISEMENTS] = {"guest", "router_advertisements", parse_guest_router_advertisements,
+                                         false, false},
+    [KEY_GUEST_DHCPV6] = {"guest", "dhcpv6", parse_guest_dhcpv6, false, false},
+    [KEY_DHCP_LEASE_TIME] = {"guest", "dhcp_lease_time", parse_dhcp_lease_time, false, false},
+    [KEY_DNS_SERVERS] = {"guest", "dns_servers", parse_dns_servers, false, true},
+    [KEY_DNS_SEARCH] = {"guest", "dns_search", parse_dns_search, true, false},
+};
 
 static bool known_section(const char *name, size_t len)
 {
@@ -434,6 +479,7 @@ struct parse_ctx {
         bool indented;
         bool key_in_section; /* inih continues a key only after one */
         unsigned key_line[_KEY_MAX];
+        char *list_text[_KEY_MAX]; /* a continuing key's value so far */
         int read_error;
         int error_r;
         unsigned error_line;
@@ -533,7 +579,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 
         if (section[0] == '\0')
                 return ctx_fail(ctx, -EINVAL,
-                                "%s: key outside of any section ([daemon], [network], [access])", name);
+                                "%s: key outside of any section ([daemon], [network], [access], [guest])",
+                                name);
         if (!known_section(section, strlen(section)))
                 return ctx_fail(ctx, -EINVAL, "unknown section [%s]", section);
 
@@ -551,12 +598,13 @@ static int config_handler(void *user, const char *section, const char *name, con
                 /* inih hands an indented line on as more of the previous
                  * key's value. Lists may grow that way; anything else would
                  * silently lose the line's meaning. */
-                if (!keys[id].list)
-                        return ctx_fail(ctx, -EINVAL,
-                                        "%s: indented line continues the value of %s "
-                                        "(only allow_users and allow_groups continue over lines)",
-                                        name, name);
-                if (asprintf(&joined, "%s, %s", key_list_text(ctx->config, id), value) < 0) {
+                if (!keys[id].continues)
+                        return ctx_fail(
+                            ctx, -EINVAL,
+                            "%s: indented line continues the value of %s "
+                            "(only allow_users, allow_groups and dns_servers continue over lines)",
+                            name, name);
+                if (asprintf(&joined, "%s, %s", ctx->list_text[id], value) < 0) {
                         joined = NULL;
                         return ctx_fail(ctx, -ENOMEM, "out of memory");
                 }
@@ -564,7 +612,7 @@ static int config_handler(void *user, const char *section, const char *name, con
         } else if (ctx->key_line[id] > 0) {
                 return ctx_fail(ctx, -EINVAL, "duplicate key %s (already set at line %u)", name,
                                 ctx->key_line[id]);
-        } else if (value[0] == '\0' && !keys[id].list) {
+        } else if (value[0] == '\0' && !keys[id].may_be_empty) {
                 return ctx_fail(ctx, -EINVAL, "%s: missing value", name);
         }
 
@@ -572,6 +620,14 @@ static int config_handler(void *user, const char *section, const char *name, con
         if (r < 0)
                 return ctx_fail(ctx, r, "%s: %s", name, msg ? msg : "out of memory");
 
+        if (keys[id].continues) {
+                char *text = strdup(value);
+
+                if (!text)
+                        return ctx_fail(ctx, -ENOMEM, "out of memory");
+                free(ctx->list_text[id]);
+                ctx->list_text[id] = text;
+        }
         if (ctx->key_line[id] == 0)
                 ctx->key_line[id] = ctx->lineno;
         ctx->key_in_section = true;
@@ -653,6 +709,8 @@ int config_load(struct config *c, const char *path, char **ret_error)
         }
         fclose(ctx.f);
         free(ctx.line);
+        for (size_t i = 0; i < _KEY_MAX; i++)
+                free(ctx.list_text[i]);
 
         if (r >= 0) {
                 r = config_check(&work, &involved, &n_involved, &msg);
@@ -700,6 +758,27 @@ static void print_list(FILE *f, const char *name, const char *text)
         fputc('\n', f);
 }
 
+static void print_dns_servers(FILE *f, const struct config *c)
+{
+        char text[2 * GUEST_DNS_MAX * (INET6_ADDRSTRLEN + 2)] = "";
+        size_t len = 0;
+
+        if (c->dns_auto || c->dns.n_v4 + c->dns.n_v6 == 0) {
+                fprintf(f, "dns_servers = %s\n", c->dns_auto ? "auto" : "none");
+                return;
+        }
+        for (size_t i = 0; i < c->dns.n_v4 + c->dns.n_v6; i++) {
+                if (i > 0)
+                        len += (size_t)sprintf(text + len, ", ");
+                if (i < c->dns.n_v4)
+                        inet_ntop(AF_INET, &c->dns.v4[i], text + len, INET_ADDRSTRLEN);
+                else
+                        inet_ntop(AF_INET6, &c->dns.v6[i - c->dns.n_v4], text + len, INET6_ADDRSTRLEN);
+                len += strlen(text + len);
+        }
+        print_list(f, "dns_servers", text);
+}
+
 void config_print(const struct config *c, FILE *f)
 {
         char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -730,6 +809,16 @@ void config_print(const struct config *c, FILE *f)
         print_list(f, "allow_users", c->allow_users_text);
         print_list(f, "allow_groups", c->allow_groups_text);
         fprintf(f, "max_slots_per_user = %u\n", c->max_slots_per_user);
+
+        fprintf(f, "\n[guest]\n");
+        fprintf(f, "dhcp = %s\n", yes_no(c->guest_dhcp));
+        if (!c->ipv6)
+                fprintf(f, "# router_advertisements and dhcpv6 take effect only with ipv6 = yes\n");
+        fprintf(f, "router_advertisements = %s\n", yes_no(c->guest_router_advertisements));
+        fprintf(f, "dhcpv6 = %s\n", yes_no(c->guest_dhcpv6));
+        fprintf(f, "dhcp_lease_time = %u\n", c->dhcp_lease_time);
+        print_dns_servers(f, c);
+        fprintf(f, "dns_search =%s%s\n", c->dns.search[0] ? " " : "", c->dns.search);
 }
 
 void config_done(struct config *c)
