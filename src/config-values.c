@@ -383,7 +383,7 @@ int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1]
                 return config_fail(ret_msg, "%s is too long (at most %d characters)", value,
                                    GUEST_DOMAIN_MAX);
 
-        while (p < value + len) {
+        while (len > 0) {
                 size_t label = strcspn(p, ".");
 
                 if (p + label > value + len)
@@ -401,7 +401,10 @@ int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1]
                 if (p[0] == '-' || p[label - 1] == '-')
                         return config_fail(ret_msg, "%s: the label %.*s begins or ends with '-'", value,
                                            (int)label, p);
-                p += label + 1;
+                p += label;
+                if (p >= value + len)
+                        break;
+                p++; /* the dot; a label must follow it */
         }
 
         memcpy(ret, value, len);
