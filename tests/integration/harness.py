@@ -594,6 +594,7 @@ class DaemonTestCase(unittest.TestCase):
 # test_hostile.py and test_privileges.py
 
 CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
 
 
 def raise_nofile(wanted):
@@ -658,12 +659,13 @@ def private_mount_ns(scratch_dir, tun_mode=0o666, ro_proc_sys=False, proc_subset
 
 def setpriv_net_admin(uid, gid=None):
     """A command prefix that runs the rest as uid with CAP_NET_ADMIN and
-    nothing else, as taplinkd.service grants it (User=, AmbientCapabilities=,
+    CAP_NET_RAW (the guest services' packet sockets) and nothing else, as
+    taplinkd.service grants it (User=, AmbientCapabilities=,
     CapabilityBoundingSet=, NoNewPrivileges=, SecureBits=noroot-locked)."""
     gid = uid if gid is None else gid
     return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
-            "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",
-            "--bounding-set=-all,+net_admin", "--securebits=+noroot,+noroot_locked",
+            "--inh-caps=-all,+net_admin,+net_raw", "--ambient-caps=-all,+net_admin,+net_raw",
+            "--bounding-set=-all,+net_admin,+net_raw", "--securebits=+noroot,+noroot_locked",
             "--no-new-privs"]
 
 

@@ -2,8 +2,10 @@
 """The daemon does its whole job with only what systemd/taplinkd.service
 grants it, emulated without systemd:
 
-  User=, AmbientCapabilities=CAP_NET_ADMIN,   setpriv: a uid of its own with
-  CapabilityBoundingSet=CAP_NET_ADMIN,        CAP_NET_ADMIN and nothing else,
+  User=, AmbientCapabilities=CAP_NET_ADMIN    setpriv: a uid of its own with
+  CAP_NET_RAW, CapabilityBoundingSet= same,   CAP_NET_ADMIN and CAP_NET_RAW
+                                              (the guest services' packet
+                                              sockets) and nothing else,
   NoNewPrivileges=, SecureBits=noroot-locked  no_new_privs, noroot securebits
   ProtectKernelTunables=                      /proc/sys read-only (a private
                                               mount namespace)
@@ -14,7 +16,7 @@ grants it, emulated without systemd:
   SystemCallFilter=@system-service            a seccomp filter made from
   SystemCallFilter=~@privileged @resources    `systemd-analyze syscall-filter`
   SystemCallErrorNumber=EPERM                 (libseccomp via ctypes)
-  RestrictAddressFamilies=AF_UNIX AF_NETLINK
+  RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_PACKET
   MemoryDenyWriteExecute=
   ProcSubset=pid, ProtectProc=invisible       a procfs with subset=pid
 
@@ -34,7 +36,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    CAP_NET_ADMIN, DAEMON_WRAPPER, PYTHON, ROOT, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe,
+    CAP_NET_ADMIN, CAP_NET_RAW, DAEMON_WRAPPER, PYTHON, ROOT, TAPLINKD, ClientProcess, Daemon, addrs, all_elements, arp_probe,
     current_elements, expected_elements, link, links_with_prefix, ping_gateway, private_mount_ns, proc_status,
     require_sandbox, run, set_elements, setpriv_net_admin, wait_for)
 
@@ -117,7 +119,7 @@ def unit_syscall_allow_list():
 # Loads a seccomp filter as systemd would for the unit, then execs argv[2:].
 # argv[1]: JSON {"allow": [system calls], "mdwe": bool}. Everything else
 # fails with EPERM (SystemCallErrorNumber=EPERM); socket() only for AF_UNIX
-# and AF_NETLINK (RestrictAddressFamilies=); with mdwe, no writable and
+# AF_NETLINK and AF_PACKET (RestrictAddressFamilies=); with mdwe, no writable and
 # executable mapping and no PROT_EXEC mprotect (MemoryDenyWriteExecute=).
 SECCOMP_EXEC = r'''
 import ctypes, errno, json, os, sys
@@ -159,7 +161,7 @@ if not conf["mdwe"]:
 for name in sorted(allowed - conditional):
     add(name)
 if "socket" in allowed:
-    for family in (1, 16):  # AF_UNIX, AF_NETLINK
+    for family in (1, 16, 17):  # AF_UNIX, AF_NETLINK, AF_PACKET
         add("socket", Cmp(0, EQ, family, 0))
 if "mmap" in conditional and "mmap" in allowed:
     for prot in (0, PROT_WRITE, PROT_EXEC):
@@ -232,8 +234,8 @@ class UnitPrivilegesTest(unittest.TestCase):
         self.assertEqual(st["Gid"].split(), [str(DAEMON_UID)] * 4)
         self.assertEqual(st["Groups"], "")
         for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
-            self.assertEqual(int(st[k], 16), 1 << CAP_NET_ADMIN, k)
-        self.assertEqual(int(st["CapInh"], 16), 1 << CAP_NET_ADMIN)
+            self.assertEqual(int(st[k], 16), 1 << CAP_NET_ADMIN | 1 << CAP_NET_RAW, k)
+        self.assertEqual(int(st["CapInh"], 16), 1 << CAP_NET_ADMIN | 1 << CAP_NET_RAW)
         self.assertEqual(st["NoNewPrivs"], "1")
         self.assertEqual(st["Seccomp"], "2")
         # Its view: a 0666 tun node and a read-only /proc/sys; ours is
