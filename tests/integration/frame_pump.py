@@ -9,8 +9,8 @@ false), as a VMM would.
 
 FD is the slot's fd (inherited), IFNAME/MAC the guest NIC to make here.
 Inside the namespaces: /run, /var/lib/dhcpcd and /var/lib/dhcp are empty
-tmpfs, and SCRATCH/resolv.conf is bind-mounted over /etc/resolv.conf, so a
-DHCP client run here (`nsenter -t PID -n -m -u`) writes nothing outside.
+tmpfs, and /etc is copy-on-write (overlayfs) with an empty resolv.conf, so
+a DHCP client run here (`nsenter -t PID -n -m -u`) writes nothing outside.
 Prints "ready" once the NIC is up, then pumps until its stdin closes, then
 prints "frames to-slot=N to-guest=M". Every frame is logged (direction,
 length, the first 64 bytes in hex) to SCRATCH/pump.log, for a failing
@@ -33,17 +33,25 @@ def sh(*args):
 
 
 def private_files(scratch):
+    """/run and the DHCP clients' state directories empty, /etc
+    copy-on-write (an overlay whose writable half is a tmpfs of this
+    namespace) with an empty resolv.conf: whatever a client writes, and
+    the temporary files it writes first, stay here."""
     sh("mount", "--make-rprivate", "/")
     sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=4m", "pump-run", "/run")
     for d in ("/var/lib/dhcpcd", "/var/lib/dhcp"):
         if os.path.isdir(d):
             sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "pump-lib", d)
-    resolv = os.path.join(scratch, "resolv.conf")
-    open(resolv, "w").close()
-    target = os.path.realpath("/etc/resolv.conf")
-    if not os.path.isfile(target):
-        sys.exit("frame_pump: /etc/resolv.conf (%s) is not a file: cannot give the guest its own" % target)
-    sh("mount", "--bind", resolv, target)
+    rw = os.path.join(scratch, "etc-rw")
+    os.makedirs(rw)
+    sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "pump-etc", rw)
+    os.makedirs(os.path.join(rw, "upper"))
+    os.makedirs(os.path.join(rw, "work"))
+    sh("mount", "-t", "overlay", "-o", "lowerdir=/etc,upperdir=%s/upper,workdir=%s/work" % (rw, rw),
+       "pump-etc", "/etc")
+    if os.path.lexists("/etc/resolv.conf"):
+        os.unlink("/etc/resolv.conf")  # a symlink into the host's /run, say
+    open("/etc/resolv.conf", "w").close()
 
 
 def make_nic(ifname, mac):
