@@ -129,14 +129,14 @@ if [ "$DHCP" = 1 ]; then
     info "$NAME dhcp_resolv $(tr '\n' ';' < /etc/resolv.conf)"
     # The kernel asked for a router with its own RS once eth0 came up
     # (accept_ra is on: no forwarding): the daemon's RA gives it a default
-    # route via the TAP's link-local address and the IPv6 MTU.
+    # route via the TAP's link-local address. (Its MTU option is not
+    # reported: udhcpc has set the link's MTU to the same value already.)
     i=0
     while [ -z "$(ip -6 route show default)" ] && [ $i -lt 100 ]; do
         sleep 0.2
         i=$((i + 1))
     done
     info "$NAME ra_route6 $(ip -6 route show default | sed 's/ proto [a-z]*//; s/ metric.*//' | tr '\n' ';')"
-    info "$NAME ra_mtu6 $(cat "/proc/sys/net/ipv6/conf/$DEV/mtu")"
     info "$NAME ra_addr6 $(ip -6 -o addr show dev "$DEV" scope global | awk '{ print $4 }' | tr '\n' ' ')"
 else
     PREFIX=$(prefix_of "$MASK")
