@@ -275,15 +275,26 @@ class StandInGuest:
         v6 = sorted(a["local"] for a in info if a["family"] == "inet6" and a.get("scope") == "global"
                     and not a.get("tentative"))
         def default(fam):
-            return sorted("%s dev %s" % (r.get("gateway"), r.get("dev"))
-                          for r in self.ip_json(fam, "route", "show", "default"))
+            routes = self.ip_json(fam, "route", "show", "default")
+            gws = sorted("%s dev %s" % (r.get("gateway"), r.get("dev")) for r in routes)
+            mtus = sorted({m["mtu"] for r in routes for m in r.get("metrics", []) if "mtu" in m})
+            return gws, mtus
         resolv = self.run("cat", "/etc/resolv.conf").stdout
+        default4, route_mtu4 = default("-4")
+        default6, route_mtu6 = default("-6")
+        ipv6_mtu = self.run("cat", "/proc/sys/net/ipv6/conf/eth0/mtu").stdout.strip()
         return {
             "mtu": link[0]["mtu"] if link else None,
             "ipv4": v4, "ipv6": v6,
-            "default4": default("-4"), "default6": default("-6"),
+            "default4": default4, "default6": default6,
+            # a route's own MTU (dhcpcd puts option 26 and the RA's MTU there)
+            "route_mtu4": route_mtu4, "route_mtu6": route_mtu6,
+            # the IPv6 MTU a kernel takes from an RA's MTU option
+            "ipv6_mtu": int(ipv6_mtu) if ipv6_mtu.isdigit() else None,
             "nameservers": sorted(re.findall(r"^nameserver\s+(\S+)", resolv, re.M)),
-            "search": sorted(set(" ".join(re.findall(r"^(?:search|domain)\s+(.*)$", resolv, re.M)).split())),
+            # dhclient writes a DHCPv6 domain list as FQDNs ("guests.example.")
+            "search": sorted({d.rstrip(".") for d in
+                              " ".join(re.findall(r"^(?:search|domain)\s+(.*)$", resolv, re.M)).split()}),
         }
 
     def log_tail(self, name, lines=40):
