@@ -2,23 +2,18 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <ini.h>
-#include <pwd.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/un.h>
 
+#include "config-values.h"
 #include "config.h"
 #include "macro.h"
 #include "slot.h"
 
 #define DEFAULT_GROUP "taplink"
-#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
 #define NFT_TABLE_NAME_MAX 255 /* NFT_NAME_MAXLEN - 1 */
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
@@ -43,6 +38,12 @@ enum key_id {
         KEY_ALLOW_USERS,
         KEY_ALLOW_GROUPS,
         KEY_MAX_SLOTS_PER_USER,
+        KEY_GUEST_DHCP,
+        KEY_GUEST_ROUTER_ADVERTISEMENTS,
+        KEY_GUEST_DHCPV6,
+        KEY_DHCP_LEASE_TIME,
+        KEY_DNS_SERVERS,
+        KEY_DNS_SEARCH,
         _KEY_MAX,
 };
 
@@ -55,25 +56,11 @@ struct key_def {
         const char *section;
         const char *name;
         key_parser parse;
-        bool list; /* may be empty, may continue on indented lines */
+        bool may_be_empty;
+        bool continues; /* a list: indented lines continue it */
 };
 
-static const char *const sections[] = {"daemon", "network", "access"};
-
-static int _printf_(2, 3) fail(char **ret_msg, const char *fmt, ...)
-{
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(ret_msg, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                *ret_msg = NULL;
-                return -ENOMEM;
-        }
-        return -EINVAL;
-}
+static const char *const sections[] = {"daemon", "network", "access", "guest"};
 
 static int replace_string(char **dst, const char *value)
 {
@@ -86,117 +73,9 @@ static int replace_string(char **dst, const char *value)
         return 0;
 }
 
-/* Strict decimal: digits only, no sign, no leading zeros (so that nothing
- * looks octal), no trailing garbage. -EINVAL if not a number, -ERANGE if
- * outside min..max. */
-static int parse_decimal(const char *s, unsigned min, unsigned max, unsigned *ret)
-{
-        uint64_t v = 0;
-
-        if (s[0] == '\0' || s[strspn(s, "0123456789")] != '\0')
-                return -EINVAL;
-        if (s[0] == '0' && s[1] != '\0')
-                return -EINVAL;
-        for (const char *p = s; *p; p++) {
-                v = v * 10 + (uint64_t)(*p - '0');
-                if (v > max)
-                        return -ERANGE;
-        }
-        if (v < min)
-                return -ERANGE;
-        *ret = (unsigned)v;
-        return 0;
-}
-
-static int parse_number(const char *value, unsigned min, unsigned max, unsigned *ret, char **ret_msg)
-{
-        int r = parse_decimal(value, min, max, ret);
-
-        if (r == -EINVAL)
-                return fail(ret_msg, "%s is not a decimal number", value);
-        if (r < 0)
-                return fail(ret_msg, "%s is out of range %u..%u", value, min, max);
-        return 0;
-}
-
-static int parse_boolean(const char *value, bool *ret, char **ret_msg)
-{
-        static const char *const yes[] = {"yes", "true", "1"};
-        static const char *const no[] = {"no", "false", "0"};
-
-        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-                if (strcasecmp(value, yes[i]) == 0) {
-                        *ret = true;
-                        return 0;
-                }
-                if (strcasecmp(value, no[i]) == 0) {
-                        *ret = false;
-                        return 0;
-                }
-        }
-        return fail(ret_msg, "%s is not a boolean (yes/no, true/false, 1/0)", value);
-}
-
-static int check_socket_path(const char *path, char **ret_msg)
-{
-        if (path[0] != '/')
-                return fail(ret_msg, "%s is not an absolute path", path);
-        if (strlen(path) > SOCKET_PATH_MAX)
-                return fail(ret_msg, "%s is too long for a socket address (at most %zu bytes)", path,
-                            SOCKET_PATH_MAX);
-        for (const char *p = path; *p; p++)
-                if (iscntrl((unsigned char)*p))
-                        return fail(ret_msg, "%s contains a control character", path);
-        return 0;
-}
-
-static bool in_bit(const uint8_t *bytes, unsigned i)
-{
-        return (bytes[i / 8] >> (7 - i % 8)) & 1;
-}
-
-/* "address/length" for family, with length in min_len..max_len and every
- * bit past the length zero. */
-static int parse_network(const char *value, int family, unsigned min_len, unsigned max_len, void *ret_addr,
-                         unsigned *ret_len, char **ret_msg)
-{
-        const char *what = family == AF_INET ? "IPv4" : "IPv6";
-        unsigned bits = family == AF_INET ? 32 : 128;
-        char text[INET6_ADDRSTRLEN];
-        uint8_t addr[16];
-        const char *slash;
-        unsigned len;
-        size_t n;
-        int r;
-
-        slash = strchr(value, '/');
-        n = slash ? (size_t)(slash - value) : 0;
-        if (!slash || n >= sizeof(text))
-                return fail(ret_msg, "%s is not an %s network (address/prefix length)", value, what);
-        memcpy(text, value, n);
-        text[n] = '\0';
-        if (inet_pton(family, text, addr) != 1)
-                return fail(ret_msg, "%s is not an %s network (address/prefix length)", value, what);
-
-        r = parse_decimal(slash + 1, min_len, max_len, &len);
-        if (r == -EINVAL)
-                return fail(ret_msg, "%s: prefix length %s is not a decimal number", value, slash + 1);
-        if (r < 0)
-                return fail(ret_msg, "%s: prefix length %s is out of range %u..%u", value, slash + 1,
-                            min_len, max_len);
-
-        for (unsigned i = len; i < bits; i++)
-                if (in_bit(addr, i))
-                        return fail(ret_msg, "%s is not a network address (host bits set)", value);
-
-        memcpy(ret_addr, addr, bits / 8);
-        *ret_len = len;
-        return 0;
-}
-
 static int parse_socket(struct config *c, const char *value, char **ret_msg)
 {
-        int r = check_socket_path(value, ret_msg);
+        int r = config_check_socket_path(value, ret_msg);
 
         if (r < 0)
                 return r;
@@ -208,19 +87,19 @@ static int parse_ifname_prefix(struct config *c, const char *value, char **ret_m
         /* At least one digit must follow within IFNAMSIZ-1 bytes;
          * config_check() does the exact sum once the slot count is known. */
         if (strlen(value) > IFNAMSIZ - 2)
-                return fail(ret_msg, "%s is too long (at most %d characters, a slot number follows)", value,
-                            IFNAMSIZ - 2);
+                return config_fail(ret_msg, "%s is too long (at most %d characters, a slot number follows)",
+                                   value, IFNAMSIZ - 2);
         if (value[strspn(value, NAME_CHARS)] != '\0')
-                return fail(ret_msg,
-                            "%s is not a valid interface name prefix (letters, digits, '_', '.', '-')",
-                            value);
+                return config_fail(
+                    ret_msg, "%s is not a valid interface name prefix (letters, digits, '_', '.', '-')",
+                    value);
         strcpy(c->ifname_prefix, value);
         return 0;
 }
 
 static int parse_max_slots(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_number(value, 1, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots, ret_msg);
+        return config_parse_number(value, 1, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots, ret_msg);
 }
 
 static int parse_nft_table(struct config *c, const char *value, char **ret_msg)
@@ -228,217 +107,144 @@ static int parse_nft_table(struct config *c, const char *value, char **ret_msg)
         /* nft's own identifier rule, minus '/' and '\' which would need
          * quoting in every rule that names the table. */
         if (!isalpha((unsigned char)value[0]) || value[strspn(value, NAME_CHARS)] != '\0')
-                return fail(
+                return config_fail(
                     ret_msg,
                     "%s is not a valid nftables table name (a letter, then letters, digits, '_', '.', '-')",
                     value);
         if (strlen(value) > NFT_TABLE_NAME_MAX)
-                return fail(ret_msg, "%s is too long (at most %d characters)", value, NFT_TABLE_NAME_MAX);
+                return config_fail(ret_msg, "%s is too long (at most %d characters)", value,
+                                   NFT_TABLE_NAME_MAX);
         return replace_string(&c->nft_table, value);
 }
 
 static int parse_forward_ipv4(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_boolean(value, &c->forward_ipv4, ret_msg);
+        return config_parse_boolean(value, &c->forward_ipv4, ret_msg);
 }
 
 static int parse_forward_ipv6(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_boolean(value, &c->forward_ipv6, ret_msg);
+        return config_parse_boolean(value, &c->forward_ipv6, ret_msg);
 }
 
 static int parse_ipv4_pool(struct config *c, const char *value, char **ret_msg)
 {
         /* Up to /31: the pool must hold at least one slot of at most /31. */
-        return parse_network(value, AF_INET, 1, 31, &c->ipv4_pool, &c->ipv4_pool_prefix, ret_msg);
+        return config_parse_network(value, AF_INET, 1, 31, &c->ipv4_pool, &c->ipv4_pool_prefix, ret_msg);
 }
 
 static int parse_ipv4_prefix(struct config *c, const char *value, char **ret_msg)
 {
         if (strcmp(value, "32") == 0)
-                return fail(ret_msg, "32 is out of range 1..31 (a /32 has no room for gateway and guest)");
-        return parse_number(value, 1, 31, &c->ipv4_prefix, ret_msg);
+                return config_fail(ret_msg,
+                                   "32 is out of range 1..31 (a /32 has no room for gateway and guest)");
+        return config_parse_number(value, 1, 31, &c->ipv4_prefix, ret_msg);
 }
 
 static int parse_ipv6(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_boolean(value, &c->ipv6, ret_msg);
+        return config_parse_boolean(value, &c->ipv6, ret_msg);
 }
 
 static int parse_ipv6_pool(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_network(value, AF_INET6, 1, 126, &c->ipv6_pool, &c->ipv6_pool_prefix, ret_msg);
+        return config_parse_network(value, AF_INET6, 1, 126, &c->ipv6_pool, &c->ipv6_pool_prefix, ret_msg);
 }
 
 static int parse_ipv6_prefix(struct config *c, const char *value, char **ret_msg)
 {
         /* Up to /126: gateway ::1 and guest ::2 need two host bits. */
-        return parse_number(value, 1, 126, &c->ipv6_prefix, ret_msg);
+        return config_parse_number(value, 1, 126, &c->ipv6_prefix, ret_msg);
 }
 
 static int parse_mtu(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_number(value, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX, &c->mtu, ret_msg);
+        return config_parse_number(value, TAPLINKD_MTU_MIN, TAPLINKD_MTU_MAX, &c->mtu, ret_msg);
 }
 
 static int parse_masquerade(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_boolean(value, &c->masquerade, ret_msg);
-}
-
-/* getpwnam_r/getgrnam_r want a caller's buffer of unknown size: grow it on
- * ERANGE. Returns the id, -ENOENT for no such name, or another -errno. */
-static int lookup_id(const char *name, bool group, id_t *ret_id)
-{
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 1024;
-        id_t id = 0;
-        bool found = false;
-        int r;
-
-        for (;;) {
-                char *b = realloc(buf, size);
-
-                if (!b)
-                        return -ENOMEM;
-                buf = b;
-
-                if (group) {
-                        struct group gr, *res = NULL;
-
-                        r = getgrnam_r(name, &gr, buf, size, &res);
-                        found = res != NULL;
-                        if (found)
-                                id = gr.gr_gid;
-                } else {
-                        struct passwd pw, *res = NULL;
-
-                        r = getpwnam_r(name, &pw, buf, size, &res);
-                        found = res != NULL;
-                        if (found)
-                                id = pw.pw_uid;
-                }
-                if (r != ERANGE || size >= 1024 * 1024)
-                        break;
-                size *= 2;
-        }
-
-        if (found) {
-                *ret_id = id;
-                return 0;
-        }
-        /* Not found is 0 with no result, though some NSS modules say so
-         * with one of these instead. */
-        if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-                return -ENOENT;
-        return -r;
-}
-
-/* Names or numeric ids separated by commas and/or blanks. On success the
- * ids and the canonical text (names as given, joined by ", ") are stored. */
-static int parse_id_list(const char *value, bool group, id_t **ret_ids, size_t *ret_n, char **ret_text,
-                         char **ret_msg)
-{
-        const char *what = group ? "group" : "user";
-        _cleanup_free_ id_t *ids = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t n = 0, ids_cap = 0, text_len = 0, text_cap = 0;
-        const char *p = value;
-
-        if (GREEDY_REALLOC(text, text_cap, 1) < 0)
-                return -ENOMEM;
-        text[0] = '\0';
-
-        for (;;) {
-                _cleanup_free_ char *token = NULL;
-                size_t len;
-                id_t id;
-                int r;
-
-                p += strspn(p, ", \t");
-                if (*p == '\0')
-                        break;
-                len = strcspn(p, ", \t");
-                token = strndup(p, len);
-                if (!token)
-                        return -ENOMEM;
-                p += len;
-
-                if (token[strspn(token, "0123456789")] == '\0') {
-                        unsigned v;
-
-                        /* (id_t)-1 means "no id" to the kernel. */
-                        if (parse_decimal(token, 0, UINT32_MAX - 1, &v) < 0)
-                                return fail(ret_msg, "%s is not a valid %s id", token, what);
-                        id = v;
-                } else {
-                        r = lookup_id(token, group, &id);
-                        if (r == -ENOENT)
-                                return fail(ret_msg, "no such %s %s", what, token);
-                        if (r == -ENOMEM)
-                                return r;
-                        if (r < 0)
-                                return fail(ret_msg, "cannot look up %s %s: %s", what, token, strerror(-r));
-                }
-
-                if (GREEDY_REALLOC(ids, ids_cap, n + 1) < 0)
-                        return -ENOMEM;
-                ids[n++] = id;
-
-                /* ", " before all but the first, and the NUL. */
-                if (GREEDY_REALLOC(text, text_cap, text_len + len + 3) < 0)
-                        return -ENOMEM;
-                text_len += (size_t)sprintf(text + text_len, "%s%s", n > 1 ? ", " : "", token);
-        }
-
-        free(*ret_ids);
-        *ret_ids = TAKE_PTR(ids);
-        *ret_n = n;
-        free(*ret_text);
-        *ret_text = TAKE_PTR(text);
-        return 0;
+        return config_parse_boolean(value, &c->masquerade, ret_msg);
 }
 
 static int parse_allow_users(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_id_list(value, false, &c->allow_users, &c->n_allow_users, &c->allow_users_text,
-                             ret_msg);
+        return config_parse_id_list(value, false, &c->allow_users, &c->n_allow_users, &c->allow_users_text,
+                                    ret_msg);
 }
 
 static int parse_allow_groups(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_id_list(value, true, &c->allow_groups, &c->n_allow_groups, &c->allow_groups_text,
-                             ret_msg);
+        return config_parse_id_list(value, true, &c->allow_groups, &c->n_allow_groups, &c->allow_groups_text,
+                                    ret_msg);
 }
 
 static int parse_max_slots_per_user(struct config *c, const char *value, char **ret_msg)
 {
-        return parse_number(value, 0, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots_per_user, ret_msg);
+        return config_parse_number(value, 0, CONFIG_MAX_SLOTS_LIMIT, &c->max_slots_per_user, ret_msg);
+}
+
+static int parse_guest_dhcp(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->guest_dhcp, ret_msg);
+}
+
+/* Only meaningful with ipv6 = yes; not an error without, so that IPv6 can
+ * be switched off with one key. */
+static int parse_guest_router_advertisements(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->guest_router_advertisements, ret_msg);
+}
+
+static int parse_guest_dhcpv6(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->guest_dhcpv6, ret_msg);
+}
+
+static int parse_dhcp_lease_time(struct config *c, const char *value, char **ret_msg)
+{
+        /* A minute at least, so that renewals do not flood the event loop;
+         * at most 2^31-1 s, which every DHCP client holds in a signed
+         * 32-bit time, and below DHCPv6's "infinity" (0xffffffff). */
+        return config_parse_number(value, CONFIG_DHCP_LEASE_TIME_MIN, CONFIG_DHCP_LEASE_TIME_MAX,
+                                   &c->dhcp_lease_time, ret_msg);
+}
+
+static int parse_dns_servers(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_dns_servers(value, &c->dns_auto, &c->dns, ret_msg);
+}
+
+static int parse_dns_search(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_domain(value, c->dns.search, ret_msg);
 }
 
 static const struct key_def keys[_KEY_MAX] = {
-    [KEY_SOCKET] = {"daemon", "socket", parse_socket, false},
-    [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false},
-    [KEY_MAX_SLOTS] = {"daemon", "max_slots", parse_max_slots, false},
-    [KEY_NFT_TABLE] = {"daemon", "nft_table", parse_nft_table, false},
-    [KEY_FORWARD_IPV4] = {"daemon", "forward_ipv4", parse_forward_ipv4, false},
-    [KEY_FORWARD_IPV6] = {"daemon", "forward_ipv6", parse_forward_ipv6, false},
-    [KEY_IPV4_POOL] = {"network", "ipv4_pool", parse_ipv4_pool, false},
-    [KEY_IPV4_PREFIX] = {"network", "ipv4_prefix", parse_ipv4_prefix, false},
-    [KEY_IPV6] = {"network", "ipv6", parse_ipv6, false},
-    [KEY_IPV6_POOL] = {"network", "ipv6_pool", parse_ipv6_pool, false},
-    [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false},
-    [KEY_MTU] = {"network", "mtu", parse_mtu, false},
-    [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false},
-    [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true},
-    [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true},
-    [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false},
+    [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
+    [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
+    [KEY_MAX_SLOTS] = {"daemon", "max_slots", parse_max_slots, false, false},
+    [KEY_NFT_TABLE] = {"daemon", "nft_table", parse_nft_table, false, false},
+    [KEY_FORWARD_IPV4] = {"daemon", "forward_ipv4", parse_forward_ipv4, false, false},
+    [KEY_FORWARD_IPV6] = {"daemon", "forward_ipv6", parse_forward_ipv6, false, false},
+    [KEY_IPV4_POOL] = {"network", "ipv4_pool", parse_ipv4_pool, false, false},
+    [KEY_IPV4_PREFIX] = {"network", "ipv4_prefix", parse_ipv4_prefix, false, false},
+    [KEY_IPV6] = {"network", "ipv6", parse_ipv6, false, false},
+    [KEY_IPV6_POOL] = {"network", "ipv6_pool", parse_ipv6_pool, false, false},
+    [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false, false},
+    [KEY_MTU] = {"network", "mtu", parse_mtu, false, false},
+    [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false, false},
+    [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true, true},
+    [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true, true},
+    [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false, false},
+    [KEY_GUEST_DHCP] = {"guest", "dhcp", parse_guest_dhcp, false, false},
+    [KEY_GUEST_ROUTER_ADVERTISEMENTS] = {"guest", "router_advertisements", parse_guest_router_advertisements,
+                                         false, false},
+    [KEY_GUEST_DHCPV6] = {"guest", "dhcpv6", parse_guest_dhcpv6, false, false},
+    [KEY_DHCP_LEASE_TIME] = {"guest", "dhcp_lease_time", parse_dhcp_lease_time, false, false},
+    [KEY_DNS_SERVERS] = {"guest", "dns_servers", parse_dns_servers, false, true},
+    [KEY_DNS_SEARCH] = {"guest", "dns_search", parse_dns_search, true, false},
 };
-
-static const char *key_list_text(const struct config *c, enum key_id id)
-{
-        return id == KEY_ALLOW_USERS ? c->allow_users_text : c->allow_groups_text;
-}
 
 static bool known_section(const char *name, size_t len)
 {
@@ -475,11 +281,11 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
         unsigned n;
         int r;
 
-        r = check_socket_path(c->socket_path ? c->socket_path : "", &msg);
+        r = config_check_socket_path(c->socket_path ? c->socket_path : "", &msg);
         if (r == -EINVAL) {
                 *ret_keys = socket_keys;
                 *ret_n_keys = ELEMENTSOF(socket_keys);
-                return fail(ret_msg, "socket: %s", msg);
+                return config_fail(ret_msg, "socket: %s", msg);
         }
         if (r < 0)
                 return r;
@@ -488,44 +294,44 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                 inet_ntop(AF_INET, &c->ipv4_pool, pool, sizeof(pool));
                 *ret_keys = ipv4_keys;
                 *ret_n_keys = ELEMENTSOF(ipv4_keys);
-                return fail(ret_msg,
-                            "ipv4_prefix: %u is shorter than the prefix of ipv4_pool %s/%u "
-                            "(a slot's subnet must fit in the pool: %u..31)",
-                            c->ipv4_prefix, pool, c->ipv4_pool_prefix, c->ipv4_pool_prefix);
+                return config_fail(ret_msg,
+                                   "ipv4_prefix: %u is shorter than the prefix of ipv4_pool %s/%u "
+                                   "(a slot's subnet must fit in the pool: %u..31)",
+                                   c->ipv4_prefix, pool, c->ipv4_pool_prefix, c->ipv4_pool_prefix);
         }
         if (c->ipv6_prefix < c->ipv6_pool_prefix) {
                 inet_ntop(AF_INET6, &c->ipv6_pool, pool, sizeof(pool));
                 *ret_keys = ipv6_keys;
                 *ret_n_keys = ELEMENTSOF(ipv6_keys);
-                return fail(ret_msg,
-                            "ipv6_prefix: %u is shorter than the prefix of ipv6_pool %s/%u "
-                            "(a slot's subnet must fit in the pool: %u..126)",
-                            c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
+                return config_fail(ret_msg,
+                                   "ipv6_prefix: %u is shorter than the prefix of ipv6_pool %s/%u "
+                                   "(a slot's subnet must fit in the pool: %u..126)",
+                                   c->ipv6_prefix, pool, c->ipv6_pool_prefix, c->ipv6_pool_prefix);
         }
 
         if (c->ipv6 && c->mtu < TAPLINKD_IPV6_MTU_MIN) {
                 *ret_keys = mtu_keys;
                 *ret_n_keys = ELEMENTSOF(mtu_keys);
-                return fail(ret_msg,
-                            "mtu: %u is below %u, the smallest link MTU IPv6 works on "
-                            "(set ipv6 = no for a smaller one)",
-                            c->mtu, TAPLINKD_IPV6_MTU_MIN);
+                return config_fail(ret_msg,
+                                   "mtu: %u is below %u, the smallest link MTU IPv6 works on "
+                                   "(set ipv6 = no for a smaller one)",
+                                   c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
 
         n = slot_capacity(c);
         if (n == 0) {
                 *ret_keys = max_slots_keys;
                 *ret_n_keys = ELEMENTSOF(max_slots_keys);
-                return fail(ret_msg, "max_slots: 0 leaves no slot");
+                return config_fail(ret_msg, "max_slots: 0 leaves no slot");
         }
         r = snprintf(name, sizeof(name), "%s%u", c->ifname_prefix, n - 1);
         if (r > IFNAMSIZ - 1) {
                 *ret_keys = ifname_keys;
                 *ret_n_keys = ELEMENTSOF(ifname_keys);
-                return fail(ret_msg,
-                            "ifname_prefix: %s is too long for %u slots: %s is %d bytes, "
-                            "an interface name has at most %d",
-                            c->ifname_prefix, n, name, r, IFNAMSIZ - 1);
+                return config_fail(ret_msg,
+                                   "ifname_prefix: %s is too long for %u slots: %s is %d bytes, "
+                                   "an interface name has at most %d",
+                                   c->ifname_prefix, n, name, r, IFNAMSIZ - 1);
         }
 
         return 0;
@@ -621,7 +427,7 @@ int config_init(struct config *c, char **ret_warning)
 
         /* A fresh machine has no taplink group yet (sysusers creates it on
          * install): start anyway, root-only, rather than refuse to run. */
-        r = lookup_id(DEFAULT_GROUP, true, &gid);
+        r = config_lookup_id(DEFAULT_GROUP, true, &gid);
         if (r == -ENOMEM)
                 goto oom;
         if (r >= 0) {
@@ -673,6 +479,7 @@ struct parse_ctx {
         bool indented;
         bool key_in_section; /* inih continues a key only after one */
         unsigned key_line[_KEY_MAX];
+        char *list_text[_KEY_MAX]; /* a continuing key's value so far */
         int read_error;
         int error_r;
         unsigned error_line;
@@ -772,7 +579,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 
         if (section[0] == '\0')
                 return ctx_fail(ctx, -EINVAL,
-                                "%s: key outside of any section ([daemon], [network], [access])", name);
+                                "%s: key outside of any section ([daemon], [network], [access], [guest])",
+                                name);
         if (!known_section(section, strlen(section)))
                 return ctx_fail(ctx, -EINVAL, "unknown section [%s]", section);
 
@@ -790,12 +598,13 @@ static int config_handler(void *user, const char *section, const char *name, con
                 /* inih hands an indented line on as more of the previous
                  * key's value. Lists may grow that way; anything else would
                  * silently lose the line's meaning. */
-                if (!keys[id].list)
-                        return ctx_fail(ctx, -EINVAL,
-                                        "%s: indented line continues the value of %s "
-                                        "(only allow_users and allow_groups continue over lines)",
-                                        name, name);
-                if (asprintf(&joined, "%s, %s", key_list_text(ctx->config, id), value) < 0) {
+                if (!keys[id].continues)
+                        return ctx_fail(
+                            ctx, -EINVAL,
+                            "%s: indented line continues the value of %s "
+                            "(only allow_users, allow_groups and dns_servers continue over lines)",
+                            name, name);
+                if (asprintf(&joined, "%s, %s", ctx->list_text[id], value) < 0) {
                         joined = NULL;
                         return ctx_fail(ctx, -ENOMEM, "out of memory");
                 }
@@ -803,7 +612,7 @@ static int config_handler(void *user, const char *section, const char *name, con
         } else if (ctx->key_line[id] > 0) {
                 return ctx_fail(ctx, -EINVAL, "duplicate key %s (already set at line %u)", name,
                                 ctx->key_line[id]);
-        } else if (value[0] == '\0' && !keys[id].list) {
+        } else if (value[0] == '\0' && !keys[id].may_be_empty) {
                 return ctx_fail(ctx, -EINVAL, "%s: missing value", name);
         }
 
@@ -811,6 +620,14 @@ static int config_handler(void *user, const char *section, const char *name, con
         if (r < 0)
                 return ctx_fail(ctx, r, "%s: %s", name, msg ? msg : "out of memory");
 
+        if (keys[id].continues) {
+                char *text = strdup(value);
+
+                if (!text)
+                        return ctx_fail(ctx, -ENOMEM, "out of memory");
+                free(ctx->list_text[id]);
+                ctx->list_text[id] = text;
+        }
         if (ctx->key_line[id] == 0)
                 ctx->key_line[id] = ctx->lineno;
         ctx->key_in_section = true;
@@ -892,6 +709,8 @@ int config_load(struct config *c, const char *path, char **ret_error)
         }
         fclose(ctx.f);
         free(ctx.line);
+        for (size_t i = 0; i < _KEY_MAX; i++)
+                free(ctx.list_text[i]);
 
         if (r >= 0) {
                 r = config_check(&work, &involved, &n_involved, &msg);
@@ -939,6 +758,27 @@ static void print_list(FILE *f, const char *name, const char *text)
         fputc('\n', f);
 }
 
+static void print_dns_servers(FILE *f, const struct config *c)
+{
+        char text[2 * GUEST_DNS_MAX * (INET6_ADDRSTRLEN + 2)] = "";
+        size_t len = 0;
+
+        if (c->dns_auto || c->dns.n_v4 + c->dns.n_v6 == 0) {
+                fprintf(f, "dns_servers = %s\n", c->dns_auto ? "auto" : "none");
+                return;
+        }
+        for (size_t i = 0; i < c->dns.n_v4 + c->dns.n_v6; i++) {
+                if (i > 0)
+                        len += (size_t)sprintf(text + len, ", ");
+                if (i < c->dns.n_v4)
+                        inet_ntop(AF_INET, &c->dns.v4[i], text + len, INET_ADDRSTRLEN);
+                else
+                        inet_ntop(AF_INET6, &c->dns.v6[i - c->dns.n_v4], text + len, INET6_ADDRSTRLEN);
+                len += strlen(text + len);
+        }
+        print_list(f, "dns_servers", text);
+}
+
 void config_print(const struct config *c, FILE *f)
 {
         char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -969,6 +809,16 @@ void config_print(const struct config *c, FILE *f)
         print_list(f, "allow_users", c->allow_users_text);
         print_list(f, "allow_groups", c->allow_groups_text);
         fprintf(f, "max_slots_per_user = %u\n", c->max_slots_per_user);
+
+        fprintf(f, "\n[guest]\n");
+        fprintf(f, "dhcp = %s\n", yes_no(c->guest_dhcp));
+        if (!c->ipv6)
+                fprintf(f, "# router_advertisements and dhcpv6 take effect only with ipv6 = yes\n");
+        fprintf(f, "router_advertisements = %s\n", yes_no(c->guest_router_advertisements));
+        fprintf(f, "dhcpv6 = %s\n", yes_no(c->guest_dhcpv6));
+        fprintf(f, "dhcp_lease_time = %u\n", c->dhcp_lease_time);
+        print_dns_servers(f, c);
+        fprintf(f, "dns_search =%s%s\n", c->dns.search[0] ? " " : "", c->dns.search);
 }
 
 void config_done(struct config *c)

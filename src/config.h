@@ -16,7 +16,9 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/taplinkd/taplinkd.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
-#define CONFIG_MAX_SLOTS_LIMIT (1u << 20) /* upper bound for max_slots */
+#define CONFIG_MAX_SLOTS_LIMIT (1u << 20)      /* upper bound for max_slots */
+#define CONFIG_DHCP_LEASE_TIME_MIN 60u         /* bounds of dhcp_lease_time, seconds */
+#define CONFIG_DHCP_LEASE_TIME_MAX 2147483647u /* 2^31-1 */
 /* Older names of protocol.h's bounds (manager.c and tests still use them). */
 #define CONFIG_LABEL_MAX TAPLINKD_LABEL_MAX
 #define CONFIG_IPV6_MIN_MTU TAPLINKD_IPV6_MTU_MIN

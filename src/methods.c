@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest.h"
 #include "json-util.h"
 #include "log.h"
 #include "methods.h"
@@ -24,6 +25,7 @@ struct methods {
         struct manager *manager;
         const struct config *config;
         struct quota quota; /* live slots per uid */
+        const struct guest *guest; /* for Status; may be NULL */
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -266,7 +268,8 @@ static void method_status(struct methods *mt, struct varlink_conn *conn, const s
 
         if (json_add(p, "version", json_object_new_string(TAPLINK_VERSION)) < 0 ||
             json_add(p, "slotsInUse", json_object_new_int64(manager_slots_in_use(mt->manager))) < 0 ||
-            json_add(p, "maxSlots", json_object_new_int64(mt->config->effective_max_slots)) < 0) {
+            json_add(p, "maxSlots", json_object_new_int64(mt->config->effective_max_slots)) < 0 ||
+            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) < 0) {
                 reply_kernel_error(conn, "malloc", -ENOMEM);
                 return;
         }
@@ -369,6 +372,11 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
         }
         *ret = mt;
         return 0;
+}
+
+void methods_set_guest(struct methods *mt, const struct guest *g)
+{
+        mt->guest = g;
 }
 
 void methods_free(struct methods *mt)

@@ -19,6 +19,10 @@ struct methods;
  * that deletions can give way to it. */
 int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void *ctx), void *ctx,
                 struct methods **ret);
+/* Status reports the guest services' drops from g. */
+struct guest;
+void methods_set_guest(struct methods *mt, const struct guest *g);
+
 /* Answers the Acquires still queued with KernelError("shutdown"). */
 void methods_free(struct methods *mt);
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "guest.h"
 #include "kernel.h"
 #include "manager.h"
 #include "methods.h"
@@ -273,7 +274,19 @@ struct daemon {
         struct manager *manager;
         struct methods *methods;
         struct status *status;
+        struct guest *guest;
 };
+
+/* SIGHUP: the host's resolvers may have changed (dns_servers = auto). */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct daemon *d = userdata;
+
+        log_info("received SIGHUP, reading the host's resolvers again");
+        if (d->guest)
+                guest_reload_dns(d->guest);
+        return 0;
+}
 
 /* Subscribers come before the kernel starts: adopted slots go live. */
 static int daemon_start(sd_event *event, const struct config *c, struct daemon *d)
@@ -291,6 +304,10 @@ static int daemon_start(sd_event *event, const struct config *c, struct daemon *
                 e = status_new(event, d->manager, &d->status);
         if (e < 0)
                 return log_error_errno(e, "starting the slot manager failed: %m");
+        e = guest_new(event, d->manager, &d->guest);
+        if (e < 0)
+                return e;
+        methods_set_guest(d->methods, d->guest);
         return kernel_start(d->kernel, d->manager);
 }
 
@@ -301,6 +318,7 @@ static void daemon_stop(struct daemon *d)
          * in the kernel. */
         methods_free(d->methods);
         kernel_stop(d->kernel);
+        guest_free(d->guest);
         status_free(d->status);
         manager_free(d->manager);
         kernel_free(d->kernel);
@@ -317,6 +335,7 @@ static int serve(const struct config *c)
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
@@ -326,7 +345,8 @@ static int serve(const struct config *c)
                 goto out;
         }
         if ((e = sd_event_add_signal(event, NULL, SIGTERM, on_signal, NULL)) < 0 ||
-            (e = sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL)) < 0) {
+            (e = sd_event_add_signal(event, NULL, SIGINT, on_signal, NULL)) < 0 ||
+            (e = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, &d)) < 0) {
                 log_error_errno(e, "sd_event_add_signal failed: %m");
                 goto out;
         }

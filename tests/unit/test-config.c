@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: config slot
+// MODULES: config config-values slot
 // WRAP: getgrnam_r
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "config-values.h"
 #include "config.h"
 #include "macro.h"
 
@@ -136,6 +137,18 @@ static void assert_config_equal(const struct config *a, const struct config *b)
         assert_string_equal(a->allow_users_text, b->allow_users_text);
         assert_string_equal(a->allow_groups_text, b->allow_groups_text);
         assert_int_equal(a->effective_max_slots, b->effective_max_slots);
+        assert_int_equal(a->guest_dhcp, b->guest_dhcp);
+        assert_int_equal(a->guest_router_advertisements, b->guest_router_advertisements);
+        assert_int_equal(a->guest_dhcpv6, b->guest_dhcpv6);
+        assert_int_equal(a->dhcp_lease_time, b->dhcp_lease_time);
+        assert_int_equal(a->dns_auto, b->dns_auto);
+        assert_int_equal(a->dns.n_v4, b->dns.n_v4);
+        if (a->dns.n_v4 > 0)
+                assert_memory_equal(a->dns.v4, b->dns.v4, a->dns.n_v4 * sizeof(a->dns.v4[0]));
+        assert_int_equal(a->dns.n_v6, b->dns.n_v6);
+        if (a->dns.n_v6 > 0)
+                assert_memory_equal(a->dns.v6, b->dns.v6, a->dns.n_v6 * sizeof(a->dns.v6[0]));
+        assert_string_equal(a->dns.search, b->dns.search);
 }
 
 /* --- defaults ------------------------------------------------------------ */
@@ -166,6 +179,14 @@ static void test_defaults(void **state)
         assert_string_equal(c.allow_users_text, "");
         assert_int_equal(c.max_slots_per_user, 64);
         assert_int_equal(c.effective_max_slots, 16384);
+        assert_true(c.guest_dhcp);
+        assert_true(c.guest_router_advertisements);
+        assert_true(c.guest_dhcpv6);
+        assert_int_equal(c.dhcp_lease_time, 86400);
+        assert_true(c.dns_auto);
+        assert_int_equal(c.dns.n_v4, 0);
+        assert_int_equal(c.dns.n_v6, 0);
+        assert_string_equal(c.dns.search, "");
 
         if (getgrnam("taplink")) {
                 assert_null(warning);
@@ -233,7 +254,15 @@ static const char every_key[] = "# every key, none at its default\n"
                                 "[access]\n"
                                 "allow_users = root, 0\n"
                                 "allow_groups = root\n"
-                                "max_slots_per_user = 0\n";
+                                "max_slots_per_user = 0\n"
+                                "\n"
+                                "[guest]\n"
+                                "dhcp = no\n"
+                                "router_advertisements = False\n"
+                                "dhcpv6 = 0\n"
+                                "dhcp_lease_time = 3600\n"
+                                "dns_servers = 192.0.2.53, 2001:db8::53 198.51.100.53\n"
+                                "dns_search = lab.example.org.\n";
 
 static void test_every_key(void **state)
 {
@@ -268,6 +297,18 @@ static void test_every_key(void **state)
         assert_int_equal(c.max_slots_per_user, 0);
         /* min(1000, 2^(29-12)); IPv6 is off */
         assert_int_equal(c.effective_max_slots, 1000);
+        assert_false(c.guest_dhcp);
+        assert_false(c.guest_router_advertisements);
+        assert_false(c.guest_dhcpv6);
+        assert_int_equal(c.dhcp_lease_time, 3600);
+        assert_false(c.dns_auto);
+        assert_int_equal(c.dns.n_v4, 2);
+        assert_string_equal(ntop4(c.dns.v4[0], buf), "192.0.2.53");
+        assert_string_equal(ntop4(c.dns.v4[1], buf), "198.51.100.53");
+        assert_int_equal(c.dns.n_v6, 1);
+        assert_string_equal(ntop6(&c.dns.v6[0], buf), "2001:db8::53");
+        /* the root's dot is implied */
+        assert_string_equal(c.dns.search, "lab.example.org");
         config_done(&c);
 }
 
@@ -306,6 +347,21 @@ static const struct good_case good_cases[] = {
         { "[network]\nipv4_prefix = 31\n", FIELD(ipv4_prefix), false, 31 },
         { "[network]\nipv4_pool = 10.213.0.0/31\nipv4_prefix = 31\n", FIELD(ipv4_prefix), false, 31 },
         { "[network]\nipv6_prefix = 126\n", FIELD(ipv6_prefix), false, 126 },
+        /* [guest] */
+        { "[guest]\ndhcp = no\n", FIELD(guest_dhcp), true, 0 },
+        { "[guest]\ndhcp = TRUE\n", FIELD(guest_dhcp), true, 1 },
+        { "[guest]\nrouter_advertisements = 0\n", FIELD(guest_router_advertisements), true, 0 },
+        { "[guest]\nrouter_advertisements = yes\n", FIELD(guest_router_advertisements), true, 1 },
+        { "[guest]\ndhcpv6 = false\n", FIELD(guest_dhcpv6), true, 0 },
+        { "[guest]\ndhcpv6 = 1\n", FIELD(guest_dhcpv6), true, 1 },
+        /* meaningless without IPv6, but no error: IPv6 goes off with one key */
+        { "[network]\nipv6 = no\n[guest]\nrouter_advertisements = yes\ndhcpv6 = yes\n",
+          FIELD(guest_dhcpv6), true, 1 },
+        { "[guest]\ndhcp_lease_time = 60\n", FIELD(dhcp_lease_time), false, 60 },
+        { "[guest]\ndhcp_lease_time = 2147483647\n", FIELD(dhcp_lease_time), false, 2147483647 },
+        { "[guest]\ndns_servers = none\n", FIELD(dns_auto), true, 0 },
+        { "[guest]\ndns_servers = AUTO\n", FIELD(dns_auto), true, 1 },
+        { "[guest]\ndns_servers = 192.0.2.1\n", FIELD(dns_auto), true, 0 },
         /* effective max_slots */
         { "", 0, false, 16384 },
         { "[network]\nipv6_pool = fd00::/56\n", 0, false, 256 },
@@ -366,6 +422,9 @@ struct bad_case {
         "/run/"                                                                                             \
         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
         "xxxxxx"
+
+#define LABEL_63 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LABEL_64 LABEL_63 "a"
 
 /* clang-format off */
 static const struct bad_case bad_cases[] = {
@@ -440,6 +499,70 @@ static const struct bad_case bad_cases[] = {
         { "[network]\nmtu = 1500x\n", 0, 2, "mtu: 1500x is not a decimal number" },
         { "[network]\nmasquerade = oui\n", 0, 2, "masquerade: oui is not a boolean" },
         { "[network]\nmasquerade = off\n", 0, 2, "masquerade: off is not a boolean" },
+        /* [guest] */
+        { "[guest]\ndhcp = maybe\n", 0, 2, "dhcp: maybe is not a boolean (yes/no, true/false, 1/0)" },
+        { "[guest]\ndhcp =\n", 0, 2, "dhcp: missing value" },
+        { "[guest]\nrouter_advertisements = on\n", 0, 2, "router_advertisements: on is not a boolean" },
+        { "[guest]\ndhcpv6 = 2\n", 0, 2, "dhcpv6: 2 is not a boolean" },
+        { "[guest]\ndhcp_lease_time = 59\n", 0, 2, "dhcp_lease_time: 59 is out of range 60..2147483647" },
+        { "[guest]\ndhcp_lease_time = 0\n", 0, 2, "dhcp_lease_time: 0 is out of range 60..2147483647" },
+        { "[guest]\ndhcp_lease_time = 2147483648\n", 0, 2,
+          "dhcp_lease_time: 2147483648 is out of range 60..2147483647" },
+        { "[guest]\ndhcp_lease_time = 4294967295\n", 0, 2, "is out of range 60..2147483647" },
+        { "[guest]\ndhcp_lease_time = 1d\n", 0, 2, "dhcp_lease_time: 1d is not a decimal number" },
+        { "[guest]\ndhcp_lease_time =\n", 0, 2, "dhcp_lease_time: missing value" },
+        { "[guest]\ndns_servers =\n", 0, 2, "dns_servers: missing value" },
+        { "[guest]\ndns_servers = , ,\n", 0, 2, "dns_servers: no server (auto, none, or IPv4/IPv6 addresses)" },
+        { "[guest]\ndns_servers = auto, 192.0.2.1\n", 0, 2,
+          "dns_servers: auto, 192.0.2.1: auto and none stand alone, without addresses" },
+        { "[guest]\ndns_servers = 192.0.2.1 none\n", 0, 2, "auto and none stand alone" },
+        { "[guest]\ndns_servers = auto auto\n", 0, 2, "auto and none stand alone" },
+        { "[guest]\ndns_servers = dns.example\n", 0, 2, "dns_servers: dns.example is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = 192.0.2.300\n", 0, 2, "dns_servers: 192.0.2.300 is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = 192.0.2.1/32\n", 0, 2, "192.0.2.1/32 is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = 192.0.2.1;x\n", 0, 2, "192.0.2.1;x is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = 2001:db8:::1\n", 0, 2, "2001:db8:::1 is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = 1111111111111111111111111111111111111111111111111111111111111111111111111111\n", 0, 2,
+          "is not an IPv4 or IPv6 address" },
+        { "[guest]\ndns_servers = fe80::1%eth0\n", 0, 2, "dns_servers: fe80::1%eth0: a zone (%...) means nothing" },
+        { "[guest]\ndns_servers = 127.0.0.53\n", 0, 2,
+          "dns_servers: 127.0.0.53 is a loopback address (the guest's own, not the host's)" },
+        { "[guest]\ndns_servers = ::1\n", 0, 2, "dns_servers: ::1 is a loopback address" },
+        { "[guest]\ndns_servers = ::ffff:127.0.0.1\n", 0, 2, "::ffff:127.0.0.1 is a loopback address" },
+        { "[guest]\ndns_servers = 0.0.0.0\n", 0, 2, "dns_servers: 0.0.0.0 is the unspecified address" },
+        { "[guest]\ndns_servers = ::\n", 0, 2, "dns_servers: :: is the unspecified address" },
+        { "[guest]\ndns_servers = 224.0.0.251\n", 0, 2, "dns_servers: 224.0.0.251 is a multicast address" },
+        { "[guest]\ndns_servers = ff02::fb\n", 0, 2, "dns_servers: ff02::fb is a multicast address" },
+        { "[guest]\ndns_servers = 192.0.2.1, 192.0.2.1\n", 0, 2, "dns_servers: 192.0.2.1 is listed twice" },
+        { "[guest]\ndns_servers = 2001:db8::1 2001:db8:0::1\n", 0, 2, "2001:db8:0::1 is listed twice" },
+        { "[guest]\ndns_servers = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6 192.0.2.7 "
+          "192.0.2.8 192.0.2.9\n", 0, 2, "dns_servers: 192.0.2.9: more than 8 IPv4 servers" },
+        { "[guest]\ndns_servers = 2001:db8::1 2001:db8::2 2001:db8::3 2001:db8::4 2001:db8::5\n"
+          "  2001:db8::6 2001:db8::7 2001:db8::8 2001:db8::9\n", 0, 3,
+          "dns_servers: 2001:db8::9: more than 8 IPv6 servers" },
+        /* a continuation line is checked as part of the list */
+        { "[guest]\ndns_servers = 192.0.2.1\n  bogus\n", 0, 3, "dns_servers: bogus is not an IPv4" },
+        { "[guest]\ndns_servers = auto\n  192.0.2.1\n", 0, 3, "auto and none stand alone" },
+        { "[guest]\ndns_servers = auto\ndns_servers = none\n", 0, 3,
+          "duplicate key dns_servers (already set at line 2)" },
+        { "[guest]\ndns_search = lab.example\n  other.example\n", 0, 3,
+          "dns_search: indented line continues the value of dns_search "
+          "(only allow_users, allow_groups and dns_servers continue over lines)" },
+        { "[guest]\ndns_search = a..example\n", 0, 2, "dns_search: a..example is not a domain name (an empty label)" },
+        { "[guest]\ndns_search = .example\n", 0, 2, "dns_search: .example is not a domain name (an empty label)" },
+        { "[guest]\ndns_search = example..\n", 0, 2, "dns_search: example.. is not a domain name (an empty label)" },
+        { "[guest]\ndns_search = .\n", 0, 2, "dns_search: . is not a domain name (the root is no search domain)" },
+        { "[guest]\ndns_search = my_lab.example\n", 0, 2,
+          "dns_search: my_lab.example is not a domain name (letters, digits, '-' and dots)" },
+        { "[guest]\ndns_search = lab example\n", 0, 2, "dns_search: lab example is not a domain name" },
+        { "[guest]\ndns_search = l\xc3\xa4" "b.example\n", 0, 2, "is not a domain name (letters, digits" },
+        { "[guest]\ndns_search = -lab.example\n", 0, 2, "dns_search: -lab.example: the label -lab begins or ends with '-'" },
+        { "[guest]\ndns_search = lab-.example\n", 0, 2, "the label lab- begins or ends with '-'" },
+        { "[guest]\ndns_search = " LABEL_64 ".example\n", 0, 2, "is longer than 63 characters" },
+        { "[guest]\ndns = auto\n", 0, 2, "unknown key dns in [guest]" },
+        { "[network]\ndhcp = yes\n", 0, 2, "unknown key dhcp in [network] (it belongs in [guest])" },
+        { "[guest]\nmtu = 1500\n", 0, 2, "unknown key mtu in [guest] (it belongs in [network])" },
+        { "dhcp = yes\n", 0, 1, "dhcp: key outside of any section ([daemon], [network], [access], [guest])" },
         /* [access] */
         { "[access]\nallow_users = root, nosuchuser-taplinkd-test\n", 0, 2,
           "allow_users: no such user nosuchuser-taplinkd-test" },
@@ -672,6 +795,115 @@ static void round_trip(const char *content)
         config_done(&again);
 }
 
+/* --- [guest] DNS ----------------------------------------------------------- */
+
+struct dns_case {
+        const char *content;
+        bool is_auto;
+        size_t n_v4, n_v6;
+        const char *printed; /* config_print()'s dns_servers line(s) */
+};
+
+#define V4_8 "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6 192.0.2.7 192.0.2.8"
+#define V6_8_LINES                                                                     \
+        "  2001:db8:1111:2222:3333:4444:5555:1, 2001:db8:1111:2222:3333:4444:5555:2\n" \
+        "  2001:db8:1111:2222:3333:4444:5555:3, 2001:db8:1111:2222:3333:4444:5555:4\n" \
+        "  2001:db8:1111:2222:3333:4444:5555:5, 2001:db8:1111:2222:3333:4444:5555:6\n" \
+        "  2001:db8:1111:2222:3333:4444:5555:7, 2001:db8:1111:2222:3333:4444:5555:8\n"
+
+/* clang-format off */
+static const struct dns_case dns_cases[] = {
+        { "", true, 0, 0, "\ndns_servers = auto\n" },
+        { "[guest]\ndns_servers = auto\n", true, 0, 0, "\ndns_servers = auto\n" },
+        { "[guest]\ndns_servers = None\n", false, 0, 0, "\ndns_servers = none\n" },
+        { "[guest]\ndns_servers = ,none,\n", false, 0, 0, "\ndns_servers = none\n" },
+        { "[guest]\ndns_servers = 192.0.2.1\n", false, 1, 0, "\ndns_servers = 192.0.2.1\n" },
+        { "[guest]\ndns_servers = 2001:db8::1\n", false, 0, 1, "\ndns_servers = 2001:db8::1\n" },
+        /* link-local without a zone: the guest's own link */
+        { "[guest]\ndns_servers = fe80::1\n", false, 0, 1, "\ndns_servers = fe80::1\n" },
+        /* commas, blanks and tabs; IPv4 first when printed; canonical IPv6 */
+        { "[guest]\ndns_servers = 2001:DB8:0::1,192.0.2.1\t2001:db8::2 ,  192.0.2.2,\n", false, 2, 2,
+          "\ndns_servers = 192.0.2.1, 192.0.2.2, 2001:db8::1, 2001:db8::2\n" },
+        /* the most of each, over continuation lines; printed wrapped */
+        { "[guest]\ndns_servers = " V4_8 "\n" V6_8_LINES, false, 8, 8,
+          "\ndns_servers = 192.0.2.1, 192.0.2.2, 192.0.2.3, 192.0.2.4, 192.0.2.5,\n"
+          "  192.0.2.6, 192.0.2.7, 192.0.2.8, 2001:db8:1111:2222:3333:4444:5555:1,\n"
+          "  2001:db8:1111:2222:3333:4444:5555:2,\n" },
+};
+/* clang-format on */
+
+static void test_dns_servers(void **state)
+{
+        for (size_t i = 0; i < ELEMENTSOF(dns_cases); i++) {
+                const struct dns_case *t = &dns_cases[i];
+                char *error = NULL, *text;
+                struct config c;
+
+                if (load_text(t->content, &c, &error) < 0)
+                        fail_msg("case %zu: %s", i, error);
+                if (c.dns_auto != t->is_auto || c.dns.n_v4 != t->n_v4 || c.dns.n_v6 != t->n_v6)
+                        fail_msg("case %zu: auto %d, %zu IPv4, %zu IPv6", i, c.dns_auto, c.dns.n_v4,
+                                 c.dns.n_v6);
+                print_to(&c, printed_path);
+                text = read_all(printed_path);
+                if (!strstr(text, t->printed))
+                        fail_msg("case %zu: printed config lacks \"%s\":\n%s", i, t->printed, text);
+                free(text);
+                config_done(&c);
+                round_trip(t->content);
+        }
+}
+
+/* A second file's dns_servers replaces the first's, and leaves dns_search. */
+static void test_dns_overlay(void **state)
+{
+        static const char second[] = "[guest]\ndns_servers = none\n";
+        char *error = NULL;
+        struct config c;
+
+        if (load_text("[guest]\ndns_servers = 192.0.2.1 2001:db8::1\ndns_search = lab.example\n", &c,
+                      &error) < 0)
+                fail_msg("%s", error);
+        write_file(conf_path, second, strlen(second));
+        assert_int_equal(config_load(&c, conf_path, &error), 0);
+        assert_false(c.dns_auto);
+        assert_int_equal(c.dns.n_v4, 0);
+        assert_int_equal(c.dns.n_v6, 0);
+        assert_string_equal(c.dns.search, "lab.example");
+        config_done(&c);
+}
+
+/* Longer names than an inih line holds, straight to the value parser. */
+static void test_domain_lengths(void **state)
+{
+        char domain[300], out[GUEST_DOMAIN_MAX + 1], *msg = NULL;
+
+        /* 4 labels of 63 and one of 1: 4 * 64 + 1 = 257; cut to length */
+        memset(domain, 'a', sizeof(domain));
+        for (size_t i = 63; i < sizeof(domain); i += 64)
+                domain[i] = '.';
+
+        domain[253] = '\0'; /* ends in "a" */
+        assert_int_equal(config_parse_domain(domain, out, &msg), 0);
+        assert_string_equal(out, domain);
+
+        domain[253] = '.'; /* 253 and the root's dot */
+        domain[254] = '\0';
+        assert_int_equal(config_parse_domain(domain, out, &msg), 0);
+        assert_int_equal(strlen(out), 253);
+
+        domain[254] = 'a';
+        domain[255] = '\0';
+        assert_int_equal(config_parse_domain(domain, out, &msg), -EINVAL);
+        assert_non_null(strstr(msg, "is too long (at most 253 characters)"));
+        free(msg);
+
+        /* empty: no search domain */
+        strcpy(out, "untouched");
+        assert_int_equal(config_parse_domain("", out, &msg), 0);
+        assert_string_equal(out, "");
+}
+
 static void test_print(void **state)
 {
         static const char *const lines[] = {
@@ -695,6 +927,14 @@ static void test_print(void **state)
             "\nallow_users = root, 0\n",
             "\nallow_groups = root\n",
             "\nmax_slots_per_user = 0\n",
+            "\n[guest]\n",
+            "\ndhcp = no\n",
+            "\n# router_advertisements and dhcpv6 take effect only with ipv6 = yes\n",
+            "\nrouter_advertisements = no\n",
+            "\ndhcpv6 = no\n",
+            "\ndhcp_lease_time = 3600\n",
+            "\ndns_servers = 192.0.2.53, 198.51.100.53, 2001:db8::53\n",
+            "\ndns_search = lab.example.org\n",
         };
         char *error = NULL, *text;
         struct config c;
@@ -718,6 +958,9 @@ static void test_print(void **state)
         assert_non_null(strstr(text, "\nallow_groups =\n"));
         assert_non_null(strstr(text, "\nsocket = /run/taplinkd/io.taplinkd\n"));
         assert_non_null(strstr(text, "\n# effective max_slots = 16384"));
+        assert_non_null(strstr(text, "\n[guest]\ndhcp = yes\nrouter_advertisements = yes\ndhcpv6 = yes\n"
+                                     "dhcp_lease_time = 86400\ndns_servers = auto\ndns_search =\n"));
+        assert_null(strstr(text, "take effect only with ipv6 = yes"));
         free(text);
         config_done(&c);
 }
@@ -728,6 +971,9 @@ static void test_round_trip(void **state)
         round_trip(every_key);
         round_trip("[network]\nipv4_pool = 192.168.0.0/24\nipv4_prefix = 31\nipv6_pool = ffff:ffff::/32\n"
                    "ipv6_prefix = 126\n[access]\nallow_users = root\n  0\nallow_groups = 0 root\n");
+        round_trip("[guest]\ndhcp = no\ndhcp_lease_time = 2147483647\ndns_servers = none\n"
+                   "dns_search = x.\n");
+        round_trip("[guest]\ndns_servers = 192.0.2.1,2001:db8::1\ndns_search = " LABEL_63 "." LABEL_63 "\n");
 }
 
 /* --- load over load, finish ---------------------------------------------- */
@@ -825,6 +1071,9 @@ int main(void)
             cmocka_unit_test_teardown(test_default_group_not_lenient_in_file, reset_group),
             cmocka_unit_test(test_print),
             cmocka_unit_test(test_round_trip),
+            cmocka_unit_test(test_dns_servers),
+            cmocka_unit_test(test_dns_overlay),
+            cmocka_unit_test(test_domain_lengths),
             cmocka_unit_test(test_error_keeps_previous),
             cmocka_unit_test(test_finish),
         };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: manager slot config log
+// MODULES: manager slot config config-values log
 /* The slot state machine (src/manager.c) with fake kernel ops and fake
  * lifecycle subscribers: an Acquire that succeeds, one that fails at each
  * step, a Release during an Acquire, a device that goes during an Acquire,

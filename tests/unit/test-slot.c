@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: slot config
+// MODULES: slot config config-values
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
