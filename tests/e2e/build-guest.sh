@@ -2,11 +2,12 @@
 # Builds the end-to-end test's guest from Debian packages, into $BUILD/e2e/:
 #   vmlinuz                 the kernel of linux-image-amd64
 #   initramfs.cpio.gz       busybox-static + the virtio-net modules of that
-#                           kernel + tests/e2e/guest-init.sh as /init
+#                           kernel + tests/e2e/guest-init.sh as /init +
+#                           tests/e2e/udhcpc-script.sh as /bin/e2e-udhcpc
 # The packages are fetched with `apt-get download` and unpacked with
 # `dpkg-deb -x`/tar into $BUILD/e2e/pkgs/: nothing is installed system-wide.
 # Nothing is rebuilt while the initramfs is newer than all of its inputs (this
-# script, guest-init.sh and the downloaded .deb files); E2E_REBUILD=1 forces a
+# script, guest-init.sh, udhcpc-script.sh and the downloaded .deb files); E2E_REBUILD=1 forces a
 # rebuild, E2E_REFETCH=1 fetches the packages again (a newer kernel, say).
 # Prints the paths of the kernel and the initramfs on its last line.
 set -eu
@@ -67,7 +68,7 @@ if [ "${E2E_REBUILD:-0}" = 1 ] || [ ! -s "$INITRD" ]; then
 else
     KERNEL=$(cat "$KERNEL_FILE" 2>/dev/null || true)
     [ -n "$KERNEL" ] && [ -s "$KERNEL" ] || fresh=0
-    for f in "$0" "$HERE/guest-init.sh" "$kdeb" "$bdeb"; do
+    for f in "$0" "$HERE/guest-init.sh" "$HERE/udhcpc-script.sh" "$kdeb" "$bdeb"; do
         [ "$fresh" = 1 ] && [ "$INITRD" -nt "$f" ] && [ "$KERNEL" -nt "$f" ] || fresh=0
     done
 fi
@@ -165,7 +166,8 @@ mkdir -p "$STAGE/bin" "$STAGE/dev" "$STAGE/proc" "$STAGE/sys" "$STAGE/tmp" \
 cp "$BUSYBOX" "$STAGE/bin/busybox"
 ln -s busybox "$STAGE/bin/sh"
 cp "$HERE/guest-init.sh" "$STAGE/init"
-chmod 0755 "$STAGE/init" "$STAGE/bin/busybox"
+cp "$HERE/udhcpc-script.sh" "$STAGE/bin/e2e-udhcpc"
+chmod 0755 "$STAGE/init" "$STAGE/bin/busybox" "$STAGE/bin/e2e-udhcpc"
 cp "$MODDIR"/*.ko "$ORDER" "$STAGE/lib/modules/"
 echo "root:x:0:0:root:/root:/bin/sh" > "$STAGE/etc/passwd"
 echo "root:x:0:" > "$STAGE/etc/group"

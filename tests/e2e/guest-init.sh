@@ -5,6 +5,11 @@
 # Kernel command line:
 #   ip=<guest4>::<gateway4>:<netmask4>::eth0:off   taplinkctl's TAPLINK_KERNEL_IP_ARG
 #                       (Debian's kernel has no CONFIG_IP_PNP: parsed here)
+#   e2e.dhcp=1          no ip=: busybox udhcpc asks the daemon's DHCP server
+#                       (address, route, MTU, DNS into /etc/resolv.conf:
+#                       /bin/e2e-udhcpc), and the kernel takes the daemon's
+#                       Router Advertisement (reported: E2E-INFO NAME dhcp_*,
+#                       ra_*)
 #   e2e.name=NAME       tag for this guest's messages to the host
 #   e2e.steps=a,b,...   what to do once eth0 is up, in order (see below)
 #   e2e.inet=IP         the "internet" address, for the egress and spoof steps
@@ -46,10 +51,11 @@ bye() {
     echo o > /proc/sysrq-trigger
 }
 
-NAME=guest STEPS="" INET="" TIMEOUT=300 IPARG="" IP6="" GW6=""
+NAME=guest STEPS="" INET="" TIMEOUT=300 IPARG="" IP6="" GW6="" DHCP=0
 for arg in $(cat /proc/cmdline); do
     case $arg in
         ip=*) IPARG=${arg#ip=} ;;
+        e2e.dhcp=1) DHCP=1 ;;
         e2e.name=*) NAME=${arg#*=} ;;
         e2e.steps=*) STEPS=$(echo "${arg#*=}" | tr , ' ') ;;
         e2e.inet=*) INET=${arg#*=} ;;
@@ -69,12 +75,17 @@ for m in $(cat /lib/modules/order 2>/dev/null); do
     insmod "/lib/modules/$m.ko" || say "E2E-LOG insmod $m failed"
 done
 
-[ -n "$IPARG" ] || { echo "E2E-FATAL no ip= on the kernel command line"; bye; }
-OLDIFS=$IFS
-IFS=:
-set -- $IPARG
-IFS=$OLDIFS
-ADDR=$1 GW=$3 MASK=$4 DEV=${6:-eth0}
+if [ "$DHCP" = 1 ]; then
+    [ -z "$IPARG" ] || { echo "E2E-FATAL e2e.dhcp=1 and an ip= argument"; bye; }
+    DEV=eth0
+else
+    [ -n "$IPARG" ] || { echo "E2E-FATAL no ip= on the kernel command line"; bye; }
+    OLDIFS=$IFS
+    IFS=:
+    set -- $IPARG
+    IFS=$OLDIFS
+    ADDR=$1 GW=$3 MASK=$4 DEV=${6:-eth0}
+fi
 prefix_of() { # dotted netmask -> prefix length
     p=0
     for o in $(echo "$1" | tr . ' '); do
@@ -86,7 +97,6 @@ prefix_of() { # dotted netmask -> prefix length
     done
     echo $p
 }
-PREFIX=$(prefix_of "$MASK")
 
 i=0
 while [ ! -e "/sys/class/net/$DEV" ] && [ $i -lt 100 ]; do
@@ -96,9 +106,44 @@ done
 [ -e "/sys/class/net/$DEV" ] || { echo "E2E-FATAL no $DEV: $(ls /sys/class/net)"; bye; }
 
 ip link set lo up
-ip link set "$DEV" up
-ip addr add "$ADDR/$PREFIX" dev "$DEV"
-ip route add default via "$GW" dev "$DEV"
+if [ "$DHCP" = 1 ]; then
+    # udhcpc's script configures eth0 and writes /etc/resolv.conf; it
+    # records the lease in /tmp/udhcpc.lease. -n: give up after -t tries
+    # (3 s apart) rather than retry forever.
+    t0=$(now_ms)
+    if udhcpc -i "$DEV" -f -q -n -t 10 -T 3 -s /bin/e2e-udhcpc -O mtu -O dns -O domain -O router -O subnet \
+        > /tmp/udhcpc.log 2>&1; then
+        info "$NAME dhcp_ms $(($(now_ms) - t0))"
+    else
+        info "$NAME dhcp_ms failed"
+        sed "s/^/E2E-LOG udhcpc: /" /tmp/udhcpc.log
+        echo "E2E-FATAL $NAME: no DHCP lease"
+        bye
+    fi
+    . /tmp/udhcpc.lease
+    ADDR=$ip GW=${router%% *} PREFIX=$mask
+    info "$NAME dhcp_lease $(cat /tmp/udhcpc.lease | tr '\n' ' ')"
+    info "$NAME dhcp_addr $(ip -4 -o addr show dev "$DEV" | awk '{ print $4 }' | tr '\n' ' ')"
+    info "$NAME dhcp_route $(ip -4 route show default | tr '\n' ';')"
+    info "$NAME dhcp_mtu $(cat "/sys/class/net/$DEV/mtu")"
+    info "$NAME dhcp_resolv $(tr '\n' ';' < /etc/resolv.conf)"
+    # The kernel asked for a router with its own RS once eth0 came up
+    # (accept_ra is on: no forwarding): the daemon's RA gives it a default
+    # route via the TAP's link-local address. (Its MTU option is not
+    # reported: udhcpc has set the link's MTU to the same value already.)
+    i=0
+    while [ -z "$(ip -6 route show default)" ] && [ $i -lt 100 ]; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    info "$NAME ra_route6 $(ip -6 route show default | sed 's/ proto [a-z]*//; s/ metric.*//' | tr '\n' ';')"
+    info "$NAME ra_addr6 $(ip -6 -o addr show dev "$DEV" scope global | awk '{ print $4 }' | tr '\n' ' ')"
+else
+    PREFIX=$(prefix_of "$MASK")
+    ip link set "$DEV" up
+    ip addr add "$ADDR/$PREFIX" dev "$DEV"
+    ip route add default via "$GW" dev "$DEV"
+fi
 if [ -n "$IP6" ]; then
     # busybox ip has no "nodad": turn DAD off so the address works at once.
     echo 0 > "/proc/sys/net/ipv6/conf/$DEV/accept_dad"

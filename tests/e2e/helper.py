@@ -12,6 +12,8 @@
                                           FILE (or "-" = stdin), close
   helper.py fetch URL [TIMEOUT]           GET URL, print "<bytes> <seconds> <md5>"
   helper.py mkfile PATH MIB               write MIB MiB of pseudo-random bytes
+  helper.py linklocal MAC                 the fe80:: address the kernel derives
+                                          from MAC (modified EUI-64), as ip prints it
   helper.py tap NAME QUEUES VNET -- CMD   open TAP NAME (as root), put its queue
                                           fds at 3, 4, ... and exec CMD (the
                                           manual stand-in for taplinkctl run)
@@ -156,6 +158,14 @@ def cmd_mkfile(path, mib):
         for _ in range(int(mib)):
             f.write(os.urandom(1 << 20))
     os.rename(path + ".tmp", path)
+
+
+def cmd_linklocal(mac):
+    import ipaddress
+
+    m = bytes(int(x, 16) for x in mac.split(":"))
+    iid = bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:6]
+    print(ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + iid))
 
 
 def cmd_tap(name, queues, vnet, sep, *argv):
@@ -381,7 +391,7 @@ def cmd_ctl(*argv):
 def main():
     cmds = {
         "http": cmd_http, "sink": cmd_sink, "udplog": cmd_udplog, "udpsend": cmd_udpsend, "peer": cmd_peer,
-        "send": cmd_send, "fetch": cmd_fetch, "mkfile": cmd_mkfile, "tap": cmd_tap,
+        "send": cmd_send, "fetch": cmd_fetch, "mkfile": cmd_mkfile, "linklocal": cmd_linklocal, "tap": cmd_tap,
         "state": cmd_state, "ctl": cmd_ctl,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:

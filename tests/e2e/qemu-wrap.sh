@@ -5,7 +5,8 @@
 # TAPLINK_KERNEL_IP_ARG and the rest of TAPLINK_* (echoed first, so that the
 # runner learns the slot from the console log).
 # From the runner: E2E_ACCEL (kvm|tcg), E2E_KERNEL, E2E_INITRD, E2E_MEM (MiB),
-# E2E_SMP, E2E_APPEND (the e2e.* guest arguments).
+# E2E_SMP, E2E_APPEND (the e2e.* guest arguments), E2E_DHCP=1 (no ip= and no
+# IPv6 address: the guest asks the daemon's DHCP server and takes its RA).
 set -eu
 
 : "${TAPLINK_FDS:?not run by taplinkctl run}"
@@ -35,6 +36,11 @@ fast="cryptomgr.notests i8042.nokbd i8042.noaux"
 # IPv6 (when the daemon has it on): the guest sets it up itself (ip= is IPv4 only).
 v6=""
 [ -n "${TAPLINK_IPV6_GUEST:-}" ] && v6="e2e.ip6=$TAPLINK_IPV6_GUEST/64 e2e.gw6=${TAPLINK_IPV6_GATEWAY:-}"
+ip_arg=$TAPLINK_KERNEL_IP_ARG
+if [ "${E2E_DHCP:-0}" = 1 ]; then
+    ip_arg=e2e.dhcp=1
+    v6=""
+fi
 
 echo "E2E-HOST qemu-exec ms=$(date +%s%3N) uid=$(id -u) accel=${E2E_ACCEL:-tcg} queues=$nq"
 exec qemu-system-x86_64 \
@@ -42,5 +48,5 @@ exec qemu-system-x86_64 \
     -m "${E2E_MEM:-256}" -smp "${E2E_SMP:-1}" \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$E2E_KERNEL" -initrd "$E2E_INITRD" \
-    -append "console=ttyS0 quiet panic=-1 $fast $TAPLINK_KERNEL_IP_ARG $v6 ${E2E_APPEND:-}" \
+    -append "console=ttyS0 quiet panic=-1 $fast $ip_arg $v6 ${E2E_APPEND:-}" \
     -netdev "$netdev" -device "$device"

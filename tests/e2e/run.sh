@@ -14,7 +14,7 @@
 #                      and loads the daemon's table itself (docs/DESIGN.md,
 #                      "The nftables layout"); for working on the test
 #                      without the daemon (no taplinkctl list, no IPv6)
-#   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair
+#   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair dhcp
 #   E2E_CTL=py         use helper.py's stand-in for taplinkctl (same Varlink
 #                      calls and TAPLINK_* environment)
 #   E2E_KEEP=1         keep the temporary directory
@@ -40,6 +40,13 @@
 #   5 after QEMU exits: no slot (taplinkctl list), no device (ip link), no set
 #     element (nft list set) left
 #   6 vnet header on and off (--no-vnet-hdr), and --queues 2 (fds=3:4, mq=on)
+#   7 a guest booted without ip= (scenario dhcp, --mtu 1400): busybox udhcpc
+#     gets the slot's guest address and prefix, the default route via the
+#     gateway, the slot's MTU, the configured nameserver and search domain
+#     from the daemon (SPEC section 9), and the guest's kernel takes the
+#     daemon's RA: default route via the TAP's link-local address, no SLAAC
+#     address; then checks 1, 2 and 5 as for any guest. The other
+#     scenarios keep booting with ip=.
 # Figures: boot-to-network (QEMU exec -> the guest has configured eth0 and its
 # gateway answered), throughput of 64 MiB HTTP transfers both ways, with and
 # without the vnet header, in MB/s (10^6 bytes per second).
@@ -61,6 +68,12 @@ WAN_ADDR=198.51.100.1
 WAN_PEER=198.51.100.2
 INET_ADDR=203.0.113.7
 BIG_MIB=64
+# What the daemon hands out to guests over DHCP and RAs ([guest]):
+# documentation addresses, never used for traffic.
+GUEST_DNS4=192.0.2.53
+GUEST_DNS6=2001:db8::53
+GUEST_DOMAIN=e2e.example
+DHCP_MTU=1400
 
 T0_MS=$(date +%s%3N)
 now_ms() { date +%s%3N; }
@@ -253,6 +266,9 @@ ipv6_prefix = 64
 masquerade = yes
 [access]
 allow_groups = $E2E_GROUP
+[guest]
+dns_servers = $GUEST_DNS4, $GUEST_DNS6
+dns_search = $GUEST_DOMAIN
 EOF
 CTLCMD=("$CTL" --socket "$SOCK")
 # E2E_CTL=py: helper.py's stand-in for taplinkctl (same calls, same environment).
@@ -317,7 +333,7 @@ launch() {
     GLOG[$name]=$log
     : > "$log"
     local envs=(E2E_ACCEL="$ACCEL" E2E_KERNEL="$KERNEL" E2E_INITRD="$INITRD"
-        E2E_MEM="$mem" E2E_SMP="$smp"
+        E2E_MEM="$mem" E2E_SMP="$smp" E2E_DHCP="${DHCP:-0}"
         E2E_APPEND="e2e.name=$name e2e.steps=$steps e2e.inet=$INET_ADDR e2e.timeout=$((150 * SLOW))")
     if [ "$MANUAL" = 1 ]; then
         # Stand-in for taplinkctl run: slot numbers and addresses as the
@@ -387,7 +403,7 @@ state() {
     nsx "$PY" "$HELPER" state "$TABLE" "${G_IF[$1]}" "${G_SLOT[$1]}" "${G_V4[$1]}/${G_PFX[$1]}" \
         "$g6" -- "${ctl[@]}"
 }
-declare -A G_SLOT G_IF G_V4 G_GW G_PFX G_V6 G_T0
+declare -A G_SLOT G_IF G_V4 G_GW G_PFX G_V6 G_MAC G_T0
 
 # started NAME: wait for the slot to be handed over, then READY; record the
 # boot figures. Returns 1 when the guest never got its network.
@@ -403,6 +419,7 @@ started() {
     G_GW[$name]=$(genv "$name" TAPLINK_IPV4_GATEWAY)
     G_PFX[$name]=$(genv "$name" TAPLINK_IPV4_PREFIX)
     G_V6[$name]=$(genv "$name" TAPLINK_IPV6_GUEST)
+    G_MAC[$name]=$(genv "$name" TAPLINK_MAC)
     G_T0[$name]=$(tr -d '\r' < "${GLOG[$name]}" | sed -n 's/^E2E-HOST qemu-exec ms=\([0-9]*\).*/\1/p')
     record "$name.launch" PASS "slot=${G_SLOT[$name]} ifname=${G_IF[$name]} guest=${G_V4[$name]} gw=${G_GW[$name]} $(genv "$name" TAPLINK_KERNEL_IP_ARG)"
     if ! line=$(wait_for "$name" '^TAPLINK-E2E-READY ' $((60 * SLOW))); then
@@ -481,6 +498,56 @@ finished() {
     esac
 }
 
+# dhcp_checks NAME MTU: check 7, what the guest's udhcpc and kernel took
+# from the daemon (its E2E-INFO NAME dhcp_* and ra_* lines) against the
+# slot taplinkctl reported.
+dhcp_checks() {
+    local name=$1 mtu=$2 got ll
+    trimmed() { ginfo "$1" "$2" | sed 's/ *$//'; }
+    got=$(trimmed "$name" dhcp_addr)
+    if [ "$got" = "${G_V4[$name]}/${G_PFX[$name]}" ]; then
+        record "$name.dhcp_address" PASS "eth0 $got after $(ginfo "$name" dhcp_ms) ms"
+    else
+        record "$name.dhcp_address" FAIL "eth0 has '$got', the slot's guest is ${G_V4[$name]}/${G_PFX[$name]}"
+    fi
+    got=$(trimmed "$name" dhcp_route)
+    case "$got" in
+        "default via ${G_GW[$name]} dev eth0"*) record "$name.dhcp_route" PASS "$got" ;;
+        *) record "$name.dhcp_route" FAIL "'$got', want default via ${G_GW[$name]} dev eth0" ;;
+    esac
+    got=$(trimmed "$name" dhcp_mtu)
+    if [ "$got" = "$mtu" ]; then
+        record "$name.dhcp_mtu" PASS "eth0 mtu $got (option 26)"
+    else
+        record "$name.dhcp_mtu" FAIL "eth0 mtu '$got', the slot's is $mtu"
+    fi
+    got=$(trimmed "$name" dhcp_resolv)
+    if [ "$got" = "search $GUEST_DOMAIN;nameserver $GUEST_DNS4;" ]; then
+        record "$name.dhcp_dns" PASS "resolv.conf: $got"
+    else
+        record "$name.dhcp_dns" FAIL "resolv.conf: '$got', want search $GUEST_DOMAIN, nameserver $GUEST_DNS4"
+    fi
+    got=$(trimmed "$name" dhcp_lease)
+    case "$got" in
+        *"serverid='${G_GW[$name]}'"*"lease='86400'"*) record "$name.dhcp_lease" PASS "$got" ;;
+        *) record "$name.dhcp_lease" FAIL "'$got', want serverid ${G_GW[$name]}, lease 86400" ;;
+    esac
+    if [ -n "${G_V6[$name]}" ]; then
+        ll=$("$PY" "$HELPER" linklocal "06${G_MAC[$name]#02}")
+        got=$(trimmed "$name" ra_route6)
+        case "$got" in
+            "default via $ll dev eth0"*) record "$name.ra_route6" PASS "$got" ;;
+            *) record "$name.ra_route6" FAIL "'$got', want default via $ll dev eth0 (the TAP's link-local)" ;;
+        esac
+        got=$(trimmed "$name" ra_addr6)
+        if [ -z "$got" ]; then
+            record "$name.ra_no_slaac" PASS "no global IPv6 address made up (autonomous flag off)"
+        else
+            record "$name.ra_no_slaac" FAIL "global IPv6 addresses: $got"
+        fi
+    fi
+}
+
 mbps() { # bytes milliseconds -> MB/s
     awk -v b="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.1f", b / 1e6 / (ms / 1000); else print "?" }'
 }
@@ -498,6 +565,7 @@ basic() {
     launch "$name" "$steps" "$mem" "$smp" "$@"
     if started "$name"; then
         guest_checks "$name"
+        [ "${DHCP:-0}" = 1 ] && dhcp_checks "$name" "$DHCP_MTU"
         live_state "$name" "$vnet" "$queues"
         host_ping "$name"
         local g=${G_V4[$name]} line sum got
@@ -705,14 +773,22 @@ wanted() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if [ "$QUICK" = 1 ]; then
     basic vnet vnet tcp,serve 1 1 256 1
 else
-    # E2E_ONLY="vnet novnet mq pair": a subset, for working on one of them.
-    ONLY=${E2E_ONLY:-vnet novnet mq pair}
+    # E2E_ONLY="vnet novnet mq pair dhcp": a subset, for working on one of them.
+    ONLY=${E2E_ONLY:-vnet novnet mq pair dhcp}
     if wanted vnet; then
         basic vnet vnet ping6,tcp,fetch,egress,serve 1 1 512 1
     fi
     wanted novnet && basic novnet novnet tcp,fetch,serve 0 1 512 1 --no-vnet-hdr
     wanted mq && basic mq mq tcp,serve 1 2 256 2 --queues 2
     wanted pair && pair
+    # No ip=: the daemon's DHCP server and RA configure the guest (check 7).
+    if wanted dhcp; then
+        if [ "$MANUAL" = 1 ]; then
+            say "--- dhcp: skipped (E2E_MANUAL=1: no daemon to answer DHCP)"
+        else
+            DHCP=1 basic dhcp dhcp tcp,serve 1 1 256 1 --mtu "$DHCP_MTU"
+        fi
+    fi
 fi
 
 # --- summary ------------------------------------------------------------------------------------

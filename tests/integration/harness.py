@@ -325,7 +325,8 @@ class Daemon:
         }
         for key, value in (config or {}).items():
             section, k = key.split(".", 1)
-            sections[section][k] = value
+            # a section the defaults above do not name ([guest]) is added
+            sections.setdefault(section, {})[k] = value
         with open(self.conf, "w") as f:
             for section, kv in sections.items():
                 f.write("[%s]\n" % section)
@@ -558,12 +559,17 @@ class DaemonTestCase(unittest.TestCase):
     config = None
     args = ()
 
+    def daemon_wrapper(self):
+        """A command prefix the daemon runs under (Daemon's wrapper); none
+        unless a test case says otherwise. self.tmp exists by then."""
+        return ()
+
     def setUp(self):
         require_sandbox()
         run("ip", "link", "set", "lo", "up")
         self.tmp = tempfile.TemporaryDirectory(prefix="taplinkd-test-")
         os.chmod(self.tmp.name, 0o755)
-        self.d = Daemon(self.tmp.name, config=self.config, args=self.args)
+        self.d = Daemon(self.tmp.name, config=self.config, args=self.args, wrapper=self.daemon_wrapper())
         self.addCleanup(self.tmp.cleanup)
         self.addCleanup(self.assertNoSanitizerReport)
         self.addCleanup(self.d.cleanup)
