@@ -733,7 +733,7 @@ class HostileTest(DaemonTestCase):
         self.assertNotIn("secret", json.dumps(reply))
         # Status: counts, nothing about anyone's slots.
         reply, _ = other.call("io.taplinkd.Status", {})
-        self.assertEqual(set(reply["parameters"]), {"version", "slotsInUse", "maxSlots"})
+        self.assertEqual(set(reply["parameters"]), {"version", "slotsInUse", "maxSlots", "guestServicesDropped"})
         self.assertEqual(reply["parameters"]["slotsInUse"], 4)
 
         stranger = ClientProcess(self.d.socket, 4000)  # not allowed at all
@@ -743,7 +743,7 @@ class HostileTest(DaemonTestCase):
             reply, _ = stranger.call(method, params)
             self.assertEqual(reply, {"error": "io.taplinkd.PermissionDenied", "parameters": {}}, method)
         reply, _ = stranger.call("io.taplinkd.Status", {})
-        self.assertEqual(set(reply["parameters"]), {"version", "slotsInUse", "maxSlots"})
+        self.assertEqual(set(reply["parameters"]), {"version", "slotsInUse", "maxSlots", "guestServicesDropped"})
         reply, _ = stranger.call("org.varlink.service.GetInfo", {})
         self.assertNotIn("secret", json.dumps(reply))
         # The owner still has both, and the right to release them.

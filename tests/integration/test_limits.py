@@ -267,7 +267,7 @@ class Ipv4PoolExhaustedTest(LimitsTestCase):
         self.assertEqual(e.exception.name, "io.taplinkd.NoSlotAvailable")
         self.assertKernelState(slots)
         self.assertEqual(c.call("io.taplinkd.Status")[0], {"version": c.call("io.taplinkd.Status")[0]["version"],
-                                                           "slotsInUse": 4, "maxSlots": 4})
+                                                           "slotsInUse": 4, "maxSlots": 4, "guestServicesDropped": 0})
         for _, fds in got:
             close_all(fds)
         self.assertNoLeak()
