@@ -11,10 +11,12 @@
  *     false, so the fd carries plain Ethernet frames) writes a DHCPDISCOVER
  *     on one fd and times until the OFFER is read back from it. The slots
  *     take turns, GAP_MS apart, so no slot comes near the rate limit (20/s,
- *     burst 40). Interleaved with each sample, the floor: an ARP request for
- *     the gateway written on the same fd, which the kernel answers within
- *     the write, read back the same way. offer - floor is what the daemon
- *     adds: two wake-ups, its filter, lookup, handler and sendto().
+ *     burst 40). Interleaved with each sample, two floors the kernel
+ *     answers within the write on the same fd, read back the same way: an
+ *     ARP request for the gateway, and an ICMP echo to it (IPv4 input, the
+ *     input chain, a reply out: the kernel's part of a DISCOVER and more).
+ *     OFFER - echo is what the daemon adds: two wake-ups, the packet
+ *     socket, the slot lookup, the handler and sendto().
  *   - Acquire under a DHCP flood: FLOOD_SLOTS slots acquired and held, a
  *     thread writes a DISCOVER on each FLOOD_RATE times a second (twice the
  *     limit, so that the limiter drops half) and drains the replies; one
@@ -156,8 +158,8 @@ static double quantile_us(struct samples *s, double q)
 struct level {
         unsigned live;
         double fill_s;
-        size_t offer_n, offer_lost, floor_lost;
-        double offer_p50, offer_p99, floor_p50, floor_p99, diff_p50;
+        size_t offer_n, lost[3]; /* by enum reply_kind */
+        double p50[3], p99[3];
         double acq_p50[2], acq_p99[2], cycle_p50[2]; /* [flooding] */
         size_t acq_n[2];
         uint64_t flood_sent, flood_answered, dropped;
@@ -415,6 +417,7 @@ static void release_population(struct bench *b)
 
 struct guest_addr {
         uint8_t mac[6];
+        uint8_t host_mac[6]; /* the TAP's, learnt from its ARP reply */
         struct in_addr guest, gateway;
 };
 
@@ -538,6 +541,52 @@ static bool is_arp_reply(const uint8_t *f, size_t len, const struct guest_addr *
                memcmp(f + ETH + 14, &a->gateway, 4) == 0;
 }
 
+/* An ICMP echo request from the guest to its gateway, to the TAP's MAC:
+ * an IPv4 packet through the input chain, answered by the kernel. */
+static size_t echo_frame(const struct guest_addr *a, uint16_t seq, uint8_t *buf)
+{
+        const size_t icmp_len = 8 + 32, len = ETH + IP4 + icmp_len;
+        uint8_t *ip = buf + ETH, *icmp = ip + IP4;
+        uint16_t sum;
+
+        memset(buf, 0, len);
+        memcpy(buf, a->host_mac, 6);
+        memcpy(buf + 6, a->mac, 6);
+        buf[12] = 0x08;
+        ip[0] = 0x45;
+        ip[2] = (uint8_t)((IP4 + icmp_len) >> 8);
+        ip[3] = (uint8_t)(IP4 + icmp_len);
+        ip[8] = 64;
+        ip[9] = 1;
+        memcpy(ip + 12, &a->guest, 4);
+        memcpy(ip + 16, &a->gateway, 4);
+        sum = ip_checksum(ip, IP4);
+        ip[10] = (uint8_t)(sum >> 8);
+        ip[11] = (uint8_t)sum;
+        icmp[0] = 8;
+        icmp[4] = 0x74; /* id "tb" */
+        icmp[5] = 0x62;
+        icmp[6] = (uint8_t)(seq >> 8);
+        icmp[7] = (uint8_t)seq;
+        sum = ip_checksum(icmp, icmp_len);
+        icmp[2] = (uint8_t)(sum >> 8);
+        icmp[3] = (uint8_t)sum;
+        return len;
+}
+
+static bool is_echo_reply(const uint8_t *f, size_t len, uint16_t seq)
+{
+        const uint8_t *ip = f + ETH, *icmp;
+        size_t ihl;
+
+        if (len < ETH + IP4 || f[12] != 0x08 || f[13] != 0x00 || ip[9] != 1)
+                return false;
+        ihl = (size_t)(ip[0] & 0x0f) * 4;
+        icmp = ip + ihl;
+        return len >= ETH + ihl + 8 && icmp[0] == 0 && icmp[4] == 0x74 && icmp[5] == 0x62 &&
+               icmp[6] == (uint8_t)(seq >> 8) && icmp[7] == (uint8_t)seq;
+}
+
 static void drain(int fd)
 {
         uint8_t buf[FRAME_MAX];
@@ -546,10 +595,13 @@ static void drain(int fd)
                 ;
 }
 
-/* Writes a frame and waits for the answer; the ns it took, or 0 when none
- * came within REPLY_TIMEOUT_MS. The fd is non-blocking. */
-static uint64_t round_trip(int fd, const uint8_t *frame, size_t len, const struct guest_addr *a,
-                           uint32_t xid, bool dhcp)
+enum reply_kind { REPLY_OFFER, REPLY_ARP, REPLY_ECHO, N_REPLY_KINDS };
+
+/* Writes a frame and waits for its answer (copied to ret_reply when not
+ * NULL); the ns it took, or 0 when none came within REPLY_TIMEOUT_MS. The
+ * fd is non-blocking; other frames on it are skipped. */
+static uint64_t round_trip(int fd, const uint8_t *frame, size_t len, enum reply_kind kind,
+                           const struct guest_addr *a, uint32_t id, uint8_t ret_reply[FRAME_MAX])
 {
         uint64_t t0 = now_ns(), deadline = t0 + REPLY_TIMEOUT_MS * 1000000ull;
         uint8_t buf[FRAME_MAX];
@@ -560,11 +612,19 @@ static uint64_t round_trip(int fd, const uint8_t *frame, size_t len, const struc
                 struct pollfd pfd = {.fd = fd, .events = POLLIN};
                 ssize_t n = read(fd, buf, sizeof(buf));
                 uint64_t now;
+                bool match;
 
-                if (n > 0 && (dhcp ? is_offer(buf, (size_t)n, xid) : is_arp_reply(buf, (size_t)n, a)))
-                        return now_ns() - t0;
-                if (n > 0)
-                        continue;
+                if (n > 0) {
+                        match = kind == REPLY_OFFER ? is_offer(buf, (size_t)n, id)
+                                : kind == REPLY_ARP ? is_arp_reply(buf, (size_t)n, a)
+                                                    : is_echo_reply(buf, (size_t)n, (uint16_t)id);
+                        if (!match)
+                                continue;
+                        now = now_ns();
+                        if (ret_reply)
+                                memcpy(ret_reply, buf, (size_t)n);
+                        return now - t0;
+                }
                 if (errno != EAGAIN)
                         die("read on a TAP fd: %s", strerror(errno));
                 now = now_ns();
@@ -601,7 +661,7 @@ static void release_slots(tl_client *c, tl_slot **s, size_t n)
         }
 }
 
-/* ---- DISCOVER -> OFFER, next to the kernel's ARP reply ---- */
+/* ---- DISCOVER -> OFFER, next to the kernel's own replies ---- */
 
 static void measure_offer(struct bench *b, struct level *lv)
 {
@@ -610,61 +670,62 @@ static void measure_offer(struct bench *b, struct level *lv)
         tl_slot *slots[GUEST_SLOTS];
         struct guest_addr addr[GUEST_SLOTS];
         int fds[GUEST_SLOTS];
-        struct samples offer = {0}, floor = {0};
+        struct samples lat[N_REPLY_KINDS] = {{0}};
         uint32_t xid = 0x7462656e; /* "tben" */
 
-        progress("live %u: DISCOVER -> OFFER and the ARP floor, %u samples each, %d slots round-robin %d ms "
-                 "apart",
+        progress("live %u: DISCOVER -> OFFER, ARP and ICMP echo floors, %u samples each, %d slots in turn "
+                 "%d ms apart",
                  lv->live, samples, GUEST_SLOTS, GAP_MS);
         for (unsigned i = 0; i < GUEST_SLOTS; i++) {
+                uint8_t arp[64], reply[FRAME_MAX];
+
                 acquire_plain(c, &slots[i]);
                 guest_addr(slots[i], &addr[i]);
                 fds[i] = take_nonblocking_fd(slots[i]);
+                if (!round_trip(fds[i], arp, arp_frame(&addr[i], arp), REPLY_ARP, &addr[i], 0, reply))
+                        die("%s: no ARP reply from the gateway", tl_slot_ifname(slots[i]));
+                memcpy(addr[i].host_mac, reply + ETH + 8, 6);
         }
         sleep_ns(200 * 1000000); /* what the kernel sends on a new link, then drain it */
         for (unsigned i = 0; i < GUEST_SLOTS; i++)
                 drain(fds[i]);
 
-        /* One unmeasured turn per slot first (cold caches, first ARP entry). */
+        /* One unmeasured turn per slot first (cold caches). */
         for (unsigned i = 0; i < samples + GUEST_SLOTS; i++) {
                 unsigned s = i % GUEST_SLOTS;
-                uint8_t dhcp[FRAME_MAX], arp[64];
-                size_t dlen = discover_frame(&addr[s], ++xid, dhcp), alen = arp_frame(&addr[s], arp);
-                uint64_t d, f;
+                uint8_t frames[N_REPLY_KINDS][FRAME_MAX];
+                size_t len[N_REPLY_KINDS];
 
-                /* Alternate which goes first. */
-                if (i % 2) {
-                        d = round_trip(fds[s], dhcp, dlen, &addr[s], xid, true);
-                        f = round_trip(fds[s], arp, alen, &addr[s], 0, false);
-                } else {
-                        f = round_trip(fds[s], arp, alen, &addr[s], 0, false);
-                        d = round_trip(fds[s], dhcp, dlen, &addr[s], xid, true);
-                }
-                if (i >= GUEST_SLOTS) {
-                        if (d)
-                                samples_add(&offer, d);
+                xid++;
+                len[REPLY_OFFER] = discover_frame(&addr[s], xid, frames[REPLY_OFFER]);
+                len[REPLY_ARP] = arp_frame(&addr[s], frames[REPLY_ARP]);
+                len[REPLY_ECHO] = echo_frame(&addr[s], (uint16_t)xid, frames[REPLY_ECHO]);
+                /* The three in turn, which goes first rotating. */
+                for (unsigned j = 0; j < N_REPLY_KINDS; j++) {
+                        enum reply_kind k = (i + j) % N_REPLY_KINDS;
+                        uint64_t t = round_trip(fds[s], frames[k], len[k], k, &addr[s], xid, NULL);
+
+                        if (i < GUEST_SLOTS)
+                                continue;
+                        if (t)
+                                samples_add(&lat[k], t);
                         else
-                                lv->offer_lost++;
-                        if (f)
-                                samples_add(&floor, f);
-                        else
-                                lv->floor_lost++;
+                                lv->lost[k]++;
                 }
                 sleep_ns(GAP_MS * 1000000ull);
         }
         release_slots(c, slots, GUEST_SLOTS);
         tl_client_free(c);
 
-        lv->offer_n = offer.n;
-        lv->offer_p50 = quantile_us(&offer, 0.5);
-        lv->offer_p99 = quantile_us(&offer, 0.99);
-        lv->floor_p50 = quantile_us(&floor, 0.5);
-        lv->floor_p99 = quantile_us(&floor, 0.99);
-        lv->diff_p50 = lv->offer_p50 - lv->floor_p50;
-        progress("  OFFER p50 %.0f p99 %.0f us, ARP floor p50 %.0f p99 %.0f us, lost %zu/%zu", lv->offer_p50,
-                 lv->offer_p99, lv->floor_p50, lv->floor_p99, lv->offer_lost, lv->floor_lost);
-        free(offer.v);
-        free(floor.v);
+        lv->offer_n = lat[REPLY_OFFER].n;
+        for (unsigned k = 0; k < N_REPLY_KINDS; k++) {
+                lv->p50[k] = quantile_us(&lat[k], 0.5);
+                lv->p99[k] = quantile_us(&lat[k], 0.99);
+                free(lat[k].v);
+        }
+        progress("  p50/p99 us: OFFER %.0f/%.0f, ARP %.0f/%.0f, echo %.0f/%.0f; lost %zu %zu %zu",
+                 lv->p50[REPLY_OFFER], lv->p99[REPLY_OFFER], lv->p50[REPLY_ARP], lv->p99[REPLY_ARP],
+                 lv->p50[REPLY_ECHO], lv->p99[REPLY_ECHO], lv->lost[0], lv->lost[1], lv->lost[2]);
 }
 
 /* ---- Acquire while guests flood DHCP ---- */
@@ -865,19 +926,20 @@ static void report(const struct bench *b)
         printf(
             "\ntaplinkd guest services bench (ipv6 = %s; %ld CPUs; live slots persistent, fds not held)\n",
             b->ipv6 ? "yes" : "no", sysconf(_SC_NPROCESSORS_ONLN));
-        printf(
-            "\nDHCPDISCOVER written on a slot's fd -> DHCPOFFER read back, µs; the floor: an ARP request\n"
-            "for the gateway on the same fd, answered by the kernel (interleaved, %d slots in turn,\n"
-            "%d ms apart). offer - floor at p50 is the daemon's own cost (target <= 100, flat).\n",
-            GUEST_SLOTS, GAP_MS);
-        printf("%6s | %7s %7s | %7s %7s | %13s | %4s %s\n", "live", "offer50", "offer99", "arp50", "arp99",
-               "offer-arp p50", "n", "lost");
+        printf("\nDHCPDISCOVER written on a slot's fd -> DHCPOFFER read back, µs, next to two floors the\n"
+               "kernel answers within the write on the same fd: an ARP request for the gateway, an ICMP\n"
+               "echo to it (interleaved, %d slots in turn, %d ms apart). OFFER - echo at p50 is the\n"
+               "daemon's own cost (target <= 100, flat in the live slots).\n",
+               GUEST_SLOTS, GAP_MS);
+        printf("%6s | %7s %7s | %6s %6s | %6s %6s | %7s %7s | %4s %s\n", "live", "offer50", "offer99",
+               "arp50", "arp99", "echo50", "echo99", "-echo50", "-arp50", "n", "lost");
         for (size_t l = 0; l < b->n_levels; l++) {
                 const struct level *lv = &b->results[l];
 
-                printf("%6u | %7.0f %7.0f | %7.1f %7.1f | %13.0f | %4zu %zu/%zu\n", lv->live, lv->offer_p50,
-                       lv->offer_p99, lv->floor_p50, lv->floor_p99, lv->diff_p50, lv->offer_n,
-                       lv->offer_lost, lv->floor_lost);
+                printf("%6u | %7.0f %7.0f | %6.1f %6.1f | %6.1f %6.1f | %7.0f %7.0f | %4zu %zu %zu %zu\n",
+                       lv->live, lv->p50[0], lv->p99[0], lv->p50[1], lv->p99[1], lv->p50[2], lv->p99[2],
+                       lv->p50[0] - lv->p50[2], lv->p50[0] - lv->p50[1], lv->offer_n, lv->lost[0],
+                       lv->lost[1], lv->lost[2]);
         }
         printf("\nAcquire (and Acquire + Release) from one client, µs: alone / while %d held slots get %d\n"
                "DISCOVERs/s each from a thread of this program (target: flood p50 <= 1.2 x alone);\n"
@@ -898,12 +960,17 @@ static void report(const struct bench *b)
                 const struct level *lv = &b->results[l];
 
                 snprintf(extra, sizeof(extra), "live=%u ", lv->live);
-                bench_line(b, "guest_offer_p50_us", extra, (long)lv->offer_p50);
-                bench_line(b, "guest_offer_p99_us", extra, (long)lv->offer_p99);
-                bench_line(b, "guest_arp_floor_p50_us", extra, lv->floor_p50);
-                bench_line(b, "guest_arp_floor_p99_us", extra, lv->floor_p99);
-                bench_line(b, "guest_offer_minus_floor_p50_us", extra, (long)lv->diff_p50);
-                bench_line(b, "guest_offer_lost", extra, (double)lv->offer_lost);
+                bench_line(b, "guest_offer_p50_us", extra, (long)lv->p50[REPLY_OFFER]);
+                bench_line(b, "guest_offer_p99_us", extra, (long)lv->p99[REPLY_OFFER]);
+                bench_line(b, "guest_arp_floor_p50_us", extra, lv->p50[REPLY_ARP]);
+                bench_line(b, "guest_arp_floor_p99_us", extra, lv->p99[REPLY_ARP]);
+                bench_line(b, "guest_echo_floor_p50_us", extra, lv->p50[REPLY_ECHO]);
+                bench_line(b, "guest_echo_floor_p99_us", extra, lv->p99[REPLY_ECHO]);
+                bench_line(b, "guest_offer_minus_echo_p50_us", extra,
+                           (long)(lv->p50[REPLY_OFFER] - lv->p50[REPLY_ECHO]));
+                bench_line(b, "guest_offer_minus_arp_p50_us", extra,
+                           (long)(lv->p50[REPLY_OFFER] - lv->p50[REPLY_ARP]));
+                bench_line(b, "guest_offer_lost", extra, (double)lv->lost[REPLY_OFFER]);
                 snprintf(extra, sizeof(extra), "flood_slots=%d flood_rate=%d live=%u ", FLOOD_SLOTS,
                          FLOOD_RATE, lv->live);
                 bench_line(b, "guest_acquire_alone_p50_us", extra, (long)lv->acq_p50[0]);
