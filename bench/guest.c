@@ -21,7 +21,8 @@
  *     thread writes a DISCOVER on each FLOOD_RATE times a second (twice the
  *     limit, so that the limiter drops half) and drains the replies; one
  *     client times Acquire and Release of a fresh slot, in passes alternating
- *     flood off / on. Status.guestServicesDropped is read before and after.
+ *     flood off / on. Status.guestServicesDropped is read around the
+ *     measured part of each flood pass.
  *
  *     unshare -n build/bench/guest [--taplinkd PATH] [--ipv6 yes|no]
  *                                  [--levels 0,1000,10000] [--quick] [--keep]
