@@ -83,6 +83,13 @@ static inline bool streq_ptr(const char *a, const char *b)
         return strcmp(a, b) == 0;
 }
 
+/* qsort()/bsearch() order of ints. */
+static inline int cmp_int(const void *a, const void *b)
+{
+        int x = *(const int *)a, y = *(const int *)b;
+        return (x > y) - (x < y);
+}
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 

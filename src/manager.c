@@ -412,12 +412,6 @@ void manager_link_gone(struct manager *m, int ifindex, const char *ifname)
         device_gone(m, r);
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-        int x = *(const int *)a, y = *(const int *)b;
-        return (x > y) - (x < y);
-}
-
 void manager_links_present(struct manager *m, const int *ifindexes, size_t n)
 {
         VEC(unsigned) missing = {0};

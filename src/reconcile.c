@@ -38,12 +38,6 @@ static int collect_slot_link(const struct rtnl_tap_info *info, void *userdata)
         return VEC_PUSH(&l->ifindexes, info->ifindex);
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-        int x = *(const int *)a, y = *(const int *)b;
-        return (x > y) - (x < y);
-}
-
 int reconcile_links(struct rtnl *rtnl, struct manager *m)
 {
         struct links l = {.config = manager_config(m)};
