@@ -36,17 +36,12 @@
 #define DHCP6_SERVER_PORT 547
 #define ND_ROUTER_SOLICIT_TYPE 133
 
-struct guest_slot {
-        int ifindex;  /* 0: not live */
-        uint64_t tat; /* rate limit: the theoretical arrival time */
-};
-
 struct guest {
         struct manager *manager;
         const struct config *config;
         int fd4, fd6;
         sd_event_source *source4, *source6, *ra_timer;
-        struct guest_slot *slots; /* by slot number */
+        uint64_t *tat; /* by slot number: the rate limit's theoretical arrival time */
         struct guest_dns dns;
         uint64_t dropped;
 };
@@ -140,7 +135,7 @@ static struct slot_rec *slot_of(const struct guest *g, int fd, int ifindex)
         if (ioctl(fd, SIOCGIFNAME, &ifr) < 0 || slot_from_ifname(g->config, ifr.ifr_name, &slot) < 0)
                 return NULL;
         r = manager_slot(g->manager, slot);
-        if (!r || r->phase != SLOT_LIVE || r->ifindex != ifindex || g->slots[slot].ifindex != ifindex)
+        if (!r || r->phase != SLOT_LIVE || r->ifindex != ifindex)
                 return NULL;
         return r;
 }
@@ -148,16 +143,15 @@ static struct slot_rec *slot_of(const struct guest *g, int fd, int ifindex)
 /* One more packet from this slot's guest: within its rate? */
 static bool rate_ok(struct guest *g, unsigned slot)
 {
-        struct guest_slot *s = &g->slots[slot];
-        uint64_t now = now_usec();
+        uint64_t *tat = &g->tat[slot], now = now_usec();
 
-        if (s->tat < now)
-                s->tat = now;
-        if (s->tat - now > (uint64_t)(RATE_BURST - 1) * RATE_INTERVAL_USEC) {
+        if (*tat < now)
+                *tat = now;
+        if (*tat - now > (uint64_t)(RATE_BURST - 1) * RATE_INTERVAL_USEC) {
                 g->dropped++;
                 return false;
         }
-        s->tat += RATE_INTERVAL_USEC;
+        *tat += RATE_INTERVAL_USEC;
         return true;
 }
 
@@ -268,7 +262,7 @@ static int on_ra_timer(sd_event_source *s, uint64_t usec, void *userdata)
         struct guest *g = userdata;
 
         for (struct slot_rec *r = manager_records(g->manager); r; r = r->records_next)
-                if (r->phase == SLOT_LIVE && g->slots[r->slot].ifindex == r->ifindex)
+                if (r->phase == SLOT_LIVE)
                         send_ra(g, r);
         (void)sd_event_source_set_time_relative(s, RA_RESEND_USEC);
         return 0;
@@ -278,22 +272,15 @@ static void on_live(struct slot_rec *r, void *userdata)
 {
         struct guest *g = userdata;
 
-        g->slots[r->slot] = (struct guest_slot){.ifindex = r->ifindex};
+        g->tat[r->slot] = 0; /* a new tenant starts with a full burst */
         /* Unsolicited: a guest already up learns of its router now. */
         if (g->ra_timer)
                 send_ra(g, r);
 }
 
-static void on_gone(struct slot_rec *r, void *userdata)
-{
-        struct guest *g = userdata;
-        g->slots[r->slot] = (struct guest_slot){0};
-}
-
 static const struct slot_hooks hooks = {
     .name = "guest",
     .live = on_live,
-    .gone = on_gone,
 };
 
 /* ---- life ---- */
@@ -367,8 +354,8 @@ int guest_new(sd_event *event, struct manager *m, struct guest **ret)
         g->config = manager_config(m);
         g->fd4 = g->fd6 = -1;
         g->dns = g->config->dns;
-        g->slots = calloc(g->config->effective_max_slots, sizeof(*g->slots));
-        e = g->slots ? open_sockets(event, g) : -ENOMEM;
+        g->tat = calloc(g->config->effective_max_slots, sizeof(*g->tat));
+        e = g->tat ? open_sockets(event, g) : -ENOMEM;
         if (e >= 0)
                 e = manager_subscribe(m, &hooks, g);
         if (e < 0) {
@@ -390,6 +377,6 @@ void guest_free(struct guest *g)
         sd_event_source_disable_unref(g->ra_timer);
         safe_close(g->fd4);
         safe_close(g->fd6);
-        free(g->slots);
+        free(g->tat);
         free(g);
 }

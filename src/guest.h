@@ -9,9 +9,10 @@
 /* Guest services (docs/DESIGN.md, "Guest services"): DHCPv4, Router
  * Advertisements and DHCPv6 answered for every live slot, by the daemon
  * itself, from two packet sockets for all slots (one per ethertype) with a
- * kernel filter that lets through only what is asked for. A lifecycle
- * subscriber: a slot's guest is answered from "live" to "gone", and gets
- * an unsolicited Router Advertisement as it goes live. */
+ * kernel filter that lets through only what is asked for. A slot's guest
+ * is answered while the manager's record of it is live; a "live"
+ * subscriber sends it an unsolicited Router Advertisement and starts its
+ * rate limit afresh. */
 
 struct guest;
 
