@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "packet.h"
 #include "protocol.h"
 #include "taplink.h"
 #include "../tests/throwaway-netns.h"
@@ -434,17 +435,6 @@ static void guest_addr(const tl_slot *s, struct guest_addr *ret)
         inet_pton(AF_INET, tl_slot_gateway(s, TL_IPV4), &ret->gateway);
 }
 
-static uint16_t ip_checksum(const uint8_t *p, size_t len)
-{
-        uint32_t sum = 0;
-
-        for (size_t i = 0; i + 1 < len; i += 2)
-                sum += (uint32_t)p[i] << 8 | p[i + 1];
-        while (sum >> 16)
-                sum = (sum & 0xffff) + (sum >> 16);
-        return (uint16_t)~sum;
-}
-
 #define ETH 14
 #define IP4 20
 #define UDP 8
@@ -473,9 +463,8 @@ static size_t discover_frame(const struct guest_addr *a, uint32_t xid, uint8_t *
         ip[8] = 64;
         ip[9] = 17;
         memset(ip + 16, 0xff, 4);
-        sum = ip_checksum(ip, IP4);
-        ip[10] = (uint8_t)(sum >> 8);
-        ip[11] = (uint8_t)sum;
+        sum = inet_checksum(ip, IP4, 0);
+        memcpy(ip + 10, &sum, 2);
         udp[1] = 68;
         udp[3] = 67;
         udp[4] = (uint8_t)((len - ETH - IP4) >> 8);
@@ -561,17 +550,15 @@ static size_t echo_frame(const struct guest_addr *a, uint16_t seq, uint8_t *buf)
         ip[9] = 1;
         memcpy(ip + 12, &a->guest, 4);
         memcpy(ip + 16, &a->gateway, 4);
-        sum = ip_checksum(ip, IP4);
-        ip[10] = (uint8_t)(sum >> 8);
-        ip[11] = (uint8_t)sum;
+        sum = inet_checksum(ip, IP4, 0);
+        memcpy(ip + 10, &sum, 2);
         icmp[0] = 8;
         icmp[4] = 0x74; /* id "tb" */
         icmp[5] = 0x62;
         icmp[6] = (uint8_t)(seq >> 8);
         icmp[7] = (uint8_t)seq;
-        sum = ip_checksum(icmp, icmp_len);
-        icmp[2] = (uint8_t)(sum >> 8);
-        icmp[3] = (uint8_t)sum;
+        sum = inet_checksum(icmp, icmp_len, 0);
+        memcpy(icmp + 2, &sum, 2);
         return len;
 }
 
