@@ -244,6 +244,27 @@ static int get_listen_fd(const char *path, int *ret_fd)
         return e < 0 ? e : 1;
 }
 
+/* The address the listening socket really has, for the log: with socket
+ * activation it is whatever taplinkd.socket (or another manager) bound,
+ * not our configured path. An abstract address is shown as "@name". */
+static void socket_address(int fd, char *buf, size_t size)
+{
+        struct sockaddr_un sa = {};
+        socklen_t len = sizeof(sa);
+        size_t path_len;
+
+        if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+            len <= offsetof(struct sockaddr_un, sun_path)) {
+                snprintf(buf, size, "an unnamed socket (fd %d)", fd);
+                return;
+        }
+        path_len = len - offsetof(struct sockaddr_un, sun_path);
+        if (sa.sun_path[0] == '\0')
+                snprintf(buf, size, "@%.*s", (int)path_len - 1, sa.sun_path + 1);
+        else
+                snprintf(buf, size, "%.*s", (int)strnlen(sa.sun_path, path_len), sa.sun_path);
+}
+
 /* A daemon serving many VMMs holds a socket per client: lift the soft fd
  * limit to the hard one. */
 static void raise_fd_limit(void)
@@ -330,6 +351,7 @@ static int serve(const struct config *c)
         struct daemon d = {0};
         struct varlink_server *server = NULL;
         int listen_fd = -1, bound = 0, e;
+        char address[sizeof(((struct sockaddr_un *)NULL)->sun_path) + 32];
         sigset_t mask;
 
         sigemptyset(&mask);
@@ -365,26 +387,29 @@ static int serve(const struct config *c)
         if (e < 0)
                 goto out;
         bound = e;
+        socket_address(listen_fd, address, sizeof(address));
 
         static const struct varlink_server_info info = {
             .vendor = "taplinkd",
             .product = "taplinkd",
             .version = TAPLINK_VERSION,
-            .url = "https://github.com/taplinkd/taplinkd",
+            /* No project home exists yet: an empty url rather than an
+             * address that does not resolve (GetInfo's url is not optional). */
+            .url = "",
             .interface_name = "io.taplinkd",
             .interface_description = varlink_idl_text,
         };
         e = varlink_server_new(event, listen_fd, &info, methods_on_call, methods_on_disconnect, d.methods,
                                &server);
         if (e < 0) {
-                log_error_errno(e, "varlink: serving %s failed: %m", c->socket_path);
+                log_error_errno(e, "varlink: serving %s failed: %m", address);
                 safe_close(listen_fd);
                 goto out;
         }
         varlink_server_set_send_fds_handler(server, methods_on_send_fds);
 
-        log_info("serving io.taplinkd on %s (%u of %u slots in use)", c->socket_path,
-                 manager_slots_in_use(d.manager), c->effective_max_slots);
+        log_info("serving io.taplinkd on %s%s (%u of %u slots in use)", address,
+                 bound ? "" : " (from systemd)", manager_slots_in_use(d.manager), c->effective_max_slots);
         status_send(d.status);
         e = notify_ready();
         if (e == -EAGAIN)

@@ -545,13 +545,20 @@ class SocketActivationTest(unittest.TestCase):
             d = Daemon(tmp)
             self.addCleanup(d.cleanup)
             path = os.path.join(tmp, "activated.sock")
+            log = open(os.path.join(tmp, "activated.log"), "w+")
+            self.addCleanup(log.close)
             p = subprocess.Popen(["systemd-socket-activate", "-l", path, TAPLINKD, "--config", d.conf],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=log, stderr=log)
             self.addCleanup(lambda: (p.kill(), p.wait()))
             wait_for(lambda: os.path.exists(path), what="activation socket")
             c = Varlink(path)
             st = c.call("io.taplinkd.Status")[0]
             self.assertEqual(st["slotsInUse"], 0)
+            # The log names the socket it was handed, not its configured one.
+            log.seek(0)
+            text = log.read()
+            self.assertIn("serving io.taplinkd on %s (from systemd)" % path, text)
+            self.assertNotIn("/run/taplinkd/io.taplinkd", text)
             s, fds = c.acquire()
             self.assertIsNotNone(link(s["ifname"]))
             for fd in fds:
