@@ -506,6 +506,33 @@ struct slot_rec *manager_records(const struct manager *m)
         return m->records;
 }
 
+static int cmp_slot_rec(const void *a, const void *b)
+{
+        const struct slot_rec *x = *(struct slot_rec *const *)a, *y = *(struct slot_rec *const *)b;
+        return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+ssize_t manager_records_by_slot(const struct manager *m, struct slot_rec ***ret)
+{
+        _cleanup_free_ struct slot_rec **v = NULL;
+        struct slot_rec *r;
+        size_t n = 0;
+
+        LIST_FOREACH(records, r, m->records)
+        n++;
+        if (n > 0) {
+                v = calloc(n, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                n = 0;
+                LIST_FOREACH(records, r, m->records)
+                v[n++] = r;
+                qsort(v, n, sizeof(*v), cmp_slot_rec);
+        }
+        *ret = TAKE_PTR(v);
+        return (ssize_t)n;
+}
+
 unsigned manager_slots_in_use(const struct manager *m)
 {
         return m->n_in_use;

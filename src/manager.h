@@ -173,6 +173,10 @@ int manager_adopt(struct manager *m, const struct rtnl_tap_info *info);
 struct slot_rec *manager_slot(const struct manager *m, unsigned slot);
 /* Every record with a device of ours (not FOREIGN), newest first. */
 struct slot_rec *manager_records(const struct manager *m);
+/* The same records as an array sorted by slot number (what List and
+ * Monitor report). *ret is malloc'd (free() it, not the records); NULL
+ * when there are none. Returns how many, or -ENOMEM. */
+ssize_t manager_records_by_slot(const struct manager *m, struct slot_rec ***ret);
 /* Slots acquiring, live or releasing. */
 unsigned manager_slots_in_use(const struct manager *m);
 const struct config *manager_config(const struct manager *m);

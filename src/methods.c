@@ -24,7 +24,7 @@ struct acquire_req {
 struct methods {
         struct manager *manager;
         const struct config *config;
-        struct quota quota; /* live slots per uid */
+        struct quota quota;        /* live slots per uid */
         const struct guest *guest; /* for Status; may be NULL */
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
@@ -241,16 +241,21 @@ static void method_list(struct methods *mt, struct varlink_conn *conn, const str
 {
         const struct varlink_peer *peer = varlink_conn_peer(conn);
         _cleanup_json_ struct json_object *p = json_object_new_object();
+        _cleanup_free_ struct slot_rec **records = NULL;
         struct json_object *slots;
+        ssize_t n;
 
+        n = manager_records_by_slot(mt->manager, &records);
+        if (n < 0)
+                goto oom;
         slots = json_object_new_array();
         if (json_add(p, "slots", slots) < 0)
                 goto oom;
-        for (struct slot_rec *r = manager_records(mt->manager); r; r = r->records_next) {
+        for (ssize_t i = 0; i < n; i++) {
                 struct json_object *o;
-                if (!visible(peer, r))
+                if (!visible(peer, records[i]))
                         continue;
-                o = slot_to_json(mt->config, r);
+                o = slot_to_json(mt->config, records[i]);
                 if (!o || json_object_array_add(slots, o) < 0) {
                         json_object_put(o);
                         goto oom;
@@ -269,7 +274,8 @@ static void method_status(struct methods *mt, struct varlink_conn *conn, const s
         if (json_add(p, "version", json_object_new_string(TAPLINK_VERSION)) < 0 ||
             json_add(p, "slotsInUse", json_object_new_int64(manager_slots_in_use(mt->manager))) < 0 ||
             json_add(p, "maxSlots", json_object_new_int64(mt->config->effective_max_slots)) < 0 ||
-            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) < 0) {
+            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) <
+                0) {
                 reply_kernel_error(conn, "malloc", -ENOMEM);
                 return;
         }

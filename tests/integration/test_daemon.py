@@ -218,6 +218,27 @@ class NoIPv6Test(DaemonTestCase):
             os.close(fd)
         self.assertNoLeak()
 
+    def test_list_is_sorted_by_slot(self):
+        # The free list hands out the longest-free number and the daemon
+        # keeps its records newest first (here: 3, 2, 0): List sorts them.
+        c = self.client()
+        held = []
+        for _ in range(3):
+            s, fds = c.acquire(persistent=True)
+            held.append(s["slot"])
+            for fd in fds:
+                os.close(fd)
+        c.call("io.taplinkd.Release", {"slot": held.pop(1)})
+        s, fds = c.acquire(persistent=True)
+        for fd in fds:
+            os.close(fd)
+        held.append(s["slot"])
+        self.assertEqual(len(set(held)), 3)
+        numbers = [s["slot"] for s in c.call("io.taplinkd.List")[0]["slots"]]
+        self.assertEqual(numbers, sorted(held))
+        for n in held:
+            c.call("io.taplinkd.Release", {"slot": n})
+
 
 class ProtocolTest(DaemonTestCase):
 

@@ -602,6 +602,29 @@ static void test_links_present(void **state)
         assert_int_equal(manager_slots_in_use(t->fake.m), 1);
 }
 
+static void test_records_by_slot(void **state)
+{
+        struct t *t = *state;
+        _cleanup_free_ struct slot_rec **v = NULL;
+        struct slot_rec *r[3];
+        const char *op = NULL;
+
+        assert_int_equal(manager_records_by_slot(t->fake.m, &v), 0);
+        assert_null(v);
+        for (size_t i = 0; i < ELEMENTSOF(r); i++)
+                assert_int_equal(acquire(t, &op, &r[i]), 0);
+        /* Slot 1 ends; the next Acquire takes 3: records are newest first
+         * (3, 2, 0), the array is by number. */
+        link_gone(t, r[1]);
+        assert_int_equal(acquire(t, &op, &r[1]), 0);
+        assert_int_equal(r[1]->slot, 3);
+        assert_int_equal(manager_records(t->fake.m)->slot, 3);
+        assert_int_equal(manager_records_by_slot(t->fake.m, &v), 3);
+        assert_int_equal(v[0]->slot, 0);
+        assert_int_equal(v[1]->slot, 2);
+        assert_int_equal(v[2]->slot, 3);
+}
+
 static void test_changed_and_unsubscribe(void **state)
 {
         struct t *t = *state;
@@ -690,6 +713,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_vmm_exit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
             cmocka_unit_test_setup_teardown(test_links_present, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_records_by_slot, setup, teardown),
             cmocka_unit_test_setup_teardown(test_changed_and_unsubscribe, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscribe_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_free_with_pending, setup, teardown),
