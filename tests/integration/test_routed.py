@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: MIT
+"""Routed mode: a fleet of hosts, each with its own taplinkd and its own
+pool, `masquerade = no`, and the hosts' routing carrying guest traffic
+without NAT (docs/taplinkd.conf.5, "Many hosts"; README "Many hosts").
+
+Four network namespaces, none of them the runner's:
+
+    guest A --tl0-- host A --veth 192.0.2.0/30-- host B --veth 198.51.100.0/30-- world
+                                                    |
+                                         guest B --tm0
+
+Host A is this test's own namespace (pool 10.213.0.0/24, interfaces tl*);
+host B runs a second taplinkd (pool 10.214.0.0/24, interfaces tm*). Each
+host has a static route to the other's pool, host A's default route goes
+through host B, and the world routes both pools back to host B, as a BGP
+speaker (FRR, BIRD) announcing each pool would arrange. The guests are
+stand-in guests (frame_pump.py: a network stack of their own on the slot's
+fd), configured with the addresses their slot hands out."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Daemon, PYTHON, TIMEOUT_SCALE, require_sandbox, run  # noqa: E402
+from guest_link import StandInGuest  # noqa: E402
+
+POOL_A, POOL_B = "10.213.0.0/24", "10.214.0.0/24"
+WORLD = "198.51.100.2"
+PORT = 7000
+
+# Answers each UDP datagram with the address it came from: what the world
+# (or another guest) sees as the sender.
+ECHO_SOURCE = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(512)
+    s.sendto(peer[0].encode(), peer)
+"""
+
+# Sends one datagram, prints the answer (or "timeout").
+ASK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[3]))
+for _ in range(5):
+    s.sendto(b"who am i", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recv(512).decode())
+        break
+    except socket.timeout:
+        pass
+else:
+    print("timeout")
+"""
+
+
+class Namespace:
+    """A network namespace held by a sleeping process of its own."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        path = "/proc/%d/ns/net" % self.proc.pid
+        me = os.readlink("/proc/self/ns/net")
+        deadline = 100
+        while os.readlink(path) == me and deadline:
+            deadline -= 1
+            subprocess.run(["sleep", "0.01"])
+        self.netns = path
+
+    def cmd(self, *argv):
+        return ["nsenter", "--net=" + self.netns, "--"] + list(argv)
+
+    def run(self, *argv, check=True):
+        return run(*self.cmd(*argv), check=check)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class RoutedTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        require_sandbox()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.procs = []
+        try:
+            cls._build()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _build(cls):
+        cls.host_b = Namespace()
+        cls.world = Namespace()
+        run("ip", "link", "set", "lo", "up")
+        cls.host_b.run("ip", "link", "set", "lo", "up")
+        cls.world.run("ip", "link", "set", "lo", "up")
+        # host A <-> host B
+        run("ip", "link", "add", "to-b", "type", "veth", "peer", "name", "to-a", "netns", cls.host_b.netns)
+        run("ip", "addr", "add", "192.0.2.1/30", "dev", "to-b")
+        run("ip", "link", "set", "to-b", "up")
+        cls.host_b.run("ip", "addr", "add", "192.0.2.2/30", "dev", "to-a")
+        cls.host_b.run("ip", "link", "set", "to-a", "up")
+        # host B <-> the world
+        cls.host_b.run("ip", "link", "add", "to-world", "type", "veth", "peer", "name", "to-b", "netns",
+                       cls.world.netns)
+        cls.host_b.run("ip", "addr", "add", "198.51.100.1/30", "dev", "to-world")
+        cls.host_b.run("ip", "link", "set", "to-world", "up")
+        cls.world.run("ip", "addr", "add", WORLD + "/30", "dev", "to-b")
+        cls.world.run("ip", "link", "set", "to-b", "up")
+        # Static routes where a fleet would run a routing daemon.
+        run("ip", "route", "add", "default", "via", "192.0.2.2")
+        cls.host_b.run("ip", "route", "add", POOL_A, "via", "192.0.2.1")
+        for pool in (POOL_A, POOL_B):
+            cls.world.run("ip", "route", "add", pool, "via", "198.51.100.1")
+
+        a_dir = os.path.join(cls.tmp.name, "a")
+        b_dir = os.path.join(cls.tmp.name, "b")
+        os.makedirs(a_dir)
+        os.makedirs(b_dir)
+        routed = {"network.masquerade": "no", "network.ipv6": "no", "network.ipv4_prefix": "30"}
+        cls.daemon_a = Daemon(a_dir, config=dict(routed, **{"network.ipv4_pool": POOL_A}))
+        cls.daemon_b = Daemon(b_dir, config=dict(routed, **{"network.ipv4_pool": POOL_B,
+                                                            "daemon.ifname_prefix": "tm"}),
+                              wrapper=cls.host_b.cmd())
+        cls.daemon_a.start()
+        cls.daemon_b.start()
+        cls.guest_a = cls._guest(cls.daemon_a, "ga")
+        cls.guest_b = cls._guest(cls.daemon_b, "gb")
+
+        cls.echo_world = cls._serve(cls.world)
+        cls.echo_guest_b = cls._serve(cls.guest_b)
+
+    @classmethod
+    def _guest(cls, daemon, name):
+        c = daemon.client()
+        slot, fds = c.acquire(vnetHeader=False, label=name)
+        c.close()
+        scratch = os.path.join(cls.tmp.name, name)
+        os.makedirs(scratch)
+        g = StandInGuest(slot, fds[0], scratch)
+        os.close(fds[0])
+        g.slot = slot
+        v4 = slot["ipv4"]
+        g.run("ip", "addr", "add", "%s/%d" % (v4["guest"], v4["prefixLength"]), "dev", "eth0", check=True)
+        g.run("ip", "route", "add", "default", "via", v4["gateway"], check=True)
+        return g
+
+    @classmethod
+    def _serve(cls, ns):
+        p = subprocess.Popen(ns.cmd(PYTHON, "-c", ECHO_SOURCE, str(PORT)), stdout=subprocess.PIPE, text=True)
+        cls.procs.append(p)
+        if p.stdout.readline().strip() != "ready":
+            raise AssertionError("the UDP echo server did not start")
+        return p
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in getattr(cls, "procs", []):
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        for name in ("guest_a", "guest_b"):
+            g = getattr(cls, name, None)
+            if g:
+                g.stop()
+        for name in ("daemon_a", "daemon_b"):
+            d = getattr(cls, name, None)
+            if d:
+                d.cleanup()
+        for name in ("host_b", "world"):
+            ns = getattr(cls, name, None)
+            if ns:
+                ns.stop()
+        run("ip", "link", "del", "to-b", check=False)
+        cls.tmp.cleanup()
+
+    def ask(self, guest, address):
+        out = guest.run(PYTHON, "-c", ASK, address, str(PORT), str(1.0 * TIMEOUT_SCALE)).stdout
+        return out.strip()
+
+    def test_guest_reaches_the_world_without_nat(self):
+        # The world sees the guest's own address: nothing translated it.
+        self.assertEqual(self.ask(self.guest_a, WORLD), self.guest_a.slot["ipv4"]["guest"])
+
+    def test_guests_on_two_hosts_reach_each_other(self):
+        # Each taplinkd isolates its own slots; across hosts, isolation is
+        # the routing's (or a firewall's) business.
+        self.assertEqual(self.ask(self.guest_a, self.guest_b.slot["ipv4"]["guest"]),
+                         self.guest_a.slot["ipv4"]["guest"])
+
+    def test_each_host_keeps_its_own_pool(self):
+        self.assertTrue(self.guest_a.slot["ipv4"]["guest"].startswith("10.213.0."))
+        self.assertTrue(self.guest_b.slot["ipv4"]["guest"].startswith("10.214.0."))
+        self.assertEqual(self.guest_a.slot["ifname"], "tl0")
+        self.assertEqual(self.guest_b.slot["ifname"], "tm0")
+        tables = self.host_b.run("nft", "list", "tables").stdout
+        self.assertIn(self.daemon_b.table, tables)
+        # The table of routed mode has no masquerade rule.
+        ruleset = run("nft", "list", "table", "inet", self.daemon_a.table).stdout
+        self.assertNotIn("masquerade", ruleset)
+
+
+if __name__ == "__main__":
+    unittest.main()
