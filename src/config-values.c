@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include "config-values.h"
+#include "config.h"
 #include "macro.h"
 
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
@@ -137,6 +138,46 @@ int config_parse_network(const char *value, int family, unsigned min_len, unsign
 
         memcpy(ret_addr, addr, bits / 8);
         *ret_len = len;
+        return 0;
+}
+
+#define NETWORK_SEPARATORS ", \t"
+
+int config_parse_networks(const char *value, struct config_network *ret, size_t *ret_n, char **ret_msg)
+{
+        struct config_network nets[CONFIG_ISOLATE_MAX];
+        const char *p = value;
+        size_t n = 0;
+
+        for (;;) {
+                char token[INET6_ADDRSTRLEN + 8];
+                struct config_network *net = &nets[n];
+                size_t len;
+                int r;
+
+                p += strspn(p, NETWORK_SEPARATORS);
+                if (*p == '\0')
+                        break;
+                len = strcspn(p, NETWORK_SEPARATORS);
+                if (n == CONFIG_ISOLATE_MAX)
+                        return config_fail(ret_msg, "more than %u networks", CONFIG_ISOLATE_MAX);
+                if (len >= sizeof(token))
+                        return config_fail(ret_msg, "%.*s is not an IPv4 or IPv6 network", (int)len, p);
+                memcpy(token, p, len);
+                token[len] = '\0';
+                *net = (struct config_network){.family = strchr(token, ':') ? AF_INET6 : AF_INET};
+                r = config_parse_network(token, net->family, 0, net->family == AF_INET ? 32 : 128,
+                                         &net->addr, &net->prefix_len, ret_msg);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        if (memcmp(&nets[i], net, sizeof(*net)) == 0)
+                                return config_fail(ret_msg, "%s is named twice", token);
+                n++;
+                p += len;
+        }
+        memcpy(ret, nets, n * sizeof(*nets));
+        *ret_n = n;
         return 0;
 }
 

@@ -34,6 +34,12 @@ int config_check_socket_path(const char *path, char **ret_msg);
 int config_parse_network(const char *value, int family, unsigned min_len, unsigned max_len, void *ret_addr,
                          unsigned *ret_len, char **ret_msg);
 
+/* isolate: IPv4 or IPv6 networks ("address/length", length 0..32 or
+ * 0..128, no host bits) separated by commas and/or blanks, at most
+ * CONFIG_ISOLATE_MAX, none twice; "" for the default. */
+struct config_network;
+int config_parse_networks(const char *value, struct config_network *ret, size_t *ret_n, char **ret_msg);
+
 /* A user's (group false) or group's id by name: 0, -ENOENT for no such
  * name, or another -errno. No message. */
 int config_lookup_id(const char *name, bool group, id_t *ret_id);

@@ -35,6 +35,7 @@ enum key_id {
         KEY_IPV6_PREFIX,
         KEY_MTU,
         KEY_MASQUERADE,
+        KEY_ISOLATE,
         KEY_ALLOW_USERS,
         KEY_ALLOW_GROUPS,
         KEY_MAX_SLOTS_PER_USER,
@@ -220,6 +221,11 @@ static int parse_dns_search(struct config *c, const char *value, char **ret_msg)
         return config_parse_domain(value, c->dns.search, ret_msg);
 }
 
+static int parse_isolate(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_networks(value, c->isolate, &c->n_isolate, ret_msg);
+}
+
 static const struct key_def keys[_KEY_MAX] = {
     [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
     [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
@@ -234,6 +240,7 @@ static const struct key_def keys[_KEY_MAX] = {
     [KEY_IPV6_PREFIX] = {"network", "ipv6_prefix", parse_ipv6_prefix, false, false},
     [KEY_MTU] = {"network", "mtu", parse_mtu, false, false},
     [KEY_MASQUERADE] = {"network", "masquerade", parse_masquerade, false, false},
+    [KEY_ISOLATE] = {"network", "isolate", parse_isolate, true, true},
     [KEY_ALLOW_USERS] = {"access", "allow_users", parse_allow_users, true, true},
     [KEY_ALLOW_GROUPS] = {"access", "allow_groups", parse_allow_groups, true, true},
     [KEY_MAX_SLOTS_PER_USER] = {"access", "max_slots_per_user", parse_max_slots_per_user, false, false},
@@ -779,6 +786,35 @@ static void print_dns_servers(FILE *f, const struct config *c)
         print_list(f, "dns_servers", text);
 }
 
+size_t config_isolate(const struct config *c, struct config_network ret[static CONFIG_ISOLATE_MAX])
+{
+        if (c->n_isolate > 0) {
+                memcpy(ret, c->isolate, c->n_isolate * sizeof(*ret));
+                return c->n_isolate;
+        }
+        ret[0] = (struct config_network){
+            .family = AF_INET, .addr.v4 = c->ipv4_pool, .prefix_len = c->ipv4_pool_prefix};
+        ret[1] = (struct config_network){
+            .family = AF_INET6, .addr.v6 = c->ipv6_pool, .prefix_len = c->ipv6_pool_prefix};
+        return 2;
+}
+
+static void print_isolate(FILE *f, const struct config *c)
+{
+        char text[INET6_ADDRSTRLEN];
+
+        if (c->n_isolate == 0) {
+                fprintf(f, "# isolate: the pools\nisolate =\n");
+                return;
+        }
+        fprintf(f, "isolate =");
+        for (size_t i = 0; i < c->n_isolate; i++) {
+                inet_ntop(c->isolate[i].family, &c->isolate[i].addr, text, sizeof(text));
+                fprintf(f, "%s %s/%u", i ? "," : "", text, c->isolate[i].prefix_len);
+        }
+        fprintf(f, "\n");
+}
+
 void config_print(const struct config *c, FILE *f)
 {
         char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -804,6 +840,7 @@ void config_print(const struct config *c, FILE *f)
         fprintf(f, "ipv6_prefix = %u\n", c->ipv6_prefix);
         fprintf(f, "mtu = %u\n", c->mtu);
         fprintf(f, "masquerade = %s\n", yes_no(c->masquerade));
+        print_isolate(f, c);
 
         fprintf(f, "\n[access]\n");
         print_list(f, "allow_users", c->allow_users_text);

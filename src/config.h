@@ -23,6 +23,17 @@
 #define CONFIG_LABEL_MAX TAPLINKD_LABEL_MAX
 #define CONFIG_IPV6_MIN_MTU TAPLINKD_IPV6_MTU_MIN
 
+/* One network of [network] isolate. */
+#define CONFIG_ISOLATE_MAX 32
+struct config_network {
+        int family; /* AF_INET or AF_INET6 */
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        } addr;
+        unsigned prefix_len;
+};
+
 struct config {
         /* [daemon] */
         char *socket_path;
@@ -42,6 +53,11 @@ struct config {
         unsigned ipv6_prefix;      /* per-slot prefix, e.g. 64 */
         unsigned mtu;
         bool masquerade;
+        /* isolate: destinations no guest may reach, like other slots
+         * (docs/taplinkd.conf.5). Empty: the pools themselves; see
+         * config_isolate(). */
+        struct config_network isolate[CONFIG_ISOLATE_MAX];
+        size_t n_isolate;
 
         /* [access] */
         uid_t *allow_users;
@@ -68,6 +84,10 @@ struct config {
          * config_init()/config_load(). */
         unsigned effective_max_slots;
 };
+
+/* The networks guests may not reach: isolate as configured, else
+ * ipv4_pool and ipv6_pool. Returns how many (at most CONFIG_ISOLATE_MAX). */
+size_t config_isolate(const struct config *c, struct config_network ret[static CONFIG_ISOLATE_MAX]);
 
 /* Fills in every built-in default. The default group "taplink" is resolved
  * if it exists; if it does not, allow_groups is empty and a warning is

@@ -35,8 +35,11 @@
 #define NFT_UDATA_EXPR_CONCAT 13
 #define NFT_UDATA_PAYLOAD_DESC 0
 #define NFT_UDATA_PAYLOAD_TYPE 1
+#define NFT_UDATA_PROTO_DESC_IP 12
 #define NFT_UDATA_PROTO_DESC_IP6 13
+#define NFT_UDATA_IPHDR_DADDR 12
 #define NFT_UDATA_IP6HDR_SADDR 8
+#define NFT_UDATA_IP6HDR_DADDR 9
 
 #define NFT_SRCNAT_PRIORITY 100 /* "priority srcnat" */
 
@@ -125,14 +128,93 @@ int nft_layout_init(const struct config *c, struct nft_layout *ret)
         if (c->ipv4_prefix < 1 || c->ipv4_prefix > 31 || c->ipv6_prefix < 1 || c->ipv6_prefix > 127)
                 return -EINVAL;
 
+        struct config_network nets[CONFIG_ISOLATE_MAX];
+        size_t n_nets = config_isolate(c, nets);
+
         *ret = (struct nft_layout){
             .ipv4_prefix = c->ipv4_prefix,
             .ipv6_prefix = c->ipv6_prefix,
             .masquerade = c->masquerade,
         };
+        ret->n_isolate_v4 = nft_networks_to_intervals(nets, n_nets, AF_INET, ret->isolate_v4);
+        ret->n_isolate_v6 = nft_networks_to_intervals(nets, n_nets, AF_INET6, ret->isolate_v6);
+        for (size_t i = 0; i < n_nets; i++)
+                if (nets[i].family == AF_INET && ret->n_isolate_nets_v4++ == 0)
+                        ret->isolate_one_v4 = nets[i];
+                else if (nets[i].family == AF_INET6 && ret->n_isolate_nets_v6++ == 0)
+                        ret->isolate_one_v6 = nets[i];
         memcpy(ret->table, c->nft_table, table_len + 1);
         memcpy(ret->ifname_prefix, c->ifname_prefix, prefix_len + 1);
         return 0;
+}
+
+/* A network as the half-open range [start, end); *ret_top when it reaches
+ * the top of the address space (no end). */
+struct range {
+        uint8_t start[16], end[16];
+        bool top;
+};
+
+static void network_range(const struct config_network *net, size_t len, struct range *ret)
+{
+        *ret = (struct range){.top = true};
+        memcpy(ret->start, &net->addr, len);
+        memcpy(ret->end, &net->addr, len);
+        for (size_t bit = net->prefix_len; bit < len * 8; bit++)
+                ret->end[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+        /* end = last address + 1, unless that overflows */
+        for (size_t i = len; i-- > 0;)
+                if (++ret->end[i] != 0) {
+                        ret->top = false;
+                        break;
+                }
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+        return memcmp(((const struct range *)a)->start, ((const struct range *)b)->start, 16);
+}
+
+size_t nft_networks_to_intervals(const struct config_network *nets, size_t n, int family,
+                                 struct nft_anon_elem ret[static NFT_ISOLATE_ELEMS_MAX])
+{
+        size_t len = family == AF_INET ? 4 : 16, n_ranges = 0, n_ret = 0;
+        struct range ranges[CONFIG_ISOLATE_MAX];
+
+        for (size_t i = 0; i < n && n_ranges < ELEMENTSOF(ranges); i++)
+                if (nets[i].family == family)
+                        network_range(&nets[i], len, &ranges[n_ranges++]);
+        if (n_ranges == 0)
+                return 0;
+        qsort(ranges, n_ranges, sizeof(*ranges), cmp_range);
+
+        /* Merge in place: a range that starts at or before the end of the
+         * one before extends it. */
+        size_t m = 0;
+        for (size_t i = 1; i < n_ranges; i++) {
+                struct range *last = &ranges[m];
+                if (last->top || memcmp(ranges[i].start, last->end, len) <= 0) {
+                        if (!last->top && (ranges[i].top || memcmp(ranges[i].end, last->end, len) > 0)) {
+                                memcpy(last->end, ranges[i].end, len);
+                                last->top = ranges[i].top;
+                        }
+                } else
+                        ranges[++m] = ranges[i];
+        }
+        n_ranges = m + 1;
+
+        static const uint8_t zero[16];
+        if (memcmp(ranges[0].start, zero, len) != 0)
+                ret[n_ret++] = (struct nft_anon_elem){.flags = NFT_SET_ELEM_INTERVAL_END};
+        for (size_t i = 0; i < n_ranges; i++) {
+                ret[n_ret] = (struct nft_anon_elem){0};
+                memcpy(ret[n_ret++].key, ranges[i].start, len);
+                if (ranges[i].top)
+                        break;
+                ret[n_ret] = (struct nft_anon_elem){.flags = NFT_SET_ELEM_INTERVAL_END};
+                memcpy(ret[n_ret++].key, ranges[i].end, len);
+        }
+        return n_ret;
 }
 
 /* --- batches ------------------------------------------------------------ */
@@ -486,6 +568,25 @@ static void match_subnet(struct rule_builder *rb, const struct nft_layout *l, bo
         put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), invert));
 }
 
+/* ip[6] daddr <network>, as nft matches a prefix: the whole bytes of a
+ * byte-aligned prefix compared, else the address masked and compared. */
+static void match_daddr_network(struct rule_builder *rb, const struct config_network *net)
+{
+        bool ipv6 = net->family == AF_INET6;
+        uint32_t len = ipv6 ? 16 : 4, offset = ipv6 ? IP6_DADDR : IP_DADDR;
+        uint8_t mask[16];
+
+        if (net->prefix_len > 0 && net->prefix_len % 8 == 0) {
+                put_expr(rb, expr_payload_nh(NFT_REG_1, offset, net->prefix_len / 8));
+                put_expr(rb, expr_cmp_eq(NFT_REG_1, &net->addr, net->prefix_len / 8));
+                return;
+        }
+        prefix_mask(net->prefix_len, mask, len);
+        put_expr(rb, expr_payload_nh(NFT_REG_1, offset, len));
+        put_expr(rb, expr_mask(NFT_REG_1, mask, len));
+        put_expr(rb, expr_cmp_eq(NFT_REG_1, &net->addr, len));
+}
+
 size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
                             enum nft_rule_kind ret[NFT_RULES_MAX])
 {
@@ -500,6 +601,10 @@ size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
                 ret[n++] = NFT_RULE_ANTISPOOF_V6;
                 ret[n++] = NFT_RULE_ISOLATE_V4;
                 ret[n++] = NFT_RULE_ISOLATE_V6;
+                if (l->n_isolate_v4 > 0)
+                        ret[n++] = NFT_RULE_ISOLATE_DST_V4;
+                if (l->n_isolate_v6 > 0)
+                        ret[n++] = NFT_RULE_ISOLATE_DST_V6;
                 break;
         case NFT_CHAIN_POSTROUTING:
                 if (l->masquerade)
@@ -552,6 +657,20 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 put_expr(&rb, expr_verdict(NF_DROP));
                 break;
         }
+        case NFT_RULE_ISOLATE_DST_V4:
+        case NFT_RULE_ISOLATE_DST_V6: {
+                bool ipv6 = kind == NFT_RULE_ISOLATE_DST_V6;
+                match_ifname_prefix(&rb, l);
+                match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+                if (nft_rule_needs_anon_set(l, kind)) {
+                        put_expr(&rb, ipv6 ? expr_payload_nh(NFT_REG_1, IP6_DADDR, 16)
+                                           : expr_payload_nh(NFT_REG_1, IP_DADDR, 4));
+                        put_expr(&rb, expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, false));
+                } else
+                        match_daddr_network(&rb, ipv6 ? &l->isolate_one_v6 : &l->isolate_one_v4);
+                put_expr(&rb, expr_verdict(NF_DROP));
+                break;
+        }
         case NFT_RULE_MASQUERADE:
                 match_nfproto(&rb, NFPROTO_IPV4);
                 match_subnet(&rb, l, false, false, false);
@@ -565,33 +684,69 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
         return 0;
 }
 
-bool nft_rule_needs_anon_set(enum nft_rule_kind kind)
+bool nft_rule_needs_anon_set(const struct nft_layout *l, enum nft_rule_kind kind)
 {
-        return kind == NFT_RULE_ANTISPOOF_V6_HOST;
+        return kind == NFT_RULE_ANTISPOOF_V6_HOST ||
+               (kind == NFT_RULE_ISOLATE_DST_V4 && l->n_isolate_nets_v4 > 1) ||
+               (kind == NFT_RULE_ISOLATE_DST_V6 && l->n_isolate_nets_v6 > 1);
 }
 
-/* The anonymous constant set of { ::, fe80::/10 }, created in the batch of
- * the rule that uses it and bound to that rule. */
-static int build_anon_set(struct nft_batch *b, const struct nft_layout *l, uint32_t anon_id)
+size_t nft_rule_anon_elems(const struct nft_layout *l, enum nft_rule_kind kind,
+                           const struct nft_anon_elem **ret, uint32_t *ret_key_len)
 {
+        switch (kind) {
+        case NFT_RULE_ANTISPOOF_V6_HOST:
+                *ret = nft_v6_exempt_elems;
+                *ret_key_len = 16;
+                return ELEMENTSOF(nft_v6_exempt_elems);
+        case NFT_RULE_ISOLATE_DST_V4:
+                *ret = l->isolate_v4;
+                *ret_key_len = 4;
+                return l->n_isolate_v4;
+        case NFT_RULE_ISOLATE_DST_V6:
+                *ret = l->isolate_v6;
+                *ret_key_len = 16;
+                return l->n_isolate_v6;
+        default:
+                *ret = NULL;
+                *ret_key_len = 0;
+                return 0;
+        }
+}
+
+/* The anonymous constant interval set of a rule ({ ::, fe80::/10 }, the
+ * isolate networks), created in the batch of the rule that uses it and
+ * bound to that rule. */
+static int build_anon_set(struct nft_batch *b, const struct nft_layout *l, enum nft_rule_kind kind,
+                          uint32_t anon_id)
+{
+        const struct nft_anon_elem *elems;
+        uint32_t key_len;
+        size_t n_elems = nft_rule_anon_elems(l, kind, &elems, &key_len);
+        bool v4 = key_len == 4;
+
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, ANON_SET_NAME);
         _cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *u =
             nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
         if (!s || !u)
                 return -ENOMEM;
         nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_IP6ADDR);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 16);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, v4 ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
         nftnl_set_set_u32(s, NFTNL_SET_ID, anon_id);
-        nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, ELEMENTSOF(nft_v6_exempt_elems));
+        nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, (uint32_t)n_elems);
 
         nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_BIG_ENDIAN);
         nftnl_udata_put_u32(u, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
         struct nftnl_udata *key = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_KEY_TYPEOF);
         nftnl_udata_put_u32(u, NFTNL_UDATA_SET_TYPEOF_EXPR, NFT_UDATA_EXPR_PAYLOAD);
         struct nftnl_udata *data = nftnl_udata_nest_start(u, NFTNL_UDATA_SET_TYPEOF_DATA);
-        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_DESC, NFT_UDATA_PROTO_DESC_IP6);
-        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_TYPE, NFT_UDATA_IP6HDR_SADDR);
+        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_DESC,
+                            v4 ? NFT_UDATA_PROTO_DESC_IP : NFT_UDATA_PROTO_DESC_IP6);
+        nftnl_udata_put_u32(u, NFT_UDATA_PAYLOAD_TYPE,
+                            kind == NFT_RULE_ANTISPOOF_V6_HOST ? NFT_UDATA_IP6HDR_SADDR
+                            : v4                               ? NFT_UDATA_IPHDR_DADDR
+                                                               : NFT_UDATA_IP6HDR_DADDR);
         nftnl_udata_nest_end(u, data);
         nftnl_udata_nest_end(u, key);
         if (nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0)
@@ -603,12 +758,12 @@ static int build_anon_set(struct nft_batch *b, const struct nft_layout *l, uint3
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < ELEMENTSOF(nft_v6_exempt_elems); i++) {
+        for (size_t i = 0; i < n_elems; i++) {
                 _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-                if (!e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, nft_v6_exempt_elems[i].key, 16) < 0)
+                if (!e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, key_len) < 0)
                         return -ENOMEM;
-                if (nft_v6_exempt_elems[i].flags)
-                        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, nft_v6_exempt_elems[i].flags);
+                if (elems[i].flags)
+                        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, elems[i].flags);
                 nftnl_set_elem_add(s, TAKE_PTR(e));
         }
         nlh = batch_msg(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE);
@@ -627,10 +782,10 @@ int nft_build_chain_rules(struct nft_batch *b, const struct nft_layout *l, enum 
                 uint32_t anon_id = 0;
                 int r;
 
-                if (nft_rule_needs_anon_set(kinds[i])) {
+                if (nft_rule_needs_anon_set(l, kinds[i])) {
                         /* Past the named sets' ids. */
                         anon_id = _NFT_SET_MAX + b->next_set_id++;
-                        r = build_anon_set(b, l, anon_id);
+                        r = build_anon_set(b, l, kinds[i], anon_id);
                         if (r < 0)
                                 return r;
                 }

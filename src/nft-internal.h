@@ -24,6 +24,19 @@
 
 #define NFT_TABLE_NAME_MAX 256 /* NFT_NAME_MAXLEN, with the NUL */
 
+/* One element of an anonymous constant interval set as nft sends it: the
+ * start of a range, or with NFT_SET_ELEM_INTERVAL_END the first address
+ * past it. An IPv4 key is the first 4 bytes. */
+struct nft_anon_elem {
+        uint8_t key[16];
+        uint32_t flags;
+};
+
+/* [network] isolate as interval elements: a leading end at 0 when the
+ * first range starts later, then start and end of each merged range (no
+ * end for a range reaching the top of the address space). */
+#define NFT_ISOLATE_ELEMS_MAX (2 * CONFIG_ISOLATE_MAX + 1)
+
 /* What the ruleset depends on, copied out of the configuration. */
 struct nft_layout {
         char table[NFT_TABLE_NAME_MAX];
@@ -31,6 +44,14 @@ struct nft_layout {
         unsigned ipv4_prefix; /* 1..31 */
         unsigned ipv6_prefix; /* 1..127 */
         bool masquerade;
+        /* isolate, per family: one network is matched as nft matches a
+         * prefix (isolate_one_*), more through an anonymous set. */
+        size_t n_isolate_nets_v4, n_isolate_nets_v6;
+        struct config_network isolate_one_v4, isolate_one_v6;
+        struct nft_anon_elem isolate_v4[NFT_ISOLATE_ELEMS_MAX];
+        size_t n_isolate_v4;
+        struct nft_anon_elem isolate_v6[NFT_ISOLATE_ELEMS_MAX];
+        size_t n_isolate_v6;
 };
 
 /* -EINVAL when the table name or prefix is empty or too long, or a prefix
@@ -140,10 +161,6 @@ int nft_chain_id_from_name(const char *name);
 /* { ::, fe80::/10 }, the addresses a guest may send from before it has
  * its own, as nft sends that anonymous set: an interval set of half-open
  * ranges [::, ::1) and [fe80::, fec0::), each end flagged. */
-struct nft_anon_elem {
-        uint8_t key[16];
-        uint32_t flags;
-};
 #define NFT_V6_EXEMPT_ELEMS 4
 extern const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS];
 /* Anonymous sets are named by the kernel: "__set<number>". */
@@ -157,6 +174,8 @@ enum nft_rule_kind {
         NFT_RULE_ANTISPOOF_V6,      /* iifname "tl*" iifname . ip6 saddr != @guests_v6 drop */
         NFT_RULE_ISOLATE_V4,        /* ip saddr & m @slots_v4 ip daddr & m @slots_v4 drop */
         NFT_RULE_ISOLATE_V6,
+        NFT_RULE_ISOLATE_DST_V4, /* iifname "tl*" ip daddr <isolate> drop (a prefix, or { set }) */
+        NFT_RULE_ISOLATE_DST_V6,
         NFT_RULE_MASQUERADE, /* ip saddr & m @slots_v4 ip daddr & m != @slots_v4 masquerade */
 };
 #define NFT_RULES_MAX 8
@@ -167,7 +186,16 @@ size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
 /* One rule; anon_id is the batch id of its anonymous set, if it has one. */
 int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_rule_kind kind,
                  uint32_t anon_id, struct nftnl_rule **ret);
-bool nft_rule_needs_anon_set(enum nft_rule_kind kind);
+bool nft_rule_needs_anon_set(const struct nft_layout *l, enum nft_rule_kind kind);
+/* The elements of the anonymous set of a rule that needs one, and their
+ * key length (4 or 16). Returns how many. */
+size_t nft_rule_anon_elems(const struct nft_layout *l, enum nft_rule_kind kind,
+                           const struct nft_anon_elem **ret, uint32_t *ret_key_len);
+/* The networks of one family as interval elements (see
+ * NFT_ISOLATE_ELEMS_MAX): sorted, overlapping and adjacent ones merged.
+ * Returns how many. */
+size_t nft_networks_to_intervals(const struct config_network *nets, size_t n, int family,
+                                 struct nft_anon_elem ret[static NFT_ISOLATE_ELEMS_MAX]);
 
 /* A set object of our table with this name, for requests. */
 struct nftnl_set *nft_set_new(const struct nft_layout *l, const char *name);

@@ -328,14 +328,19 @@ static int anon_elem_cb(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
-/* The anonymous set bound to a rule must be { ::, fe80::/10 } exactly. */
-static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const char *name)
+/* The anonymous set bound to a rule must hold the rule's elements exactly
+ * ({ ::, fe80::/10 }, the isolate networks). */
+static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const char *name,
+                            enum nft_rule_kind kind)
 {
+        const struct nft_anon_elem *want;
+        uint32_t key_len;
+        size_t n_want = nft_rule_anon_elems(nft_layout(n), kind, &want, &key_len);
         struct nftnl_set *set = nftnl_set_list_lookup_byname(s->sets, name);
         if (!set ||
             nftnl_set_get_u32(set, NFTNL_SET_FLAGS) !=
                 (NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL) ||
-            nftnl_set_get_u32(set, NFTNL_SET_KEY_LEN) != 16)
+            nftnl_set_get_u32(set, NFTNL_SET_KEY_LEN) != key_len)
                 return false;
 
         _cleanup_(nftnl_set_freep) struct nftnl_set *elems = nft_set_new(nft_layout(n), name);
@@ -350,7 +355,7 @@ static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const 
         if (r < 0)
                 return r;
 
-        bool found[ELEMENTSOF(nft_v6_exempt_elems)] = {0};
+        bool found[MAX(NFT_ISOLATE_ELEMS_MAX, NFT_V6_EXEMPT_ELEMS)] = {0};
         size_t count = 0;
         struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(elems);
         if (!it)
@@ -364,10 +369,9 @@ static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const 
                                      ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS)
                                      : 0;
                 match = false;
-                for (size_t i = 0; i < ELEMENTSOF(nft_v6_exempt_elems); i++)
-                        if (!found[i] && key && len == 16 &&
-                            memcmp(key, nft_v6_exempt_elems[i].key, 16) == 0 &&
-                            (flags & NFT_SET_ELEM_INTERVAL_END) == nft_v6_exempt_elems[i].flags) {
+                for (size_t i = 0; i < n_want; i++)
+                        if (!found[i] && key && len == key_len && memcmp(key, want[i].key, key_len) == 0 &&
+                            (flags & NFT_SET_ELEM_INTERVAL_END) == want[i].flags) {
                                 found[i] = true;
                                 match = true;
                                 break;
@@ -375,7 +379,7 @@ static int anon_set_matches(struct nft *n, const struct ruleset_state *s, const 
                 count++;
         }
         nftnl_set_elems_iter_destroy(it);
-        return match && count == ELEMENTSOF(nft_v6_exempt_elems);
+        return match && count == n_want;
 }
 
 /* Whether the chain holds exactly the expected rules. Returns 1 or 0, or
@@ -413,11 +417,11 @@ static int chain_rules_match(struct nft *n, const struct ruleset_state *s, enum 
                 return 0;
 
         for (i = 0; i < n_kinds; i++) {
-                if (!nft_rule_needs_anon_set(kinds[i]))
+                if (!nft_rule_needs_anon_set(nft_layout(n), kinds[i]))
                         continue;
                 if (!anon[i])
                         return 0;
-                int r = anon_set_matches(n, s, anon[i]);
+                int r = anon_set_matches(n, s, anon[i], kinds[i]);
                 if (r <= 0)
                         return r;
         }

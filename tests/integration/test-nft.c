@@ -61,6 +61,8 @@ static const char documented_table[] =
     "    iifname \"tl*\" iifname . ip6 saddr != @guests_v6 drop\n"
     "    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 @slots_v4 drop\n"
     "    ip6 saddr & ffff:ffff:ffff:ffff:: @slots_v6 ip6 daddr & ffff:ffff:ffff:ffff:: @slots_v6 drop\n"
+    "    iifname \"tl*\" ip daddr 10.213.0.0/16 drop\n"
+    "    iifname \"tl*\" ip6 daddr fd74:6c00::/48 drop\n"
     "  }\n"
     "  chain postrouting {\n"
     "    type nat hook postrouting priority srcnat; policy accept;\n"
@@ -463,7 +465,7 @@ static void test_ensure_creates(void **state)
                 size_t rules;
         } chains[] = {
             {"input", "filter", "input", 0, 2},
-            {"forward", "filter", "forward", 0, 4},
+            {"forward", "filter", "forward", 0, 6},
             {"postrouting", "nat", "postrouting", 100, 1},
         };
         for (size_t i = 0; i < 3; i++) {

@@ -200,6 +200,35 @@ class RoutedTest(unittest.TestCase):
         self.assertEqual(self.ask(self.guest_a, self.guest_b.slot["ipv4"]["guest"]),
                          self.guest_a.slot["ipv4"]["guest"])
 
+    def restart_a(self, isolate):
+        d = self.daemon_a
+        d.stop()
+        with open(d.conf) as f:
+            lines = [l for l in f if not l.startswith("isolate")]
+        if isolate:
+            lines.insert(lines.index("[network]\n") + 1, "isolate = %s\n" % isolate)
+        with open(d.conf, "w") as f:
+            f.writelines(lines)
+        d.start()
+
+    def test_isolate_names_the_fleet(self):
+        # isolate = the fleet's prefix: guests on host A no longer reach
+        # guests on host B (the replies of B's guests to them are dropped
+        # too), and still reach the world.
+        self.restart_a("10.212.0.0/14, 192.0.2.128/25, fd00::/8")
+        try:
+            self.assertEqual(self.ask(self.guest_a, self.guest_b.slot["ipv4"]["guest"]), "timeout")
+            self.assertEqual(self.ask(self.guest_b, self.guest_a.slot["ipv4"]["guest"]), "timeout")
+            self.assertEqual(self.ask(self.guest_a, WORLD), self.guest_a.slot["ipv4"]["guest"])
+            ruleset = run("nft", "list", "table", "inet", self.daemon_a.table).stdout
+            self.assertIn('iifname "tl*" ip daddr { 10.212.0.0/14, 192.0.2.128/25 } drop', ruleset)
+            self.assertIn('iifname "tl*" ip6 daddr fd00::/8 drop', ruleset)
+        finally:
+            self.restart_a(None)
+        # Back to the default (the pool itself): reachable again.
+        self.assertEqual(self.ask(self.guest_a, self.guest_b.slot["ipv4"]["guest"]),
+                         self.guest_a.slot["ipv4"]["guest"])
+
     def test_each_host_keeps_its_own_pool(self):
         self.assertTrue(self.guest_a.slot["ipv4"]["guest"].startswith("10.213.0."))
         self.assertTrue(self.guest_b.slot["ipv4"]["guest"].startswith("10.214.0."))
@@ -207,9 +236,12 @@ class RoutedTest(unittest.TestCase):
         self.assertEqual(self.guest_b.slot["ifname"], "tm0")
         tables = self.host_b.run("nft", "list", "tables").stdout
         self.assertIn(self.daemon_b.table, tables)
-        # The table of routed mode has no masquerade rule.
+        # The table of routed mode has no masquerade rule; by default the
+        # pools themselves are isolated.
         ruleset = run("nft", "list", "table", "inet", self.daemon_a.table).stdout
         self.assertNotIn("masquerade", ruleset)
+        self.assertIn('iifname "tl*" ip daddr 10.213.0.0/24 drop', ruleset)
+        self.assertIn('iifname "tl*" ip6 daddr fd74:6c00::/48 drop', ruleset)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
         assert_int_equal(a->ipv6_prefix, b->ipv6_prefix);
         assert_int_equal(a->mtu, b->mtu);
         assert_int_equal(a->masquerade, b->masquerade);
+        assert_int_equal(a->n_isolate, b->n_isolate);
+        assert_memory_equal(a->isolate, b->isolate, sizeof(a->isolate));
         assert_int_equal(a->n_allow_users, b->n_allow_users);
         if (a->n_allow_users > 0)
                 assert_memory_equal(a->allow_users, b->allow_users, a->n_allow_users * sizeof(uid_t));
@@ -428,6 +430,11 @@ struct bad_case {
 
 /* clang-format off */
 static const struct bad_case bad_cases[] = {
+        /* [network] isolate */
+        { "[network]\nisolate = 10.0.0.0/8, 10.0.0.1/8\n", 0, 2, "isolate: 10.0.0.1/8 is not a network address" },
+        { "[network]\nisolate = 10.0.0.0/8 10.0.0.0/8\n", 0, 2, "isolate: 10.0.0.0/8 is named twice" },
+        { "[network]\nisolate = 10.0.0.0\n", 0, 2, "isolate: 10.0.0.0 is not an IPv4 network" },
+        { "[network]\nisolate = fd00::/129\n", 0, 2, "isolate: fd00::/129: prefix length 129 is out of range" },
         /* [daemon] */
         { "[daemon]\nsocket = relative/path\n", 0, 2, "socket: relative/path is not an absolute path" },
         { "[daemon]\nsocket = " SOCKET_108 "\n", 0, 2, "is too long for a socket address (at most 107 bytes)" },
@@ -623,6 +630,35 @@ static void test_bad_values(void **state)
                 config_done(&c);
                 config_done(&before);
         }
+}
+
+static void test_isolate(void **state)
+{
+        struct config_network nets[CONFIG_ISOLATE_MAX];
+        char buf[INET6_ADDRSTRLEN];
+        char *error = NULL;
+        struct config c;
+
+        /* The default: the pools. */
+        assert_int_equal(config_init(&c, NULL), 0);
+        assert_int_equal(config_isolate(&c, nets), 2);
+        assert_int_equal(nets[0].family, AF_INET);
+        assert_string_equal(ntop4(nets[0].addr.v4, buf), "10.213.0.0");
+        assert_int_equal(nets[0].prefix_len, 16);
+        assert_int_equal(nets[1].family, AF_INET6);
+        assert_string_equal(ntop6(&nets[1].addr.v6, buf), "fd74:6c00::");
+        assert_int_equal(nets[1].prefix_len, 48);
+        config_done(&c);
+
+        if (load_text("[network]\nisolate = 10.212.0.0/14,\n  fd74::/16 0.0.0.0/0\n", &c, &error) < 0)
+                fail_msg("%s", error);
+        assert_int_equal(config_isolate(&c, nets), 3);
+        assert_string_equal(ntop4(nets[0].addr.v4, buf), "10.212.0.0");
+        assert_int_equal(nets[0].prefix_len, 14);
+        assert_string_equal(ntop6(&nets[1].addr.v6, buf), "fd74::");
+        assert_int_equal(nets[1].prefix_len, 16);
+        assert_int_equal(nets[2].prefix_len, 0);
+        config_done(&c);
 }
 
 static void test_brief_example(void **state)
@@ -1065,6 +1101,7 @@ int main(void)
             cmocka_unit_test(test_every_key),
             cmocka_unit_test(test_good_values),
             cmocka_unit_test(test_bad_values),
+            cmocka_unit_test(test_isolate),
             cmocka_unit_test(test_brief_example),
             cmocka_unit_test(test_user_group_lists),
             cmocka_unit_test_teardown(test_default_group, reset_group),

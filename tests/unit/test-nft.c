@@ -28,6 +28,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "config-values.h"
 #include "config.h"
 #include "macro.h"
 #include "nft-internal.h"
@@ -263,6 +264,20 @@ static const char *const golden_forward[] = {
     "0x00000000 0x00000000 ]\n"
     "  [ lookup reg 1 set slots_v6 ]\n"
     "  [ immediate reg 0 drop ]\n",
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00006c74 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 2b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000d50a ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00006c74 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 6b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x006c74fd 0x00000000 ]\n"
+    "  [ immediate reg 0 drop ]\n",
 };
 
 static const char *const golden_postrouting[] = {
@@ -397,8 +412,8 @@ static void check_masks(unsigned prefix4, const char *mask4, unsigned prefix6, c
         assert_int_equal(inet_pton(AF_INET6, mask6, want6), 1);
 
         struct msgs *m = build(&l, build_chain_rules, NFT_CHAIN_FORWARD);
-        struct nftnl_rule *rules[4];
-        assert_int_equal(parse_rules(m, rules, 4), 4);
+        struct nftnl_rule *rules[8];
+        assert_int_equal(parse_rules(m, rules, 8), 6);
         for (unsigned nth = 0; nth < 2; nth++) {
                 uint32_t len;
                 struct nftnl_expr *b4 = rule_expr(rules[2], "bitwise", nth);
@@ -412,7 +427,7 @@ static void check_masks(unsigned prefix4, const char *mask4, unsigned prefix6, c
                 assert_memory_equal(nftnl_expr_get(b6, NFTNL_EXPR_BITWISE_MASK, &len), want6, 16);
                 assert_int_equal(len, 16);
         }
-        for (size_t i = 0; i < 4; i++)
+        for (size_t i = 0; i < 6; i++)
                 nftnl_rule_free(rules[i]);
         msgs_free(m);
 
@@ -446,10 +461,13 @@ static void check_prefix(const char *prefix)
 
         for (int chain = NFT_CHAIN_INPUT; chain <= NFT_CHAIN_FORWARD; chain++) {
                 struct msgs *m = build(&l, build_chain_rules, chain);
-                struct nftnl_rule *rules[4];
-                size_t n = parse_rules(m, rules, 4);
-                /* The anti-spoofing rules, the first two of each chain. */
-                for (size_t i = 0; i < 2; i++) {
+                struct nftnl_rule *rules[8];
+                size_t n = parse_rules(m, rules, 8);
+                /* The anti-spoofing rules, the first two of each chain, and
+                 * in forward the isolate rules, the last two. */
+                for (size_t i = 0; i < n; i++) {
+                        if (i >= 2 && i < 4)
+                                continue;
                         uint32_t len;
                         struct nftnl_expr *meta = rule_expr(rules[i], "meta", 0);
                         struct nftnl_expr *cmp = rule_expr(rules[i], "cmp", 0);
@@ -487,9 +505,9 @@ static void test_masquerade_off(void **state)
 
         /* The other chains do not change. */
         m = build(&l, build_chain_rules, NFT_CHAIN_FORWARD);
-        struct nftnl_rule *rules[4];
-        assert_int_equal(parse_rules(m, rules, 4), 4);
-        for (size_t i = 0; i < 4; i++) {
+        struct nftnl_rule *rules[8];
+        assert_int_equal(parse_rules(m, rules, 8), 6);
+        for (size_t i = 0; i < 6; i++) {
                 assert_null(rule_expr(rules[i], "masq", 0));
                 nftnl_rule_free(rules[i]);
         }
@@ -501,6 +519,52 @@ static void test_masquerade_off(void **state)
         layout_of(&c, &l);
         check_golden(&l, NFT_CHAIN_FORWARD, golden_forward, ELEMENTSOF(golden_forward));
         config_done(&c);
+}
+
+static void check_intervals(const char *const *networks, size_t n, int family, const char *const *want,
+                            const uint32_t *want_flags, size_t n_want)
+{
+        struct config_network nets[CONFIG_ISOLATE_MAX];
+        struct nft_anon_elem elems[NFT_ISOLATE_ELEMS_MAX];
+        char *msg = NULL;
+        char text[256] = "";
+        size_t n_nets = 0;
+
+        for (size_t i = 0; i < n; i++)
+                snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s ", networks[i]);
+        assert_int_equal(config_parse_networks(text, nets, &n_nets, &msg), 0);
+        assert_int_equal(nft_networks_to_intervals(nets, n_nets, family, elems), n_want);
+        for (size_t i = 0; i < n_want; i++) {
+                uint8_t key[16] = {0};
+                assert_int_equal(inet_pton(family, want[i], key), 1);
+                assert_memory_equal(elems[i].key, key, family == AF_INET ? 4 : 16);
+                assert_int_equal(elems[i].flags, want_flags[i]);
+        }
+}
+
+/* [network] isolate as nft sends an interval set: a leading end at 0,
+ * merged ranges, no end past the top of the address space. */
+static void test_isolate_intervals(void **state)
+{
+        const uint32_t E = NFT_SET_ELEM_INTERVAL_END;
+
+        check_intervals((const char *const[]){"10.213.0.0/16", "fd74:6c00::/48"}, 2, AF_INET,
+                        (const char *const[]){"0.0.0.0", "10.213.0.0", "10.214.0.0"}, (const uint32_t[]){E, 0, E},
+                        3);
+        check_intervals((const char *const[]){"10.213.0.0/16", "fd74:6c00::/48"}, 2, AF_INET6,
+                        (const char *const[]){"::", "fd74:6c00::", "fd74:6c00:1::"}, (const uint32_t[]){E, 0, E},
+                        3);
+        /* Overlapping and adjacent ranges merge; sorted. */
+        check_intervals((const char *const[]){"10.214.0.0/16", "10.0.0.0/8", "11.0.0.0/8", "10.1.0.0/16"}, 4,
+                        AF_INET, (const char *const[]){"0.0.0.0", "10.0.0.0", "12.0.0.0"},
+                        (const uint32_t[]){E, 0, E}, 3);
+        /* From 0, and up to the top. */
+        check_intervals((const char *const[]){"0.0.0.0/8", "224.0.0.0/3"}, 2, AF_INET,
+                        (const char *const[]){"0.0.0.0", "1.0.0.0", "224.0.0.0"}, (const uint32_t[]){0, E, 0}, 3);
+        check_intervals((const char *const[]){"0.0.0.0/0"}, 1, AF_INET, (const char *const[]){"0.0.0.0"},
+                        (const uint32_t[]){0}, 1);
+        /* No network of the family: no rule. */
+        check_intervals((const char *const[]){"fd00::/8"}, 1, AF_INET, NULL, NULL, 0);
 }
 
 static void test_sets(void **state)
@@ -1185,7 +1249,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rules_match_nft),  cmocka_unit_test(test_anon_set),
             cmocka_unit_test(test_rule_masks),       cmocka_unit_test(test_prefix_pattern),
-            cmocka_unit_test(test_masquerade_off),   cmocka_unit_test(test_sets),
+            cmocka_unit_test(test_masquerade_off),
+            cmocka_unit_test(test_isolate_intervals),   cmocka_unit_test(test_sets),
             cmocka_unit_test(test_chains_and_table), cmocka_unit_test(test_layout_errors),
             cmocka_unit_test(test_elem_keys),        cmocka_unit_test(test_elem_key_padding),
             cmocka_unit_test(test_elem_batches),     cmocka_unit_test(test_slot_elems),
