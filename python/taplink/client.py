@@ -20,6 +20,17 @@ def socket_path(path=None):
     return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
 
 
+def _connection_name(path, sock):
+    """The path a connection is known by: with a socket handed over, path
+    or the socket's peer, else the path to connect to."""
+    if sock is None:
+        return socket_path(path)
+    try:
+        return path or sock.getpeername()
+    except OSError:
+        return ""
+
+
 def _reply_parameters(reply, more=False):
     """A reply's parameters (a dict), or its error raised as TaplinkError."""
     error = reply.get("error")
@@ -60,10 +71,11 @@ class Client:
     connection usable; an OSError (daemon gone, timeout, malformed reply)
     leaves it unusable."""
 
-    def __init__(self, path=None, timeout=None):
-        self.path = socket_path(path)
+    def __init__(self, path=None, timeout=None, sock=None):
+        """sock: a connected socket to use (and own) instead of path."""
+        self.path = _connection_name(path, sock)
         self.timeout = timeout
-        self._conn = Connection(self.path, timeout)
+        self._conn = Connection(self.path, timeout, sock=sock)
 
     def close(self):
         self._conn.close()
@@ -145,8 +157,8 @@ class Monitor:
     Iteration blocks; with a timeout, next() raises TimeoutError and may be
     called again. An error reply ends the stream and is raised."""
 
-    def __init__(self, path=None, timeout=None):
-        self._conn = Connection(socket_path(path), timeout)
+    def __init__(self, path=None, timeout=None, sock=None):
+        self._conn = Connection(_connection_name(path, sock), timeout, sock=sock)
         self._done = False
         try:
             self._conn.send({"method": "io.taplinkd.Monitor", "parameters": {}, "more": True})

@@ -135,12 +135,15 @@ class Connection:
     next one with its fds. Any OSError leaves it broken: every further call
     fails with ENOTCONN, as the stream can no longer be matched to calls."""
 
-    def __init__(self, path, timeout=None, max_message=MAX_MESSAGE):
+    def __init__(self, path, timeout=None, max_message=MAX_MESSAGE, sock=None):
+        """sock: a connected stream socket to take over instead of
+        connecting to path (which then only names it in messages)."""
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock = sock or socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            if sock is None:
+                self.sock.connect(path)
         except BaseException:
             self.sock.close()
             raise
