@@ -39,6 +39,11 @@ class TaplinkError(Exception):
         details = " ".join("%s=%s" % (k, v) for k, v in self.parameters.items())
         super().__init__("%s (%s)" % (name, details) if details else name)
 
+    def __reduce__(self):
+        # Survives pickling (multiprocessing), which would otherwise call
+        # the class with the message alone.
+        return type(self), (self.name, self.parameters)
+
 
 class PermissionDenied(TaplinkError):
     pass

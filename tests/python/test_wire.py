@@ -8,6 +8,7 @@ import array
 import errno
 import json
 import os
+import pickle
 import resource
 import socket
 import sys
@@ -309,6 +310,8 @@ class ClientTest(unittest.TestCase):
                 os.close(fds[0])
                 s.stop()
                 self.assertNoFdLeak()
+        e = pickle.loads(pickle.dumps(taplink.QuotaExceeded("io.taplinkd.QuotaExceeded", {"limit": 3})))
+        self.assertEqual((type(e), e.name, e.limit), (taplink.QuotaExceeded, "io.taplinkd.QuotaExceeded", 3))
         self.assertIn("Device or resource busy",
                       str(taplink.KernelError("io.taplinkd.KernelError", {"operation": "x", "errno": 16})))
 
