@@ -213,6 +213,14 @@ class ClientTest(unittest.TestCase):
     def assertNoFdLeak(self, *extra_open):
         self.assertEqual(open_fds(), sorted(self.fds_before + list(extra_open)))
 
+    def finish(self, server, fds):
+        """Ends the exchange, closes the fds the server sent (its copies),
+        and checks that the client kept none."""
+        server.stop()
+        for fd in fds:
+            os.close(fd)
+        self.assertNoFdLeak()
+
     def serve(self, *script, **kw):
         return FakeServer(self, list(script), **kw)
 
@@ -259,11 +267,7 @@ class ClientTest(unittest.TestCase):
                 s = self.serve(("recv",), ("send", frame(reply), fds))
                 with self.assertRaises(taplink.ProtocolError):
                     s.client.acquire()
-                s.thread.join(5)
-                for fd in fds:
-                    os.close(fd)
-                s.stop()
-                self.assertNoFdLeak()
+                self.finish(s, fds)
 
     def test_acquire_with_a_malformed_slot_closes_its_fds(self):
         for key, value in (("slot", "7"), ("vnetHeader", 1), ("ipv4", None), ("mtu", True), ("ifname", None)):
@@ -273,10 +277,7 @@ class ClientTest(unittest.TestCase):
                 s = self.serve(("recv",), ("send", frame(reply), fds))
                 with self.assertRaises(taplink.ProtocolError):
                     s.client.acquire()
-                s.thread.join(5)
-                os.close(fds[0])
-                s.stop()
-                self.assertNoFdLeak()
+                self.finish(s, fds)
 
     def test_error_replies(self):
         cases = [
@@ -306,10 +307,7 @@ class ClientTest(unittest.TestCase):
                     self.assertEqual(getattr(e.exception, attr), value)
                 # ... and the connection goes on.
                 self.assertEqual(s.client.list(), [])
-                s.thread.join(5)
-                os.close(fds[0])
-                s.stop()
-                self.assertNoFdLeak()
+                self.finish(s, fds)
         e = pickle.loads(pickle.dumps(taplink.QuotaExceeded("io.taplinkd.QuotaExceeded", {"limit": 3})))
         self.assertEqual((type(e), e.name, e.limit), (taplink.QuotaExceeded, "io.taplinkd.QuotaExceeded", 3))
         self.assertIn("Device or resource busy",
@@ -346,10 +344,7 @@ class ClientTest(unittest.TestCase):
         s = self.serve(("recv",), ("send", b'{"parameters"', fds), ("close",))
         with self.assertRaises(ConnectionResetError):
             s.client.status()
-        s.thread.join(5)
-        os.close(fds[0])
-        s.stop()
-        self.assertNoFdLeak()
+        self.finish(s, fds)
 
     def test_a_call_timeout_breaks_the_connection(self):
         s = self.serve(("recv",), ("sleep", 0.5), ("send", frame({"parameters": {}})), timeout=0.1)
@@ -377,11 +372,7 @@ class ClientTest(unittest.TestCase):
                 s.client.acquire()
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        s.thread.join(5)
-        for fd in fds:
-            os.close(fd)
-        s.stop()
-        self.assertNoFdLeak()
+        self.finish(s, fds)
 
     def test_monitor_stream(self):
         events = [{"parameters": {"event": "existing", "slot": SLOT}, "continues": True},
@@ -418,10 +409,7 @@ class ClientTest(unittest.TestCase):
                        client_class=taplink.Monitor)
         with self.assertRaises(taplink.ProtocolError):
             next(s.client)
-        s.thread.join(5)
-        os.close(fds[0])
-        s.stop()
-        self.assertNoFdLeak()
+        self.finish(s, fds)
 
     def test_socket_path(self):
         env = dict(os.environ)
