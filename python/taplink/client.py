@@ -68,8 +68,9 @@ def _take_queue_fds(indexes, fds, queues):
 class Client:
     """A connection to taplinkd. Calls block (timeout: seconds, None for
     ever). A Varlink error raises its TaplinkError subclass and leaves the
-    connection usable; an OSError (daemon gone, timeout, malformed reply)
-    leaves it unusable."""
+    connection usable. After an OSError (daemon gone, timeout, a reply that
+    is not a reply) further calls raise ENOTCONN; only a ProtocolError about
+    a reply's content (a Slot's field, fileDescriptors) leaves it usable."""
 
     def __init__(self, path=None, timeout=None, sock=None):
         """sock: a connected socket to use (and own) instead of path."""
@@ -93,12 +94,14 @@ class Client:
         reply, fds = self._conn.receive()
         try:
             if self._conn.parser.pending():
-                # Nothing was asked for: the stream is out of step.
-                self._conn.broken = True
                 raise ProtocolError("malformed reply: data after the reply")
             return _reply_parameters(reply), fds
-        except BaseException:
+        except BaseException as e:
             close_fds(fds)
+            if isinstance(e, ProtocolError):
+                # Something came that was not asked for, or more is coming:
+                # later replies could not be matched to their calls.
+                self._conn.broken = True
             raise
 
     def _call_no_fds(self, method, parameters=None):

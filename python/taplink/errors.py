@@ -6,7 +6,7 @@ A Varlink error reply raises a TaplinkError subclass named after the error;
 the connection stays usable. Anything wrong with the transport is an
 OSError: the daemon closing the connection (ConnectionResetError), a
 timeout (TimeoutError), or a reply that breaks the protocol (ProtocolError).
-After an OSError the connection is no longer usable."""
+After an OSError the connection may be unusable (ENOTCONN)."""
 
 import errno
 import os

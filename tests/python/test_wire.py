@@ -324,13 +324,21 @@ class ClientTest(unittest.TestCase):
                 with self.assertRaises(taplink.ProtocolError):
                     s.client.list()
                 s.stop()
-        # A wrong answer's shape leaves the stream in step; a broken frame does not.
-        s = self.serve(("recv",), ("send", b"{oops}\0"), ("recv",), ("send", frame({"parameters": {}})))
+        # A broken frame or envelope leaves the stream out of step ...
+        for data in (b"{oops}\0", b'{"parameters": {}, "continues": true}\0'):
+            s = self.serve(("recv",), ("send", data), ("recv",), ("send", frame({"parameters": {}})))
+            with self.assertRaises(taplink.ProtocolError):
+                s.client.status()
+            with self.assertRaises(OSError) as e:
+                s.client.status()
+            self.assertEqual(e.exception.errno, errno.ENOTCONN)
+            s.stop()
+        # ... a wrong slot in a good reply does not.
+        s = self.serve(("recv",), ("send", frame({"parameters": {"slots": [{"slot": 1}]}})), ("recv",),
+                       ("send", frame({"parameters": {"slots": []}})))
         with self.assertRaises(taplink.ProtocolError):
-            s.client.status()
-        with self.assertRaises(OSError) as e:
-            s.client.status()
-        self.assertEqual(e.exception.errno, errno.ENOTCONN)
+            s.client.list()
+        self.assertEqual(s.client.list(), [])
 
     def test_a_reply_too_large_is_an_error_not_a_hang(self):
         s = self.serve(("recv",), ("send", b"{" + b" " * 300000))
