@@ -355,7 +355,7 @@ class ClientTest(unittest.TestCase):
         self.finish(s, fds)
 
     def test_a_call_timeout_breaks_the_connection(self):
-        s = self.serve(("recv",), ("sleep", 0.5), ("send", frame({"parameters": {}})), timeout=0.1)
+        s = self.serve(("recv",), ("sleep", 1.0), ("send", frame({"parameters": {}})), timeout=0.1)
         with self.assertRaises(TimeoutError):
             s.client.status()
         with self.assertRaises(OSError) as e:
@@ -389,7 +389,7 @@ class ClientTest(unittest.TestCase):
                    "continues": True},
                   {"parameters": {"event": "acquired", "slot": dict(SLOT, slot=8)}}]
         data = b"".join(frame(e) for e in events)
-        s = self.serve(("recv",), ("send", data[:-40]), ("sleep", 0.3), ("send", data[-40:]),
+        s = self.serve(("recv",), ("send", data[:-40]), ("sleep", 1.0), ("send", data[-40:]),
                        timeout=0.1, client_class=taplink.Monitor)
         got = [next(s.client), next(s.client), next(s.client)]
         # Waiting for the rest times out, and the stream goes on after.
