@@ -13,6 +13,12 @@ UNITDIR    ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 SYSCTLDIR  ?= /usr/lib/sysctl.d
 SYSCONFDIR ?= /etc
+# The interpreter the Python package is installed for (Debian's own, not
+# one on PATH from pyenv or a venv), and where its system modules live for
+# PREFIX (scripts/python-site-dir.py; evaluated only by install/uninstall).
+PYTHON3    ?= $(firstword $(wildcard /usr/bin/python3) python3)
+PYTHONDIR  ?= $(shell $(PYTHON3) scripts/python-site-dir.py $(PREFIX))
+PY_MODULES := $(notdir $(wildcard python/taplink/*.py))
 
 CC ?= cc
 # SANITIZE=1 builds everything with ASan+UBSan into its own tree, so a
@@ -61,7 +67,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 MANPAGES := $(wildcard docs/*.[1358])
 
-.PHONY: all deps run check check-unit check-integration check-fuzz check-chaos check-e2e \
+.PHONY: all deps run check check-unit check-python check-integration check-fuzz check-chaos check-e2e \
         check-systemd check-idl check-valgrind e2e bench fuzz install uninstall clean format unit-tests itests
 
 all: $(BUILD)/taplinkd $(BUILD)/taplinkctl $(BUILD)/libtaplink.so $(BUILD)/libtaplink.a \
@@ -85,7 +91,7 @@ CHECK_FUZZ_SECONDS ?= 10
 CHAOS_ROUNDS ?= 120
 check: deps
 	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
-	@$(MAKE) --no-print-directory check-unit check-integration check-chaos check-fuzz \
+	@$(MAKE) --no-print-directory check-unit check-python check-integration check-chaos check-fuzz \
 		check-systemd check-idl check-valgrind check-e2e
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory SANITIZE=1 all unit-tests itests
@@ -120,6 +126,11 @@ unit-tests: $(UNIT_TESTS)
 
 check-unit: $(UNIT_TESTS)
 	@scripts/run-unit-tests.sh $(UNIT_TESTS)
+
+# The Python client's own tests (tests/python/), no daemon needed; its
+# tests against the daemon are tests/integration/test_python_client.py.
+check-python:
+	@python3 -m unittest $(wildcard tests/python/test_*.py)
 
 check-integration: all $(ITESTS)
 	@BUILD=$(BUILD) scripts/run-integration-tests.sh $(ITESTS)
@@ -236,6 +247,9 @@ install: all
 		install -m 0644 systemd/taplinkd.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf
 	[ ! -e systemd/taplinkd.sysctl.conf ] || \
 		install -m 0644 systemd/taplinkd.sysctl.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
+	@test -n "$(PYTHONDIR)" || { echo "PYTHONDIR: cannot tell, set it" >&2; exit 1; }
+	install -d $(DESTDIR)$(PYTHONDIR)/taplink
+	install -m 0644 $(addprefix python/taplink/,$(PY_MODULES)) $(DESTDIR)$(PYTHONDIR)/taplink/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/taplinkd $(DESTDIR)$(BINDIR)/taplinkctl \
@@ -245,6 +259,10 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/taplinkd.service $(DESTDIR)$(UNITDIR)/taplinkd.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	@test -n "$(PYTHONDIR)" || { echo "PYTHONDIR: cannot tell, set it" >&2; exit 1; }
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/taplink/,$(PY_MODULES))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/taplink/__pycache__
+	! [ -d $(DESTDIR)$(PYTHONDIR)/taplink ] || rmdir $(DESTDIR)$(PYTHONDIR)/taplink
 
 format:
 	clang-format -i $(wildcard src/*.[ch] src/lib/*.[ch] src/ctl/*.[ch] include/*.h \
