@@ -10,6 +10,7 @@
 
 #include "config-values.h"
 #include "config.h"
+#include "protocol.h"
 #include "macro.h"
 #include "slot.h"
 
@@ -45,6 +46,7 @@ enum key_id {
         KEY_DHCP_LEASE_TIME,
         KEY_DNS_SERVERS,
         KEY_DNS_SEARCH,
+        KEY_DEFAULT_EGRESS,
         _KEY_MAX,
 };
 
@@ -61,7 +63,7 @@ struct key_def {
         bool continues; /* a list: indented lines continue it */
 };
 
-static const char *const sections[] = {"daemon", "network", "access", "guest"};
+static const char *const sections[] = {"daemon", "network", "access", "guest", "policy"};
 
 static int replace_string(char **dst, const char *value)
 {
@@ -226,6 +228,16 @@ static int parse_isolate(struct config *c, const char *value, char **ret_msg)
         return config_parse_networks(value, c->isolate, &c->n_isolate, ret_msg);
 }
 
+static int parse_default_egress(struct config *c, const char *value, char **ret_msg)
+{
+        int m = taplinkd_egress_mode(value);
+        if (m < 0)
+                return config_fail(ret_msg, "%s is not an egress mode (none, host, public, internet)",
+                                   value);
+        c->default_egress = m;
+        return 0;
+}
+
 static const struct key_def keys[_KEY_MAX] = {
     [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
     [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
@@ -251,6 +263,7 @@ static const struct key_def keys[_KEY_MAX] = {
     [KEY_DHCP_LEASE_TIME] = {"guest", "dhcp_lease_time", parse_dhcp_lease_time, false, false},
     [KEY_DNS_SERVERS] = {"guest", "dns_servers", parse_dns_servers, false, true},
     [KEY_DNS_SEARCH] = {"guest", "dns_search", parse_dns_search, true, false},
+    [KEY_DEFAULT_EGRESS] = {"policy", "default_egress", parse_default_egress, false, false},
 };
 
 static bool known_section(const char *name, size_t len)
@@ -416,6 +429,7 @@ int config_init(struct config *c, char **ret_warning)
             .ipv6_prefix = 64,
             .mtu = 1500,
             .masquerade = true,
+            .default_egress = TAPLINKD_EGRESS_MODE_COUNT - 1, /* internet */
             .max_slots_per_user = 64,
             .guest_dhcp = true,
             .guest_router_advertisements = true,
@@ -856,6 +870,10 @@ void config_print(const struct config *c, FILE *f)
         fprintf(f, "dhcp_lease_time = %u\n", c->dhcp_lease_time);
         print_dns_servers(f, c);
         fprintf(f, "dns_search =%s%s\n", c->dns.search[0] ? " " : "", c->dns.search);
+
+        static const char *const modes[] = TAPLINKD_EGRESS_MODES;
+        fprintf(f, "\n[policy]\n");
+        fprintf(f, "default_egress = %s\n", modes[c->default_egress]);
 }
 
 void config_done(struct config *c)

@@ -59,6 +59,9 @@ struct config {
         struct config_network isolate[CONFIG_ISOLATE_MAX];
         size_t n_isolate;
 
+        /* [policy] */
+        int default_egress; /* enum egress_mode */
+
         /* [access] */
         uid_t *allow_users;
         size_t n_allow_users;

@@ -29,6 +29,21 @@ struct elements {
         sd_event_source *flush_source;
 };
 
+/* Everything a slot has in the sets: the elements its number gives, and
+ * those of its egress policy. */
+#define SLOT_ELEMS_MAX (NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX)
+
+static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_elem ret[SLOT_ELEMS_MAX])
+{
+        const struct slot_rec *r = manager_slot(el->manager, slot);
+        size_t n = nft_slot_elems(el->config, slot, ret);
+        char name[IFNAMSIZ];
+
+        if (r && r->egress && slot_ifname(el->config, slot, name) == 0)
+                n += nft_egress_elems(name, r->egress, ret + n);
+        return n;
+}
+
 static void mark(struct elements *el, unsigned slot, bool in)
 {
         if (el->in[slot] != in)
@@ -90,8 +105,8 @@ static int on_flush(sd_event_source *s, void *userdata)
 
 int elements_add(struct elements *el, unsigned slot)
 {
-        struct nft_elem add[NFT_SLOT_ELEMS_MAX];
-        size_t n = nft_slot_elems(el->config, slot, add);
+        struct nft_elem add[SLOT_ELEMS_MAX];
+        size_t n = slot_elems(el, slot, add);
         int e;
 
         e = apply_with_repair(el, add, n, el->del.items, el->del.n);
@@ -119,13 +134,13 @@ static void on_live(struct slot_rec *r, void *userdata)
 static void on_gone(struct slot_rec *r, void *userdata)
 {
         struct elements *el = userdata;
-        struct nft_elem elems[NFT_SLOT_ELEMS_MAX];
+        struct nft_elem elems[SLOT_ELEMS_MAX];
         size_t n;
 
         if (!el->in[r->slot])
                 return; /* its Acquire failed before the commit */
         mark(el, r->slot, false);
-        n = nft_slot_elems(el->config, r->slot, elems);
+        n = slot_elems(el, r->slot, elems);
         if (VEC_APPEND(&el->del, elems, n) < 0 || VEC_PUSH(&el->held, r) < 0) {
                 el->del.n -= MIN(el->del.n, n);
                 log_error("tap slot %u: out of memory queueing its element deletion; "
@@ -161,24 +176,22 @@ static int elem_slot(const struct config *c, const struct nft_elem *e, unsigned 
         case NFT_SET_GUESTS_V6:
                 return c->ipv6 ? slot_from_ifname(c, e->ifname, ret) : -EINVAL;
         default:
-                return -EINVAL;
+                return slot_from_ifname(c, e->ifname, ret);
         }
 }
 
 static bool elem_expected(const struct elements *el, const struct nft_elem *e)
 {
-        struct nft_elem own[NFT_SLOT_ELEMS_MAX];
+        struct nft_elem own[SLOT_ELEMS_MAX];
         unsigned slot;
         size_t n;
 
         if (elem_slot(el->config, e, &slot) < 0 || !el->in[slot])
                 return false;
         /* The element must be exactly one of the slot's own. */
-        n = nft_slot_elems(el->config, slot, own);
+        n = slot_elems(el, slot, own);
         for (size_t i = 0; i < n; i++)
-                if (own[i].set == e->set && memcmp(&own[i].addr, &e->addr, sizeof(e->addr)) == 0 &&
-                    (e->set == NFT_SET_SLOTS_V4 || e->set == NFT_SET_SLOTS_V6 ||
-                     strncmp(own[i].ifname, e->ifname, IFNAMSIZ) == 0))
+                if (nft_elem_equal(&own[i], e))
                         return true;
         return false;
 }
@@ -189,12 +202,12 @@ int elements_collect(struct nft_elem **ret, size_t *ret_n, void *userdata)
         VEC(struct nft_elem) all = {0};
 
         for (unsigned slot = 0; slot < el->config->effective_max_slots; slot++) {
-                struct nft_elem own[NFT_SLOT_ELEMS_MAX];
+                struct nft_elem own[SLOT_ELEMS_MAX];
                 size_t n;
 
                 if (!el->in[slot])
                         continue;
-                n = nft_slot_elems(el->config, slot, own);
+                n = slot_elems(el, slot, own);
                 if (VEC_APPEND(&all, own, n) < 0) {
                         VEC_FREE(&all);
                         return -ENOMEM;
@@ -221,6 +234,56 @@ static int apply_chunked(struct elements *el, const struct nft_elem *add, size_t
         return 0;
 }
 
+static int cmp_elem_slot(const void *a, const void *b)
+{
+        const struct nft_elem *x = a, *y = b;
+        return strncmp(x->ifname, y->ifname, IFNAMSIZ);
+}
+
+/* Adopted slots get their egress policy back from the kernel: the elements
+ * are the policy. A slot without any (made by taplinkd 0.1) gets
+ * default_egress, which the reconcile then writes. */
+static int adopt_policies(struct elements *el, const struct nft_elem *dumped, size_t n_dumped)
+{
+        _cleanup_free_ struct nft_elem *egress = NULL;
+        size_t n = 0;
+
+        egress = calloc(n_dumped + 1, sizeof(*egress));
+        if (!egress)
+                return log_error_errno(-ENOMEM, "nftables: reading the slots' egress policies: %m");
+        for (size_t i = 0; i < n_dumped; i++)
+                if (nft_egress_set(dumped[i].set))
+                        egress[n++] = dumped[i];
+        qsort(egress, n, sizeof(*egress), cmp_elem_slot);
+
+        for (struct slot_rec *r = manager_records(el->manager); r; r = r->records_next) {
+                struct egress_policy *p = NULL;
+                char name[IFNAMSIZ] = {0};
+                struct nft_elem key = {0};
+                int e;
+
+                if (r->egress || slot_ifname(el->config, r->slot, name) < 0)
+                        continue;
+                memcpy(key.ifname, name, IFNAMSIZ);
+                struct nft_elem *first = bsearch(&key, egress, n, sizeof(*egress), cmp_elem_slot);
+                while (first && first > egress && cmp_elem_slot(first - 1, &key) == 0)
+                        first--;
+                size_t count = 0;
+                while (first && first + count < egress + n && cmp_elem_slot(first + count, &key) == 0)
+                        count++;
+                e = first ? nft_egress_from_elems(first, count, &p) : -ENOENT;
+                if (e == -ENOENT) {
+                        log_info("%s: no egress policy in the sets; giving it default_egress", name);
+                        p = egress_policy_new(el->config->default_egress, 0);
+                        e = p ? 0 : -ENOMEM;
+                }
+                if (e < 0)
+                        return log_error_errno(e, "%s: reading its egress policy: %m", name);
+                manager_set_egress(r, p);
+        }
+        return 0;
+}
+
 int elements_reconcile(struct elements *el)
 {
         _cleanup_free_ struct nft_elem *dumped = NULL, *add = NULL;
@@ -232,6 +295,9 @@ int elements_reconcile(struct elements *el)
         if (e < 0)
                 return log_error_errno(e, "nftables: dumping the set elements of table %s failed: %m",
                                        el->config->nft_table);
+        e = adopt_policies(el, dumped, n_dumped);
+        if (e < 0)
+                goto out;
         for (size_t i = 0; i < n_dumped; i++)
                 if (!elem_expected(el, &dumped[i]) && VEC_PUSH(&del, dumped[i]) < 0) {
                         e = log_error_errno(-ENOMEM, "nftables: reconciling set elements: %m");
@@ -251,6 +317,43 @@ int elements_reconcile(struct elements *el)
 out:
         VEC_FREE(&del);
         return e;
+}
+
+/* ---- a live slot's policy ---- */
+
+static bool elem_in(const struct nft_elem *e, const struct nft_elem *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (nft_elem_equal(e, &list[i]))
+                        return true;
+        return false;
+}
+
+int elements_set_egress(struct elements *el, struct slot_rec *r, struct egress_policy *p)
+{
+        struct nft_elem old[NFT_EGRESS_ELEMS_MAX], new[NFT_EGRESS_ELEMS_MAX], add[NFT_EGRESS_ELEMS_MAX],
+            del[NFT_EGRESS_ELEMS_MAX];
+        size_t n_old = 0, n_new, n_add = 0, n_del = 0;
+        char name[IFNAMSIZ];
+        int e;
+
+        if (slot_ifname(el->config, r->slot, name) < 0)
+                return -EINVAL;
+        if (r->egress)
+                n_old = nft_egress_elems(name, r->egress, old);
+        n_new = nft_egress_elems(name, p, new);
+        for (size_t i = 0; i < n_new; i++)
+                if (!elem_in(&new[i], old, n_old))
+                        add[n_add++] = new[i];
+        for (size_t i = 0; i < n_old; i++)
+                if (!elem_in(&old[i], new, n_new))
+                        del[n_del++] = old[i];
+        /* One batch: the slot is never without a mode in between. */
+        e = apply_with_repair(el, add, n_add, del, n_del);
+        if (e < 0)
+                return e;
+        manager_set_egress(r, p);
+        return 0;
 }
 
 /* ---- life ---- */

@@ -26,6 +26,11 @@ void elements_free(struct elements *el);
  * next start-up removes what stays). */
 int elements_add(struct elements *el, unsigned slot);
 
+/* Replaces a live slot's egress policy (p is taken over on success) in one
+ * nft batch: the elements of the old policy that the new one lacks go, the
+ * new ones come. */
+int elements_set_egress(struct elements *el, struct slot_rec *r, struct egress_policy *p);
+
 /* Start-up, after adoption: the sets hold exactly the live slots'
  * elements afterwards. */
 int elements_reconcile(struct elements *el);

@@ -47,6 +47,12 @@ static int op_add_elements(void *ctx, unsigned slot)
         return elements_add(k->elements, slot);
 }
 
+static int op_set_egress(void *ctx, struct slot_rec *r, struct egress_policy *p)
+{
+        struct kernel *k = ctx;
+        return elements_set_egress(k->elements, r, p);
+}
+
 static int op_delete_link(void *ctx, int ifindex, unsigned slot)
 {
         struct kernel *k = ctx;
@@ -63,6 +69,7 @@ const struct manager_ops kernel_ops = {
     .tap_create = op_tap_create,
     .configure_link = op_configure_link,
     .add_elements = op_add_elements,
+    .set_egress = op_set_egress,
     .delete_link = op_delete_link,
     .close_fds = op_close_fds,
 };

@@ -115,6 +115,7 @@ static void rec_free(struct manager *m, struct slot_rec *r)
         close_many(r->fds, r->n_fds);
         waiters_done(r, -ESHUTDOWN, "shutdown");
         free(r->label);
+        free(r->egress);
         free(r);
 }
 
@@ -319,7 +320,9 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         e = -ENOMEM;
         *ret_op = "malloc";
         r->label = req->label ? strdup(req->label) : NULL;
-        if (!req->label || r->label) {
+        r->egress =
+            req->egress ? egress_policy_dup(req->egress) : egress_policy_new(m->config->default_egress, 0);
+        if ((!req->label || r->label) && r->egress) {
                 struct rtnl_link_config lc = link_config(m, r);
                 *ret_op = "RTM_NEWLINK";
                 e = m->ops->configure_link(m->ops_ctx, &lc, ret_op);
@@ -384,6 +387,19 @@ int manager_release(struct manager *m, struct slot_rec *r, manager_release_fn do
         w->userdata = userdata;
         w->next = r->waiters;
         r->waiters = w;
+        return 0;
+}
+
+int manager_change_egress(struct manager *m, struct slot_rec *r, struct egress_policy *p)
+{
+        int e;
+
+        if (r->phase != SLOT_LIVE)
+                return -ENOENT;
+        e = m->ops->set_egress(m->ops_ctx, r, p);
+        if (e < 0)
+                return e;
+        manager_slot_changed(m, r);
         return 0;
 }
 
@@ -531,6 +547,12 @@ ssize_t manager_records_by_slot(const struct manager *m, struct slot_rec ***ret)
         }
         *ret = TAKE_PTR(v);
         return (ssize_t)n;
+}
+
+void manager_set_egress(struct slot_rec *r, struct egress_policy *p)
+{
+        free(r->egress);
+        r->egress = p;
 }
 
 unsigned manager_slots_in_use(const struct manager *m)

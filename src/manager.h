@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "egress.h"
 #include "rtnl.h"
 #include "tap.h"
 
@@ -55,6 +56,9 @@ struct slot_rec {
         bool vnet_header;
         bool persistent;
         bool was_live; /* "gone" subscribers: it went live before */
+        /* Its egress policy (docs/DESIGN.md, "Egress policy"); NULL only
+         * for an adopted slot before reconcile read it from the kernel. */
+        struct egress_policy *egress;
 
         /* The caller's cookie while an Acquire runs (manager_acquire). */
         void *acquire_cookie;
@@ -79,6 +83,9 @@ struct manager_ops {
         int (*configure_link)(void *ctx, const struct rtnl_link_config *lc, const char **ret_op);
         /* Commits the slot's set elements, now. */
         int (*add_elements)(void *ctx, unsigned slot);
+        /* Replaces a live slot's egress policy in one commit; on success p
+         * is r's (manager_set_egress()). */
+        int (*set_egress)(void *ctx, struct slot_rec *r, struct egress_policy *p);
         /* Deletes the device off the event loop. A failure comes back by
          * manager_link_delete_failed(), a success as manager_link_gone(). */
         int (*delete_link)(void *ctx, int ifindex, unsigned slot);
@@ -126,6 +133,7 @@ struct slot_request {
         unsigned queues;
         bool vnet_header;
         bool persistent;
+        const struct egress_policy *egress; /* copied; NULL: default_egress */
 };
 
 /* Makes a slot: a device, its configuration, its elements; then the slot
@@ -146,6 +154,10 @@ typedef void (*manager_release_fn)(int error, const char *op, void *userdata);
 /* Starts releasing a live slot; `done` is called once. A slot already
  * releasing gets one more waiter. -ENOENT: not live. */
 int manager_release(struct manager *m, struct slot_rec *r, manager_release_fn done, void *userdata);
+
+/* SetEgress: gives a live slot policy p (taken over on success) and runs
+ * the "changed" subscribers. -ENOENT: not live. */
+int manager_change_egress(struct manager *m, struct slot_rec *r, struct egress_policy *p);
 
 /* A live slot's settings changed: runs the "changed" subscribers. */
 void manager_slot_changed(struct manager *m, struct slot_rec *r);
@@ -176,6 +188,8 @@ struct slot_rec *manager_records(const struct manager *m);
 /* The same records as an array sorted by slot number (what List and
  * Monitor report). *ret is malloc'd (free() it, not the records); NULL
  * when there are none. Returns how many, or -ENOMEM. */
+/* Replaces r's egress policy with p (taken over; freed with the record). */
+void manager_set_egress(struct slot_rec *r, struct egress_policy *p);
 ssize_t manager_records_by_slot(const struct manager *m, struct slot_rec ***ret);
 /* Slots acquiring, live or releasing. */
 unsigned manager_slots_in_use(const struct manager *m);

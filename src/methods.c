@@ -16,8 +16,9 @@
 /* An Acquire waiting for its turn (on_acquire_work). */
 struct acquire_req {
         struct varlink_conn *conn;
-        struct slot_request req; /* req.label is label */
+        struct slot_request req; /* req.label is label, req.egress egress */
         char *label;
+        struct egress_policy *egress;
         struct acquire_req *next;
 };
 
@@ -119,6 +120,7 @@ static void acquire_req_free(struct acquire_req *q)
                 return;
         varlink_conn_unref(q->conn);
         free(q->label);
+        free(q->egress);
         free(q);
 }
 
@@ -183,7 +185,7 @@ static int on_acquire_work(sd_event_source *s, void *userdata)
         return 0;
 }
 
-static void method_acquire(struct methods *mt, struct varlink_conn *conn, const struct call_params *p)
+static void method_acquire(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
 {
         struct acquire_req *q;
 
@@ -198,6 +200,8 @@ static void method_acquire(struct methods *mt, struct varlink_conn *conn, const 
         q->conn = varlink_conn_ref(conn);
         q->req = p->acquire;
         q->req.label = q->label;
+        q->egress = TAKE_PTR(p->egress);
+        q->req.egress = q->egress;
         QUEUE_PUSH(&mt->acquires, q);
         if (mt->acquire_queued)
                 mt->acquire_queued(mt->acquire_queued_ctx);
@@ -217,7 +221,7 @@ static bool visible(const struct varlink_peer *peer, const struct slot_rec *r)
         return r && (r->phase == SLOT_LIVE || r->phase == SLOT_RELEASING) && may_see(peer, r);
 }
 
-static void method_release(struct methods *mt, struct varlink_conn *conn, const struct call_params *p)
+static void method_release(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
 {
         const struct varlink_peer *peer = varlink_conn_peer(conn);
         struct slot_rec *r = manager_slot(mt->manager, p->slot);
@@ -237,7 +241,41 @@ static void method_release(struct methods *mt, struct varlink_conn *conn, const 
         }
 }
 
-static void method_list(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
+/* SetEgress answers with the slot as it now is. */
+static void reply_slot(struct methods *mt, struct varlink_conn *conn, const struct slot_rec *r)
+{
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+
+        if (json_add(p, "slot", slot_to_json(mt->config, r)) < 0) {
+                reply_kernel_error(conn, "malloc", -ENOMEM);
+                return;
+        }
+        varlink_conn_reply(conn, TAKE_PTR(p), NULL, 0);
+}
+
+static void method_set_egress(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
+{
+        const struct varlink_peer *peer = varlink_conn_peer(conn);
+        struct slot_rec *r = manager_slot(mt->manager, p->slot);
+        int e;
+
+        if (!visible(peer, r) || r->phase != SLOT_LIVE) {
+                reply_error_int(conn, TAPLINKD_ERROR_NO_SUCH_SLOT, "slot", p->slot);
+                return;
+        }
+        e = manager_change_egress(mt->manager, r, p->egress);
+        if (e < 0) {
+                log_error_errno(e, "tap slot %u: changing its egress policy failed: %m", r->slot);
+                reply_kernel_error(conn, "nft batch", e);
+                return;
+        }
+        p->egress = NULL; /* the record's now */
+        log_debug("tap slot %u: egress %s, %zu allow entries (uid %u)", r->slot,
+                  egress_mode_to_string(r->egress->mode), r->egress->n_allow, (unsigned)peer->uid);
+        reply_slot(mt, conn, r);
+}
+
+static void method_list(struct methods *mt, struct varlink_conn *conn, struct call_params *params)
 {
         const struct varlink_peer *peer = varlink_conn_peer(conn);
         _cleanup_json_ struct json_object *p = json_object_new_object();
@@ -267,7 +305,7 @@ oom:
         reply_kernel_error(conn, "malloc", -ENOMEM);
 }
 
-static void method_status(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
+static void method_status(struct methods *mt, struct varlink_conn *conn, struct call_params *params)
 {
         _cleanup_json_ struct json_object *p = json_object_new_object();
 
@@ -291,29 +329,33 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                 const char *name;
                 params_parse_fn parse;
                 bool needs_access;
-                void (*fn)(struct methods *mt, struct varlink_conn *conn, const struct call_params *p);
+                void (*fn)(struct methods *mt, struct varlink_conn *conn, struct call_params *p);
         } table[] = {
             {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, method_acquire},
             {TAPLINKD_METHOD_RELEASE, params_release, true, method_release},
+            {TAPLINKD_METHOD_SET_EGRESS, params_set_egress, true, method_set_egress},
             {TAPLINKD_METHOD_LIST, params_none, true, method_list},
             {TAPLINKD_METHOD_STATUS, params_none, false, method_status},
         };
         struct methods *mt = userdata;
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                struct call_params p;
+                struct call_params p = {0};
                 const char *bad;
 
                 if (!streq_ptr(call->method, table[i].name))
                         continue;
                 bad = table[i].parse(mt->config, call->parameters, &p);
-                if (bad)
+                if (bad && !*bad)
+                        reply_kernel_error(conn, "malloc", -ENOMEM);
+                else if (bad)
                         varlink_conn_error_invalid_parameter(conn, bad);
                 else if (table[i].needs_access &&
                          policy_check_access(mt->config, varlink_conn_peer(conn)) < 0)
                         varlink_conn_error(conn, TAPLINKD_ERROR_PERMISSION_DENIED, NULL);
                 else
                         table[i].fn(mt, conn, &p);
+                call_params_done(&p);
                 return;
         }
         varlink_conn_error_method_not_found(conn, call->method);

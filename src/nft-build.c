@@ -24,12 +24,19 @@
 #define NFT_TYPE_IPADDR 7
 #define NFT_TYPE_IP6ADDR 8
 #define NFT_TYPE_IFNAME 41
+#define NFT_TYPE_INET_PROTO 12
+#define NFT_TYPE_INET_SERVICE 13
 #define NFT_TYPE_BITS 6
+#define CONCAT2(a, b) ((a) << NFT_TYPE_BITS | (b))
+#define CONCAT3(a, b, c) (CONCAT2(a, b) << NFT_TYPE_BITS | (c))
+#define CONCAT4(a, b, c, d) (CONCAT3(a, b, c) << NFT_TYPE_BITS | (d))
+#define INTERVAL_CONCAT (NFT_SET_INTERVAL | NFT_SET_CONCAT)
 
 /* nft's set userdata values (nftables src/mnl.c, expression.h): the key's
  * byte order, and for a concatenation the "typeof" of a concat expression
  * without subexpressions. Without them nft prints the keys wrongly. */
 #define NFT_UDATA_BYTEORDER_INVALID 0
+#define NFT_UDATA_BYTEORDER_HOST_ENDIAN 1
 #define NFT_UDATA_BYTEORDER_BIG_ENDIAN 2
 #define NFT_UDATA_EXPR_PAYLOAD 7
 #define NFT_UDATA_EXPR_CONCAT 13
@@ -43,8 +50,6 @@
 
 #define NFT_SRCNAT_PRIORITY 100 /* "priority srcnat" */
 
-#define ANON_SET_NAME NFT_ANON_SET_PREFIX "%d" /* the kernel picks the number */
-
 /* One page holds a small batch; a message never exceeds the overrun
  * (NFT_ELEMS_PER_MSG elements of at most 44 bytes, or one rule). */
 #define BATCH_PAGE_SIZE (32 * 1024)
@@ -57,6 +62,48 @@ static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
                            true},
     [NFT_SET_GUESTS_V6] = {"guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16,
                            true},
+    [NFT_SET_EGRESS_NONE] = {"egress_none", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
+    [NFT_SET_EGRESS_HOST] = {"egress_host", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
+    [NFT_SET_EGRESS_PUBLIC] = {"egress_public", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
+    [NFT_SET_EGRESS_INTERNET] = {"egress_internet", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
+    [NFT_SET_ALLOW_V4] = {"allow_v4",
+                          CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR),
+                          IFNAMSIZ + 4,
+                          true,
+                          INTERVAL_CONCAT,
+                          {IFNAMSIZ, 4}},
+    [NFT_SET_ALLOW_PROTO_V4] = {"allow_proto_v4",
+                                CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO),
+                                IFNAMSIZ + 8,
+                                true,
+                                INTERVAL_CONCAT,
+                                {IFNAMSIZ, 4, 1}},
+    [NFT_SET_ALLOW_PORT_V4] = {"allow_port_v4",
+                               CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO,
+                                       NFT_TYPE_INET_SERVICE),
+                               IFNAMSIZ + 12,
+                               true,
+                               INTERVAL_CONCAT,
+                               {IFNAMSIZ, 4, 1, 2}},
+    [NFT_SET_ALLOW_V6] = {"allow_v6",
+                          CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
+                          IFNAMSIZ + 16,
+                          true,
+                          INTERVAL_CONCAT,
+                          {IFNAMSIZ, 16}},
+    [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6",
+                                CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO),
+                                IFNAMSIZ + 20,
+                                true,
+                                INTERVAL_CONCAT,
+                                {IFNAMSIZ, 16, 1}},
+    [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6",
+                               CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO,
+                                       NFT_TYPE_INET_SERVICE),
+                               IFNAMSIZ + 24,
+                               true,
+                               INTERVAL_CONCAT,
+                               {IFNAMSIZ, 16, 1, 2}},
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
@@ -136,6 +183,9 @@ int nft_layout_init(const struct config *c, struct nft_layout *ret)
             .ipv6_prefix = c->ipv6_prefix,
             .masquerade = c->masquerade,
         };
+        int r = nft_egress_layout_init(ret);
+        if (r < 0)
+                return r;
         ret->n_isolate_v4 = nft_networks_to_intervals(nets, n_nets, AF_INET, ret->isolate_v4);
         ret->n_isolate_v6 = nft_networks_to_intervals(nets, n_nets, AF_INET6, ret->isolate_v6);
         for (size_t i = 0; i < n_nets; i++)
@@ -301,7 +351,9 @@ static int set_userdata(struct nftnl_set *s, const struct nft_set_desc *d)
                 nftnl_udata_nest_end(u, data);
                 nftnl_udata_nest_end(u, key);
         } else
-                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_BIG_ENDIAN);
+                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
+                                    d->host_byteorder ? NFT_UDATA_BYTEORDER_HOST_ENDIAN
+                                                      : NFT_UDATA_BYTEORDER_BIG_ENDIAN);
 
         return nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0
                    ? -ENOMEM
@@ -322,7 +374,7 @@ struct nftnl_set *nft_set_new(const struct nft_layout *l, const char *name)
 
 /* Named sets get ids 1..4 in every batch, so that rules can refer to a set
  * created in the same batch; anonymous sets count on from there. */
-static uint32_t named_set_id(enum nft_set_id id)
+uint32_t nft_named_set_id(enum nft_set_id id)
 {
         return (uint32_t)id + 1;
 }
@@ -336,10 +388,17 @@ int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, d->name);
         if (!s)
                 return -ENOMEM;
-        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
-        nftnl_set_set_u32(s, NFTNL_SET_ID, named_set_id(id));
+        nftnl_set_set_u32(s, NFTNL_SET_ID, nft_named_set_id(id));
+        if (d->fields[0]) {
+                uint8_t fields[NFT_REG32_COUNT] = {0};
+                size_t n = strnlen((const char *)d->fields, sizeof(d->fields));
+                memcpy(fields, d->fields, n);
+                if (nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, (uint32_t)n) < 0)
+                        return -ENOMEM;
+        }
         int r = set_userdata(s, d);
         if (r < 0)
                 return r;
@@ -418,12 +477,8 @@ int nft_build_chain_flush(struct nft_batch *b, const struct nft_layout *l, enum 
 
 /* Expressions go into the rule as they are made; a NULL (out of memory)
  * poisons the rule so that only the final check needs to look. */
-struct rule_builder {
-        struct nftnl_rule *rule;
-        bool oom;
-};
 
-static void put_expr(struct rule_builder *rb, struct nftnl_expr *e)
+void nft_put_expr(struct rule_builder *rb, struct nftnl_expr *e)
 {
         if (!e) {
                 rb->oom = true;
@@ -432,7 +487,7 @@ static void put_expr(struct rule_builder *rb, struct nftnl_expr *e)
         nftnl_rule_add_expr(rb->rule, e);
 }
 
-static struct nftnl_expr *expr_meta(uint32_t key, uint32_t dreg)
+struct nftnl_expr *nft_expr_meta(uint32_t key, uint32_t dreg)
 {
         struct nftnl_expr *e = nftnl_expr_alloc("meta");
         if (!e)
@@ -442,7 +497,7 @@ static struct nftnl_expr *expr_meta(uint32_t key, uint32_t dreg)
         return e;
 }
 
-static struct nftnl_expr *expr_cmp_eq(uint32_t sreg, const void *data, uint32_t len)
+struct nftnl_expr *nft_expr_cmp_eq(uint32_t sreg, const void *data, uint32_t len)
 {
         _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("cmp");
         if (!e)
@@ -454,7 +509,7 @@ static struct nftnl_expr *expr_cmp_eq(uint32_t sreg, const void *data, uint32_t 
         return TAKE_PTR(e);
 }
 
-static struct nftnl_expr *expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t len)
+struct nftnl_expr *nft_expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t len)
 {
         struct nftnl_expr *e = nftnl_expr_alloc("payload");
         if (!e)
@@ -466,7 +521,7 @@ static struct nftnl_expr *expr_payload_nh(uint32_t dreg, uint32_t offset, uint32
         return e;
 }
 
-static struct nftnl_expr *expr_mask(uint32_t reg, const uint8_t *mask, uint32_t len)
+struct nftnl_expr *nft_expr_mask(uint32_t reg, const uint8_t *mask, uint32_t len)
 {
         static const uint8_t zero[16];
         _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
@@ -481,7 +536,7 @@ static struct nftnl_expr *expr_mask(uint32_t reg, const uint8_t *mask, uint32_t 
         return TAKE_PTR(e);
 }
 
-static struct nftnl_expr *expr_lookup(uint32_t sreg, const char *set, uint32_t set_id, bool invert)
+struct nftnl_expr *nft_expr_lookup(uint32_t sreg, const char *set, uint32_t set_id, bool invert)
 {
         _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("lookup");
         if (!e)
@@ -496,7 +551,7 @@ static struct nftnl_expr *expr_lookup(uint32_t sreg, const char *set, uint32_t s
         return TAKE_PTR(e);
 }
 
-static struct nftnl_expr *expr_verdict(uint32_t verdict)
+struct nftnl_expr *nft_expr_verdict(uint32_t verdict)
 {
         struct nftnl_expr *e = nftnl_expr_alloc("immediate");
         if (!e)
@@ -506,25 +561,19 @@ static struct nftnl_expr *expr_verdict(uint32_t verdict)
         return e;
 }
 
-/* IPv4 and IPv6 header offsets of the source and destination address. */
-#define IP_SADDR 12
-#define IP_DADDR 16
-#define IP6_SADDR 8
-#define IP6_DADDR 24
-
 /* An inet table sees both families: nft guards every network-header load
  * with `meta nfproto`. */
-static void match_nfproto(struct rule_builder *rb, uint8_t nfproto)
+void nft_match_nfproto(struct rule_builder *rb, uint8_t nfproto)
 {
-        put_expr(rb, expr_meta(NFT_META_NFPROTO, NFT_REG_1));
-        put_expr(rb, expr_cmp_eq(NFT_REG_1, &nfproto, sizeof(nfproto)));
+        nft_put_expr(rb, nft_expr_meta(NFT_META_NFPROTO, NFT_REG_1));
+        nft_put_expr(rb, nft_expr_cmp_eq(NFT_REG_1, &nfproto, sizeof(nfproto)));
 }
 
 /* iifname "<prefix>*": a comparison of the prefix's bytes only. */
-static void match_ifname_prefix(struct rule_builder *rb, const struct nft_layout *l)
+void nft_match_ifname_prefix(struct rule_builder *rb, const struct nft_layout *l)
 {
-        put_expr(rb, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
-        put_expr(rb, expr_cmp_eq(NFT_REG_1, l->ifname_prefix, strlen(l->ifname_prefix)));
+        nft_put_expr(rb, nft_expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        nft_put_expr(rb, nft_expr_cmp_eq(NFT_REG_1, l->ifname_prefix, strlen(l->ifname_prefix)));
 }
 
 /* iifname . ip[6] saddr != @guests_v[46]: the name fills NFT_REG_1 (16
@@ -532,17 +581,17 @@ static void match_ifname_prefix(struct rule_builder *rb, const struct nft_layout
 static void match_not_guest(struct rule_builder *rb, bool ipv6)
 {
         enum nft_set_id set = ipv6 ? NFT_SET_GUESTS_V6 : NFT_SET_GUESTS_V4;
-        put_expr(rb, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
-        put_expr(rb,
-                 ipv6 ? expr_payload_nh(NFT_REG_2, IP6_SADDR, 16) : expr_payload_nh(NFT_REG_2, IP_SADDR, 4));
-        put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), true));
+        nft_put_expr(rb, nft_expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        nft_put_expr(rb, ipv6 ? nft_expr_payload_nh(NFT_REG_2, IP6_SADDR, 16)
+                              : nft_expr_payload_nh(NFT_REG_2, IP_SADDR, 4));
+        nft_put_expr(rb, nft_expr_lookup(NFT_REG_1, set_descs[set].name, nft_named_set_id(set), true));
 }
 
 /* ip6 saddr != { ::, fe80::/10 } */
 static void match_v6_not_exempt(struct rule_builder *rb, uint32_t anon_id)
 {
-        put_expr(rb, expr_payload_nh(NFT_REG_1, IP6_SADDR, 16));
-        put_expr(rb, expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, true));
+        nft_put_expr(rb, nft_expr_payload_nh(NFT_REG_1, IP6_SADDR, 16));
+        nft_put_expr(rb, nft_expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, true));
 }
 
 static void prefix_mask(unsigned prefix, uint8_t *mask, size_t len)
@@ -563,9 +612,9 @@ static void match_subnet(struct rule_builder *rb, const struct nft_layout *l, bo
         uint8_t mask[16];
 
         prefix_mask(ipv6 ? l->ipv6_prefix : l->ipv4_prefix, mask, len);
-        put_expr(rb, expr_payload_nh(NFT_REG_1, offset, len));
-        put_expr(rb, expr_mask(NFT_REG_1, mask, len));
-        put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), invert));
+        nft_put_expr(rb, nft_expr_payload_nh(NFT_REG_1, offset, len));
+        nft_put_expr(rb, nft_expr_mask(NFT_REG_1, mask, len));
+        nft_put_expr(rb, nft_expr_lookup(NFT_REG_1, set_descs[set].name, nft_named_set_id(set), invert));
 }
 
 /* ip[6] daddr <network>, as nft matches a prefix: the whole bytes of a
@@ -577,14 +626,22 @@ static void match_daddr_network(struct rule_builder *rb, const struct config_net
         uint8_t mask[16];
 
         if (net->prefix_len > 0 && net->prefix_len % 8 == 0) {
-                put_expr(rb, expr_payload_nh(NFT_REG_1, offset, net->prefix_len / 8));
-                put_expr(rb, expr_cmp_eq(NFT_REG_1, &net->addr, net->prefix_len / 8));
+                nft_put_expr(rb, nft_expr_payload_nh(NFT_REG_1, offset, net->prefix_len / 8));
+                nft_put_expr(rb, nft_expr_cmp_eq(NFT_REG_1, &net->addr, net->prefix_len / 8));
                 return;
         }
         prefix_mask(net->prefix_len, mask, len);
-        put_expr(rb, expr_payload_nh(NFT_REG_1, offset, len));
-        put_expr(rb, expr_mask(NFT_REG_1, mask, len));
-        put_expr(rb, expr_cmp_eq(NFT_REG_1, &net->addr, len));
+        nft_put_expr(rb, nft_expr_payload_nh(NFT_REG_1, offset, len));
+        nft_put_expr(rb, nft_expr_mask(NFT_REG_1, mask, len));
+        nft_put_expr(rb, nft_expr_cmp_eq(NFT_REG_1, &net->addr, len));
+}
+
+/* The egress rules input and forward share: allow entries, replies, drop. */
+static size_t egress_tail(enum nft_rule_kind ret[NFT_RULES_MAX], size_t n)
+{
+        for (enum nft_rule_kind k = NFT_RULE_EGRESS_ALLOW_V4; k <= NFT_RULE_EGRESS_DROP; k++)
+                ret[n++] = k;
+        return n;
 }
 
 size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
@@ -595,6 +652,9 @@ size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
         case NFT_CHAIN_INPUT:
                 ret[n++] = NFT_RULE_ANTISPOOF_V4;
                 ret[n++] = NFT_RULE_ANTISPOOF_V6_HOST;
+                ret[n++] = NFT_RULE_EGRESS_HOST;
+                ret[n++] = NFT_RULE_EGRESS_ND;
+                n = egress_tail(ret, n);
                 break;
         case NFT_CHAIN_FORWARD:
                 ret[n++] = NFT_RULE_ANTISPOOF_V4;
@@ -605,6 +665,10 @@ size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
                         ret[n++] = NFT_RULE_ISOLATE_DST_V4;
                 if (l->n_isolate_v6 > 0)
                         ret[n++] = NFT_RULE_ISOLATE_DST_V6;
+                ret[n++] = NFT_RULE_EGRESS_INTERNET;
+                ret[n++] = NFT_RULE_EGRESS_PUBLIC_V4;
+                ret[n++] = NFT_RULE_EGRESS_PUBLIC_V6;
+                n = egress_tail(ret, n);
                 break;
         case NFT_CHAIN_POSTROUTING:
                 if (l->masquerade)
@@ -630,52 +694,55 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
         struct rule_builder rb = {.rule = r};
         switch (kind) {
         case NFT_RULE_ANTISPOOF_V4:
-                match_ifname_prefix(&rb, l);
-                match_nfproto(&rb, NFPROTO_IPV4);
+                nft_match_ifname_prefix(&rb, l);
+                nft_match_nfproto(&rb, NFPROTO_IPV4);
                 match_not_guest(&rb, false);
-                put_expr(&rb, expr_verdict(NF_DROP));
+                nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6_HOST:
-                match_ifname_prefix(&rb, l);
-                match_nfproto(&rb, NFPROTO_IPV6);
+                nft_match_ifname_prefix(&rb, l);
+                nft_match_nfproto(&rb, NFPROTO_IPV6);
                 match_v6_not_exempt(&rb, anon_id);
                 match_not_guest(&rb, true);
-                put_expr(&rb, expr_verdict(NF_DROP));
+                nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6:
-                match_ifname_prefix(&rb, l);
-                match_nfproto(&rb, NFPROTO_IPV6);
+                nft_match_ifname_prefix(&rb, l);
+                nft_match_nfproto(&rb, NFPROTO_IPV6);
                 match_not_guest(&rb, true);
-                put_expr(&rb, expr_verdict(NF_DROP));
+                nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ISOLATE_V4:
         case NFT_RULE_ISOLATE_V6: {
                 bool ipv6 = kind == NFT_RULE_ISOLATE_V6;
-                match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+                nft_match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
                 match_subnet(&rb, l, ipv6, false, false);
                 match_subnet(&rb, l, ipv6, true, false);
-                put_expr(&rb, expr_verdict(NF_DROP));
+                nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         }
         case NFT_RULE_ISOLATE_DST_V4:
         case NFT_RULE_ISOLATE_DST_V6: {
                 bool ipv6 = kind == NFT_RULE_ISOLATE_DST_V6;
-                match_ifname_prefix(&rb, l);
-                match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+                nft_match_ifname_prefix(&rb, l);
+                nft_match_nfproto(&rb, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
                 if (nft_rule_needs_anon_set(l, kind)) {
-                        put_expr(&rb, ipv6 ? expr_payload_nh(NFT_REG_1, IP6_DADDR, 16)
-                                           : expr_payload_nh(NFT_REG_1, IP_DADDR, 4));
-                        put_expr(&rb, expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, false));
+                        nft_put_expr(&rb, ipv6 ? nft_expr_payload_nh(NFT_REG_1, IP6_DADDR, 16)
+                                               : nft_expr_payload_nh(NFT_REG_1, IP_DADDR, 4));
+                        nft_put_expr(&rb, nft_expr_lookup(NFT_REG_1, ANON_SET_NAME, anon_id, false));
                 } else
                         match_daddr_network(&rb, ipv6 ? &l->isolate_one_v6 : &l->isolate_one_v4);
-                put_expr(&rb, expr_verdict(NF_DROP));
+                nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         }
+        default:
+                nft_egress_rule(&rb, l, kind, anon_id);
+                break;
         case NFT_RULE_MASQUERADE:
-                match_nfproto(&rb, NFPROTO_IPV4);
+                nft_match_nfproto(&rb, NFPROTO_IPV4);
                 match_subnet(&rb, l, false, false, false);
                 match_subnet(&rb, l, false, true, true);
-                put_expr(&rb, nftnl_expr_alloc("masq"));
+                nft_put_expr(&rb, nftnl_expr_alloc("masq"));
                 break;
         }
         if (rb.oom)
@@ -686,7 +753,8 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
 
 bool nft_rule_needs_anon_set(const struct nft_layout *l, enum nft_rule_kind kind)
 {
-        return kind == NFT_RULE_ANTISPOOF_V6_HOST ||
+        return kind == NFT_RULE_ANTISPOOF_V6_HOST || kind == NFT_RULE_EGRESS_PUBLIC_V4 ||
+               kind == NFT_RULE_EGRESS_PUBLIC_V6 ||
                (kind == NFT_RULE_ISOLATE_DST_V4 && l->n_isolate_nets_v4 > 1) ||
                (kind == NFT_RULE_ISOLATE_DST_V6 && l->n_isolate_nets_v6 > 1);
 }
@@ -707,6 +775,14 @@ size_t nft_rule_anon_elems(const struct nft_layout *l, enum nft_rule_kind kind,
                 *ret = l->isolate_v6;
                 *ret_key_len = 16;
                 return l->n_isolate_v6;
+        case NFT_RULE_EGRESS_PUBLIC_V4:
+                *ret = l->deny_v4;
+                *ret_key_len = 4;
+                return l->n_deny_v4;
+        case NFT_RULE_EGRESS_PUBLIC_V6:
+                *ret = l->deny_v6;
+                *ret_key_len = 16;
+                return l->n_deny_v6;
         default:
                 *ret = NULL;
                 *ret_key_len = 0;
@@ -829,8 +905,31 @@ int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX])
                 memcpy(ret + IFNAMSIZ, &e->addr.v6, 16);
                 return IFNAMSIZ + 16;
         default:
+                if (nft_egress_set(e->set)) {
+                        uint8_t key_end[NFT_ELEM_KEY_MAX];
+                        return nft_egress_elem_key(e, ret, key_end);
+                }
                 return -EINVAL;
         }
+}
+
+bool nft_elem_equal(const struct nft_elem *a, const struct nft_elem *b)
+{
+        uint8_t ka[NFT_ELEM_KEY_MAX], kb[NFT_ELEM_KEY_MAX], ea[NFT_ELEM_KEY_MAX] = {0},
+                                                            eb[NFT_ELEM_KEY_MAX] = {0};
+        int la, lb;
+
+        if (a->set != b->set)
+                return false;
+        if (nft_egress_set(a->set)) {
+                la = nft_egress_elem_key(a, ka, ea);
+                lb = nft_egress_elem_key(b, kb, eb);
+        } else {
+                la = nft_elem_key(a, ka);
+                lb = nft_elem_key(b, kb);
+        }
+        return la >= 0 && la == lb && memcmp(ka, kb, (size_t)la) == 0 &&
+               (set_descs[a->set].flags == 0 || memcmp(ea, eb, (size_t)la) == 0);
 }
 
 static int build_elems_msg(struct nft_batch *b, const struct nft_layout *l, uint16_t type,
@@ -845,11 +944,16 @@ static int build_elems_msg(struct nft_batch *b, const struct nft_layout *l, uint
                 uint8_t key[NFT_ELEM_KEY_MAX];
                 if (e[*pos].set != set)
                         continue;
-                int key_len = nft_elem_key(&e[*pos], key);
+                uint8_t key_end[NFT_ELEM_KEY_MAX];
+                int key_len = nft_egress_set(set) ? nft_egress_elem_key(&e[*pos], key, key_end)
+                                                  : nft_elem_key(&e[*pos], key);
                 if (key_len < 0)
                         return key_len;
                 _cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *elem = nftnl_set_elem_alloc();
                 if (!elem || nftnl_set_elem_set(elem, NFTNL_SET_ELEM_KEY, key, (uint32_t)key_len) < 0)
+                        return -ENOMEM;
+                if ((set_descs[set].flags & NFT_SET_INTERVAL) &&
+                    nftnl_set_elem_set(elem, NFTNL_SET_ELEM_KEY_END, key_end, (uint32_t)key_len) < 0)
                         return -ENOMEM;
                 nftnl_set_elem_add(s, TAKE_PTR(elem));
                 count++;

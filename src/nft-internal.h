@@ -52,6 +52,11 @@ struct nft_layout {
         size_t n_isolate_v4;
         struct nft_anon_elem isolate_v6[NFT_ISOLATE_ELEMS_MAX];
         size_t n_isolate_v6;
+        /* What egress `public` never reaches, as interval elements. */
+        struct nft_anon_elem deny_v4[NFT_ISOLATE_ELEMS_MAX];
+        size_t n_deny_v4;
+        struct nft_anon_elem deny_v6[NFT_ISOLATE_ELEMS_MAX];
+        size_t n_deny_v6;
 };
 
 /* -EINVAL when the table name or prefix is empty or too long, or a prefix
@@ -102,7 +107,7 @@ int nft_build_elems(struct nft_batch *b, const struct nft_layout *l, uint16_t ty
 /* The element's set key: the address, or for guests_* the interface name
  * NUL-padded to IFNAMSIZ followed by the address (nft's concatenation: each
  * field padded to a 32-bit register). Returns the key length or -EINVAL. */
-#define NFT_ELEM_KEY_MAX 32
+#define NFT_ELEM_KEY_MAX 40
 int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX]);
 
 /* Parses one datagram of an NFT_MSG_GETSETELEM dump of our sets and appends
@@ -143,6 +148,9 @@ struct nft_set_desc {
         uint32_t key_type;
         uint32_t key_len;
         bool concat;
+        uint32_t flags;      /* NFT_SET_INTERVAL | NFT_SET_CONCAT for allow_* */
+        uint8_t fields[4];   /* an interval concatenation's field lengths, 0-terminated */
+        bool host_byteorder; /* a plain ifname key */
 };
 const struct nft_set_desc *nft_set_desc(enum nft_set_id id);
 /* The set id of one of our set names, or -ENOENT. */
@@ -165,6 +173,36 @@ int nft_chain_id_from_name(const char *name);
 extern const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS];
 /* Anonymous sets are named by the kernel: "__set<number>". */
 #define NFT_ANON_SET_PREFIX "__set"
+#define ANON_SET_NAME NFT_ANON_SET_PREFIX "%d" /* the kernel picks the number */
+
+/* IPv4 and IPv6 header offsets of the source and destination address. */
+#define IP_SADDR 12
+#define IP_DADDR 16
+#define IP6_SADDR 8
+#define IP6_DADDR 24
+
+/* Named sets get ids 1.._NFT_SET_MAX in every batch, so that rules can
+ * refer to a set created in the same batch; anonymous sets count on from
+ * there. */
+uint32_t nft_named_set_id(enum nft_set_id id);
+
+/* Expressions go into the rule as they are made; a NULL (out of memory)
+ * poisons the rule so that only the final check needs to look. */
+struct rule_builder {
+        struct nftnl_rule *rule;
+        bool oom;
+};
+void nft_put_expr(struct rule_builder *rb, struct nftnl_expr *e);
+struct nftnl_expr *nft_expr_meta(uint32_t key, uint32_t dreg);
+struct nftnl_expr *nft_expr_cmp_eq(uint32_t sreg, const void *data, uint32_t len);
+struct nftnl_expr *nft_expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t len);
+struct nftnl_expr *nft_expr_mask(uint32_t reg, const uint8_t *mask, uint32_t len);
+struct nftnl_expr *nft_expr_lookup(uint32_t sreg, const char *set, uint32_t set_id, bool invert);
+struct nftnl_expr *nft_expr_verdict(uint32_t verdict);
+/* meta nfproto <nfproto> (nft's guard before a network-header load) */
+void nft_match_nfproto(struct rule_builder *rb, uint8_t nfproto);
+/* iifname "<prefix>*" */
+void nft_match_ifname_prefix(struct rule_builder *rb, const struct nft_layout *l);
 
 /* Our rules, in the order their chain holds them. */
 enum nft_rule_kind {
@@ -177,8 +215,40 @@ enum nft_rule_kind {
         NFT_RULE_ISOLATE_DST_V4, /* iifname "tl*" ip daddr <isolate> drop (a prefix, or { set }) */
         NFT_RULE_ISOLATE_DST_V6,
         NFT_RULE_MASQUERADE, /* ip saddr & m @slots_v4 ip daddr & m != @slots_v4 masquerade */
+
+        /* The egress policy (docs/DESIGN.md, "Egress policy"), input: */
+        NFT_RULE_EGRESS_FIRST,
+        NFT_RULE_EGRESS_HOST = NFT_RULE_EGRESS_FIRST, /* iifname "tl*" iifname != @egress_none accept */
+        NFT_RULE_EGRESS_ND,                           /* iifname "tl*" icmpv6 type 135-136 accept */
+        /* forward: */
+        NFT_RULE_EGRESS_INTERNET,  /* iifname "tl*" iifname @egress_internet accept */
+        NFT_RULE_EGRESS_PUBLIC_V4, /* ... iifname @egress_public ip daddr != { <deny> } accept */
+        NFT_RULE_EGRESS_PUBLIC_V6,
+        /* both: */
+        NFT_RULE_EGRESS_ALLOW_V4,       /* iifname "tl*" iifname . ip daddr @allow_v4 accept */
+        NFT_RULE_EGRESS_ALLOW_PROTO_V4, /* ... iifname . ip daddr . meta l4proto @allow_proto_v4 accept */
+        NFT_RULE_EGRESS_ALLOW_PORT_V4,  /* ... . meta l4proto . th dport @allow_port_v4 accept */
+        NFT_RULE_EGRESS_ALLOW_V6,
+        NFT_RULE_EGRESS_ALLOW_PROTO_V6,
+        NFT_RULE_EGRESS_ALLOW_PORT_V6,
+        NFT_RULE_EGRESS_REPLY, /* iifname "tl*" ct direction reply accept */
+        NFT_RULE_EGRESS_DROP,  /* iifname "tl*" drop */
 };
-#define NFT_RULES_MAX 8
+#define NFT_RULES_MAX 24
+
+/* The egress policy's rules (nft-egress.c): the kinds from
+ * NFT_RULE_EGRESS_FIRST on. */
+void nft_egress_rule(struct rule_builder *rb, const struct nft_layout *l, enum nft_rule_kind kind,
+                     uint32_t anon_id);
+/* The `public` deny list into l->deny_*. */
+int nft_egress_layout_init(struct nft_layout *l);
+/* An egress element's key, and for allow_* its key end (the last address;
+ * the same protocol and port). Returns the key length or -EINVAL. */
+int nft_egress_elem_key(const struct nft_elem *e, uint8_t key[NFT_ELEM_KEY_MAX],
+                        uint8_t key_end[NFT_ELEM_KEY_MAX]);
+/* The inverse, for the dump parser (key_end NULL when the dump had none). */
+bool nft_egress_elem_from_key(enum nft_set_id set, const uint8_t *key, const uint8_t *key_end, size_t len,
+                              struct nft_elem *ret);
 
 /* The kinds of the chain's rules, in order; returns how many. */
 size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,

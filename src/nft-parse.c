@@ -35,6 +35,7 @@ static const enum mnl_attr_data_type elem_list_types[NFTA_SET_ELEM_LIST_MAX + 1]
 static const enum mnl_attr_data_type elem_types[NFTA_SET_ELEM_MAX + 1] = {
     [NFTA_SET_ELEM_KEY] = MNL_TYPE_NESTED,
     [NFTA_SET_ELEM_FLAGS] = MNL_TYPE_U32,
+    [NFTA_SET_ELEM_KEY_END] = MNL_TYPE_NESTED,
 };
 
 static const enum mnl_attr_data_type data_types[NFTA_DATA_MAX + 1] = {
@@ -81,12 +82,30 @@ static bool elem_from_key(enum nft_set_id set, const uint8_t *key, size_t len, s
         }
 }
 
+/* The value of a NFTA_DATA_VALUE nest: NULL (with *len 0) when absent,
+ * -EBADMSG when malformed. */
+static int data_value(const struct nlattr *nest, const uint8_t **ret, size_t *len)
+{
+        const struct nlattr *dtb[NFTA_DATA_MAX + 1] = {0};
+        struct nft_attr_table dt = {dtb, NFTA_DATA_MAX, data_types};
+
+        *ret = NULL;
+        *len = 0;
+        if (!nest)
+                return 0;
+        if (mnl_attr_parse_nested(nest, nft_attr_table_cb, &dt) < 0 || !dtb[NFTA_DATA_VALUE])
+                return -EBADMSG;
+        *ret = mnl_attr_get_payload(dtb[NFTA_DATA_VALUE]);
+        *len = mnl_attr_get_payload_len(dtb[NFTA_DATA_VALUE]);
+        return 0;
+}
+
 static int parse_elem(enum nft_set_id set, const struct nlattr *attr, struct nft_elem_list *l)
 {
         const struct nlattr *etb[NFTA_SET_ELEM_MAX + 1] = {0};
-        const struct nlattr *dtb[NFTA_DATA_MAX + 1] = {0};
         struct nft_attr_table et = {etb, NFTA_SET_ELEM_MAX, elem_types};
-        struct nft_attr_table dt = {dtb, NFTA_DATA_MAX, data_types};
+        const uint8_t *key, *key_end;
+        size_t len, end_len;
         struct nft_elem e;
 
         if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
@@ -98,12 +117,13 @@ static int parse_elem(enum nft_set_id set, const struct nlattr *attr, struct nft
                 return 0;
         if (!etb[NFTA_SET_ELEM_KEY])
                 return 0;
-        if (mnl_attr_parse_nested(etb[NFTA_SET_ELEM_KEY], nft_attr_table_cb, &dt) < 0)
+        if (data_value(etb[NFTA_SET_ELEM_KEY], &key, &len) < 0 ||
+            data_value(etb[NFTA_SET_ELEM_KEY_END], &key_end, &end_len) < 0)
                 return -EBADMSG;
-        if (!dtb[NFTA_DATA_VALUE])
-                return -EBADMSG;
-        if (!elem_from_key(set, mnl_attr_get_payload(dtb[NFTA_DATA_VALUE]),
-                           mnl_attr_get_payload_len(dtb[NFTA_DATA_VALUE]), &e))
+        if (key_end && end_len != len)
+                return 0;
+        if (nft_egress_set(set) ? !nft_egress_elem_from_key(set, key, key_end, len, &e)
+                                : !elem_from_key(set, key, len, &e))
                 return 0;
         return elem_list_append(l, &e);
 }

@@ -211,7 +211,7 @@ static int ruleset_state_load(struct nft *n, struct ruleset_state *s)
 
 static bool set_matches(const struct nftnl_set *s, enum nft_set_id id)
 {
-        return nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == 0 &&
+        return nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == nft_set_desc(id)->flags &&
                nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) == nft_set_desc(id)->key_type &&
                nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) == nft_set_desc(id)->key_len &&
                !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE) && !nftnl_set_is_set(s, NFTNL_SET_TIMEOUT);

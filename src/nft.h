@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "egress.h"
 
 /* nftables through libnftnl (docs/DESIGN.md, "The nftables layout"): table
  * inet <nft_table> with four hash sets and three chains, and the per-slot
@@ -24,6 +25,19 @@ enum nft_set_id {
         NFT_SET_SLOTS_V6,  /* slots_v6: ipv6_addr, subnet base */
         NFT_SET_GUESTS_V4, /* guests_v4: ifname . ipv4_addr */
         NFT_SET_GUESTS_V6, /* guests_v6: ifname . ipv6_addr */
+        /* The egress policy (docs/DESIGN.md, "Egress policy"): each slot's
+         * interface name is in exactly one of the four mode sets. */
+        NFT_SET_EGRESS_NONE,
+        NFT_SET_EGRESS_HOST,
+        NFT_SET_EGRESS_PUBLIC,
+        NFT_SET_EGRESS_INTERNET,
+        /* Allow entries: ifname . network [. protocol [. port]], intervals. */
+        NFT_SET_ALLOW_V4,
+        NFT_SET_ALLOW_PROTO_V4,
+        NFT_SET_ALLOW_PORT_V4,
+        NFT_SET_ALLOW_V6,
+        NFT_SET_ALLOW_PROTO_V6,
+        NFT_SET_ALLOW_PORT_V6,
         _NFT_SET_MAX,
 };
 
@@ -31,12 +45,34 @@ const char *nft_set_name(enum nft_set_id id);
 
 struct nft_elem {
         enum nft_set_id set;
-        char ifname[IFNAMSIZ]; /* guests_* only */
+        char ifname[IFNAMSIZ]; /* all but slots_* */
         union {
                 struct in_addr v4;
                 struct in6_addr v6;
-        } addr;
+        } addr; /* allow_*: the first address of the network */
+        /* allow_*: the network's last address, the protocol, the port */
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        } addr_last;
+        uint8_t protocol;
+        uint16_t port;
 };
+
+/* Whether set is one of the egress policy's (keyed by interface name). */
+bool nft_egress_set(enum nft_set_id set);
+
+/* Whether two elements are the same element of the same set. */
+bool nft_elem_equal(const struct nft_elem *a, const struct nft_elem *b);
+
+/* The elements that carry a slot's egress policy (its mode's set, its
+ * allow entries), at most NFT_EGRESS_ELEMS_MAX. Returns how many, 0 when
+ * ifname is not a valid name. */
+#define NFT_EGRESS_ELEMS_MAX (1 + EGRESS_ALLOW_MAX)
+size_t nft_egress_elems(const char *ifname, const struct egress_policy *p, struct nft_elem *ret);
+/* The policy that elems[] (a slot's, from a dump) describe; -ENOENT when
+ * they hold no mode, -ENOMEM. */
+int nft_egress_from_elems(const struct nft_elem *elems, size_t n, struct egress_policy **ret);
 
 struct nft;
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "macro.h"
 #include "params.h"
@@ -42,6 +43,26 @@ static int get_label(struct json_object *v, const char **ret)
         return 1;
 }
 
+void call_params_done(struct call_params *p)
+{
+        free(p->egress);
+        p->egress = NULL;
+        p->acquire.egress = NULL;
+}
+
+/* A slot number below effective_max_slots. */
+static int get_slot(const struct config *c, struct json_object *v, unsigned *ret)
+{
+        int64_t slot = 0;
+
+        /* Out of range: json-c clamps what int64 cannot hold, so a
+         * NoSuchSlot could name a different slot than the one asked about. */
+        if (get_int(v, 0, (int64_t)c->effective_max_slots - 1, &slot) <= 0)
+                return -EINVAL;
+        *ret = (unsigned)slot;
+        return 0;
+}
+
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret)
 {
         struct slot_request p = {
@@ -49,6 +70,9 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
             .queues = 1,
             .vnet_header = true,
         };
+        struct json_object *egress = NULL, *allow = NULL;
+        struct egress_policy *policy = NULL;
+        const char *bad;
 
         json_object_object_foreach(params, key, v)
         {
@@ -69,6 +93,10 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
                         e = get_bool(v, &p.vnet_header);
                 else if (streq_ptr(key, "persistent"))
                         e = get_bool(v, &p.persistent);
+                else if (streq_ptr(key, "egress"))
+                        e = (egress = v) ? 1 : 0;
+                else if (streq_ptr(key, "allow"))
+                        e = (allow = v) ? 1 : 0;
                 else
                         e = -ENOENT;
                 if (e < 0)
@@ -78,14 +106,47 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
          * instead of failing half-way with a KernelError. */
         if (c->ipv6 && p.mtu < TAPLINKD_IPV6_MTU_MIN)
                 return "mtu";
-        *ret = (struct call_params){.acquire = p};
+        bad = egress_policy_from_json(egress, allow, (enum egress_mode)c->default_egress, &policy);
+        if (bad)
+                return bad;
+        p.egress = policy;
+        *ret = (struct call_params){.acquire = p, .egress = policy};
+        return NULL;
+}
+
+const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret)
+{
+        struct json_object *slot = NULL, *egress = NULL, *allow = NULL;
+        struct egress_policy *policy = NULL;
+        unsigned n = 0;
+        const char *bad;
+
+        json_object_object_foreach(params, key, v)
+        {
+                if (streq_ptr(key, "slot"))
+                        slot = v;
+                else if (streq_ptr(key, "egress"))
+                        egress = v;
+                else if (streq_ptr(key, "allow"))
+                        allow = v;
+                else
+                        return key;
+        }
+        if (get_slot(c, slot, &n) < 0)
+                return "slot";
+        if (!egress)
+                return "egress";
+        bad = egress_policy_from_json(egress, allow, EGRESS_NONE, &policy);
+        if (bad)
+                return bad;
+        *ret = (struct call_params){.slot = n, .egress = policy};
         return NULL;
 }
 
 const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret)
 {
         struct json_object *v = NULL;
-        int64_t slot = 0;
+        unsigned slot = 0;
 
         json_object_object_foreach(params, key, val)
         {
@@ -93,11 +154,9 @@ const char *params_release(const struct config *c, struct json_object *params, s
                         return key;
                 v = val;
         }
-        /* Out of range: json-c clamps what int64 cannot hold, so a
-         * NoSuchSlot could name a different slot than the one asked about. */
-        if (get_int(v, 0, (int64_t)c->effective_max_slots - 1, &slot) <= 0)
+        if (get_slot(c, v, &slot) < 0)
                 return "slot";
-        *ret = (struct call_params){.slot = (unsigned)slot};
+        *ret = (struct call_params){.slot = slot};
         return NULL;
 }
 

@@ -16,8 +16,13 @@
 
 struct call_params {
         struct slot_request acquire; /* acquire.label points into the JSON */
-        unsigned slot;               /* Release */
+        unsigned slot;               /* Release, SetEgress */
+        /* Acquire (acquire.egress points here), SetEgress: malloc'd */
+        struct egress_policy *egress;
 };
+
+/* Frees what a successful parse allocated. */
+void call_params_done(struct call_params *p);
 
 typedef const char *(*params_parse_fn)(const struct config *c, struct json_object *params,
                                        struct call_params *ret);
@@ -26,6 +31,8 @@ typedef const char *(*params_parse_fn)(const struct config *c, struct json_objec
  * what is absent. An MTU below 1280 with IPv6 on is refused here rather
  * than half-way through making the device. */
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
+/* SetEgress: slot, egress (required), allow. */
+const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret);
 /* Release: a slot number below effective_max_slots. */
 const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret);
 /* List, Status: {} only. */

@@ -35,6 +35,7 @@
 #define TAPLINKD_METHOD_RELEASE "io.taplinkd.Release"
 #define TAPLINKD_METHOD_LIST "io.taplinkd.List"
 #define TAPLINKD_METHOD_STATUS "io.taplinkd.Status"
+#define TAPLINKD_METHOD_SET_EGRESS "io.taplinkd.SetEgress"
 
 #define TAPLINKD_ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
 #define TAPLINKD_ERROR_QUOTA_EXCEEDED "io.taplinkd.QuotaExceeded" /* (limit: int) */
@@ -53,6 +54,24 @@
 #define TAPLINKD_LABEL_MAX 64
 /* A label's characters besides ASCII letters and digits. */
 #define TAPLINKD_LABEL_PUNCT "._:@-"
+
+/* Egress modes (Acquire's and SetEgress's `egress`, [policy]
+ * default_egress), in ladder order: each allows what the one before does. */
+#define TAPLINKD_EGRESS_MODES                        \
+        {                                            \
+                "none", "host", "public", "internet" \
+        }
+#define TAPLINKD_EGRESS_MODE_COUNT 4
+
+/* The mode's index in TAPLINKD_EGRESS_MODES, or -1. */
+static inline int taplinkd_egress_mode(const char *s)
+{
+        static const char *const modes[TAPLINKD_EGRESS_MODE_COUNT] = TAPLINKD_EGRESS_MODES;
+        for (int i = 0; s && i < TAPLINKD_EGRESS_MODE_COUNT; i++)
+                if (strcmp(s, modes[i]) == 0)
+                        return i;
+        return -1;
+}
 
 /* A label as Acquire takes it: [A-Za-z0-9._:@-]{0,64}. len is the string's
  * length as the JSON said, so that an embedded NUL ("a\u0000b") fails. */

@@ -44,6 +44,18 @@ static int add_nets(struct json_object *o, const struct config *c, unsigned slot
         return json_add(o, "ipv6", net_to_json(AF_INET6, &n6.subnet, &n6.gateway, &n6.guest, n6.prefix_len));
 }
 
+/* egress and allow; a slot adopted a moment ago and not yet reconciled
+ * reports the default it is about to get. */
+static int add_egress(struct json_object *o, const struct config *c, const struct egress_policy *p)
+{
+        static const struct egress_policy none = {0};
+        enum egress_mode mode = p ? p->mode : (enum egress_mode)c->default_egress;
+
+        if (json_add(o, "egress", json_object_new_string(egress_mode_to_string(mode))) < 0)
+                return -ENOMEM;
+        return json_add(o, "allow", egress_allow_to_json(p ? p : &none));
+}
+
 struct json_object *slot_to_json(const struct config *c, const struct slot_rec *r)
 {
         _cleanup_json_ struct json_object *o = json_object_new_object();
@@ -68,7 +80,8 @@ struct json_object *slot_to_json(const struct config *c, const struct slot_rec *
             json_add(o, "queues", json_object_new_int((int)r->queues)) < 0 ||
             json_add(o, "vnetHeader", json_object_new_boolean(r->vnet_header)) < 0 ||
             json_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
-            add_nets(o, c, r->slot) < 0 || json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0)
+            add_nets(o, c, r->slot) < 0 || json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0 ||
+            add_egress(o, c, r->egress) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-parse nft-build slot
+// MODULES: nft-parse nft-build nft-egress egress slot config config-values
 // MAX_LEN: 16384
 
 /* nft_parse_elem_dump() over an arbitrary datagram, as nft_dump_elems()

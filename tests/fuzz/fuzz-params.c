@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: params config config-values slot
+// MODULES: params config config-values slot egress
 // MAX_LEN: 4096
 
 /* The io.taplinkd parameter checks (src/params.c) over arbitrary JSON, as

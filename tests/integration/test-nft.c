@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft nft-build nft-parse nft-ruleset sysctl slot config config-values
+// MODULES: nft nft-build nft-parse nft-egress egress nft-ruleset sysctl slot config config-values
 /* src/nft.c against the real kernel, in a throwaway network namespace (make
  * check runs it under `unshare -n`; it refuses to run in the host's
  * namespace). What the module did is checked from outside with `nft -j` and
@@ -42,6 +42,17 @@
 #include "sysctl.h"
 #include "slot.h"
 
+/* The rules input and forward end with. */
+#define EGRESS_TAIL                                                                                 \
+        "    iifname \"tl*\" iifname . ip daddr @allow_v4 accept\n"                                 \
+        "    iifname \"tl*\" iifname . ip daddr . meta l4proto @allow_proto_v4 accept\n"            \
+        "    iifname \"tl*\" iifname . ip daddr . meta l4proto . th dport @allow_port_v4 accept\n"  \
+        "    iifname \"tl*\" iifname . ip6 daddr @allow_v6 accept\n"                                \
+        "    iifname \"tl*\" iifname . ip6 daddr . meta l4proto @allow_proto_v6 accept\n"           \
+        "    iifname \"tl*\" iifname . ip6 daddr . meta l4proto . th dport @allow_port_v6 accept\n" \
+        "    iifname \"tl*\" ct direction reply accept\n"                                           \
+        "    iifname \"tl*\" drop\n"
+
 /* The table with the default configuration, as docs/DESIGN.md ("The
  * nftables layout") prints it. */
 static const char documented_table[] =
@@ -50,11 +61,22 @@ static const char documented_table[] =
     "  set slots_v6  { type ipv6_addr; }                   # every live slot's IPv6 subnet base\n"
     "  set guests_v4 { type ifname . ipv4_addr; }          # (tap, guest address): anti-spoofing\n"
     "  set guests_v6 { type ifname . ipv6_addr; }\n"
+    "  set egress_none { type ifname; }\n"
+    "  set egress_host { type ifname; }\n"
+    "  set egress_public { type ifname; }\n"
+    "  set egress_internet { type ifname; }\n"
+    "  set allow_v4 { type ifname . ipv4_addr; flags interval; }\n"
+    "  set allow_proto_v4 { type ifname . ipv4_addr . inet_proto; flags interval; }\n"
+    "  set allow_port_v4 { type ifname . ipv4_addr . inet_proto . inet_service; flags interval; }\n"
+    "  set allow_v6 { type ifname . ipv6_addr; flags interval; }\n"
+    "  set allow_proto_v6 { type ifname . ipv6_addr . inet_proto; flags interval; }\n"
+    "  set allow_port_v6 { type ifname . ipv6_addr . inet_proto . inet_service; flags interval; }\n"
     "  chain input {\n"
     "    type filter hook input priority filter; policy accept;\n"
     "    iifname \"tl*\" iifname . ip saddr != @guests_v4 drop\n"
     "    iifname \"tl*\" ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6 drop\n"
-    "  }\n"
+    "    iifname \"tl*\" iifname != @egress_none accept\n"
+    "    iifname \"tl*\" icmpv6 type 135-136 accept\n" EGRESS_TAIL "  }\n"
     "  chain forward {\n"
     "    type filter hook forward priority filter; policy accept;\n"
     "    iifname \"tl*\" iifname . ip saddr != @guests_v4 drop\n"
@@ -63,7 +85,14 @@ static const char documented_table[] =
     "    ip6 saddr & ffff:ffff:ffff:ffff:: @slots_v6 ip6 daddr & ffff:ffff:ffff:ffff:: @slots_v6 drop\n"
     "    iifname \"tl*\" ip daddr 10.213.0.0/16 drop\n"
     "    iifname \"tl*\" ip6 daddr fd74:6c00::/48 drop\n"
-    "  }\n"
+    "    iifname \"tl*\" iifname @egress_internet accept\n"
+    "    iifname \"tl*\" iifname @egress_public ip daddr != { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, "
+    "127.0.0.0/8, "
+    "168.63.129.16, 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/3 "
+    "} "
+    "accept\n"
+    "    iifname \"tl*\" iifname @egress_public ip6 daddr != { ::/127, ::ffff:0.0.0.0/96, 64:ff9b:1::/48, "
+    "fc00::/7, fe80::/10, ff00::/8 } accept\n" EGRESS_TAIL "  }\n"
     "  chain postrouting {\n"
     "    type nat hook postrouting priority srcnat; policy accept;\n"
     "    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 != @slots_v4 masquerade\n"
@@ -445,18 +474,31 @@ static void test_ensure_creates(void **state)
 
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
 
-        json_object *root = ruleset_objects(), *o[8];
-        assert_int_equal(objects(root, "set", "taplinkd", NULL, o, 8), 4);
-        static const char *const set_types[][2] = {
-            {"slots_v4", "ipv4_addr"},
-            {"slots_v6", "ipv6_addr"},
-            {"guests_v4", "[ \"ifname\", \"ipv4_addr\" ]"},
-            {"guests_v6", "[ \"ifname\", \"ipv6_addr\" ]"},
+        json_object *root = ruleset_objects(), *o[16];
+        assert_int_equal(objects(root, "set", "taplinkd", NULL, o, 16), 14);
+        static const char *const set_types[][3] = {
+            {"slots_v4", "ipv4_addr", NULL},
+            {"slots_v6", "ipv6_addr", NULL},
+            {"guests_v4", "[ \"ifname\", \"ipv4_addr\" ]", NULL},
+            {"guests_v6", "[ \"ifname\", \"ipv6_addr\" ]", NULL},
+            {"egress_none", "ifname", NULL},
+            {"egress_host", "ifname", NULL},
+            {"egress_public", "ifname", NULL},
+            {"egress_internet", "ifname", NULL},
+            {"allow_v4", "[ \"ifname\", \"ipv4_addr\" ]", "interval"},
+            {"allow_proto_v4", "[ \"ifname\", \"ipv4_addr\", \"inet_proto\" ]", "interval"},
+            {"allow_port_v4", "[ \"ifname\", \"ipv4_addr\", \"inet_proto\", \"inet_service\" ]", "interval"},
+            {"allow_v6", "[ \"ifname\", \"ipv6_addr\" ]", "interval"},
+            {"allow_proto_v6", "[ \"ifname\", \"ipv6_addr\", \"inet_proto\" ]", "interval"},
+            {"allow_port_v6", "[ \"ifname\", \"ipv6_addr\", \"inet_proto\", \"inet_service\" ]", "interval"},
         };
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(set_types); i++) {
                 assert_string_equal(field(o[i], "name"), set_types[i][0]);
                 assert_string_equal(field(o[i], "type"), set_types[i][1]);
-                assert_null(field(o[i], "flags")); /* plain hash sets */
+                if (set_types[i][2])
+                        assert_non_null(strstr(field(o[i], "flags"), set_types[i][2]));
+                else
+                        assert_null(field(o[i], "flags")); /* plain hash sets */
         }
         assert_int_equal(objects(root, "chain", "taplinkd", NULL, o, 8), 3);
         static const struct {
@@ -464,8 +506,8 @@ static void test_ensure_creates(void **state)
                 int prio;
                 size_t rules;
         } chains[] = {
-            {"input", "filter", "input", 0, 2},
-            {"forward", "filter", "forward", 0, 6},
+            {"input", "filter", "input", 0, 12},
+            {"forward", "filter", "forward", 0, 17},
             {"postrouting", "nat", "postrouting", 100, 1},
         };
         for (size_t i = 0; i < 3; i++) {

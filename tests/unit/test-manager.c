@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: manager slot config config-values log
+// MODULES: manager slot config config-values log egress
 /* The slot state machine (src/manager.c) with fake kernel ops and fake
  * lifecycle subscribers: an Acquire that succeeds, one that fails at each
  * step, a Release during an Acquire, a device that goes during an Acquire,
@@ -93,6 +93,16 @@ static int fake_configure_link(void *ctx, const struct rtnl_link_config *lc, con
         return 0;
 }
 
+static int fake_set_egress(void *ctx, struct slot_rec *r, struct egress_policy *p)
+{
+        struct fake *f = ctx;
+        call(f, "set_egress");
+        int e = fail_if(f, "set_egress");
+        if (e == 0)
+                manager_set_egress(r, p);
+        return e;
+}
+
 static int fake_add_elements(void *ctx, unsigned slot)
 {
         struct fake *f = ctx;
@@ -128,6 +138,7 @@ static const struct manager_ops fake_ops = {
     .tap_create = fake_tap_create,
     .configure_link = fake_configure_link,
     .add_elements = fake_add_elements,
+    .set_egress = fake_set_egress,
     .delete_link = fake_delete_link,
     .close_fds = fake_close_fds,
 };

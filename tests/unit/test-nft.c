@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-build nft-parse slot config config-values
+// MODULES: nft-build nft-parse nft-egress egress slot config config-values
 /* The nftables builders and the element-dump parser, without a socket:
  * every batch is built, then parsed back with libmnl and libnftnl. */
 #include <arpa/inet.h>
@@ -206,26 +206,109 @@ static struct nftnl_expr *rule_expr(const struct nftnl_rule *r, const char *name
 /* --- the rules, against what nft 1.0.6 generates --------------------------- */
 
 /* `nft --debug=netlink -f` of the ruleset in docs/DESIGN.md (nftables 1.0.6). */
-static const char *const golden_input[] = {
-    "  [ meta load iifname => reg 1 ]\n"
-    "  [ cmp eq reg 1 0x00006c74 ]\n"
-    "  [ meta load nfproto => reg 1 ]\n"
-    "  [ cmp eq reg 1 0x00000002 ]\n"
-    "  [ meta load iifname => reg 1 ]\n"
-    "  [ payload load 4b @ network header + 12 => reg 2 ]\n"
-    "  [ lookup reg 1 set guests_v4 0x1 ]\n"
-    "  [ immediate reg 0 drop ]\n",
-    "  [ meta load iifname => reg 1 ]\n"
-    "  [ cmp eq reg 1 0x00006c74 ]\n"
-    "  [ meta load nfproto => reg 1 ]\n"
-    "  [ cmp eq reg 1 0x0000000a ]\n"
-    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
-    "  [ lookup reg 1 set __set%d 0x1 ]\n"
-    "  [ meta load iifname => reg 1 ]\n"
-    "  [ payload load 16b @ network header + 8 => reg 2 ]\n"
-    "  [ lookup reg 1 set guests_v6 0x1 ]\n"
-    "  [ immediate reg 0 drop ]\n",
-};
+/* The egress rules input and forward end with: allow entries, replies, drop. */
+#define GOLDEN_EGRESS_TAIL                                             \
+        "  [ meta load iifname => reg 1 ]\n"                           \
+        "  [ cmp eq reg 1 0x00006c74 ]\n"                              \
+        "  [ meta load nfproto => reg 1 ]\n"                           \
+        "  [ cmp eq reg 1 0x00000002 ]\n"                              \
+        "  [ meta load iifname => reg 1 ]\n"                           \
+        "  [ payload load 4b @ network header + 16 => reg 2 ]\n"       \
+        "  [ lookup reg 1 set allow_v4 ]\n"                            \
+        "  [ immediate reg 0 accept ]\n",                              \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ meta load nfproto => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00000002 ]\n"                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ payload load 4b @ network header + 16 => reg 2 ]\n"   \
+            "  [ meta load l4proto => reg 13 ]\n"                      \
+            "  [ byteorder reg 13 = hton(reg 13, 2, 1) ]\n"            \
+            "  [ lookup reg 1 set allow_proto_v4 ]\n"                  \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ meta load nfproto => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00000002 ]\n"                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ payload load 4b @ network header + 16 => reg 2 ]\n"   \
+            "  [ meta load l4proto => reg 13 ]\n"                      \
+            "  [ byteorder reg 13 = hton(reg 13, 2, 1) ]\n"            \
+            "  [ payload load 2b @ transport header + 2 => reg 14 ]\n" \
+            "  [ lookup reg 1 set allow_port_v4 ]\n"                   \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ meta load nfproto => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x0000000a ]\n"                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ payload load 16b @ network header + 24 => reg 2 ]\n"  \
+            "  [ lookup reg 1 set allow_v6 ]\n"                        \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ meta load nfproto => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x0000000a ]\n"                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ payload load 16b @ network header + 24 => reg 2 ]\n"  \
+            "  [ meta load l4proto => reg 3 ]\n"                       \
+            "  [ byteorder reg 3 = hton(reg 3, 2, 1) ]\n"              \
+            "  [ lookup reg 1 set allow_proto_v6 ]\n"                  \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ meta load nfproto => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x0000000a ]\n"                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ payload load 16b @ network header + 24 => reg 2 ]\n"  \
+            "  [ meta load l4proto => reg 3 ]\n"                       \
+            "  [ byteorder reg 3 = hton(reg 3, 2, 1) ]\n"              \
+            "  [ payload load 2b @ transport header + 2 => reg 17 ]\n" \
+            "  [ lookup reg 1 set allow_port_v6 ]\n"                   \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ ct load direction => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00000001 ]\n"                          \
+            "  [ immediate reg 0 accept ]\n",                          \
+            "  [ meta load iifname => reg 1 ]\n"                       \
+            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ immediate reg 0 drop ]\n",
+
+static const char *const golden_input[] = {"  [ meta load iifname => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x00006c74 ]\n"
+                                           "  [ meta load nfproto => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x00000002 ]\n"
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ payload load 4b @ network header + 12 => reg 2 ]\n"
+                                           "  [ lookup reg 1 set guests_v4 0x1 ]\n"
+                                           "  [ immediate reg 0 drop ]\n",
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x00006c74 ]\n"
+                                           "  [ meta load nfproto => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x0000000a ]\n"
+                                           "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+                                           "  [ lookup reg 1 set __set%d 0x1 ]\n"
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ payload load 16b @ network header + 8 => reg 2 ]\n"
+                                           "  [ lookup reg 1 set guests_v6 0x1 ]\n"
+                                           "  [ immediate reg 0 drop ]\n",
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x00006c74 ]\n"
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ lookup reg 1 set egress_none 0x1 ]\n"
+                                           "  [ immediate reg 0 accept ]\n",
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x00006c74 ]\n"
+                                           "  [ meta load nfproto => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x0000000a ]\n"
+                                           "  [ meta load l4proto => reg 1 ]\n"
+                                           "  [ cmp eq reg 1 0x0000003a ]\n"
+                                           "  [ payload load 1b @ transport header + 0 => reg 1 ]\n"
+                                           "  [ cmp gte reg 1 0x00000087 ]\n"
+                                           "  [ cmp lte reg 1 0x00000088 ]\n"
+                                           "  [ immediate reg 0 accept ]\n",
+                                           GOLDEN_EGRESS_TAIL};
 
 static const char *const golden_forward[] = {
     "  [ meta load iifname => reg 1 ]\n"
@@ -278,7 +361,30 @@ static const char *const golden_forward[] = {
     "  [ payload load 6b @ network header + 24 => reg 1 ]\n"
     "  [ cmp eq reg 1 0x006c74fd 0x00000000 ]\n"
     "  [ immediate reg 0 drop ]\n",
-};
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00006c74 ]\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ lookup reg 1 set egress_internet ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00006c74 ]\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ lookup reg 1 set egress_public ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ lookup reg 1 set __set%d 0x1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00006c74 ]\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ lookup reg 1 set egress_public ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ lookup reg 1 set __set%d 0x1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    GOLDEN_EGRESS_TAIL};
 
 static const char *const golden_postrouting[] = {
     "  [ meta load nfproto => reg 1 ]\n"
@@ -296,7 +402,7 @@ static void check_golden(const struct nft_layout *l, enum nft_chain_id id, const
                          size_t n)
 {
         struct msgs *m = build(l, build_chain_rules, id);
-        struct nftnl_rule *rules[8];
+        struct nftnl_rule *rules[NFT_RULES_MAX];
         size_t n_rules = parse_rules(m, rules, ELEMENTSOF(rules));
 
         assert_int_equal(n_rules, n);
@@ -334,8 +440,9 @@ static void test_anon_set(void **state)
         config_default(&c);
         layout_of(&c, &l);
         struct msgs *m = build(&l, build_chain_rules, NFT_CHAIN_INPUT);
-        /* NEWRULE, NEWSET, NEWSETELEM, NEWRULE */
-        assert_int_equal(m->n, 2 + 4);
+        /* NEWRULE, NEWSET, NEWSETELEM, NEWRULE, then the egress rules
+         * (10, none with a set of its own) */
+        assert_int_equal(m->n, 2 + 4 + 10);
         assert_int_equal(m->m[1]->nlmsg_type, NFT_TYPE(NFT_MSG_NEWRULE));
         assert_int_equal(m->m[2]->nlmsg_type, NFT_TYPE(NFT_MSG_NEWSET));
         assert_int_equal(m->m[3]->nlmsg_type, NFT_TYPE(NFT_MSG_NEWSETELEM));
@@ -380,8 +487,11 @@ static void test_anon_set(void **state)
         }
         assert_int_equal(i, ELEMENTSOF(want));
 
-        struct nftnl_rule *rules[2];
-        assert_int_equal(parse_rules(m, rules, 2), 2);
+        struct nftnl_rule *rules[NFT_RULES_MAX];
+        size_t n_rules = parse_rules(m, rules, NFT_RULES_MAX);
+        assert_int_equal(n_rules, 12);
+        for (size_t r = 2; r < n_rules; r++)
+                nftnl_rule_free(rules[r]);
         struct nftnl_expr *lookup = rule_expr(rules[1], "lookup", 0);
         assert_non_null(lookup);
         assert_int_equal(nftnl_expr_get_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID), id);
@@ -412,8 +522,8 @@ static void check_masks(unsigned prefix4, const char *mask4, unsigned prefix6, c
         assert_int_equal(inet_pton(AF_INET6, mask6, want6), 1);
 
         struct msgs *m = build(&l, build_chain_rules, NFT_CHAIN_FORWARD);
-        struct nftnl_rule *rules[8];
-        assert_int_equal(parse_rules(m, rules, 8), 6);
+        struct nftnl_rule *rules[NFT_RULES_MAX];
+        size_t n_fwd = parse_rules(m, rules, NFT_RULES_MAX);
         for (unsigned nth = 0; nth < 2; nth++) {
                 uint32_t len;
                 struct nftnl_expr *b4 = rule_expr(rules[2], "bitwise", nth);
@@ -427,7 +537,7 @@ static void check_masks(unsigned prefix4, const char *mask4, unsigned prefix6, c
                 assert_memory_equal(nftnl_expr_get(b6, NFTNL_EXPR_BITWISE_MASK, &len), want6, 16);
                 assert_int_equal(len, 16);
         }
-        for (size_t i = 0; i < 6; i++)
+        for (size_t i = 0; i < n_fwd; i++)
                 nftnl_rule_free(rules[i]);
         msgs_free(m);
 
@@ -461,12 +571,12 @@ static void check_prefix(const char *prefix)
 
         for (int chain = NFT_CHAIN_INPUT; chain <= NFT_CHAIN_FORWARD; chain++) {
                 struct msgs *m = build(&l, build_chain_rules, chain);
-                struct nftnl_rule *rules[8];
-                size_t n = parse_rules(m, rules, 8);
-                /* The anti-spoofing rules, the first two of each chain, and
-                 * in forward the isolate rules, the last two. */
+                struct nftnl_rule *rules[NFT_RULES_MAX];
+                size_t n = parse_rules(m, rules, NFT_RULES_MAX);
+                /* Every rule but forward's isolation of subnets starts
+                 * with the prefix. */
                 for (size_t i = 0; i < n; i++) {
-                        if (i >= 2 && i < 4)
+                        if (chain == NFT_CHAIN_FORWARD && i >= 2 && i < 4)
                                 continue;
                         uint32_t len;
                         struct nftnl_expr *meta = rule_expr(rules[i], "meta", 0);
@@ -505,9 +615,10 @@ static void test_masquerade_off(void **state)
 
         /* The other chains do not change. */
         m = build(&l, build_chain_rules, NFT_CHAIN_FORWARD);
-        struct nftnl_rule *rules[8];
-        assert_int_equal(parse_rules(m, rules, 8), 6);
-        for (size_t i = 0; i < 6; i++) {
+        struct nftnl_rule *rules[NFT_RULES_MAX];
+        size_t n_fwd = parse_rules(m, rules, NFT_RULES_MAX);
+        assert_int_equal(n_fwd, 17);
+        for (size_t i = 0; i < n_fwd; i++) {
                 assert_null(rule_expr(rules[i], "masq", 0));
                 nftnl_rule_free(rules[i]);
         }
@@ -549,18 +660,19 @@ static void test_isolate_intervals(void **state)
         const uint32_t E = NFT_SET_ELEM_INTERVAL_END;
 
         check_intervals((const char *const[]){"10.213.0.0/16", "fd74:6c00::/48"}, 2, AF_INET,
-                        (const char *const[]){"0.0.0.0", "10.213.0.0", "10.214.0.0"}, (const uint32_t[]){E, 0, E},
-                        3);
+                        (const char *const[]){"0.0.0.0", "10.213.0.0", "10.214.0.0"},
+                        (const uint32_t[]){E, 0, E}, 3);
         check_intervals((const char *const[]){"10.213.0.0/16", "fd74:6c00::/48"}, 2, AF_INET6,
-                        (const char *const[]){"::", "fd74:6c00::", "fd74:6c00:1::"}, (const uint32_t[]){E, 0, E},
-                        3);
+                        (const char *const[]){"::", "fd74:6c00::", "fd74:6c00:1::"},
+                        (const uint32_t[]){E, 0, E}, 3);
         /* Overlapping and adjacent ranges merge; sorted. */
         check_intervals((const char *const[]){"10.214.0.0/16", "10.0.0.0/8", "11.0.0.0/8", "10.1.0.0/16"}, 4,
                         AF_INET, (const char *const[]){"0.0.0.0", "10.0.0.0", "12.0.0.0"},
                         (const uint32_t[]){E, 0, E}, 3);
         /* From 0, and up to the top. */
         check_intervals((const char *const[]){"0.0.0.0/8", "224.0.0.0/3"}, 2, AF_INET,
-                        (const char *const[]){"0.0.0.0", "1.0.0.0", "224.0.0.0"}, (const uint32_t[]){0, E, 0}, 3);
+                        (const char *const[]){"0.0.0.0", "1.0.0.0", "224.0.0.0"},
+                        (const uint32_t[]){0, E, 0}, 3);
         check_intervals((const char *const[]){"0.0.0.0/0"}, 1, AF_INET, (const char *const[]){"0.0.0.0"},
                         (const uint32_t[]){0}, 1);
         /* No network of the family: no rule. */
@@ -573,11 +685,24 @@ static void test_sets(void **state)
                 const char *name;
                 uint32_t key_type;
                 uint32_t key_len;
+                uint32_t flags;
         } want[] = {
-            [NFT_SET_SLOTS_V4] = {"slots_v4", 7, 4},
-            [NFT_SET_SLOTS_V6] = {"slots_v6", 8, 16},
-            [NFT_SET_GUESTS_V4] = {"guests_v4", 41 << 6 | 7, 20},
-            [NFT_SET_GUESTS_V6] = {"guests_v6", 41 << 6 | 8, 32},
+            [NFT_SET_SLOTS_V4] = {"slots_v4", 7, 4, 0},
+            [NFT_SET_SLOTS_V6] = {"slots_v6", 8, 16, 0},
+            [NFT_SET_GUESTS_V4] = {"guests_v4", 41 << 6 | 7, 20, 0},
+            [NFT_SET_GUESTS_V6] = {"guests_v6", 41 << 6 | 8, 32, 0},
+            [NFT_SET_EGRESS_NONE] = {"egress_none", 41, 16, 0},
+            [NFT_SET_EGRESS_HOST] = {"egress_host", 41, 16, 0},
+            [NFT_SET_EGRESS_PUBLIC] = {"egress_public", 41, 16, 0},
+            [NFT_SET_EGRESS_INTERNET] = {"egress_internet", 41, 16, 0},
+            /* what nft 1.0.6 sends for "type ifname . ipv4_addr . inet_proto . inet_service; flags interval"
+             */
+            [NFT_SET_ALLOW_V4] = {"allow_v4", 41 << 6 | 7, 20, 0x84},
+            [NFT_SET_ALLOW_PROTO_V4] = {"allow_proto_v4", (41 << 6 | 7) << 6 | 12, 24, 0x84},
+            [NFT_SET_ALLOW_PORT_V4] = {"allow_port_v4", 0x00a4730d, 28, 0x84},
+            [NFT_SET_ALLOW_V6] = {"allow_v6", 41 << 6 | 8, 32, 0x84},
+            [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6", (41 << 6 | 8) << 6 | 12, 36, 0x84},
+            [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6", ((41 << 6 | 8) << 6 | 12) << 6 | 13, 40, 0x84},
         };
         struct config c;
         struct nft_layout l;
@@ -597,7 +722,8 @@ static void test_sets(void **state)
                 assert_string_equal(nft_set_name(id), want[id].name);
                 assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), want[id].key_type);
                 assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), want[id].key_len);
-                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), 0); /* a plain hash set */
+                /* a plain hash set, or an interval concatenation */
+                assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), want[id].flags);
                 assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_ID), id + 1);
                 assert_false(nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE));
                 /* nft's key byte order: big endian for addresses, none for
@@ -610,7 +736,10 @@ static void test_sets(void **state)
                 assert_int_equal(ud[1], 4);
                 uint32_t order;
                 memcpy(&order, ud + 2, 4);
-                assert_int_equal(order, id <= NFT_SET_SLOTS_V6 ? 2 : 0);
+                /* big endian addresses, a host-order name, a concatenation */
+                assert_int_equal(order, id <= NFT_SET_SLOTS_V6                                       ? 2
+                                        : id >= NFT_SET_EGRESS_NONE && id <= NFT_SET_EGRESS_INTERNET ? 1
+                                                                                                     : 0);
                 nftnl_set_free(s);
                 msgs_free(m);
         }
@@ -920,7 +1049,7 @@ static void test_elem_batches(void **state)
                 struct parsed_elem *p = calloc(n, sizeof(*p));
                 assert_int_equal(parse_elems(m, types[t], p, n), n);
                 /* Grouped by set, in the caller's order within a set. */
-                uint8_t key[32];
+                uint8_t key[NFT_ELEM_KEY_MAX];
                 assert_string_equal(p[0].set, "slots_v4");
                 assert_int_equal(nft_elem_key(&e[0], key), 4);
                 assert_memory_equal(p[0].key, key, 4);
@@ -1247,14 +1376,21 @@ static void test_parse_malformed(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_rules_match_nft),  cmocka_unit_test(test_anon_set),
-            cmocka_unit_test(test_rule_masks),       cmocka_unit_test(test_prefix_pattern),
+            cmocka_unit_test(test_rules_match_nft),
+            cmocka_unit_test(test_anon_set),
+            cmocka_unit_test(test_rule_masks),
+            cmocka_unit_test(test_prefix_pattern),
             cmocka_unit_test(test_masquerade_off),
-            cmocka_unit_test(test_isolate_intervals),   cmocka_unit_test(test_sets),
-            cmocka_unit_test(test_chains_and_table), cmocka_unit_test(test_layout_errors),
-            cmocka_unit_test(test_elem_keys),        cmocka_unit_test(test_elem_key_padding),
-            cmocka_unit_test(test_elem_batches),     cmocka_unit_test(test_slot_elems),
-            cmocka_unit_test(test_parse_good),       cmocka_unit_test(test_parse_errors),
+            cmocka_unit_test(test_isolate_intervals),
+            cmocka_unit_test(test_sets),
+            cmocka_unit_test(test_chains_and_table),
+            cmocka_unit_test(test_layout_errors),
+            cmocka_unit_test(test_elem_keys),
+            cmocka_unit_test(test_elem_key_padding),
+            cmocka_unit_test(test_elem_batches),
+            cmocka_unit_test(test_slot_elems),
+            cmocka_unit_test(test_parse_good),
+            cmocka_unit_test(test_parse_errors),
             cmocka_unit_test(test_parse_malformed),
         };
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: params config config-values slot
+// MODULES: params config config-values slot egress
 /* The io.taplinkd parameter checks (src/params.c): defaults, every bound
  * on both sides, wrong types, unknown keys, null as absent, and a label
  * with an embedded NUL. */
