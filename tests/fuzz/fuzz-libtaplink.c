@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy
 // MAX_LEN: 16384
 
 /* libtaplink reading a daemon's reply. The client's parser has no pure
