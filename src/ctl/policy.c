@@ -26,12 +26,14 @@ static const char *protocol_name(const char *s, size_t len)
         return NULL;
 }
 
-static bool egress_mode_known(const char *mode)
+/* 0 for a known mode, else the usage error naming what (an option or an
+ * argument) and the value. */
+static int check_egress_mode(const char *command, const char *what, const char *mode)
 {
         for (size_t i = 0; i < ELEMENTSOF(egress_modes); i++)
                 if (strcmp(mode, egress_modes[i]) == 0)
-                        return true;
-        return false;
+                        return 0;
+        return ctl_usage_error(command, "%s '%s': not one of none, host, public, internet", what, mode);
 }
 
 /* A port of 1..65535 from s[0..len). */
@@ -209,14 +211,14 @@ int policy_option(const char *command, int option, const char *arg, struct polic
 {
         struct port_spec port;
         const char *why;
+        int r;
 
         switch (option) {
         case CTL_OPT_EGRESS:
-                if (!egress_mode_known(arg))
-                        return ctl_usage_error(
-                            command, "--egress '%s': not one of none, host, public, internet", arg);
-                p->egress = arg;
-                return 0;
+                r = check_egress_mode(command, "--egress", arg);
+                if (r == 0)
+                        p->egress = arg;
+                return r;
         case CTL_OPT_ALLOW:
                 return add_allow(command, arg, p);
         case CTL_OPT_PUBLISH:
@@ -355,8 +357,9 @@ int ctl_cmd_egress(struct ctl_options *o, int argc, char **argv)
         if (r != 0)
                 return r;
         const char *mode = argv[optind + 1];
-        if (!egress_mode_known(mode))
-                return ctl_usage_error("egress", "mode '%s': not one of none, host, public, internet", mode);
+        r = check_egress_mode("egress", "mode", mode);
+        if (r != 0)
+                return r;
         if (p.allow.n > 0 && !(allow = calloc(p.allow.n, sizeof(*allow))))
                 return ctl_error(CTL_EXIT_REFUSED, "egress", "%s", strerror(ENOMEM));
         for (size_t i = 0; i < p.allow.n; i++)
