@@ -18,6 +18,7 @@
  *   io.taplinkd.NoSlotAvailable                -ENOSPC
  *   io.taplinkd.NoSuchSlot                     -ENOENT
  *   io.taplinkd.KernelError                    -(its errno), or -EIO
+ *   io.taplinkd.PortInUse                      -EADDRINUSE
  *   org.varlink.service.InvalidParameter       -EINVAL
  *   org.varlink.service.MethodNotFound etc.    -EOPNOTSUPP
  *   any other error                            -EPROTO
@@ -160,6 +161,72 @@ int tl_slot_fd(const tl_slot *s, size_t queue);
 int tl_slot_take_fd(tl_slot *s, size_t queue);
 
 void tl_slot_free(tl_slot *s);
+
+/* ---- egress policy and published ports (LIBTAPLINK_0.2_POLICY) ----
+ * A slot's egress mode ("none", "host", "public", "internet"), the
+ * destinations it may reach beyond that mode, and the host ports forwarded
+ * to it; docs/io.taplinkd.varlink (Allow, Port) and taplink(3) say what
+ * each means. The library sends what it is given: the daemon checks it and
+ * answers InvalidParameter (-EINVAL) for what it does not take. */
+
+/* One extra destination. destination: an IPv4 or IPv6 address or prefix;
+ * protocol: "tcp", "udp", or NULL for every protocol; port: 1..65535 with a
+ * protocol, or 0 for every port. */
+typedef struct tl_allow {
+        const char *destination;
+        const char *protocol;
+        unsigned port;
+} tl_allow;
+
+/* A published port: host_port on the host (on host_address only, unless
+ * NULL) forwarded to guest_port of the guest. protocol: "tcp" or "udp";
+ * NULL means "tcp". */
+typedef struct tl_port {
+        const char *protocol;
+        unsigned host_port;
+        unsigned guest_port;
+        const char *host_address;
+} tl_port;
+
+/* What Acquire takes beyond tl_acquire_options. tl_acquire_options is a
+ * struct the caller allocates, so its size is part of the ABI and it cannot
+ * grow; this object is opaque and can. Every setter copies its arguments.
+ * The setters return 0, -EINVAL (NULL x, or a NULL string where one is
+ * required) or -ENOMEM. */
+typedef struct tl_acquire_extra tl_acquire_extra;
+int tl_acquire_extra_new(tl_acquire_extra **ret);
+void tl_acquire_extra_free(tl_acquire_extra *x);
+/* Replaces the mode; without one the daemon's default_egress applies. */
+int tl_acquire_extra_set_egress(tl_acquire_extra *x, const char *mode);
+/* Appends one entry to allow / publish, in order. */
+int tl_acquire_extra_add_allow(tl_acquire_extra *x, const tl_allow *allow);
+int tl_acquire_extra_add_publish(tl_acquire_extra *x, const tl_port *port);
+
+/* tl_acquire() with extra (NULL: exactly tl_acquire()). */
+int tl_acquire_full(tl_client *c, const tl_acquire_options *opts, const tl_acquire_extra *extra,
+                    tl_slot **ret);
+
+/* Replaces a live slot's egress mode and its whole allow list (n entries;
+ * allow may be NULL when n is 0). */
+int tl_set_egress(tl_client *c, unsigned slot, const char *mode, const tl_allow *allow, size_t n);
+/* Publishes one more port on a live slot / withdraws one. A publication
+ * that clashes with another is -EADDRINUSE (io.taplinkd.PortInUse, whose
+ * parameters name protocol and hostPort); more than the daemon's
+ * max_published_per_slot is -EDQUOT; a host port outside the daemon's
+ * publish_port_range for a non-root caller is -EPERM. */
+int tl_publish(tl_client *c, unsigned slot, const tl_port *port);
+int tl_unpublish(tl_client *c, unsigned slot, const tl_port *port);
+
+/* A slot's policy as the daemon reported it. tl_slot_egress() is NULL, and
+ * the counts 0, for a daemon older than 0.2 (the members are absent). The
+ * _get() functions fill *ret with strings borrowed from s (protocol NULL
+ * and port 0 when the entry has none; host_address NULL for every host
+ * address), or return -EINVAL when i is out of range. */
+const char *tl_slot_egress(const tl_slot *s);
+size_t tl_slot_allow_count(const tl_slot *s);
+int tl_slot_allow_get(const tl_slot *s, size_t i, tl_allow *ret);
+size_t tl_slot_published_count(const tl_slot *s);
+int tl_slot_published_get(const tl_slot *s, size_t i, tl_port *ret);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
  * libtaplink is built with -fvisibility=hidden and exports tl_* alone, so
  * nothing here may need a symbol of its own. */
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -42,6 +43,15 @@
 #define TAPLINKD_ERROR_NO_SLOT_AVAILABLE "io.taplinkd.NoSlotAvailable"
 #define TAPLINKD_ERROR_NO_SUCH_SLOT "io.taplinkd.NoSuchSlot" /* (slot: int) */
 #define TAPLINKD_ERROR_KERNEL "io.taplinkd.KernelError"      /* (operation: string, errno: int) */
+
+/* Egress policy and published ports (docs/io.taplinkd.varlink: Allow, Port). */
+#define TAPLINKD_METHOD_SET_EGRESS "io.taplinkd.SetEgress"
+#define TAPLINKD_METHOD_PUBLISH "io.taplinkd.Publish"
+#define TAPLINKD_METHOD_UNPUBLISH "io.taplinkd.Unpublish"
+#define TAPLINKD_ERROR_PORT_IN_USE "io.taplinkd.PortInUse" /* (protocol: string, hostPort: int) */
+#define TAPLINKD_ALLOW_MAX 64                              /* entries in one allow list */
+/* The egress modes, each allowing what the one before allows, and more. */
+#define TAPLINKD_EGRESS_MODES "none", "host", "public", "internet"
 
 /* Acquire's parameters; a value outside is InvalidParameter. */
 #define TAPLINKD_MTU_MIN 68    /* the IPv4 minimum (RFC 791) */
@@ -86,4 +96,41 @@ static inline bool taplinkd_label_valid(const char *s, size_t len)
                         return false;
         }
         return true;
+}
+
+/* An Allow destination: an IPv4 or IPv6 address, bare or with a prefix
+ * length in strict decimal ("203.0.113.0/24", "2001:db8::1"). Returns
+ * AF_INET or AF_INET6, or 0 when s is neither. */
+static inline int taplinkd_prefix_family(const char *s)
+{
+        char addr[INET6_ADDRSTRLEN];
+        unsigned char buf[sizeof(struct in6_addr)];
+        const char *slash = s ? strchr(s, '/') : NULL;
+        size_t len = slash ? (size_t)(slash - s) : (s ? strlen(s) : 0);
+        unsigned bits = 0;
+        int family;
+
+        if (!s || len == 0 || len >= sizeof(addr))
+                return 0;
+        memcpy(addr, s, len);
+        addr[len] = 0;
+        if (inet_pton(AF_INET, addr, buf) == 1)
+                family = AF_INET;
+        else if (inet_pton(AF_INET6, addr, buf) == 1)
+                family = AF_INET6;
+        else
+                return 0;
+        if (!slash)
+                return family;
+        /* Digits only, no leading zero, at most three of them. */
+        const char *d = slash + 1;
+        size_t n = strlen(d);
+        if (n == 0 || n > 3 || (d[0] == '0' && n > 1))
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                if (d[i] < '0' || d[i] > '9')
+                        return 0;
+                bits = bits * 10 + (unsigned)(d[i] - '0');
+        }
+        return bits <= (family == AF_INET ? 32u : 128u) ? family : 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -46,6 +47,10 @@ int ctl_error(int status, const char *command, const char *fmt, ...) _printf_(3,
 int ctl_call_failed(const char *command, tl_client *c, int r);
 /* Connects, or says why not (3). */
 int ctl_connect(const struct ctl_options *o, tl_client **ret);
+/* An option getopt_long() refused (c is what it returned: ':' or '?'). */
+int ctl_bad_option(const char *command, char **argv, int c);
+/* A SLOT argument; an exit status (0: *ret is set). */
+int ctl_parse_slot(const char *command, const char *arg, unsigned *ret);
 
 /* output.c */
 void print_slot(FILE *f, const tl_slot *s);
@@ -58,12 +63,64 @@ int print_status_json(FILE *f, const tl_status *st);
 /* Flushes stdout; a failed write (a full disk, a closed pipe) is an error. */
 int finish_output(const char *command);
 
+/* policy.c: egress policy and published ports (taplinkctl(1)). */
+
+/* --allow CIDR[,PORT/tcp|udp] or CIDR[,tcp|udp]. */
+struct allow_spec {
+        char destination[INET6_ADDRSTRLEN + 4]; /* "2001:db8::/32" */
+        const char *protocol;                   /* "tcp", "udp" or NULL */
+        unsigned port;                          /* 0: none */
+};
+/* --publish [ADDR:]HOSTPORT:GUESTPORT[/tcp|udp], ADDR of IPv6 in brackets. */
+struct port_spec {
+        const char *protocol; /* "tcp" or "udp" */
+        unsigned host_port, guest_port;
+        char host_address[INET6_ADDRSTRLEN]; /* "": every host address */
+};
+/* 0, or -EINVAL with *ret_why saying what is wrong; *ret untouched then. */
+int parse_allow_spec(const char *s, struct allow_spec *ret, const char **ret_why);
+int parse_port_spec(const char *s, struct port_spec *ret, const char **ret_why);
+/* The same syntax back, as list prints it. */
+void format_allow(const tl_allow *a, char *buf, size_t size);
+void format_port(const tl_port *p, char *buf, size_t size);
+tl_allow allow_spec_view(const struct allow_spec *a);
+tl_port port_spec_view(const struct port_spec *p);
+
+/* --egress, --allow, --publish of run and acquire (getopt values). */
+enum {
+        CTL_OPT_EGRESS = 0x200,
+        CTL_OPT_ALLOW,
+        CTL_OPT_PUBLISH,
+};
+struct policy_args {
+        const char *egress; /* NULL: the daemon's default */
+        VEC(struct allow_spec) allow;
+        VEC(struct port_spec) publish;
+};
+/* Takes one of the options above; an exit status (0: go on). */
+int policy_option(const char *command, int option, const char *arg, struct policy_args *p);
+void policy_help(void);
+/* Lines of print_slot() / one line under the slot's row in a table;
+ * nothing for a daemon that does not report a policy. */
+void print_slot_policy(FILE *f, const tl_slot *s);
+void print_slot_policy_line(FILE *f, const tl_slot *s);
+
 /* The options of run and acquire. */
 struct acquire_args {
         tl_acquire_options options;
+        struct policy_args policy;
         int first_fd;   /* run: --fd, default 3 */
         char **command; /* run: CMD [ARG...], NULL-terminated */
 };
+
+/* Acquires with a->options and a->policy. */
+int ctl_acquire(tl_client *c, const struct acquire_args *a, tl_slot **ret);
+void acquire_args_done(struct acquire_args *a);
+
+/* The commands egress, publish and unpublish. */
+int ctl_cmd_egress(struct ctl_options *o, int argc, char **argv);
+int ctl_cmd_publish(struct ctl_options *o, int argc, char **argv);
+int ctl_cmd_unpublish(struct ctl_options *o, int argc, char **argv);
 
 /* run.c: acquires, places the fds, execs; returns only on failure, with
  * the status to exit with. */

@@ -63,6 +63,7 @@ void print_slot(FILE *f, const tl_slot *s)
                         tl_slot_prefix_length(s, fam), tl_slot_gateway(s, fam));
         }
         fprintf(f, "kernel ip=:    %s\n", tl_slot_kernel_ip_arg(s));
+        print_slot_policy(f, s);
 }
 
 enum { COL_SLOT, COL_IFNAME, COL_LABEL, COL_OWNER, COL_IPV4, COL_IPV6, COL_QUEUES, N_COLUMNS };
@@ -134,6 +135,7 @@ void print_slot_table(FILE *f, const tl_slot_list *l)
                 for (size_t c = 0; c < N_COLUMNS; c++)
                         cells[c] = rows[i].cells[c];
                 print_row(f, cells, width);
+                print_slot_policy_line(f, sorted[i]);
         }
 }
 

@@ -64,7 +64,7 @@ int ctl_run(const struct ctl_options *o, const struct acquire_args *a)
         r = ctl_connect(o, &c);
         if (r != 0)
                 return r;
-        r = tl_acquire(c, &a->options, &s);
+        r = ctl_acquire(c, a, &s);
         if (r < 0)
                 return ctl_call_failed("run", c, r);
 

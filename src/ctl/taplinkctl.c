@@ -33,6 +33,9 @@ static void help(void)
                "  release SLOT                   delete a slot\n"
                "  list                           list the slots (your own unless root)\n"
                "  status                         show the daemon's version and slot count\n"
+               "  egress SLOT MODE [--allow ...] change a live slot's egress policy\n"
+               "  publish SLOT SPEC              forward a host port to a live slot\n"
+               "  unpublish SLOT SPEC            withdraw a published port\n"
                "\n"
                "Options:\n"
                "  --socket PATH  taplinkd's socket (default: $" TL_SOCKET_ENV ", else\n"
@@ -70,6 +73,7 @@ static void help_acquire(bool run)
                TAPLINKD_QUEUES_MIN, TAPLINKD_QUEUES_MAX);
         if (run)
                 printf("  --fd N         put the first fd at N (default 3)\n");
+        policy_help();
         printf("  -h, --help     show this help\n");
 }
 
@@ -91,19 +95,6 @@ static void help_simple(const char *command)
         printf("\n"
                "Options:\n"
                "  -h, --help     show this help\n");
-}
-
-/* getopt's own messages carry argv[0] and two lines; ours carry the
- * command and stay one line. */
-static int bad_option(const char *command, char **argv, int c)
-{
-        const char *arg = argv[optind - 1];
-
-        if (c == ':')
-                return ctl_usage_error(command, "option '%s' needs an argument", arg);
-        if (optopt && optopt != '?' && strncmp(arg, "--", 2) != 0)
-                return ctl_usage_error(command, "unknown option '-%c'", optopt);
-        return ctl_usage_error(command, "unknown option '%s'", arg);
 }
 
 static int bad_number(const char *command, const char *option, const char *value, int r, unsigned min,
@@ -156,7 +147,9 @@ static int check_acquire_args(const char *command, bool run, int argc, char **ar
         return 0;
 }
 
-/* Returns -1 after printing help, else an exit status (0: go on). */
+/* Returns -1 after printing help, else an exit status (0: go on). The
+ * policy options go straight into ret->policy, which the caller frees with
+ * acquire_args_done() (ret starts zeroed); the rest only on success. */
 static int parse_acquire_args(const char *command, bool run, int argc, char **argv, struct ctl_options *o,
                               struct acquire_args *ret)
 {
@@ -166,6 +159,9 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
             {"queues", required_argument, NULL, OPT_QUEUES},
             {"no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR},
             {"fd", required_argument, NULL, OPT_FD},
+            {"egress", required_argument, NULL, CTL_OPT_EGRESS},
+            {"allow", required_argument, NULL, CTL_OPT_ALLOW},
+            {"publish", required_argument, NULL, CTL_OPT_PUBLISH},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -176,6 +172,9 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
             {"no-vnet-hdr", no_argument, NULL, OPT_NO_VNET_HDR},
             {"persistent", no_argument, NULL, OPT_PERSISTENT},
             {"json", no_argument, NULL, OPT_JSON},
+            {"egress", required_argument, NULL, CTL_OPT_EGRESS},
+            {"allow", required_argument, NULL, CTL_OPT_ALLOW},
+            {"publish", required_argument, NULL, CTL_OPT_PUBLISH},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -223,21 +222,29 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                 case OPT_JSON:
                         o->json = true;
                         break;
+                case CTL_OPT_EGRESS:
+                case CTL_OPT_ALLOW:
+                case CTL_OPT_PUBLISH:
+                        r = policy_option(command, c, optarg, &ret->policy);
+                        if (r != 0)
+                                return r;
+                        break;
                 default:
-                        return bad_option(command, argv, c);
+                        return ctl_bad_option(command, argv, c);
                 }
         }
 
         r = check_acquire_args(command, run, argc, argv, &a);
         if (r != 0)
                 return r;
+        a.policy = ret->policy;
         *ret = a;
         return 0;
 }
 
 static int cmd_run(struct ctl_options *o, int argc, char **argv)
 {
-        struct acquire_args a;
+        _cleanup_(acquire_args_done) struct acquire_args a = {};
         int r = parse_acquire_args("run", true, argc, argv, o, &a);
         if (r != 0)
                 return r < 0 ? CTL_EXIT_OK : r;
@@ -248,7 +255,7 @@ static int cmd_acquire(struct ctl_options *o, int argc, char **argv)
 {
         _cleanup_(tl_client_freep) tl_client *c = NULL;
         _cleanup_(tl_slot_freep) tl_slot *s = NULL;
-        struct acquire_args a;
+        _cleanup_(acquire_args_done) struct acquire_args a = {};
 
         int r = parse_acquire_args("acquire", false, argc, argv, o, &a);
         if (r != 0)
@@ -256,7 +263,7 @@ static int cmd_acquire(struct ctl_options *o, int argc, char **argv)
         r = ctl_connect(o, &c);
         if (r != 0)
                 return r;
-        r = tl_acquire(c, &a.options, &s);
+        r = ctl_acquire(c, &a, &s);
         if (r < 0)
                 return ctl_call_failed("acquire", c, r);
         /* The fds close with the slot object; the device is persistent. */
@@ -291,7 +298,7 @@ static int parse_simple(const char *command, int argc, char **argv, struct ctl_o
                         o->json = true;
                         continue;
                 }
-                return bad_option(command, argv, c);
+                return ctl_bad_option(command, argv, c);
         }
         if (argc - optind < n_args)
                 return ctl_usage_error(command, "missing argument");
@@ -308,11 +315,9 @@ static int cmd_release(struct ctl_options *o, int argc, char **argv)
         int r = parse_simple("release", argc, argv, o, 1);
         if (r != 0)
                 return r < 0 ? CTL_EXIT_OK : r;
-        const char *arg = argv[optind];
-        r = parse_unsigned(arg, 0, INT32_MAX, &slot);
-        if (r < 0)
-                return r == -ERANGE ? ctl_usage_error("release", "slot %s: out of range", arg)
-                                    : ctl_usage_error("release", "'%s' is not a slot number", arg);
+        r = ctl_parse_slot("release", argv[optind], &slot);
+        if (r != 0)
+                return r;
         r = ctl_connect(o, &c);
         if (r != 0)
                 return r;
@@ -372,8 +377,14 @@ static const struct {
         const char *name;
         int (*run)(struct ctl_options *o, int argc, char **argv);
 } commands[] = {
-    {"run", cmd_run},   {"acquire", cmd_acquire}, {"release", cmd_release},
-    {"list", cmd_list}, {"status", cmd_status},
+    {"run", cmd_run},
+    {"acquire", cmd_acquire},
+    {"release", cmd_release},
+    {"list", cmd_list},
+    {"status", cmd_status},
+    {"egress", ctl_cmd_egress},
+    {"publish", ctl_cmd_publish},
+    {"unpublish", ctl_cmd_unpublish},
 };
 
 int main(int argc, char **argv)
@@ -406,7 +417,7 @@ int main(int argc, char **argv)
                         o.json = true;
                         break;
                 default:
-                        return bad_option(NULL, argv, c);
+                        return ctl_bad_option(NULL, argv, c);
                 }
         }
         if (optind >= argc)

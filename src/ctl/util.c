@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -123,6 +124,29 @@ int ctl_call_failed(const char *command, tl_client *c, int r)
         if (tl_client_error_name(c) || r == -ENOMEM)
                 return ctl_error(CTL_EXIT_REFUSED, command, "%s", m);
         return ctl_error(CTL_EXIT_UNREACHABLE, command, "%s", m);
+}
+
+/* getopt's own messages carry argv[0] and two lines; ours carry the
+ * command and stay one line. */
+int ctl_bad_option(const char *command, char **argv, int c)
+{
+        const char *arg = argv[optind - 1];
+
+        if (c == ':')
+                return ctl_usage_error(command, "option '%s' needs an argument", arg);
+        if (optopt && optopt != '?' && strncmp(arg, "--", 2) != 0)
+                return ctl_usage_error(command, "unknown option '-%c'", optopt);
+        return ctl_usage_error(command, "unknown option '%s'", arg);
+}
+
+int ctl_parse_slot(const char *command, const char *arg, unsigned *ret)
+{
+        int r = parse_unsigned(arg, 0, INT32_MAX, ret);
+        if (r == -ERANGE)
+                return ctl_usage_error(command, "slot %s: out of range", arg);
+        if (r < 0)
+                return ctl_usage_error(command, "'%s' is not a slot number", arg);
+        return 0;
 }
 
 int ctl_connect(const struct ctl_options *o, tl_client **ret)

@@ -141,6 +141,7 @@ int tlp_varlink_error_to_errno(const char *name, json_object *parameters)
             {TAPLINKD_ERROR_QUOTA_EXCEEDED, EDQUOT},
             {TAPLINKD_ERROR_NO_SLOT_AVAILABLE, ENOSPC},
             {TAPLINKD_ERROR_NO_SUCH_SLOT, ENOENT},
+            {TAPLINKD_ERROR_PORT_IN_USE, EADDRINUSE},
             {VARLINK_ERROR_INVALID_PARAMETER, EINVAL},
             {VARLINK_ERROR_PERMISSION_DENIED, EPERM},
             {VARLINK_ERROR_METHOD_NOT_FOUND, EOPNOTSUPP},

@@ -80,7 +80,8 @@ static int take_queue_fds(tl_client *c, json_object *indexes, struct tl_reply *r
         return 0;
 }
 
-_public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **ret)
+/* more: members to add to the parameters (tl_acquire_full()), or NULL. */
+int tlp_acquire(tl_client *c, const tl_acquire_options *opts, json_object *more, tl_slot **ret)
 {
         _cleanup_(tlp_reply_done) struct tl_reply reply = {};
         _cleanup_json_ json_object *p = NULL;
@@ -92,6 +93,8 @@ _public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **
         if (!c || !ret)
                 return -EINVAL;
         r = acquire_parameters(opts, &p);
+        if (r >= 0 && more)
+                r = tlp_json_merge(p, more);
         if (r < 0)
                 return tlp_client_error(c, r, "%s", strerror(-r));
         r = tlp_client_call(c, TAPLINKD_METHOD_ACQUIRE, p, &reply);
@@ -112,6 +115,11 @@ _public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+_public_ int tl_acquire(tl_client *c, const tl_acquire_options *opts, tl_slot **ret)
+{
+        return tlp_acquire(c, opts, NULL, ret);
 }
 
 _public_ int tl_release(tl_client *c, unsigned slot)

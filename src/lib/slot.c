@@ -153,6 +153,8 @@ int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail)
                         FAIL("ipv6");
                 s.has_ipv6 = true;
         }
+        if (tlp_slot_check_policy(o, ret_detail) < 0)
+                return -EBADMSG;
 #undef FAIL
 
         s.object = json_object_get(o);

@@ -66,6 +66,10 @@ void tlp_client_clear_error(tl_client *c);
 int tlp_client_call(tl_client *c, const char *method, json_object *parameters, struct tl_reply *ret);
 int tlp_varlink_error_to_errno(const char *name, json_object *parameters);
 
+/* methods.c: Acquire with the members of more (or NULL) added to its
+ * parameters. */
+int tlp_acquire(tl_client *c, const tl_acquire_options *opts, json_object *more, tl_slot **ret);
+
 /* wire.c: framing only, no knowledge of methods */
 int tlp_wire_send(int fd, const char *msg, size_t len);
 /* Reads until the buffer holds a complete message; fds that arrive meanwhile
@@ -106,3 +110,10 @@ void tlp_slot_done(tl_slot *s);
 int tlp_json_get_string(json_object *o, const char *key, const char **ret);
 int tlp_json_get_uint(json_object *o, const char *key, uint64_t max, uint64_t *ret);
 int tlp_json_get_bool(json_object *o, const char *key, bool *ret);
+
+/* policy.c */
+/* Checks a Slot's egress, allow and published members, when present; on
+ * failure *ret_detail names the bad one. */
+int tlp_slot_check_policy(json_object *o, const char **ret_detail);
+/* Adds (a reference to) every member of from to o; -ENOMEM. */
+int tlp_json_merge(json_object *o, json_object *from);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy
 // MAX_LEN: 16384
 
 /* libtaplink reading a daemon's reply. The client's parser has no pure
@@ -61,6 +61,29 @@ static void check_failure(tl_client *c, int r)
         check_clean(tl_client_error_name(c));
 }
 
+/* Checked on arrival: every entry the counts promise reads back. */
+static void check_slot_policy(const tl_slot *s)
+{
+        tl_allow a;
+        tl_port p;
+
+        check_clean(tl_slot_egress(s));
+        for (size_t i = 0; i < tl_slot_allow_count(s); i++) {
+                CHECK(tl_slot_allow_get(s, i, &a) == 0);
+                CHECK(a.destination);
+                check_clean(a.destination);
+                CHECK(a.port <= 65535 && (!a.port || a.protocol));
+        }
+        CHECK(tl_slot_allow_get(s, tl_slot_allow_count(s), &a) == -EINVAL);
+        for (size_t i = 0; i < tl_slot_published_count(s); i++) {
+                CHECK(tl_slot_published_get(s, i, &p) == 0);
+                CHECK(p.protocol && p.host_port >= 1 && p.host_port <= 65535);
+                CHECK(p.guest_port >= 1 && p.guest_port <= 65535);
+                check_clean(p.host_address);
+        }
+        CHECK(tl_slot_published_get(s, tl_slot_published_count(s), &p) == -EINVAL);
+}
+
 static void check_slot(const tl_slot *s, bool with_fds)
 {
         check_clean(tl_slot_ifname(s));
@@ -78,6 +101,7 @@ static void check_slot(const tl_slot *s, bool with_fds)
                 check_clean(tl_slot_guest(s, family));
         }
         CHECK(tl_slot_json(s));
+        check_slot_policy(s);
         if (!with_fds) {
                 CHECK(tl_slot_n_fds(s) == 0);
                 return;

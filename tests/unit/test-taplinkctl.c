@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: ctl/util ctl/run ctl/output lib/client lib/wire lib/slot lib/methods
+// MODULES: ctl/util ctl/run ctl/output ctl/policy lib/client lib/wire lib/slot lib/methods lib/policy
 
 /* taplinkctl's pieces that need no daemon: strict numbers, fd placement
  * whatever collides, the environment a command gets, and the output. */

@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: MIT
+"""taplinkctl's egress policy and published ports against the real daemon.
+
+Run as root inside a throwaway network namespace (scripts/run-integration-
+tests.sh runs this file under `unshare -n`). Each test gets a private daemon
+from harness.DaemonTestCase. What is checked here is the client's side: the
+options of run and acquire, the commands egress, publish and unpublish, what
+list prints, and the daemon's refusals as taplinkctl reports them. That the
+kernel enforces the policy is the daemon's tests' business.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TAPLINKCTL, DaemonTestCase  # noqa: E402
+
+USER = 1000  # in the harness's allow_users
+
+
+def plain(entries):
+    """Entries as the daemon sent them, without null members (an optional
+    member may come as null or not at all)."""
+    return [{k: v for k, v in e.items() if v is not None} for e in entries]
+
+
+class CtlPolicyTest(DaemonTestCase):
+    def ctl(self, *args, check=0, uid=None):
+        """Runs taplinkctl against this test's daemon; check is the exit
+        status expected."""
+        cmd = [TAPLINKCTL, "--socket", self.d.socket, *args]
+        if uid is not None:
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if check is not None and r.returncode != check:
+            self.fail(f"{' '.join(args)}: exit {r.returncode}, expected {check}\n"
+                      f"stdout: {r.stdout}\nstderr: {r.stderr}\ndaemon:\n{self.d.log_text()[-4000:]}")
+        return r
+
+    def acquire(self, *args, uid=None):
+        slot = json.loads(self.ctl("--json", "acquire", "--persistent", *args, uid=uid).stdout)
+        self.addCleanup(self.ctl, "release", str(slot["slot"]), check=None)
+        return slot
+
+    def listed(self, number):
+        slots = json.loads(self.ctl("--json", "list").stdout)
+        return next(s for s in slots if s["slot"] == number)
+
+    def test_acquire_with_policy_and_list(self):
+        slot = self.acquire("--egress", "none", "--allow", "203.0.113.7,443/tcp",
+                            "--allow", "2001:db8::/32,udp", "--publish", "20080:80")
+        want_allow = [{"destination": "203.0.113.7", "protocol": "tcp", "port": 443},
+                      {"destination": "2001:db8::/32", "protocol": "udp"}]
+        want_published = [{"protocol": "tcp", "hostPort": 20080, "guestPort": 80}]
+        for s in (slot, self.listed(slot["slot"])):
+            self.assertEqual(s["egress"], "none")
+            self.assertEqual(plain(s["allow"]), want_allow)
+            self.assertEqual(plain(s["published"]), want_published)
+
+        # The table: the policy on a line under the slot's row.
+        out = self.ctl("list").stdout
+        self.assertIn("  egress none  allow 203.0.113.7,443/tcp 2001:db8::/32,udp"
+                      "  published 20080:80/tcp\n", out)
+        # acquire's block.
+        out = self.ctl("acquire", "--persistent", "--egress", "host", "--publish", "20081:81/udp").stdout
+        number = int(out.split("\n")[0].split()[-1])
+        self.addCleanup(self.ctl, "release", str(number), check=None)
+        self.assertIn("egress:        host\n", out)
+        self.assertIn("published:     20081:81/udp\n", out)
+
+    def test_egress_replaces_the_policy(self):
+        slot = self.acquire("--egress", "none", "--allow", "203.0.113.7,443/tcp")
+        n = str(slot["slot"])
+
+        self.assertEqual(self.ctl("egress", n, "public", "--allow", "198.51.100.0/24,53/udp",
+                                  "--allow", "2001:db8::1").stdout, "")
+        s = self.listed(slot["slot"])
+        self.assertEqual(s["egress"], "public")
+        self.assertEqual(plain(s["allow"]), [
+            {"destination": "198.51.100.0/24", "protocol": "udp", "port": 53},
+            {"destination": "2001:db8::1"}])
+
+        # Without --allow the list is emptied, not kept.
+        self.ctl("egress", n, "internet")
+        s = self.listed(slot["slot"])
+        self.assertEqual(s["egress"], "internet")
+        self.assertEqual(s["allow"], [])
+
+    def test_publish_and_unpublish(self):
+        slot = self.acquire()
+        n = str(slot["slot"])
+        self.assertEqual(slot["published"], [])
+
+        self.ctl("publish", n, "20082:82")
+        self.ctl("publish", n, "127.0.0.1:20083:83/udp")
+        self.assertEqual(plain(self.listed(slot["slot"])["published"]), [
+            {"protocol": "tcp", "hostPort": 20082, "guestPort": 82},
+            {"protocol": "udp", "hostPort": 20083, "guestPort": 83, "hostAddress": "127.0.0.1"}])
+
+        self.ctl("unpublish", n, "20082:82/tcp")
+        self.assertEqual(plain(self.listed(slot["slot"])["published"]), [
+            {"protocol": "udp", "hostPort": 20083, "guestPort": 83, "hostAddress": "127.0.0.1"}])
+        self.ctl("unpublish", n, "127.0.0.1:20083:83/udp")
+        self.assertEqual(self.listed(slot["slot"])["published"], [])
+
+    def test_port_in_use(self):
+        a = self.acquire("--publish", "20090:90")
+        b = self.acquire()
+
+        r = self.ctl("publish", str(b["slot"]), "20090:8080", check=1)
+        self.assertEqual(r.stderr, "taplinkctl: publish: io.taplinkd.PortInUse (protocol=tcp hostPort=20090)\n")
+        # The same at acquire: refused, and no slot left behind.
+        r = self.ctl("acquire", "--persistent", "--publish", "20090:90", check=1)
+        self.assertEqual(r.stderr, "taplinkctl: acquire: io.taplinkd.PortInUse (protocol=tcp hostPort=20090)\n")
+        slots = json.loads(self.ctl("--json", "list").stdout)
+        self.assertEqual(sorted(s["slot"] for s in slots), sorted([a["slot"], b["slot"]]))
+        # Another protocol is another port.
+        self.ctl("publish", str(b["slot"]), "20090:90/udp")
+
+    def test_refusals(self):
+        slot = self.acquire()
+        r = self.ctl("egress", str(slot["slot"] + 1), "none", check=1)
+        self.assertIn("io.taplinkd.NoSuchSlot", r.stderr)
+        r = self.ctl("publish", str(slot["slot"] + 1), "20099:99", check=1)
+        self.assertIn("io.taplinkd.NoSuchSlot", r.stderr)
+        # A user may publish only inside publish_port_range (20000-29999).
+        r = self.ctl("acquire", "--persistent", "--publish", "8080:80", uid=USER, check=1)
+        self.assertEqual(r.stderr, "taplinkctl: acquire: io.taplinkd.PermissionDenied\n")
+        mine = self.acquire("--publish", "20100:80", uid=USER)
+        r = self.ctl("publish", str(mine["slot"]), "8081:81", uid=USER, check=1)
+        self.assertEqual(r.stderr, "taplinkctl: publish: io.taplinkd.PermissionDenied\n")
+
+    def test_run_with_policy(self):
+        script = f'exec "{TAPLINKCTL}" --socket "{self.d.socket}" --json list'
+        r = self.ctl("run", "--egress", "host", "--allow", "192.0.2.0/24,tcp",
+                     "--publish", "[::1]:20110:22", "--", "sh", "-c", script)
+        slots = json.loads(r.stdout)
+        self.assertEqual(len(slots), 1)
+        self.assertEqual(slots[0]["egress"], "host")
+        self.assertEqual(plain(slots[0]["allow"]), [{"destination": "192.0.2.0/24", "protocol": "tcp"}])
+        self.assertEqual(plain(slots[0]["published"]),
+                         [{"protocol": "tcp", "hostPort": 20110, "guestPort": 22, "hostAddress": "::1"}])
+
+    def test_usage_errors(self):
+        """Bad values never reach the daemon: exit 2, the option and the
+        value named, and no slot taken."""
+        cases = [
+            (["acquire", "--persistent", "--egress", "open"], "--egress 'open'"),
+            (["acquire", "--persistent", "--allow", "203.0.113.7,443"], "--allow '203.0.113.7,443'"),
+            (["acquire", "--persistent", "--allow", "203.0.113.0/33"], "--allow '203.0.113.0/33'"),
+            (["acquire", "--persistent", "--publish", "2001:db8::1:80:80"], "--publish '2001:db8::1:80:80'"),
+            (["run", "--publish", "80:0", "--", "true"], "--publish '80:0'"),
+            (["egress", "0", "wide"], "mode 'wide'"),
+            (["egress", "0", "none", "--allow", "nowhere"], "--allow 'nowhere'"),
+            (["publish", "0", "80/tcp"], "SPEC '80/tcp'"),
+            (["unpublish", "x", "80:80"], "'x' is not a slot number"),
+        ]
+        for args, named in cases:
+            r = self.ctl(*args, check=2)
+            self.assertIn(named, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertEqual(json.loads(self.ctl("--json", "list").stdout), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
