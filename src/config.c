@@ -871,7 +871,7 @@ void config_print(const struct config *c, FILE *f)
         print_dns_servers(f, c);
         fprintf(f, "dns_search =%s%s\n", c->dns.search[0] ? " " : "", c->dns.search);
 
-        static const char *const modes[] = TAPLINKD_EGRESS_MODES;
+        static const char *const modes[] = {TAPLINKD_EGRESS_MODES};
         fprintf(f, "\n[policy]\n");
         fprintf(f, "default_egress = %s\n", modes[c->default_egress]);
 }

@@ -10,7 +10,7 @@
 #include "macro.h"
 #include "protocol.h"
 
-static const char *const mode_names[_EGRESS_MODE_MAX] = TAPLINKD_EGRESS_MODES;
+static const char *const mode_names[_EGRESS_MODE_MAX] = {TAPLINKD_EGRESS_MODES};
 _Static_assert(_EGRESS_MODE_MAX == TAPLINKD_EGRESS_MODE_COUNT, "one name per mode");
 
 const char *egress_mode_to_string(enum egress_mode m)

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol.h"
+
 /* A slot's egress policy (docs/DESIGN.md, "Egress policy"): a mode on the
  * ladder none < host < public < internet, and allow entries on top. Pure:
  * the policy's JSON both ways and its comparison; the nftables elements
@@ -24,7 +26,7 @@ const char *egress_mode_to_string(enum egress_mode m);
 /* -EINVAL for anything but the four names. */
 int egress_mode_from_string(const char *s, enum egress_mode *ret);
 
-#define EGRESS_ALLOW_MAX 64
+#define EGRESS_ALLOW_MAX TAPLINKD_ALLOW_MAX
 
 /* One allow entry: a destination network, and optionally a protocol and
  * (with one) a port. */

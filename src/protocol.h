@@ -36,7 +36,6 @@
 #define TAPLINKD_METHOD_RELEASE "io.taplinkd.Release"
 #define TAPLINKD_METHOD_LIST "io.taplinkd.List"
 #define TAPLINKD_METHOD_STATUS "io.taplinkd.Status"
-#define TAPLINKD_METHOD_SET_EGRESS "io.taplinkd.SetEgress"
 
 #define TAPLINKD_ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
 #define TAPLINKD_ERROR_QUOTA_EXCEEDED "io.taplinkd.QuotaExceeded" /* (limit: int) */
@@ -50,8 +49,10 @@
 #define TAPLINKD_METHOD_UNPUBLISH "io.taplinkd.Unpublish"
 #define TAPLINKD_ERROR_PORT_IN_USE "io.taplinkd.PortInUse" /* (protocol: string, hostPort: int) */
 #define TAPLINKD_ALLOW_MAX 64                              /* entries in one allow list */
-/* The egress modes, each allowing what the one before allows, and more. */
+/* The egress modes (Acquire's and SetEgress's `egress`, [policy]
+ * default_egress), in ladder order: each allows what the one before does. */
 #define TAPLINKD_EGRESS_MODES "none", "host", "public", "internet"
+#define TAPLINKD_EGRESS_MODE_COUNT 4
 
 /* Acquire's parameters; a value outside is InvalidParameter. */
 #define TAPLINKD_MTU_MIN 68    /* the IPv4 minimum (RFC 791) */
@@ -65,18 +66,10 @@
 /* A label's characters besides ASCII letters and digits. */
 #define TAPLINKD_LABEL_PUNCT "._:@-"
 
-/* Egress modes (Acquire's and SetEgress's `egress`, [policy]
- * default_egress), in ladder order: each allows what the one before does. */
-#define TAPLINKD_EGRESS_MODES                        \
-        {                                            \
-                "none", "host", "public", "internet" \
-        }
-#define TAPLINKD_EGRESS_MODE_COUNT 4
-
 /* The mode's index in TAPLINKD_EGRESS_MODES, or -1. */
 static inline int taplinkd_egress_mode(const char *s)
 {
-        static const char *const modes[TAPLINKD_EGRESS_MODE_COUNT] = TAPLINKD_EGRESS_MODES;
+        static const char *const modes[TAPLINKD_EGRESS_MODE_COUNT] = {TAPLINKD_EGRESS_MODES};
         for (int i = 0; s && i < TAPLINKD_EGRESS_MODE_COUNT; i++)
                 if (strcmp(s, modes[i]) == 0)
                         return i;

@@ -15,8 +15,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_client *, tl_client_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(tl_acquire_extra *, tl_acquire_extra_free)
 
-static const char *const egress_modes[] = {TAPLINKD_EGRESS_MODES};
-
 static const char *protocol_name(const char *s, size_t len)
 {
         if (len == 3 && strncmp(s, "tcp", 3) == 0)
@@ -30,9 +28,8 @@ static const char *protocol_name(const char *s, size_t len)
  * argument) and the value. */
 static int check_egress_mode(const char *command, const char *what, const char *mode)
 {
-        for (size_t i = 0; i < ELEMENTSOF(egress_modes); i++)
-                if (strcmp(mode, egress_modes[i]) == 0)
-                        return 0;
+        if (taplinkd_egress_mode(mode) >= 0)
+                return 0;
         return ctl_usage_error(command, "%s '%s': not one of none, host, public, internet", what, mode);
 }
 
