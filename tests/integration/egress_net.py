@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 
-from harness import PYTHON, TIMEOUT_SCALE, run
+from harness import PYTHON, TIMEOUT_SCALE, Namespace, run
 from guest_link import StandInGuest
 
 HOST_V4, WORLD_V4 = "192.0.2.1", "192.0.2.2"
@@ -152,30 +152,6 @@ for n, line in enumerate(sys.stdin):
                 pass
         print(result, flush=True)
 """
-
-
-class Namespace:
-    """A network namespace held by a sleeping process of its own."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-        path = "/proc/%d/ns/net" % self.proc.pid
-        me = os.readlink("/proc/self/ns/net")
-        tries = 500
-        while os.readlink(path) == me and tries:
-            tries -= 1
-            subprocess.run(["sleep", "0.01"])
-        self.netns = path
-
-    def cmd(self, *argv):
-        return ["nsenter", "--net=" + self.netns, "--"] + list(argv)
-
-    def run(self, *argv, check=True):
-        return run(*self.cmd(*argv), check=check)
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 def build_world():
