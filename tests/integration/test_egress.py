@@ -76,12 +76,16 @@ class EgressNet(unittest.TestCase):
             os.close(fd)
         if getattr(cls, "client", None):
             cls.client.close()
+        reports = []
         if getattr(cls, "daemon", None):
-            cls.daemon.cleanup()
+            cls.daemon.cleanup()  # SIGTERM first: a sanitizer build reports
+            reports = cls.daemon.sanitizer_reports()
         if getattr(cls, "world", None):
             cls.world.stop()
         run("ip", "link", "del", "to-world", check=False)
         cls.tmp.cleanup()
+        if reports:
+            raise AssertionError("the daemon's sanitizer reported:\n" + "\n".join(reports))
 
     @classmethod
     def new_guest(cls, name, **params):
