@@ -17,8 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     ClientProcess, Daemon, VarlinkError, require_sandbox, run, table_elements, wait_for)
-from guest_link import GuestLink, dhcp4_reply, router_advertisement  # noqa: E402
-from packets import DISCOVER, OPT_CLIENT_ID, dhcp4, mac_bytes  # noqa: E402
+from guest_link import GuestLink, dhcp4_reply, dhcp6_reply, router_advertisement  # noqa: E402
+from packets import (  # noqa: E402
+    ADVERTISE, DISCOVER, O_CLIENTID, O_ELAPSED, O_IA_NA, OPT_CLIENT_ID, SOLICIT, dhcp4, dhcp6, duid_ll, ia_na,
+    mac_bytes)
 from egress_net import (  # noqa: E402
     GUEST_PORT, HOST_V4, HOST_V6, METADATA, PRIVATE, PUBLIC, WORLD_V4, Flow, build_world, guest_for, probe,
     serve, stop_server, world_server)
@@ -229,6 +231,8 @@ class EgressTest(EgressNet):
         self.assertProbes(self.guest, {("tcp", WORLD_V4, 7000): "timeout", ("tcp", HOST_V4, 7000): "timeout"})
 
     def test_guest_services_in_mode_none(self):
+        # DHCPv4, RA, DHCPv6 through a slot's fd as frames; ARP and ND in
+        # the stand-in guest.
         slot, fds = self.client.acquire(vnetHeader=False, label="services", egress="none")
         self.fds.append(fds[0])
         link = GuestLink.for_slot(slot, fds[0])
@@ -238,6 +242,10 @@ class EgressTest(EgressNet):
         self.assertEqual(offer.msg.yiaddr, slot["ipv4"]["guest"])
         link.rs()
         link.expect(router_advertisement(), "RA in mode none")
+        link.dhcp6(dhcp6(SOLICIT, b"egr", [(O_CLIENTID, duid_ll(link.mac)), (O_IA_NA, ia_na(1)),
+                                            (O_ELAPSED, b"\0\0")]))
+        advertise, _ = link.expect(dhcp6_reply(b"egr"), "DHCPv6 ADVERTISE in mode none")
+        self.assertEqual(advertise.msg.msg_type, ADVERTISE)
         # ARP and neighbour discovery: the guest resolves its gateways
         # (ping itself is not a guest service: dropped).
         self.set_egress(self.slot, "none")
