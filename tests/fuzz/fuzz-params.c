@@ -12,7 +12,8 @@
  *   that is missing or only wrong together with the configuration);
  * - an accepted egress policy (Acquire, SetEgress) has a known mode and at
  *   most EGRESS_ALLOW_MAX entries, sorted without duplicates, each a network
- *   with no bits past its length and a port only with a protocol; SetEgress
+ *   with no bits past its length and a port only with a protocol, none of
+ *   one protocol and port inside another; SetEgress
  *   refuses a missing egress as "egress";
  * - List/Status accept exactly the empty object. */
 
@@ -46,6 +47,21 @@ static bool names_key(struct json_object *o, const char *bad, const char *own)
         return json_object_object_get_ex(o, bad, NULL) || strcmp(bad, own) == 0;
 }
 
+/* Whether a and b (sorted, a first) are of one kind and one network holds
+ * the other: what the parser must refuse. */
+static bool nested(const struct egress_allow *a, const struct egress_allow *b)
+{
+        const uint8_t *x = (const uint8_t *)&a->addr, *y = (const uint8_t *)&b->addr;
+        unsigned len = MIN(a->prefix_len, b->prefix_len);
+
+        if (a->family != b->family || a->protocol != b->protocol || a->port != b->port)
+                return false;
+        for (unsigned bit = 0; bit < len; bit++)
+                if ((x[bit / 8] ^ y[bit / 8]) & (0x80u >> (bit % 8)))
+                        return false;
+        return true;
+}
+
 static void check_policy(const struct egress_policy *e)
 {
         CHECK(e);
@@ -63,6 +79,8 @@ static void check_policy(const struct egress_policy *e)
                 CHECK(a->protocol == 0 || a->protocol == IPPROTO_TCP || a->protocol == IPPROTO_UDP);
                 CHECK(a->port == 0 || a->protocol != 0);
                 CHECK(i == 0 || egress_allow_cmp(&e->allow[i - 1], a) < 0);
+                for (size_t j = 0; j < i; j++)
+                        CHECK(!nested(&e->allow[j], a));
         }
 }
 
