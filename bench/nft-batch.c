@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* What one nftables batch costs: nft_apply() for one slot with a growing
  * number of elements present, batches of 10 and 100 slots, deletes in both
- * forms, a no-op nft_ensure_ruleset() and nft_dump_elems() of 10,000 slots.
+ * forms, a no-op nft_ensure_ruleset() and nft_dump_elems() of 10,000 slots;
+ * then an Acquire's commit with and without an egress policy (mode + 4
+ * allow entries) at 0 and 1,000 live slots (docs/DESIGN.md, "Egress
+ * policy").
  * Runs as root in a network namespace of its own (unshare(CLONE_NEWNET)),
  * so it never touches the host's firewall. Prints medians in µs. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -12,8 +16,10 @@
 #include <time.h>
 
 #include "config.h"
+#include "egress.h"
 #include "macro.h"
 #include "nft.h"
+#include "slot.h"
 
 #define ROUNDS 400
 
@@ -89,6 +95,98 @@ static void measure_apply(struct nft *n, const struct config *c, unsigned presen
         *ret_add = median(add, (size_t)rounds);
         *ret_del = median(del, (size_t)rounds);
         free(e);
+}
+
+/* Slot s's elements: its 4, then its egress policy's. */
+static size_t slot_with_policy(const struct config *c, unsigned s, const struct egress_policy *p,
+                               struct nft_elem *ret)
+{
+        char name[IFNAMSIZ];
+        size_t n = nft_slot_elems(c, s, ret);
+
+        check(slot_ifname(c, s, name), "slot_ifname");
+        return n + nft_egress_elems(name, p, ret + n);
+}
+
+/* none + 4 entries: one per allow set kind and family. */
+static struct egress_policy *four_entries(void)
+{
+        static const char *const nets[4] = {"203.0.113.0", "198.51.100.7", "192.0.2.0", "2001:db8::"};
+        static const uint8_t lens[4] = {24, 32, 24, 32}, protos[4] = {0, IPPROTO_TCP, IPPROTO_UDP, 0};
+        static const uint16_t ports[4] = {0, 443, 53, 0};
+        struct egress_policy *p = egress_policy_new(EGRESS_NONE, 4);
+
+        if (!p)
+                exit(1);
+        for (size_t i = 0; i < 4; i++) {
+                struct egress_allow *a = &p->allow[i];
+                a->family = strchr(nets[i], ':') ? AF_INET6 : AF_INET;
+                if (inet_pton(a->family, nets[i], &a->addr) != 1)
+                        exit(1);
+                a->prefix_len = lens[i];
+                a->protocol = protos[i];
+                a->port = ports[i];
+        }
+        p->n_allow = 4;
+        return p;
+}
+
+/* Live slots [first, first + count), each with policy p. */
+static void fill_policy(struct nft *n, const struct config *c, unsigned first, unsigned count,
+                        const struct egress_policy *p)
+{
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX];
+
+        for (unsigned s = first; s < first + count; s++)
+                check(nft_apply(n, e, slot_with_policy(c, s, p, e), NULL, 0), "fill");
+}
+
+/* An Acquire's commit (one slot and its policy), then its release: median
+ * µs of the add. */
+static double measure_acquire(struct nft *n, const struct config *c, unsigned s,
+                              const struct egress_policy *p)
+{
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX];
+        size_t ne = slot_with_policy(c, s, p, e);
+        double add[ROUNDS];
+
+        for (int i = 0; i < ROUNDS; i++) {
+                double t0 = now_us();
+                check(nft_apply(n, e, ne, NULL, 0), "add");
+                add[i] = now_us() - t0;
+                check(nft_apply(n, NULL, 0, e, ne), "delete");
+        }
+        return median(add, ROUNDS);
+}
+
+static void measure_egress(const struct config *c)
+{
+        struct egress_policy *internet = egress_policy_new(EGRESS_INTERNET, 0), *locked = four_entries();
+        struct nft *n;
+
+        if (!internet)
+                exit(1);
+        check(nft_open(c, &n), "nft_open");
+        check(nft_ensure_ruleset(n), "nft_ensure_ruleset");
+        printf("Acquire's commit (nft_apply of one slot and its policy), median of %d, µs:\n", ROUNDS);
+        printf("  %-34s %8s %14s\n", "live slots", "internet", "none+4 allow");
+        static const struct {
+                unsigned live;
+                bool locked;
+        } levels[] = {{0, false}, {1000, false}, {1000, true}};
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++) {
+                unsigned live = levels[i].live;
+                check(nft_delete_table(n), "nft_delete_table");
+                check(nft_ensure_ruleset(n), "nft_ensure_ruleset");
+                fill_policy(n, c, 0, live, levels[i].locked ? locked : internet);
+                printf("  %-6u %-27s %8.1f %14.1f\n", live,
+                       levels[i].locked ? "(each none+4 allow)" : "(each internet)",
+                       measure_acquire(n, c, live, internet), measure_acquire(n, c, live, locked));
+        }
+        check(nft_delete_table(n), "nft_delete_table");
+        nft_close(n);
+        free(internet);
+        free(locked);
 }
 
 int main(int argc, char **argv)
@@ -171,6 +269,7 @@ int main(int argc, char **argv)
 
         check(nft_delete_table(n), "nft_delete_table");
         nft_close(n);
+        measure_egress(&c);
         config_done(&c);
         return 0;
 }

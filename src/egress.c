@@ -205,8 +205,11 @@ const char *egress_policy_from_json(struct json_object *egress, struct json_obje
         enum egress_mode mode = default_mode;
         size_t n = 0;
 
-        if (egress && (!json_object_is_type(egress, json_type_string) ||
-                       egress_mode_from_string(json_object_get_string(egress), &mode) < 0))
+        /* A NUL inside the string would hide what follows it. */
+        if (egress &&
+            (!json_object_is_type(egress, json_type_string) ||
+             strlen(json_object_get_string(egress)) != (size_t)json_object_get_string_len(egress) ||
+             egress_mode_from_string(json_object_get_string(egress), &mode) < 0))
                 return "egress";
         if (allow) {
                 if (!json_object_is_type(allow, json_type_array))

@@ -55,55 +55,53 @@
 #define BATCH_PAGE_SIZE (32 * 1024)
 #define BATCH_PAGE_OVERRUN (16 * 1024)
 
+/* Designated initializers: clang's -Wmissing-field-initializers (the fuzz
+ * build) refuses positional ones that leave fields out. */
+#define SET_PLAIN(n, type, len, cat)                                               \
+        {                                                                          \
+                .name = (n), .key_type = (type), .key_len = (len), .concat = (cat) \
+        }
+#define SET_IFNAME(n)                                                                                 \
+        {                                                                                             \
+                .name = (n), .key_type = NFT_TYPE_IFNAME, .key_len = IFNAMSIZ, .host_byteorder = true \
+        }
+#define SET_ALLOW(n, type, len, ...)                                               \
+        {                                                                          \
+                .name = (n), .key_type = (type), .key_len = (len), .concat = true, \
+                .flags = INTERVAL_CONCAT, .fields = {                              \
+                        __VA_ARGS__                                                \
+                }                                                                  \
+        }
+
 static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
-    [NFT_SET_SLOTS_V4] = {"slots_v4", NFT_TYPE_IPADDR, 4, false},
-    [NFT_SET_SLOTS_V6] = {"slots_v6", NFT_TYPE_IP6ADDR, 16, false},
-    [NFT_SET_GUESTS_V4] = {"guests_v4", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR, IFNAMSIZ + 4,
-                           true},
-    [NFT_SET_GUESTS_V6] = {"guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16,
-                           true},
-    [NFT_SET_EGRESS_NONE] = {"egress_none", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
-    [NFT_SET_EGRESS_HOST] = {"egress_host", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
-    [NFT_SET_EGRESS_PUBLIC] = {"egress_public", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
-    [NFT_SET_EGRESS_INTERNET] = {"egress_internet", NFT_TYPE_IFNAME, IFNAMSIZ, .host_byteorder = true},
-    [NFT_SET_ALLOW_V4] = {"allow_v4",
-                          CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR),
-                          IFNAMSIZ + 4,
-                          true,
-                          INTERVAL_CONCAT,
-                          {IFNAMSIZ, 4}},
-    [NFT_SET_ALLOW_PROTO_V4] = {"allow_proto_v4",
-                                CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO),
-                                IFNAMSIZ + 8,
-                                true,
-                                INTERVAL_CONCAT,
-                                {IFNAMSIZ, 4, 1}},
-    [NFT_SET_ALLOW_PORT_V4] = {"allow_port_v4",
-                               CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO,
-                                       NFT_TYPE_INET_SERVICE),
-                               IFNAMSIZ + 12,
-                               true,
-                               INTERVAL_CONCAT,
-                               {IFNAMSIZ, 4, 1, 2}},
-    [NFT_SET_ALLOW_V6] = {"allow_v6",
-                          CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR),
-                          IFNAMSIZ + 16,
-                          true,
-                          INTERVAL_CONCAT,
-                          {IFNAMSIZ, 16}},
-    [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6",
-                                CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO),
-                                IFNAMSIZ + 20,
-                                true,
-                                INTERVAL_CONCAT,
-                                {IFNAMSIZ, 16, 1}},
-    [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6",
-                               CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO,
-                                       NFT_TYPE_INET_SERVICE),
-                               IFNAMSIZ + 24,
-                               true,
-                               INTERVAL_CONCAT,
-                               {IFNAMSIZ, 16, 1, 2}},
+    [NFT_SET_SLOTS_V4] = SET_PLAIN("slots_v4", NFT_TYPE_IPADDR, 4, false),
+    [NFT_SET_SLOTS_V6] = SET_PLAIN("slots_v6", NFT_TYPE_IP6ADDR, 16, false),
+    [NFT_SET_GUESTS_V4] =
+        SET_PLAIN("guests_v4", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR, IFNAMSIZ + 4, true),
+    [NFT_SET_GUESTS_V6] =
+        SET_PLAIN("guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16, true),
+    [NFT_SET_EGRESS_NONE] = SET_IFNAME("egress_none"),
+    [NFT_SET_EGRESS_HOST] = SET_IFNAME("egress_host"),
+    [NFT_SET_EGRESS_PUBLIC] = SET_IFNAME("egress_public"),
+    [NFT_SET_EGRESS_INTERNET] = SET_IFNAME("egress_internet"),
+    [NFT_SET_ALLOW_V4] =
+        SET_ALLOW("allow_v4", CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR), IFNAMSIZ + 4, IFNAMSIZ, 4),
+    [NFT_SET_ALLOW_PROTO_V4] =
+        SET_ALLOW("allow_proto_v4", CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO),
+                  IFNAMSIZ + 8, IFNAMSIZ, 4, 1),
+    [NFT_SET_ALLOW_PORT_V4] =
+        SET_ALLOW("allow_port_v4",
+                  CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
+                  IFNAMSIZ + 12, IFNAMSIZ, 4, 1, 2),
+    [NFT_SET_ALLOW_V6] =
+        SET_ALLOW("allow_v6", CONCAT2(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR), IFNAMSIZ + 16, IFNAMSIZ, 16),
+    [NFT_SET_ALLOW_PROTO_V6] =
+        SET_ALLOW("allow_proto_v6", CONCAT3(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO),
+                  IFNAMSIZ + 20, IFNAMSIZ, 16, 1),
+    [NFT_SET_ALLOW_PORT_V6] =
+        SET_ALLOW("allow_port_v6",
+                  CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
+                  IFNAMSIZ + 24, IFNAMSIZ, 16, 1, 2),
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {

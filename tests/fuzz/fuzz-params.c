@@ -10,11 +10,17 @@
  *   with IPv6), 1 to 16 queues, a valid label, a slot that exists;
  * - what is refused names a key of the object, or "mtu"/"slot" (a value
  *   that is missing or only wrong together with the configuration);
+ * - an accepted egress policy (Acquire, SetEgress) has a known mode and at
+ *   most EGRESS_ALLOW_MAX entries, sorted without duplicates, each a network
+ *   with no bits past its length and a port only with a protocol, none of
+ *   one protocol and port inside another; SetEgress
+ *   refuses a missing egress as "egress";
  * - List/Status accept exactly the empty object. */
 
 #include <string.h>
 
 #include "config.h"
+#include "egress.h"
 #include "fuzz.h"
 #include "params.h"
 #include "protocol.h"
@@ -41,6 +47,43 @@ static bool names_key(struct json_object *o, const char *bad, const char *own)
         return json_object_object_get_ex(o, bad, NULL) || strcmp(bad, own) == 0;
 }
 
+/* Whether a and b (sorted, a first) are of one kind and one network holds
+ * the other: what the parser must refuse. */
+static bool nested(const struct egress_allow *a, const struct egress_allow *b)
+{
+        const uint8_t *x = (const uint8_t *)&a->addr, *y = (const uint8_t *)&b->addr;
+        unsigned len = MIN(a->prefix_len, b->prefix_len);
+
+        if (a->family != b->family || a->protocol != b->protocol || a->port != b->port)
+                return false;
+        for (unsigned bit = 0; bit < len; bit++)
+                if ((x[bit / 8] ^ y[bit / 8]) & (0x80u >> (bit % 8)))
+                        return false;
+        return true;
+}
+
+static void check_policy(const struct egress_policy *e)
+{
+        CHECK(e);
+        CHECK(egress_mode_to_string(e->mode));
+        CHECK(e->n_allow <= EGRESS_ALLOW_MAX);
+        for (size_t i = 0; i < e->n_allow; i++) {
+                const struct egress_allow *a = &e->allow[i];
+                const uint8_t *addr = (const uint8_t *)&a->addr;
+                unsigned bits = a->family == AF_INET ? 32 : 128;
+
+                CHECK(a->family == AF_INET || a->family == AF_INET6);
+                CHECK(a->prefix_len <= bits);
+                for (unsigned b = a->prefix_len; b < bits; b++)
+                        CHECK(!(addr[b / 8] & (0x80u >> (b % 8))));
+                CHECK(a->protocol == 0 || a->protocol == IPPROTO_TCP || a->protocol == IPPROTO_UDP);
+                CHECK(a->port == 0 || a->protocol != 0);
+                CHECK(i == 0 || egress_allow_cmp(&e->allow[i - 1], a) < 0);
+                for (size_t j = 0; j < i; j++)
+                        CHECK(!nested(&e->allow[j], a));
+        }
+}
+
 static void check_acquire(const struct config *c, struct json_object *o)
 {
         struct call_params p;
@@ -54,6 +97,23 @@ static void check_acquire(const struct config *c, struct json_object *o)
         CHECK(!c->ipv6 || p.acquire.mtu >= TAPLINKD_IPV6_MTU_MIN);
         CHECK(p.acquire.queues >= TAPLINKD_QUEUES_MIN && p.acquire.queues <= TAPLINKD_QUEUES_MAX);
         CHECK(!p.acquire.label || taplinkd_label_valid(p.acquire.label, strlen(p.acquire.label)));
+        CHECK(p.acquire.egress == p.egress);
+        check_policy(p.egress);
+        call_params_done(&p);
+}
+
+static void check_set_egress(const struct config *c, struct json_object *o)
+{
+        struct call_params p;
+        const char *bad = params_set_egress(c, o, &p);
+
+        if (bad) {
+                CHECK(names_key(o, bad, "slot") || strcmp(bad, "egress") == 0);
+                return;
+        }
+        CHECK(p.slot < c->effective_max_slots);
+        check_policy(p.egress);
+        call_params_done(&p);
 }
 
 static void check_release(const struct config *c, struct json_object *o)
@@ -93,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < 2; i++) {
                 check_acquire(&configs[i], o);
                 check_release(&configs[i], o);
+                check_set_egress(&configs[i], o);
                 check_none(&configs[i], o);
         }
         json_object_put(o);

@@ -184,6 +184,31 @@ def link_events_handled(client):
 _markers = itertools.count(1)
 
 
+class Namespace:
+    """A network namespace of a test's own (test_routed.py's second host and
+    world, egress_net.py's world), held by a sleeping process of its own."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        path = "/proc/%d/ns/net" % self.proc.pid
+        me = os.readlink("/proc/self/ns/net")
+        tries = 500
+        while os.readlink(path) == me and tries:
+            tries -= 1
+            subprocess.run(["sleep", "0.01"])
+        self.netns = path
+
+    def cmd(self, *argv):
+        return ["nsenter", "--net=" + self.netns, "--"] + list(argv)
+
+    def run(self, *argv, check=True):
+        return run(*self.cmd(*argv), check=check)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
 # ---------------------------------------------------------------- varlink
 
 class VarlinkError(Exception):

@@ -26,7 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Daemon, PYTHON, TIMEOUT_SCALE, require_sandbox, run  # noqa: E402
+from harness import Daemon, Namespace, PYTHON, TIMEOUT_SCALE, require_sandbox, run  # noqa: E402
 from guest_link import StandInGuest  # noqa: E402
 
 POOL_A, POOL_B = "10.213.0.0/24", "10.214.0.0/24"
@@ -60,30 +60,6 @@ for _ in range(5):
 else:
     print("timeout")
 """
-
-
-class Namespace:
-    """A network namespace held by a sleeping process of its own."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-        path = "/proc/%d/ns/net" % self.proc.pid
-        me = os.readlink("/proc/self/ns/net")
-        deadline = 100
-        while os.readlink(path) == me and deadline:
-            deadline -= 1
-            subprocess.run(["sleep", "0.01"])
-        self.netns = path
-
-    def cmd(self, *argv):
-        return ["nsenter", "--net=" + self.netns, "--"] + list(argv)
-
-    def run(self, *argv, check=True):
-        return run(*self.cmd(*argv), check=check)
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 class RoutedTest(unittest.TestCase):

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "egress.h"
 #include "params.h"
 
 static struct config config_v6, config_v4;
@@ -64,8 +65,19 @@ static void test_acquire_defaults(void **state)
         assert_int_equal(p.acquire.queues, 1);
         assert_true(p.acquire.vnet_header);
         assert_false(p.acquire.persistent);
-        assert_null(parse(params_acquire, &config_v6, "{\"label\":null,\"mtu\":null,\"queues\":null}", &p));
+        /* No egress: default_egress, no entries. */
+        assert_non_null(p.acquire.egress);
+        assert_int_equal(p.acquire.egress->mode, config_v6.default_egress);
+        assert_int_equal(p.acquire.egress->n_allow, 0);
+        call_params_done(&p);
+        assert_null(parse(params_acquire, &config_v6,
+                          "{\"label\":null,\"mtu\":null,\"queues\":null,\"egress\":null,\"allow\":null}",
+                          &p));
         assert_int_equal(p.acquire.queues, 1);
+        assert_int_equal(p.acquire.egress->mode, config_v6.default_egress);
+        call_params_done(&p);
+        assert_null(p.egress);
+        assert_null(p.acquire.egress);
 }
 
 static void test_acquire_values(void **state)
@@ -78,9 +90,21 @@ static void test_acquire_values(void **state)
         assert_int_equal(p.acquire.queues, 16);
         assert_false(p.acquire.vnet_header);
         assert_true(p.acquire.persistent);
+        call_params_done(&p);
         assert_null(parse(params_acquire, &config_v4, "{\"mtu\":68}", &p));
         assert_int_equal(p.acquire.mtu, 68);
+        call_params_done(&p);
         assert_null(parse(params_acquire, &config_v6, "{\"mtu\":65521}", &p));
+        call_params_done(&p);
+        assert_null(parse(params_acquire, &config_v6,
+                          "{\"egress\":\"none\",\"allow\":[{\"destination\":\"203.0.113.7\",\"protocol\":"
+                          "\"tcp\",\"port\":443}]}",
+                          &p));
+        assert_ptr_equal(p.acquire.egress, p.egress);
+        assert_int_equal(p.egress->mode, EGRESS_NONE);
+        assert_int_equal(p.egress->n_allow, 1);
+        assert_int_equal(p.egress->allow[0].port, 443);
+        call_params_done(&p);
 }
 
 static void test_acquire_refused(void **state)
@@ -117,6 +141,51 @@ static void test_acquire_refused(void **state)
         snprintf(json, sizeof(json), "{\"label\":\"%064d\"}", 0);
         assert_null(parse(params_acquire, &config_v6, json, &p));
         assert_non_null(p.acquire.label); /* it pointed into the JSON, now put */
+        call_params_done(&p);
+        /* The policy's own refusals name egress or allow. */
+        assert_string_equal(parse(params_acquire, &config_v6, "{\"egress\":\"open\"}", &p), "egress");
+        assert_string_equal(parse(params_acquire, &config_v6, "{\"egress\":1}", &p), "egress");
+        assert_string_equal(parse(params_acquire, &config_v6, "{\"allow\":{}}", &p), "allow");
+        assert_string_equal(parse(params_acquire, &config_v6,
+                                  "{\"allow\":[{\"destination\":\"10.0.0.1\",\"port\":22}]}", &p),
+                            "allow");
+}
+
+static void test_set_egress(void **state)
+{
+        static const struct {
+                const char *json, *bad;
+        } refused[] = {
+            {"{\"egress\":\"none\"}", "slot"},
+            {"{\"slot\":3,\"egress\":\"none\"}", "slot"},
+            {"{\"slot\":1}", "egress"},
+            {"{\"slot\":1,\"egress\":null}", "egress"},
+            {"{\"slot\":1,\"egress\":\"all\"}", "egress"},
+            {"{\"slot\":1,\"egress\":\"none\",\"allow\":[{\"destination\":\"10.0.0.1/8\"}]}", "allow"},
+            {"{\"slot\":1,\"egress\":\"none\",\"allow\":[{\"destination\":\"10.0.0.0/8\"},"
+             "{\"destination\":\"10.1.0.0/16\"}]}",
+             "allow"},
+            {"{\"slot\":1,\"egress\":\"none\",\"label\":\"x\"}", "label"},
+        };
+        struct call_params p;
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                assert_string_equal(parse(params_set_egress, &config_v4, refused[i].json, &p),
+                                    refused[i].bad);
+
+        assert_null(parse(params_set_egress, &config_v4, "{\"slot\":2,\"egress\":\"public\"}", &p));
+        assert_int_equal(p.slot, 2);
+        assert_int_equal(p.egress->mode, EGRESS_PUBLIC);
+        assert_int_equal(p.egress->n_allow, 0);
+        call_params_done(&p);
+        assert_null(parse(params_set_egress, &config_v4,
+                          "{\"slot\":0,\"egress\":\"host\",\"allow\":[{\"destination\":\"fd00::/8\"},"
+                          "{\"destination\":\"10.0.0.0/8\",\"protocol\":\"udp\"}]}",
+                          &p));
+        assert_int_equal(p.egress->mode, EGRESS_HOST);
+        assert_int_equal(p.egress->n_allow, 2);
+        assert_int_equal(p.egress->allow[0].family, AF_INET); /* sorted */
+        call_params_done(&p);
 }
 
 static void test_release(void **state)
@@ -145,11 +214,9 @@ static void test_none(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_acquire_defaults),
-            cmocka_unit_test(test_acquire_values),
-            cmocka_unit_test(test_acquire_refused),
-            cmocka_unit_test(test_release),
-            cmocka_unit_test(test_none),
+            cmocka_unit_test(test_acquire_defaults), cmocka_unit_test(test_acquire_values),
+            cmocka_unit_test(test_acquire_refused),  cmocka_unit_test(test_set_egress),
+            cmocka_unit_test(test_release),          cmocka_unit_test(test_none),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
