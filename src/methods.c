@@ -7,6 +7,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "methods.h"
+#include "monitor.h"
 #include "params.h"
 #include "policy.h"
 #include "protocol.h"
@@ -24,8 +25,9 @@ struct acquire_req {
 struct methods {
         struct manager *manager;
         const struct config *config;
-        struct quota quota; /* live slots per uid */
+        struct quota quota;        /* live slots per uid */
         const struct guest *guest; /* for Status; may be NULL */
+        struct monitor *monitor;   /* for Monitor; may be NULL */
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -207,14 +209,9 @@ static void method_acquire(struct methods *mt, struct varlink_conn *conn, const 
 
 /* ---- Release, List, Status ---- */
 
-static bool may_see(const struct varlink_peer *peer, const struct slot_rec *r)
-{
-        return policy_is_root(peer) || r->owner == peer->uid;
-}
-
 static bool visible(const struct varlink_peer *peer, const struct slot_rec *r)
 {
-        return r && (r->phase == SLOT_LIVE || r->phase == SLOT_RELEASING) && may_see(peer, r);
+        return r && (r->phase == SLOT_LIVE || r->phase == SLOT_RELEASING) && policy_may_see(peer, r->owner);
 }
 
 static void method_release(struct methods *mt, struct varlink_conn *conn, const struct call_params *p)
@@ -269,11 +266,21 @@ static void method_status(struct methods *mt, struct varlink_conn *conn, const s
         if (json_add(p, "version", json_object_new_string(TAPLINK_VERSION)) < 0 ||
             json_add(p, "slotsInUse", json_object_new_int64(manager_slots_in_use(mt->manager))) < 0 ||
             json_add(p, "maxSlots", json_object_new_int64(mt->config->effective_max_slots)) < 0 ||
-            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) < 0) {
+            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) <
+                0) {
                 reply_kernel_error(conn, "malloc", -ENOMEM);
                 return;
         }
         varlink_conn_reply(conn, TAKE_PTR(p), NULL, 0);
+}
+
+static void method_monitor(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
+{
+        if (!mt->monitor) {
+                varlink_conn_error_method_not_found(conn, TAPLINKD_METHOD_MONITOR);
+                return;
+        }
+        monitor_attach(mt->monitor, conn);
 }
 
 /* Every call passes here: its parameters are checked (params.c), then
@@ -285,12 +292,14 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                 const char *name;
                 params_parse_fn parse;
                 bool needs_access;
+                bool streams; /* needs "more" */
                 void (*fn)(struct methods *mt, struct varlink_conn *conn, const struct call_params *p);
         } table[] = {
-            {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, method_acquire},
-            {TAPLINKD_METHOD_RELEASE, params_release, true, method_release},
-            {TAPLINKD_METHOD_LIST, params_none, true, method_list},
-            {TAPLINKD_METHOD_STATUS, params_none, false, method_status},
+            {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, false, method_acquire},
+            {TAPLINKD_METHOD_RELEASE, params_release, true, false, method_release},
+            {TAPLINKD_METHOD_LIST, params_none, true, false, method_list},
+            {TAPLINKD_METHOD_STATUS, params_none, false, false, method_status},
+            {TAPLINKD_METHOD_MONITOR, params_none, true, true, method_monitor},
         };
         struct methods *mt = userdata;
 
@@ -306,6 +315,8 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                 else if (table[i].needs_access &&
                          policy_check_access(mt->config, varlink_conn_peer(conn)) < 0)
                         varlink_conn_error(conn, TAPLINKD_ERROR_PERMISSION_DENIED, NULL);
+                else if (table[i].streams && !call->more)
+                        varlink_conn_error(conn, VARLINK_ERROR_EXPECTED_MORE, NULL);
                 else
                         table[i].fn(mt, conn, &p);
                 return;
@@ -315,7 +326,10 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
 
 void methods_on_disconnect(struct varlink_conn *conn, void *userdata)
 {
-        /* Pending calls keep their reference and find the connection closed
+        struct methods *mt = userdata;
+
+        monitor_detach(mt->monitor, conn);
+        /* Other pending calls keep their reference and find the connection closed
          * when they answer: a queued Acquire is dropped, a sent one closes
          * its fds (deleting the device), a Release has nobody to tell. */
 }
@@ -377,6 +391,11 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
 void methods_set_guest(struct methods *mt, const struct guest *g)
 {
         mt->guest = g;
+}
+
+void methods_set_monitor(struct methods *mt, struct monitor *mon)
+{
+        mt->monitor = mon;
 }
 
 void methods_free(struct methods *mt)
