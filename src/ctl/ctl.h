@@ -65,6 +65,10 @@ struct acquire_args {
         char **command; /* run: CMD [ARG...], NULL-terminated */
 };
 
+/* monitor.c: prints slot events until the stream ends or SIGINT/SIGTERM
+ * comes; returns the status to exit with. */
+int ctl_monitor(const struct ctl_options *o);
+
 /* run.c: acquires, places the fds, execs; returns only on failure, with
  * the status to exit with. */
 int ctl_run(const struct ctl_options *o, const struct acquire_args *a);

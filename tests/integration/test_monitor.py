@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """io.taplinkd.Monitor against the real daemon: the snapshot, the events and
 their reasons on every path a slot ends by, who sees what, a restart, a
-monitor that never reads.
+monitor that never reads, and `taplinkctl monitor`.
 
 Run as root in a throwaway network namespace (scripts/run-integration-tests.sh).
 """
@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    DaemonTestCase, Varlink, VarlinkError, connect_as, link, link_events_handled, round_trip, run,
+    TAPLINKCTL, DaemonTestCase, Varlink, VarlinkError, connect_as, link, link_events_handled, round_trip, run,
     wait_for)
 
 USER = 1000  # in the harness's allow_users
@@ -255,6 +255,92 @@ class MonitorTest(DaemonTestCase):
         self.assertGreater(n, 0)
         round_trip(other)
         self.assertEqual(self.d.proc.poll(), None)
+
+
+class CtlMonitorTest(DaemonTestCase):
+
+    def ctl_monitor(self, *args):
+        p = subprocess.Popen([TAPLINKCTL, "--socket", self.d.socket] + list(args) + ["monitor"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.pending = getattr(self, "pending", {})
+        def cleanup():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        self.addCleanup(cleanup)
+        return p
+
+    def readline(self, p):
+        """The next line taplinkctl printed, read from its pipe unbuffered
+        (a buffered reader would hide lines from select)."""
+        buf = self.pending.setdefault(p.pid, b"")
+        while b"\n" not in buf:
+            r, _, _ = select.select([p.stdout], [], [], 10)
+            self.assertTrue(r, "taplinkctl monitor printed no line within 10 s")
+            data = os.read(p.stdout.fileno(), 65536)
+            self.assertTrue(data, "taplinkctl monitor closed its output")
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        self.pending[p.pid] = buf
+        return line.decode()
+
+    def test_lines(self):
+        c = self.client()
+        old, old_fds = c.acquire(label="old")
+        p = self.ctl_monitor()
+        self.assertEqual(self.readline(p), "existing %s slot=%d owner=0 label=old" % (old["ifname"], old["slot"]))
+        self.assertEqual(self.readline(p), "synced")
+        s, fds = c.acquire(label="vm-1")
+        self.assertEqual(self.readline(p), "acquired %s slot=%d owner=0 label=vm-1" % (s["ifname"], s["slot"]))
+        c.call("io.taplinkd.Release", {"slot": s["slot"]})
+        self.assertEqual(self.readline(p), "released %s reason=release" % s["ifname"])
+        for fd in old_fds:
+            os.close(fd)
+        self.assertEqual(self.readline(p), "released %s reason=vmm-exited" % old["ifname"])
+        for fd in fds:
+            os.close(fd)
+        p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.stderr.read(), "")
+
+    def test_json(self):
+        c = self.client()
+        p = self.ctl_monitor("--json")
+        self.assertEqual(json.loads(self.readline(p)), {"event": "synced"})
+        s, fds = c.acquire(label="vm-2")
+        self.assertEqual(json.loads(self.readline(p)), {"event": "acquired", "slot": s})
+        for fd in fds:
+            os.close(fd)
+        line = self.readline(p)
+        self.assertEqual(json.loads(line), {"event": "released", "slot": s, "reason": "vmm-exited"})
+        self.assertNotIn("\n", line)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(10), 0)
+
+    def test_daemon_stops(self):
+        p = self.ctl_monitor()
+        self.assertEqual(self.readline(p), "synced")
+        self.assertEqual(self.d.stop(), 0)
+        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.stderr.read(), "taplinkctl: monitor: taplinkd closed the stream\n")
+
+    def test_refused(self):
+        os.chmod(self.tmp.name, 0o755)
+        p = subprocess.run(["setpriv", "--reuid=1001", "--regid=1001", "--clear-groups", TAPLINKCTL,
+                            "--socket", self.d.socket, "monitor"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("io.taplinkd.PermissionDenied", p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_help(self):
+        p = subprocess.run([TAPLINKCTL, "monitor", "--help"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("Usage: taplinkctl", p.stdout)
+        self.assertIn("monitor", p.stdout)
+        p = subprocess.run([TAPLINKCTL, "monitor", "extra"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
 
 
 if __name__ == "__main__":
