@@ -92,12 +92,9 @@ static int setup(void **state)
             .interface_description = "interface io.taplinkd\n\nmethod Once() -> (n: int)\n",
         };
         struct test_ctx *t = calloc(1, sizeof(*t));
-        int fd;
 
         assert_non_null(t);
-        fd = test_listen(t);
-        assert_int_equal(sd_event_new(&t->event), 0);
-        assert_int_equal(varlink_server_new(t->event, fd, &info, on_call, on_disconnect, t, &t->server), 0);
+        test_server_start(t, &info, on_call, on_disconnect);
         *state = t;
         return 0;
 }
@@ -106,10 +103,7 @@ static int teardown(void **state)
 {
         struct test_ctx *t = *state;
 
-        varlink_server_free(t->server);
-        varlink_conn_unref(t->held);
-        sd_event_unref(t->event);
-        test_unlisten(t);
+        test_server_stop(t);
         free(t);
         return 0;
 }

@@ -211,16 +211,12 @@ static int setup(void **state)
             .interface_description = IDL_TEXT,
         };
         struct test_ctx *t = calloc(1, sizeof(*t));
-        int fd;
 
         assert_non_null(t);
         for (int i = 0; i < 3; i++)
                 t->pipe_w[i] = -1;
-        /* Reachable for the peer test's unprivileged child. */
-        fd = test_listen(t);
-
-        assert_int_equal(sd_event_new(&t->event), 0);
-        assert_int_equal(varlink_server_new(t->event, fd, &info, on_call, on_disconnect, t, &t->server), 0);
+        /* The socket is reachable for the peer test's unprivileged child. */
+        test_server_start(t, &info, on_call, on_disconnect);
         *state = t;
         return 0;
 }
@@ -229,11 +225,8 @@ static int teardown(void **state)
 {
         struct test_ctx *t = *state;
 
-        varlink_server_free(t->server);
-        varlink_conn_unref(t->held);
+        test_server_stop(t);
         close_many(t->pipe_w, 3);
-        sd_event_unref(t->event);
-        test_unlisten(t);
         free(t);
         return 0;
 }

@@ -3,8 +3,10 @@
 
 /* The client side of the varlink unit tests (test-varlink.c,
  * test-varlink-more.c): a blocking client that drives the server's event
- * loop while it waits. The includer defines struct test_ctx with at least
- * `sd_event *event`, `char dir[64]` and `struct sockaddr_un addr`. */
+ * loop while it waits, and the server it talks to. The includer defines
+ * struct test_ctx with at least `sd_event *event`, `struct varlink_server
+ * *server`, `struct varlink_conn *held`, `char dir[64]` and `struct
+ * sockaddr_un addr`. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,26 @@ static inline void test_unlisten(struct test_ctx *t)
 {
         unlink(t->addr.sun_path);
         rmdir(t->dir);
+}
+
+/* A server on a new event loop, listening as test_listen() does. */
+static inline void test_server_start(struct test_ctx *t, const struct varlink_server_info *info,
+                                     varlink_method_handler on_call,
+                                     varlink_disconnect_handler on_disconnect)
+{
+        int fd = test_listen(t);
+
+        assert_int_equal(sd_event_new(&t->event), 0);
+        assert_int_equal(varlink_server_new(t->event, fd, info, on_call, on_disconnect, t, &t->server), 0);
+}
+
+/* Frees the server, the connection a test held, the loop and the socket. */
+static inline void test_server_stop(struct test_ctx *t)
+{
+        varlink_server_free(t->server);
+        varlink_conn_unref(t->held);
+        sd_event_unref(t->event);
+        test_unlisten(t);
 }
 
 static inline void client_open(struct test_ctx *t, struct client *c)
