@@ -162,7 +162,7 @@ int tl_slot_take_fd(tl_slot *s, size_t queue);
 
 void tl_slot_free(tl_slot *s);
 
-/* ---- egress policy and published ports (LIBTAPLINK_0.2_POLICY) ----
+/* ---- egress policy and published ports (since LIBTAPLINK_0.2) ----
  * A slot's egress mode ("none", "host", "public", "internet"), the
  * destinations it may reach beyond that mode, and the host ports forwarded
  * to it; docs/io.taplinkd.varlink (Allow, Port) and taplink(3) say what
@@ -227,6 +227,43 @@ size_t tl_slot_allow_count(const tl_slot *s);
 int tl_slot_allow_get(const tl_slot *s, size_t i, tl_allow *ret);
 size_t tl_slot_published_count(const tl_slot *s);
 int tl_slot_published_get(const tl_slot *s, size_t i, tl_port *ret);
+
+/* ---- monitor (since LIBTAPLINK_0.2) ----
+ * Slot events as they happen (io.taplinkd.Monitor). A stream starts with
+ * one "existing" event per slot the caller may see (all for root, its own
+ * otherwise), by slot number, then one "synced" event (no slot); then
+ * "acquired", "changed" and "released" in the order they happened. A
+ * "released" event has a reason: "release" (Release), "vmm-exited" (the
+ * device went by itself: its last fd was closed, or someone deleted it) or
+ * "gone-at-start". A newer daemon may send other event names and reasons. */
+
+typedef struct tl_event tl_event;
+
+/* Starts the stream on c and returns once the call is sent. The connection
+ * then belongs to the stream: any other call on c fails with -EBUSY. */
+int tl_monitor_start(tl_client *c);
+
+/* Waits up to timeout_ms (-1: as long as it takes) for the next event.
+ * Returns 1 with *ret set (free it with tl_event_free()); 0 with *ret NULL
+ * when the daemon ended the stream with a final reply; -ETIMEDOUT when no
+ * event came in time, or -EINTR when a signal arrived while waiting: the
+ * stream goes on. -ECONNRESET: the daemon closed the connection (it stopped,
+ * or dropped a client that read too slowly to keep up). A Varlink error
+ * ends the stream with its errno (taplink.h's table; -EPERM: not allowed).
+ * Events that arrive while the caller is busy wait in the socket; a caller
+ * that falls far behind is dropped. */
+int tl_monitor_next(tl_client *c, int timeout_ms, tl_event **ret);
+
+/* "existing", "synced", "acquired", "changed", "released", ... Borrowed
+ * from e, like everything below. */
+const char *tl_event_name(const tl_event *e);
+/* The slot the event is about, as it was then; NULL for "synced". No fds. */
+const tl_slot *tl_event_slot(const tl_event *e);
+/* Why a slot was released; NULL for other events. */
+const char *tl_event_reason(const tl_event *e);
+/* The event as the daemon sent it (the reply's parameters), compact JSON. */
+const char *tl_event_json(const tl_event *e);
+void tl_event_free(tl_event *e);
 
 #ifdef __cplusplus
 }

@@ -173,6 +173,12 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = reconcile_adopt(k->rtnl, m);
         if (e < 0)
                 return e;
+        /* Devices that went while we dumped end now, as gone at start-up
+         * (docs/DESIGN.md, "Events"); any later end is while we serve. */
+        e = rtnl_monitor_process(k->monitor);
+        if (e < 0 && e != -EAGAIN)
+                log_error_errno(e, "link monitor: %m");
+        manager_started(m);
         return elements_reconcile(k->elements);
 }
 

@@ -33,6 +33,7 @@ struct manager {
 
         struct subscriber subscribers[MANAGER_HOOKS_MAX];
         size_t n_subscribers;
+        bool started; /* manager_started() */
 };
 
 static const char *const phase_names[_SLOT_PHASE_MAX] = {
@@ -53,6 +54,19 @@ static const bool transitions[_SLOT_PHASE_MAX][_SLOT_PHASE_MAX] = {
     [SLOT_RELEASING] = {[SLOT_LIVE] = true, [SLOT_GONE] = true},
     [SLOT_FAILED] = {[SLOT_GONE] = true},
 };
+
+static const char *const end_names[_SLOT_END_MAX] = {
+    [SLOT_END_NONE] = "none",
+    [SLOT_END_RELEASE] = "release",
+    [SLOT_END_DEVICE_GONE] = "device gone",
+    [SLOT_END_GONE_AT_START] = "gone at start",
+    [SLOT_END_ACQUIRE_FAILED] = "acquire failed",
+};
+
+const char *slot_end_to_string(enum slot_end e)
+{
+        return e < _SLOT_END_MAX ? end_names[e] : "?";
+}
 
 bool slot_phase_transition_valid(enum slot_phase from, enum slot_phase to)
 {
@@ -141,10 +155,20 @@ static void maybe_free(struct manager *m, struct slot_rec *r)
         rec_free(m, r);
 }
 
+/* Why a slot moving from `from` to FAILED or GONE ended. */
+static enum slot_end end_reason(const struct manager *m, enum slot_phase from, enum slot_phase to)
+{
+        if (to == SLOT_FAILED)
+                return SLOT_END_ACQUIRE_FAILED;
+        if (from == SLOT_RELEASING)
+                return SLOT_END_RELEASE;
+        return m->started ? SLOT_END_DEVICE_GONE : SLOT_END_GONE_AT_START;
+}
+
 /* Every phase change goes through here. Going live runs the "live"
  * subscribers; ending (FAILED, or GONE from a slot that was handed out)
- * runs the "gone" ones, once. The record may be freed on return from a
- * move to GONE. */
+ * records why and runs the "gone" ones, once. The record may be freed on
+ * return from a move to GONE. */
 static void set_phase(struct manager *m, struct slot_rec *r, enum slot_phase to)
 {
         enum slot_phase from = r->phase;
@@ -160,6 +184,7 @@ static void set_phase(struct manager *m, struct slot_rec *r, enum slot_phase to)
                 r->was_live = true;
                 run_hooks(m, r, to);
         } else if (to == SLOT_FAILED || (to == SLOT_GONE && from != SLOT_FAILED)) {
+                r->end = end_reason(m, from, to);
                 manager_hold(r); /* a subscriber's unhold must not free it under us */
                 run_hooks(m, r, to);
                 r->holds--;
@@ -508,6 +533,11 @@ int manager_adopt(struct manager *m, const struct rtnl_tap_info *info)
                   r->persistent ? ", persistent" : "");
         set_phase(m, r, SLOT_LIVE);
         return 0;
+}
+
+void manager_started(struct manager *m)
+{
+        m->started = true;
 }
 
 /* ---- queries and life ---- */

@@ -44,6 +44,16 @@ enum slot_phase {
         _SLOT_PHASE_MAX,
 };
 
+/* Why a slot ended, for "gone" subscribers (set as it goes GONE or FAILED). */
+enum slot_end {
+        SLOT_END_NONE,           /* still in use */
+        SLOT_END_RELEASE,        /* Release deleted the device */
+        SLOT_END_DEVICE_GONE,    /* its fds were closed (the VMM exited), or someone deleted it */
+        SLOT_END_GONE_AT_START,  /* adopted at start-up, gone before the daemon served */
+        SLOT_END_ACQUIRE_FAILED, /* never went live */
+        _SLOT_END_MAX,
+};
+
 /* What subscribers may read. Everything else is the manager's. */
 struct slot_rec {
         unsigned slot;
@@ -55,7 +65,8 @@ struct slot_rec {
         unsigned queues;
         bool vnet_header;
         bool persistent;
-        bool was_live; /* "gone" subscribers: it went live before */
+        bool was_live;     /* "gone" subscribers: it went live before */
+        enum slot_end end; /* "gone" subscribers: why it ended */
         /* Its egress policy (docs/DESIGN.md, "Egress policy"); NULL only
          * for an adopted slot before reconcile read it from the kernel. */
         struct egress_policy *egress;
@@ -179,6 +190,10 @@ void manager_link_delete_failed(struct manager *m, int ifindex, unsigned slot, i
  * another is kept out of the free list. */
 int manager_adopt(struct manager *m, const struct rtnl_tap_info *info);
 
+/* Start-up is over: a slot whose device goes from now on ended while the
+ * daemon served (SLOT_END_DEVICE_GONE, not SLOT_END_GONE_AT_START). */
+void manager_started(struct manager *m);
+
 /* ---- queries ---- */
 
 /* The record of a slot number, or NULL; FOREIGN ones too. */
@@ -196,5 +211,6 @@ unsigned manager_slots_in_use(const struct manager *m);
 const struct config *manager_config(const struct manager *m);
 
 const char *slot_phase_to_string(enum slot_phase p);
+const char *slot_end_to_string(enum slot_end e);
 /* Whether the state machine may go from `from` to `to`. */
 bool slot_phase_transition_valid(enum slot_phase from, enum slot_phase to);

@@ -7,6 +7,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "methods.h"
+#include "monitor.h"
 #include "params.h"
 #include "policy.h"
 #include "protocol.h"
@@ -27,6 +28,7 @@ struct methods {
         const struct config *config;
         struct quota quota;        /* live slots per uid */
         const struct guest *guest; /* for Status; may be NULL */
+        struct monitor *monitor;   /* for Monitor; may be NULL */
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -211,14 +213,9 @@ static void method_acquire(struct methods *mt, struct varlink_conn *conn, struct
 
 /* ---- Release, List, Status ---- */
 
-static bool may_see(const struct varlink_peer *peer, const struct slot_rec *r)
-{
-        return policy_is_root(peer) || r->owner == peer->uid;
-}
-
 static bool visible(const struct varlink_peer *peer, const struct slot_rec *r)
 {
-        return r && (r->phase == SLOT_LIVE || r->phase == SLOT_RELEASING) && may_see(peer, r);
+        return r && (r->phase == SLOT_LIVE || r->phase == SLOT_RELEASING) && policy_may_see(peer, r->owner);
 }
 
 static void method_release(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
@@ -320,6 +317,15 @@ static void method_status(struct methods *mt, struct varlink_conn *conn, struct 
         varlink_conn_reply(conn, TAKE_PTR(p), NULL, 0);
 }
 
+static void method_monitor(struct methods *mt, struct varlink_conn *conn, struct call_params *params)
+{
+        if (!mt->monitor) {
+                varlink_conn_error_method_not_found(conn, TAPLINKD_METHOD_MONITOR);
+                return;
+        }
+        monitor_attach(mt->monitor, conn);
+}
+
 /* Every call passes here: its parameters are checked (params.c), then
  * whether the caller may use taplinkd at all (Status is for everyone), and
  * only then does the method run. */
@@ -329,13 +335,15 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                 const char *name;
                 params_parse_fn parse;
                 bool needs_access;
+                bool streams; /* needs "more" */
                 void (*fn)(struct methods *mt, struct varlink_conn *conn, struct call_params *p);
         } table[] = {
-            {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, method_acquire},
-            {TAPLINKD_METHOD_RELEASE, params_release, true, method_release},
-            {TAPLINKD_METHOD_SET_EGRESS, params_set_egress, true, method_set_egress},
-            {TAPLINKD_METHOD_LIST, params_none, true, method_list},
-            {TAPLINKD_METHOD_STATUS, params_none, false, method_status},
+            {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, false, method_acquire},
+            {TAPLINKD_METHOD_RELEASE, params_release, true, false, method_release},
+            {TAPLINKD_METHOD_SET_EGRESS, params_set_egress, true, false, method_set_egress},
+            {TAPLINKD_METHOD_LIST, params_none, true, false, method_list},
+            {TAPLINKD_METHOD_STATUS, params_none, false, false, method_status},
+            {TAPLINKD_METHOD_MONITOR, params_none, true, true, method_monitor},
         };
         struct methods *mt = userdata;
 
@@ -353,6 +361,8 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
                 else if (table[i].needs_access &&
                          policy_check_access(mt->config, varlink_conn_peer(conn)) < 0)
                         varlink_conn_error(conn, TAPLINKD_ERROR_PERMISSION_DENIED, NULL);
+                else if (table[i].streams && !call->more)
+                        varlink_conn_error(conn, VARLINK_ERROR_EXPECTED_MORE, NULL);
                 else
                         table[i].fn(mt, conn, &p);
                 call_params_done(&p);
@@ -363,7 +373,10 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
 
 void methods_on_disconnect(struct varlink_conn *conn, void *userdata)
 {
-        /* Pending calls keep their reference and find the connection closed
+        struct methods *mt = userdata;
+
+        monitor_detach(mt->monitor, conn);
+        /* Other pending calls keep their reference and find the connection closed
          * when they answer: a queued Acquire is dropped, a sent one closes
          * its fds (deleting the device), a Release has nobody to tell. */
 }
@@ -425,6 +438,11 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
 void methods_set_guest(struct methods *mt, const struct guest *g)
 {
         mt->guest = g;
+}
+
+void methods_set_monitor(struct methods *mt, struct monitor *mon)
+{
+        mt->monitor = mon;
 }
 
 void methods_free(struct methods *mt)

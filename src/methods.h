@@ -22,6 +22,9 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
 /* Status reports the guest services' drops from g. */
 struct guest;
 void methods_set_guest(struct methods *mt, const struct guest *g);
+/* Monitor streams go to mon (without one, Monitor is MethodNotFound). */
+struct monitor;
+void methods_set_monitor(struct methods *mt, struct monitor *mon);
 
 /* Answers the Acquires still queued with KernelError("shutdown"). */
 void methods_free(struct methods *mt);

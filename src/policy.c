@@ -10,6 +10,11 @@ bool policy_is_root(const struct varlink_peer *peer)
         return peer->uid == 0;
 }
 
+bool policy_may_see(const struct varlink_peer *peer, uid_t owner)
+{
+        return policy_is_root(peer) || peer->uid == owner;
+}
+
 static bool uid_listed(const struct config *c, uid_t uid)
 {
         for (size_t i = 0; i < c->n_allow_users; i++)

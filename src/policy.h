@@ -17,6 +17,10 @@
 
 bool policy_is_root(const struct varlink_peer *peer);
 
+/* Whether the peer may see (list, release, monitor) a slot of owner: root
+ * sees every slot, any other uid its own. */
+bool policy_may_see(const struct varlink_peer *peer, uid_t owner);
+
 /* 0 when the peer may use the methods that act on slots, -EPERM if not. */
 int policy_check_access(const struct config *c, const struct varlink_peer *peer);
 

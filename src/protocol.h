@@ -27,6 +27,8 @@
 #define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
 #define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 #define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+/* A streaming method called without "more". */
+#define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
 
 /* ---- io.taplinkd ---- */
 
@@ -36,6 +38,18 @@
 #define TAPLINKD_METHOD_RELEASE "io.taplinkd.Release"
 #define TAPLINKD_METHOD_LIST "io.taplinkd.List"
 #define TAPLINKD_METHOD_STATUS "io.taplinkd.Status"
+#define TAPLINKD_METHOD_MONITOR "io.taplinkd.Monitor"
+
+/* Monitor's events (the "event" of each reply) and why a slot was
+ * released (its "reason"). */
+#define TAPLINKD_EVENT_EXISTING "existing"
+#define TAPLINKD_EVENT_SYNCED "synced"
+#define TAPLINKD_EVENT_ACQUIRED "acquired"
+#define TAPLINKD_EVENT_CHANGED "changed"
+#define TAPLINKD_EVENT_RELEASED "released"
+#define TAPLINKD_REASON_RELEASE "release"
+#define TAPLINKD_REASON_VMM_EXITED "vmm-exited"
+#define TAPLINKD_REASON_GONE_AT_START "gone-at-start"
 
 #define TAPLINKD_ERROR_PERMISSION_DENIED "io.taplinkd.PermissionDenied"
 #define TAPLINKD_ERROR_QUOTA_EXCEEDED "io.taplinkd.QuotaExceeded" /* (limit: int) */

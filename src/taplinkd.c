@@ -21,6 +21,7 @@
 #include "manager.h"
 #include "methods.h"
 #include "notify.h"
+#include "monitor.h"
 #include "reconcile.h"
 #include "status.h"
 #include "varlink.h"
@@ -296,6 +297,7 @@ struct daemon {
         struct methods *methods;
         struct status *status;
         struct guest *guest;
+        struct monitor *monitor;
 };
 
 /* SIGHUP: the host's resolvers may have changed (dns_servers = auto). */
@@ -329,6 +331,10 @@ static int daemon_start(sd_event *event, const struct config *c, struct daemon *
         if (e < 0)
                 return e;
         methods_set_guest(d->methods, d->guest);
+        e = monitor_new(d->manager, &d->monitor);
+        if (e < 0)
+                return log_error_errno(e, "starting the Monitor streams failed: %m");
+        methods_set_monitor(d->methods, d->monitor);
         return kernel_start(d->kernel, d->manager);
 }
 
@@ -338,6 +344,7 @@ static void daemon_stop(struct daemon *d)
          * (answering their Releases), then the records go; live slots stay
          * in the kernel. */
         methods_free(d->methods);
+        monitor_free(d->monitor);
         kernel_stop(d->kernel);
         guest_free(d->guest);
         status_free(d->status);

@@ -422,6 +422,32 @@ int varlink_conn_answer(struct varlink_conn *conn, struct json_object *msg, int 
         return 0;
 }
 
+int varlink_conn_continue(struct varlink_conn *conn, struct json_object *msg)
+{
+        const struct varlink_limits *l = &conn->server->limits;
+        int r;
+
+        /* A stream cannot be paused the way reading calls can: a peer that
+         * lets the output pass the high-water mark is not keeping up and
+         * goes. What a method sends while it handles the call (a snapshot)
+         * is bounded by output_max alone. */
+        if (!msg)
+                r = -ENOMEM;
+        else if (!conn->dispatching && conn->out_bytes > l->output_high_water)
+                r = -ENOBUFS;
+        else
+                r = conn_enqueue(conn, msg, NULL, 0);
+        conn_schedule(conn);
+        if (r < 0) {
+                conn->call_pending = false;
+                conn->drop = true;
+                return r;
+        }
+        if (conn->out.head && !conn->out.head->next && conn_flush(conn) < 0)
+                conn->drop = true;
+        return 0;
+}
+
 /* ---- flow control and dispatch ---- */
 
 /* Recomputes what the connection waits for, and ends it once the peer has
@@ -489,7 +515,9 @@ static int conn_dispatch_next(struct varlink_conn *conn)
         varlink_call_done(&conn->call);
         conn->call = call;
         conn->call_pending = true;
+        conn->dispatching = true;
         varlink_dispatch_call(conn, bad_parameters);
+        conn->dispatching = false;
         return 1;
 }
 

@@ -52,7 +52,8 @@ struct varlink_conn {
 
         struct varlink_call call;
         bool call_pending;
-        bool drop; /* a reply could not be queued: close at the next chance */
+        bool dispatching; /* inside the method handler of conn->call */
+        bool drop;        /* a reply could not be queued: close at the next chance */
         bool closed;
 };
 
@@ -95,6 +96,12 @@ void varlink_conn_close(struct varlink_conn *conn);
  * queued marks the connection to be dropped, as the client would wait
  * forever for it: -ENOMEM, -ENOBUFS. */
 int varlink_conn_answer(struct varlink_conn *conn, struct json_object *msg, int *fds, size_t n_fds);
+/* Queues msg (NULL: building it failed) as one more reply of the pending
+ * streaming call, which stays pending. Outside the method handler the
+ * queued output must be below the high-water mark; a message that cannot
+ * be queued ends the call and marks the connection to be dropped:
+ * -ENOMEM, -ENOBUFS. */
+int varlink_conn_continue(struct varlink_conn *conn, struct json_object *msg);
 
 /* varlink-reply.c */
 

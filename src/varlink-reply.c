@@ -60,6 +60,22 @@ int varlink_conn_reply(struct varlink_conn *conn, struct json_object *parameters
         return varlink_conn_answer(conn, msg, fds, n_fds);
 }
 
+int varlink_conn_reply_continues(struct varlink_conn *conn, struct json_object *parameters)
+{
+        _cleanup_json_ struct json_object *p = parameters, *msg = NULL;
+        int r;
+
+        r = conn_check_answer(conn, p, NULL, 0);
+        if (r < 0)
+                return r;
+        if (!conn->call.more)
+                return -EINVAL;
+        msg = message_new(NULL, TAKE_PTR(p));
+        if (msg && json_add(msg, "continues", json_object_new_boolean(true)) < 0)
+                msg = (json_object_put(msg), NULL);
+        return varlink_conn_continue(conn, msg);
+}
+
 int varlink_conn_error(struct varlink_conn *conn, const char *error, struct json_object *parameters)
 {
         _cleanup_json_ struct json_object *p = parameters, *msg = NULL;

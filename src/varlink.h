@@ -67,8 +67,12 @@ void varlink_call_done(struct varlink_call *call);
  * connection reads no further call. conn stays valid while the handler holds
  * a reference (varlink_conn_ref); call stays valid until the answered
  * handler has returned to the event loop (and, unanswered, as long as conn
- * does). A call with "more" gets the method's single reply, without
- * "continues" (no io.taplinkd method streams); a "oneway" call gets none. */
+ * does). A "oneway" call gets no reply. A call with "more" may stream:
+ * any number of varlink_conn_reply_continues(), then one final
+ * varlink_conn_reply() or varlink_conn_error(); a method that does not
+ * stream answers it with its single reply, without "continues". A stream
+ * holds the call, so the connection reads nothing more until it ends; when
+ * the connection closes first, on_disconnect tells the method. */
 typedef void (*varlink_method_handler)(struct varlink_conn *conn, const struct varlink_call *call,
                                        void *userdata);
 /* Called once when a connection goes away (peer closed, protocol error,
@@ -149,6 +153,20 @@ bool varlink_conn_is_open(const struct varlink_conn *conn);
  * -ENOBUFS (queued output would pass output_max), -ENOMEM: the call is
  *   over and the connection is dropped from the event loop. */
 int varlink_conn_reply(struct varlink_conn *conn, struct json_object *parameters, int *fds, size_t n_fds);
+/* One reply of a streaming call: {"parameters": ..., "continues": true}.
+ * The call stays pending; the final reply (varlink_conn_reply(),
+ * varlink_conn_error()) ends the stream, and so does the connection's close
+ * (on_disconnect). Takes ownership of parameters (may be NULL for {}).
+ * Replies sent from inside the method handler (a snapshot of the current
+ * state) are bounded by output_max like any reply; a later one finding more
+ * than output_high_water bytes still queued drops the connection: a stream
+ * cannot stop while the peer catches up, the way reading calls does, and a
+ * peer that falls that far behind is a slow client. Errors:
+ * -ENOTCONN: the connection is closed.
+ * -EINVAL: no call is pending, the call was made without "more", or
+ *   parameters is not an object (the call then stays pending).
+ * -ENOBUFS, -ENOMEM: the call is over and the connection is dropped. */
+int varlink_conn_reply_continues(struct varlink_conn *conn, struct json_object *parameters);
 /* Replies with {"error": name, "parameters": parameters}. Takes ownership of
  * parameters (may be NULL). */
 int varlink_conn_error(struct varlink_conn *conn, const char *error, struct json_object *parameters);

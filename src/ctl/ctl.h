@@ -121,6 +121,9 @@ void acquire_args_done(struct acquire_args *a);
 int ctl_cmd_egress(struct ctl_options *o, int argc, char **argv);
 int ctl_cmd_publish(struct ctl_options *o, int argc, char **argv);
 int ctl_cmd_unpublish(struct ctl_options *o, int argc, char **argv);
+/* monitor.c: prints slot events until the stream ends or SIGINT/SIGTERM
+ * comes; returns the status to exit with. */
+int ctl_monitor(const struct ctl_options *o);
 
 /* run.c: acquires, places the fds, execs; returns only on failure, with
  * the status to exit with. */

@@ -36,6 +36,7 @@ static void help(void)
                "  egress SLOT MODE [--allow ...] change a live slot's egress policy\n"
                "  publish SLOT SPEC              forward a host port to a live slot\n"
                "  unpublish SLOT SPEC            withdraw a published port\n"
+               "  monitor                        print slot events as they happen\n"
                "\n"
                "Options:\n"
                "  --socket PATH  taplinkd's socket (default: $" TL_SOCKET_ENV ", else\n"
@@ -88,6 +89,14 @@ static void help_simple(const char *command)
                 printf("Usage: taplinkctl [--socket PATH] [--json] list\n"
                        "\n"
                        "List the live slots: all of them for root, your own otherwise.\n");
+        else if (strcmp(command, "monitor") == 0)
+                printf("Usage: taplinkctl [--socket PATH] [--json] monitor\n"
+                       "\n"
+                       "Print one line per slot event until interrupted: first 'existing' for\n"
+                       "each slot (all for root, your own otherwise), then 'synced', then\n"
+                       "'acquired', 'changed' and 'released' (with its reason) as they happen.\n"
+                       "With --json, each event as the daemon sent it, one JSON object a line.\n"
+                       "Ends with status 0 on SIGINT or SIGTERM, or when taplinkd closes the stream.\n");
         else
                 printf("Usage: taplinkctl [--socket PATH] [--json] status\n"
                        "\n"
@@ -373,6 +382,14 @@ static int cmd_status(struct ctl_options *o, int argc, char **argv)
         return finish_output("status");
 }
 
+static int cmd_monitor(struct ctl_options *o, int argc, char **argv)
+{
+        int r = parse_simple("monitor", argc, argv, o, 0);
+        if (r != 0)
+                return r < 0 ? CTL_EXIT_OK : r;
+        return ctl_monitor(o);
+}
+
 static const struct {
         const char *name;
         int (*run)(struct ctl_options *o, int argc, char **argv);
@@ -385,6 +402,7 @@ static const struct {
     {"egress", ctl_cmd_egress},
     {"publish", ctl_cmd_publish},
     {"unpublish", ctl_cmd_unpublish},
+    {"monitor", cmd_monitor},
 };
 
 int main(int argc, char **argv)

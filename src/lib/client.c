@@ -4,6 +4,7 @@
  * errno and kept for the caller to show. */
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -277,10 +278,16 @@ static int parse_reply(tl_client *c, const char *text, size_t len, struct tl_rep
                 if (!is_plain_word(error) || strlen(error) > 255)
                         return tlp_client_error(c, -EBADMSG, "malformed reply: bad error name");
         }
-        /* We never ask for "more", so a continuing reply is not ours. */
-        if (json_object_object_get_ex(m, "continues", &v) &&
-            (!json_object_is_type(v, json_type_boolean) || json_object_get_boolean(v)))
-                return tlp_client_error(c, -EBADMSG, "malformed reply: unexpected \"continues\"");
+        /* Only a streaming call's replies (not an error) may continue. */
+        bool continues = false;
+        if (json_object_object_get_ex(m, "continues", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return tlp_client_error(c, -EBADMSG,
+                                                "malformed reply: \"continues\" is not a boolean");
+                continues = json_object_get_boolean(v);
+                if (continues && (!c->streaming || error))
+                        return tlp_client_error(c, -EBADMSG, "malformed reply: unexpected \"continues\"");
+        }
 
         json_object *parameters = NULL;
         if (json_object_object_get_ex(m, "parameters", &v) && v) {
@@ -303,15 +310,22 @@ static int parse_reply(tl_client *c, const char *text, size_t len, struct tl_rep
         r->message = TAKE_PTR(m);
         r->parameters = parameters;
         r->error = error;
+        r->continues = continues;
         return 0;
 }
 
 /* Takes the first message out of the read buffer. Anything after it was
- * sent without being asked for: the stream can no longer be trusted. */
+ * sent without being asked for, unless a stream runs: then it is the
+ * stream's next replies. */
 static int consume_message(tl_client *c, size_t len)
 {
         size_t rest = c->rbuf_len - (len + 1);
         c->rbuf_len = 0;
+        if (rest > 0 && c->streaming) {
+                memmove(c->rbuf, c->rbuf + len + 1, rest);
+                c->rbuf_len = rest;
+                return 0;
+        }
         if (rest > 0) {
                 c->broken = true;
                 return tlp_client_error(c, -EBADMSG, "malformed reply: data after the reply");
@@ -341,18 +355,21 @@ static int receive_reply(tl_client *c, struct tl_reply *r)
         return k < 0 ? k : q;
 }
 
-int tlp_client_call(tl_client *c, const char *method, json_object *parameters, struct tl_reply *ret)
+static int send_call(tl_client *c, const char *method, json_object *parameters, bool more)
 {
         tlp_client_clear_error(c);
         if (c->broken)
                 return tlp_client_error(c, -ENOTCONN, "connection to taplinkd is no longer usable");
+        if (c->streaming)
+                return tlp_client_error(c, -EBUSY, "a Monitor stream runs on this connection");
 
         _cleanup_json_ json_object *call = json_object_new_object();
         if (!call)
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
         if (json_add(call, "method", json_object_new_string(method)) < 0 ||
             json_add(call, "parameters",
-                     parameters ? json_object_get(parameters) : json_object_new_object()) < 0)
+                     parameters ? json_object_get(parameters) : json_object_new_object()) < 0 ||
+            (more && json_add(call, "more", json_object_new_boolean(true)) < 0))
                 return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
         const char *text =
             json_object_to_json_string_ext(call, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -367,9 +384,14 @@ int tlp_client_call(tl_client *c, const char *method, json_object *parameters, s
                         return tlp_client_error(c, k, "taplinkd closed the connection");
                 return tlp_client_error(c, k, "send to taplinkd: %s", strerror(-k));
         }
+        return 0;
+}
 
+/* Reads the next reply; a Varlink error becomes its errno. */
+static int receive_answer(tl_client *c, struct tl_reply *ret)
+{
         struct tl_reply r = {};
-        k = receive_reply(c, &r);
+        int k = receive_reply(c, &r);
         if (k < 0) {
                 tlp_reply_done(&r);
                 /* Every failure gets its one line, allocation failures too. */
@@ -384,6 +406,57 @@ int tlp_client_call(tl_client *c, const char *method, json_object *parameters, s
                         return tlp_client_error(c, k, "%s", strerror(ENOMEM));
                 return k;
         }
+        *ret = r;
+        return 0;
+}
+
+int tlp_client_call(tl_client *c, const char *method, json_object *parameters, struct tl_reply *ret)
+{
+        int k = send_call(c, method, parameters, false);
+        return k < 0 ? k : receive_answer(c, ret);
+}
+
+int tlp_client_stream(tl_client *c, const char *method, json_object *parameters)
+{
+        int k = send_call(c, method, parameters, true);
+        if (k < 0)
+                return k;
+        c->streaming = true;
+        return 0;
+}
+
+/* Waits until a reply has begun to arrive, unless one is buffered whole. */
+static int wait_readable(tl_client *c, int timeout_ms)
+{
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+        if (c->rbuf_len > 0 && memchr(c->rbuf, 0, c->rbuf_len))
+                return 0;
+        int n = poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
+        if (n < 0)
+                return tlp_client_error(c, -errno, "waiting for taplinkd: %s", strerror(errno));
+        if (n == 0)
+                return tlp_client_error(c, -ETIMEDOUT, "no reply within %d ms", timeout_ms);
+        return 0;
+}
+
+int tlp_client_next(tl_client *c, int timeout_ms, struct tl_reply *ret)
+{
+        tlp_client_clear_error(c);
+        if (c->broken)
+                return tlp_client_error(c, -ENOTCONN, "connection to taplinkd is no longer usable");
+        if (!c->streaming)
+                return tlp_client_error(c, -EINVAL, "no Monitor stream runs on this connection");
+
+        int k = wait_readable(c, timeout_ms);
+        if (k < 0)
+                return k;
+        struct tl_reply r = {};
+        k = receive_answer(c, &r);
+        if (k < 0 || !r.continues)
+                c->streaming = false;
+        if (k < 0)
+                return k;
         *ret = r;
         return 0;
 }

@@ -27,7 +27,8 @@
 struct tl_client {
         int fd;
         char *path;
-        bool broken; /* stream out of sync or closed: every further call fails */
+        bool broken;    /* stream out of sync or closed: every further call fails */
+        bool streaming; /* a call with "more" is running (tl_monitor_start) */
 
         /* Received bytes not yet consumed: [0, rbuf_len). */
         char *rbuf;
@@ -46,6 +47,7 @@ struct tl_reply {
         json_object *message;    /* the whole reply object */
         json_object *parameters; /* borrowed from message; never NULL */
         const char *error;       /* borrowed; NULL unless an error reply */
+        bool continues;          /* more replies follow (a streaming call) */
         int fds[TL_MAX_FDS];
         size_t n_fds;
 };
@@ -65,6 +67,13 @@ void tlp_client_clear_error(tl_client *c);
  * an error reply are closed. */
 int tlp_client_call(tl_client *c, const char *method, json_object *parameters, struct tl_reply *ret);
 int tlp_varlink_error_to_errno(const char *name, json_object *parameters);
+/* Sends a call with "more" and returns: its replies come with
+ * tlp_client_next(), and other calls fail with -EBUSY until the last. */
+int tlp_client_stream(tl_client *c, const char *method, json_object *parameters);
+/* The streaming call's next reply, waiting up to timeout_ms (-1: no limit;
+ * -ETIMEDOUT, -EINTR: none yet, the stream goes on). The stream is over
+ * after a reply without "continues" and after any failure. */
+int tlp_client_next(tl_client *c, int timeout_ms, struct tl_reply *ret);
 
 /* methods.c: Acquire with the members of more (or NULL) added to its
  * parameters. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy lib/monitor
 // MAX_LEN: 16384
 
 /* libtaplink reading a daemon's reply. The client's parser has no pure
@@ -9,9 +9,11 @@
  * client makes one real call and reads that.
  *
  * The first input byte chooses how:
- *   bits 0-1  the call: Acquire, List, Status, Release
+ *   bits 0-1  the call: Acquire, List, Status, Release; with bit 5 set,
+ *             a Monitor stream read to its end instead of Release
  *   bits 2-4  fds sent as SCM_RIGHTS with the first byte (0..7)
- *   bit 5     a small reply bound (tlp_client_set_max_reply), for -EMSGSIZE
+ *   bit 5     a small reply bound (tlp_client_set_max_reply), for -EMSGSIZE;
+ *             with call 3 not (a Monitor event is a whole Slot)
  *   bit 6     the bytes go in two sends, split in the middle
  *   bit 7     a second call follows on the same client
  * Checked besides memory safety: a failed call always leaves a one-line
@@ -115,7 +117,28 @@ static void check_slot(const tl_slot *s, bool with_fds)
         }
 }
 
-static void call(tl_client *c, unsigned method)
+/* Reads events until the stream ends or fails (the daemon's side is shut
+ * down, so it ends). */
+static int monitor(tl_client *c)
+{
+        tl_event *e = NULL;
+        int r;
+
+        r = tl_monitor_start(c);
+        while (r >= 0 && (r = tl_monitor_next(c, -1, &e)) > 0) {
+                check_clean(tl_event_name(e));
+                check_clean(tl_event_reason(e));
+                CHECK(tl_event_name(e) && tl_event_json(e));
+                if (tl_event_slot(e))
+                        check_slot(tl_event_slot(e), false);
+                tl_event_free(e);
+                e = NULL;
+        }
+        CHECK(!e);
+        return r;
+}
+
+static void call(tl_client *c, unsigned method, bool stream)
 {
         tl_slot *slot = NULL;
         tl_slot_list *list = NULL;
@@ -142,7 +165,7 @@ static void call(tl_client *c, unsigned method)
                         CHECK(strnlen(status.version, sizeof(status.version)) < sizeof(status.version));
                 break;
         default:
-                r = tl_release(c, 7);
+                r = stream ? monitor(c) : tl_release(c, 7);
                 break;
         }
         if (r < 0)
@@ -207,11 +230,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(shutdown(sv[1], SHUT_WR) == 0);
 
         CHECK(tlp_client_new_from_fd(sv[0], "fuzz", &c) == 0);
-        if (ctl & 0x20)
+        if ((ctl & 0x20) && (ctl & 3) != 3)
                 tlp_client_set_max_reply(c, SMALL_REPLY);
-        call(c, ctl & 3);
+        call(c, ctl & 3, ctl & 0x20);
         if (ctl & 0x80)
-                call(c, (ctl + 1) & 3);
+                call(c, (ctl + 1) & 3, ctl & 0x20);
         tl_client_free(c);
         close(sv[1]);
 

@@ -154,6 +154,7 @@ struct sub {
         void *cookie;       /* live: r->acquire_cookie */
         bool gone_was_live; /* gone: r->was_live */
         enum slot_phase gone_phase;
+        enum slot_end gone_end; /* gone: r->end */
 };
 
 static void sub_live(struct slot_rec *r, void *userdata)
@@ -187,6 +188,7 @@ static void sub_gone(struct slot_rec *r, void *userdata)
         s->n_gone++;
         s->gone_was_live = r->was_live;
         s->gone_phase = r->phase;
+        s->gone_end = r->end;
         if (s->hold) {
                 manager_hold(r);
                 s->held = r;
@@ -222,7 +224,8 @@ struct t {
         struct released rel; /* outlives the test: teardown may answer it */
 };
 
-static int setup(void **state)
+/* A manager still starting: reconcile's adoptions, before it serves. */
+static int setup_starting(void **state)
 {
         struct t *t = calloc(1, sizeof(*t));
         char *warning = NULL, *error = NULL;
@@ -238,6 +241,13 @@ static int setup(void **state)
         t->sub.take_fds = true;
         assert_int_equal(manager_subscribe(t->fake.m, &sub_hooks, &t->sub), 0);
         *state = t;
+        return 0;
+}
+
+static int setup(void **state)
+{
+        setup_starting(state);
+        manager_started(((struct t *)*state)->fake.m);
         return 0;
 }
 
@@ -354,6 +364,7 @@ static void test_acquire_fails(void **state)
                         assert_int_equal(r->phase, SLOT_FAILED);
                         assert_int_equal(t->sub.n_gone, 1);
                         assert_false(t->sub.gone_was_live);
+                        assert_int_equal(t->sub.gone_end, SLOT_END_ACQUIRE_FAILED);
                         t->fake.fail = NULL;
                         assert_int_equal(acquire(t, &op, &r), 0);
                         assert_int_equal(r->slot, 1);
@@ -418,6 +429,7 @@ static void test_device_gone_during_acquire(void **state)
         assert_string_equal(op, "device vanished");
         assert_int_equal(t->sub.n_live, 0);
         assert_int_equal(t->sub.n_gone, 1);
+        assert_int_equal(t->sub.gone_end, SLOT_END_ACQUIRE_FAILED);
         assert_int_equal(t->fake.open_fds, 0);
         /* Gone already, waiting for the subscriber's hold only. */
         assert_int_equal(manager_slot(t->fake.m, 0)->phase, SLOT_GONE);
@@ -472,6 +484,7 @@ static void test_release(void **state)
         assert_int_equal(t->sub.n_gone, 1);
         assert_true(t->sub.gone_was_live);
         assert_int_equal(t->sub.gone_phase, SLOT_GONE);
+        assert_int_equal(t->sub.gone_end, SLOT_END_RELEASE);
         assert_int_equal(manager_slots_in_use(t->fake.m), 0);
         /* Held: Release is answered when the hold goes. */
         assert_int_equal(a.n + b.n, 0);
@@ -513,7 +526,29 @@ static void test_release_delete_fails(void **state)
         assert_string_equal(a->op, "RTM_DELLINK");
         assert_int_equal(r->phase, SLOT_LIVE);
         assert_int_equal(t->sub.n_gone, 0);
+        assert_int_equal(r->end, SLOT_END_NONE);
+        /* Released again, and this time it goes. */
         assert_int_equal(manager_release(t->fake.m, r, on_released, a), 0);
+        link_gone(t, r);
+        assert_int_equal(t->sub.n_gone, 1);
+        assert_int_equal(t->sub.gone_end, SLOT_END_RELEASE);
+}
+
+/* A Release failed, then the VMM exited: the device went by itself. */
+static void test_release_failed_then_vmm_exit(void **state)
+{
+        struct t *t = *state;
+        struct released *a = &t->rel;
+        struct slot_rec *r = NULL;
+        const char *op = NULL;
+
+        assert_int_equal(acquire(t, &op, &r), 0);
+        assert_int_equal(manager_release(t->fake.m, r, on_released, a), 0);
+        manager_link_delete_failed(t->fake.m, r->ifindex, r->slot, -EPERM);
+        assert_int_equal(r->phase, SLOT_LIVE);
+        link_gone(t, r);
+        assert_int_equal(t->sub.n_gone, 1);
+        assert_int_equal(t->sub.gone_end, SLOT_END_DEVICE_GONE);
 }
 
 /* The VMM closed its fds: the device went without a Release. */
@@ -526,6 +561,7 @@ static void test_vmm_exit(void **state)
         assert_int_equal(acquire(t, &op, &r), 0);
         link_gone(t, r);
         assert_int_equal(t->sub.n_gone, 1);
+        assert_int_equal(t->sub.gone_end, SLOT_END_DEVICE_GONE);
         assert_null(manager_slot(t->fake.m, 0));
         assert_int_equal(manager_slots_in_use(t->fake.m), 0);
 }
@@ -591,7 +627,29 @@ static void test_adopt(void **state)
         /* An adopted slot ends like any other. */
         link_gone(t, manager_slot(t->fake.m, 2));
         assert_true(t->sub.gone_was_live);
+        assert_int_equal(t->sub.gone_end, SLOT_END_DEVICE_GONE);
         assert_null(manager_slot(t->fake.m, 2));
+}
+
+/* A device adopted at start-up that goes before the daemon serves (seen
+ * by the link monitor, open since before the dump). */
+static void test_gone_at_start(void **state)
+{
+        struct t *t = *state;
+        struct rtnl_tap_info a = tap_info(t, 1, 42), b = tap_info(t, 2, 43);
+
+        assert_int_equal(manager_adopt(t->fake.m, &a), 0);
+        assert_int_equal(manager_adopt(t->fake.m, &b), 0);
+        link_gone(t, manager_slot(t->fake.m, 1));
+        assert_int_equal(t->sub.n_gone, 1);
+        assert_true(t->sub.gone_was_live);
+        assert_int_equal(t->sub.gone_end, SLOT_END_GONE_AT_START);
+
+        manager_started(t->fake.m);
+        link_gone(t, manager_slot(t->fake.m, 2));
+        assert_int_equal(t->sub.n_gone, 2);
+        assert_int_equal(t->sub.gone_end, SLOT_END_DEVICE_GONE);
+        assert_string_equal(slot_end_to_string(SLOT_END_GONE_AT_START), "gone at start");
 }
 
 /* The monitor overran: a dump says which devices are still there. */
@@ -607,6 +665,7 @@ static void test_links_present(void **state)
         present[0] = r[1]->ifindex;
         manager_links_present(t->fake.m, present, 1);
         assert_int_equal(t->sub.n_gone, 2);
+        assert_int_equal(t->sub.gone_end, SLOT_END_DEVICE_GONE);
         assert_null(manager_slot(t->fake.m, 0));
         assert_non_null(manager_slot(t->fake.m, 1));
         assert_null(manager_slot(t->fake.m, 2));
@@ -721,8 +780,10 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_release_during_acquire, setup, teardown),
             cmocka_unit_test_setup_teardown(test_release, setup, teardown),
             cmocka_unit_test_setup_teardown(test_release_delete_fails, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_release_failed_then_vmm_exit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_vmm_exit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_gone_at_start, setup_starting, teardown),
             cmocka_unit_test_setup_teardown(test_links_present, setup, teardown),
             cmocka_unit_test_setup_teardown(test_records_by_slot, setup, teardown),
             cmocka_unit_test_setup_teardown(test_changed_and_unsubscribe, setup, teardown),
