@@ -30,6 +30,7 @@
  * byte order, and for a concatenation the "typeof" of a concat expression
  * without subexpressions. Without them nft prints the keys wrongly. */
 #define NFT_UDATA_BYTEORDER_INVALID 0
+#define NFT_UDATA_BYTEORDER_HOST_ENDIAN 1
 #define NFT_UDATA_BYTEORDER_BIG_ENDIAN 2
 #define NFT_UDATA_EXPR_PAYLOAD 7
 #define NFT_UDATA_EXPR_CONCAT 13
@@ -54,6 +55,9 @@ static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
                            true},
     [NFT_SET_GUESTS_V6] = {"guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16,
                            true},
+    /* set dropped_spoofed { type ifname; size N; flags dynamic; counter; } */
+    [NFT_SET_DROPPED_SPOOFED] = {"dropped_spoofed", NFT_TYPE_IFNAME, IFNAMSIZ, false, NFT_SET_EVAL,
+                                 NFT_DROPPED_SPOOFED_SIZE, true},
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
@@ -219,7 +223,11 @@ static int set_userdata(struct nftnl_set *s, const struct nft_set_desc *d)
                 nftnl_udata_nest_end(u, data);
                 nftnl_udata_nest_end(u, key);
         } else
-                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_UDATA_BYTEORDER_BIG_ENDIAN);
+                /* Addresses are big-endian; a name is a string, which nft
+                 * marks as host byte order. */
+                nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
+                                    d->key_type == NFT_TYPE_IFNAME ? NFT_UDATA_BYTEORDER_HOST_ENDIAN
+                                                                   : NFT_UDATA_BYTEORDER_BIG_ENDIAN);
 
         return nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0
                    ? -ENOMEM
@@ -254,13 +262,22 @@ int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_
         _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(l, d->name);
         if (!s)
                 return -ENOMEM;
-        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, d->flags);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
         nftnl_set_set_u32(s, NFTNL_SET_ID, named_set_id(id));
+        if (d->size > 0)
+                nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, d->size);
         int r = set_userdata(s, d);
         if (r < 0)
                 return r;
+        if (d->counter) {
+                /* Every element gets one, whether a rule or we add it. */
+                struct nftnl_expr *counter = nftnl_expr_alloc("counter");
+                if (!counter)
+                        return -ENOMEM;
+                nftnl_set_add_expr(s, counter);
+        }
 
         struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE);
         nftnl_set_nlmsg_build_payload(nlh, s);
@@ -414,6 +431,21 @@ static struct nftnl_expr *expr_lookup(uint32_t sreg, const char *set, uint32_t s
         return TAKE_PTR(e);
 }
 
+/* update @set { reg }: adds the key to a dynamic set, or finds it, and
+ * runs the element's expressions (its counter). */
+static struct nftnl_expr *expr_dynset_update(uint32_t sreg, const char *set, uint32_t set_id)
+{
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("dynset");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+        if (nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set) < 0)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+        return TAKE_PTR(e);
+}
+
 static struct nftnl_expr *expr_verdict(uint32_t verdict)
 {
         struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -454,6 +486,16 @@ static void match_not_guest(struct rule_builder *rb, bool ipv6)
         put_expr(rb,
                  ipv6 ? expr_payload_nh(NFT_REG_2, IP6_SADDR, 16) : expr_payload_nh(NFT_REG_2, IP_SADDR, 4));
         put_expr(rb, expr_lookup(NFT_REG_1, set_descs[set].name, named_set_id(set), true));
+}
+
+/* update @dropped_spoofed { iifname }: the lookup before it used the
+ * registers, so the name is loaded again (as nft does). No rule per slot:
+ * the set keeps one counter per interface (docs/DESIGN.md, "Counters"). */
+static void count_spoofed(struct rule_builder *rb)
+{
+        put_expr(rb, expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        put_expr(rb, expr_dynset_update(NFT_REG_1, set_descs[NFT_SET_DROPPED_SPOOFED].name,
+                                        named_set_id(NFT_SET_DROPPED_SPOOFED)));
 }
 
 /* ip6 saddr != { ::, fe80::/10 } */
@@ -528,6 +570,7 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 match_ifname_prefix(&rb, l);
                 match_nfproto(&rb, NFPROTO_IPV4);
                 match_not_guest(&rb, false);
+                count_spoofed(&rb);
                 put_expr(&rb, expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6_HOST:
@@ -535,12 +578,14 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 match_nfproto(&rb, NFPROTO_IPV6);
                 match_v6_not_exempt(&rb, anon_id);
                 match_not_guest(&rb, true);
+                count_spoofed(&rb);
                 put_expr(&rb, expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6:
                 match_ifname_prefix(&rb, l);
                 match_nfproto(&rb, NFPROTO_IPV6);
                 match_not_guest(&rb, true);
+                count_spoofed(&rb);
                 put_expr(&rb, expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ISOLATE_V4:
@@ -662,11 +707,14 @@ int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX])
                 return 16;
         case NFT_SET_GUESTS_V4:
         case NFT_SET_GUESTS_V6:
+        case NFT_SET_DROPPED_SPOOFED:
                 name_len = strnlen(e->ifname, IFNAMSIZ);
                 if (name_len == 0 || name_len >= IFNAMSIZ)
                         return -EINVAL;
                 memset(ret, 0, IFNAMSIZ);
                 memcpy(ret, e->ifname, name_len);
+                if (e->set == NFT_SET_DROPPED_SPOOFED)
+                        return IFNAMSIZ;
                 if (e->set == NFT_SET_GUESTS_V4) {
                         memcpy(ret + IFNAMSIZ, &e->addr.v4, 4);
                         return IFNAMSIZ + 4;
@@ -788,6 +836,15 @@ static bool derive_guest_v6(const struct config *c, unsigned slot, const char *i
         return true;
 }
 
+/* The slot's counter of spoofed packets starts at 0 with the slot, and
+ * goes with it: a new tenant of the slot does not inherit the count. */
+static bool derive_dropped_spoofed(const struct config *c, unsigned slot, const char *ifname,
+                                   struct nft_elem *e)
+{
+        memcpy(e->ifname, ifname, IFNAMSIZ);
+        return true;
+}
+
 /* The element families: one row per element a slot may put into a set
  * (docs/DESIGN.md, "Slots and addresses"). A feature that gives each slot
  * an element of its own adds a row (and its set), and raises
@@ -801,6 +858,7 @@ static const struct slot_elem_family {
     {NFT_SET_GUESTS_V4, derive_guest_v4},
     {NFT_SET_SLOTS_V6, derive_subnet_v6},
     {NFT_SET_GUESTS_V6, derive_guest_v6},
+    {NFT_SET_DROPPED_SPOOFED, derive_dropped_spoofed},
 };
 
 _Static_assert(ELEMENTSOF(slot_elem_families) <= NFT_SLOT_ELEMS_MAX,
