@@ -15,7 +15,9 @@ struct nlmsghdr;
 /* rtnetlink through libmnl. Message building is separate from I/O: the
  * rtnl_build_* functions fill a caller's buffer and are unit-tested by
  * parsing the result back; rtnl_talk() sends a whole batch in one sendmsg
- * and collects every ack by sequence number. No logging, -errno returns. */
+ * and collects every ack by sequence number. No logging, -errno returns.
+ * Two files: rtnl.c (builders, sockets, dumps, the monitor) and
+ * rtnl-parse.c (the pure parsers). */
 
 struct rtnl;
 

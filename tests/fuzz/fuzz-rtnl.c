@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: rtnl
+// MODULES: rtnl rtnl-parse
 // MAX_LEN: 16384
 
 /* The rtnetlink parsers over an arbitrary datagram, as the link dump and
