@@ -48,16 +48,25 @@
 #define BATCH_PAGE_SIZE (32 * 1024)
 #define BATCH_PAGE_OVERRUN (16 * 1024)
 
+/* Plain hash sets but for dropped_spoofed:
+ * set dropped_spoofed { type ifname; size N; flags dynamic; counter; } */
 static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
-    [NFT_SET_SLOTS_V4] = {"slots_v4", NFT_TYPE_IPADDR, 4, false},
-    [NFT_SET_SLOTS_V6] = {"slots_v6", NFT_TYPE_IP6ADDR, 16, false},
-    [NFT_SET_GUESTS_V4] = {"guests_v4", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR, IFNAMSIZ + 4,
-                           true},
-    [NFT_SET_GUESTS_V6] = {"guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16,
-                           true},
-    /* set dropped_spoofed { type ifname; size N; flags dynamic; counter; } */
-    [NFT_SET_DROPPED_SPOOFED] = {"dropped_spoofed", NFT_TYPE_IFNAME, IFNAMSIZ, false, NFT_SET_EVAL,
-                                 NFT_DROPPED_SPOOFED_SIZE, true},
+    [NFT_SET_SLOTS_V4] = {.name = "slots_v4", .key_type = NFT_TYPE_IPADDR, .key_len = 4},
+    [NFT_SET_SLOTS_V6] = {.name = "slots_v6", .key_type = NFT_TYPE_IP6ADDR, .key_len = 16},
+    [NFT_SET_GUESTS_V4] = {.name = "guests_v4",
+                           .key_type = NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR,
+                           .key_len = IFNAMSIZ + 4,
+                           .concat = true},
+    [NFT_SET_GUESTS_V6] = {.name = "guests_v6",
+                           .key_type = NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR,
+                           .key_len = IFNAMSIZ + 16,
+                           .concat = true},
+    [NFT_SET_DROPPED_SPOOFED] = {.name = "dropped_spoofed",
+                                 .key_type = NFT_TYPE_IFNAME,
+                                 .key_len = IFNAMSIZ,
+                                 .flags = NFT_SET_EVAL,
+                                 .size = NFT_DROPPED_SPOOFED_SIZE,
+                                 .counter = true},
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
