@@ -221,3 +221,38 @@ int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rt
         strcpy(ret->ifname, name);
         return 1;
 }
+
+int rtnl_parse_link_stats(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_traffic *ret)
+{
+        const struct nlattr *tb[IFLA_MAX + 1];
+        const struct ifinfomsg *ifi;
+        struct rtnl_link_stats64 kernel;
+        const char *name;
+
+        if (!nlh || nlh->nlmsg_type != RTM_NEWLINK)
+                return -EBADMSG;
+        ifi = link_header(nlh);
+        if (!ifi || parse_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
+                return -EBADMSG;
+        if (!tb[IFLA_IFNAME] || !(name = attr_string(tb[IFLA_IFNAME], IFNAMSIZ)))
+                return -EBADMSG;
+        if (!name_has_prefix(name, prefix) || !tb[IFLA_STATS64])
+                return 0;
+        /* Newer kernels append fields; the four we read come first. The
+         * payload is only 4-aligned: copy it out. */
+        size_t len = mnl_attr_get_payload_len(tb[IFLA_STATS64]);
+        if (len < offsetof(struct rtnl_link_stats64, rx_errors))
+                return -EBADMSG;
+        memset(&kernel, 0, sizeof(kernel));
+        memcpy(&kernel, mnl_attr_get_payload(tb[IFLA_STATS64]), MIN(len, sizeof(kernel)));
+
+        *ret = (struct rtnl_traffic){
+            .ifindex = ifi->ifi_index,
+            .rx_packets = kernel.rx_packets,
+            .rx_bytes = kernel.rx_bytes,
+            .tx_packets = kernel.tx_packets,
+            .tx_bytes = kernel.tx_bytes,
+        };
+        strcpy(ret->ifname, name);
+        return 1;
+}

@@ -289,7 +289,10 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
         return (int)nlh->nlmsg_len;
 }
 
-int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
+/* A dump of the tun devices: the kind filter keeps other devices out of
+ * it altogether. Statistics are most of a link message: only the stats
+ * dump wants them. */
+static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
 {
         struct nlmsghdr *nlh;
         struct nlattr *linkinfo;
@@ -298,15 +301,23 @@ int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
                 return -EINVAL;
         if (!link_begin(buf, size, 0, RTM_GETLINK, NLM_F_DUMP, seq, 0, &nlh))
                 return -ENOBUFS;
-        /* Statistics are most of a link message and of no use here; the
-         * kind filter keeps other devices out of the dump altogether. */
-        if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+        if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, stats ? 0 : RTEXT_FILTER_SKIP_STATS))
                 return -ENOBUFS;
         linkinfo = mnl_attr_nest_start_check(nlh, size, IFLA_LINKINFO);
         if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, "tun"))
                 return -ENOBUFS;
         mnl_attr_nest_end(nlh, linkinfo);
         return (int)nlh->nlmsg_len;
+}
+
+int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
+{
+        return build_dump_tun(buf, size, seq, false);
+}
+
+int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq)
+{
+        return build_dump_tun(buf, size, seq, true);
 }
 
 /* ---- sockets ---- */
@@ -523,11 +534,15 @@ int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t g
 
 /* ---- the dump ---- */
 
+/* What a dump does with each link message: a malformed one is noted in
+ * *malformed (and the dump goes on); a -errno stops the handling (the
+ * rest is only drained). */
+typedef int (*dump_link_fn)(const struct nlmsghdr *nlh, void *ctx, bool *malformed);
+
 struct dump_state {
         uint32_t seq;
-        const char *prefix;
-        rtnl_tap_cb cb;
-        void *userdata;
+        dump_link_fn on_link;
+        void *ctx;
         int cb_error;
         int error;
         bool malformed;
@@ -537,19 +552,11 @@ struct dump_state {
 
 static void dump_on_link(struct dump_state *st, const struct nlmsghdr *nlh)
 {
-        struct rtnl_tap_info info;
-        int k;
-
         /* After the callback failed, the rest of the dump is only drained:
          * it must be read to its end before the socket can be used again. */
         if (st->cb_error < 0)
                 return;
-        k = rtnl_parse_link(nlh, st->prefix, &info);
-        if (k < 0)
-                st->malformed = true;
-        if (k <= 0)
-                return;
-        k = st->cb(&info, st->userdata);
+        int k = st->on_link(nlh, st->ctx, &st->malformed);
         if (k < 0)
                 st->cb_error = k;
 }
@@ -594,21 +601,16 @@ static void dump_process(struct dump_state *st, const void *buf, size_t len, uin
         }
 }
 
-int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+/* Sends the dump request in req (len bytes, numbered st->seq) and feeds
+ * every link message of the answer to st->on_link. */
+static int rtnl_dump(struct rtnl *r, const void *req, int len, struct dump_state *st)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
-        struct dump_state st = {.seq = r->seq, .prefix = prefix, .cb = cb, .userdata = userdata};
-        int len;
-
-        if (!cb)
-                return -EINVAL;
-        len = rtnl_build_dump_taps(req, sizeof(req), r->seq++);
         if (len < 0)
                 return len;
         if (mnl_socket_sendto(r->nl, req, len) < 0)
                 return negative_errno();
 
-        while (!st.done) {
+        while (!st->done) {
                 ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
 
                 if (k < 0) {
@@ -616,16 +618,72 @@ int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *use
                                 continue;
                         return negative_errno();
                 }
-                dump_process(&st, r->buf, k, r->portid);
+                dump_process(st, r->buf, k, r->portid);
         }
 
-        if (st.cb_error < 0)
-                return st.cb_error;
-        if (st.error < 0)
-                return st.error;
-        if (st.malformed)
+        if (st->cb_error < 0)
+                return st->cb_error;
+        if (st->error < 0)
+                return st->error;
+        if (st->malformed)
                 return -EBADMSG;
-        return st.interrupted ? 1 : 0;
+        return st->interrupted ? 1 : 0;
+}
+
+struct tap_dump {
+        const char *prefix;
+        rtnl_tap_cb cb;
+        void *userdata;
+};
+
+static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct tap_dump *d = ctx;
+        struct rtnl_tap_info info;
+        int k = rtnl_parse_link(nlh, d->prefix, &info);
+
+        if (k < 0)
+                *malformed = true;
+        return k <= 0 ? 0 : d->cb(&info, d->userdata);
+}
+
+int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+{
+        _Alignas(struct nlmsghdr) uint8_t req[128];
+        struct tap_dump d = {prefix, cb, userdata};
+        struct dump_state st = {.seq = r->seq, .on_link = tap_on_link, .ctx = &d};
+
+        if (!cb)
+                return -EINVAL;
+        return rtnl_dump(r, req, rtnl_build_dump_taps(req, sizeof(req), r->seq++), &st);
+}
+
+struct stats_dump {
+        const char *prefix;
+        rtnl_stats_cb cb;
+        void *userdata;
+};
+
+static int stats_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct stats_dump *d = ctx;
+        struct rtnl_traffic stats;
+        int k = rtnl_parse_link_stats(nlh, d->prefix, &stats);
+
+        if (k < 0)
+                *malformed = true;
+        return k <= 0 ? 0 : d->cb(&stats, d->userdata);
+}
+
+int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
+{
+        _Alignas(struct nlmsghdr) uint8_t req[128];
+        struct stats_dump d = {prefix, cb, userdata};
+        struct dump_state st = {.seq = r->seq, .on_link = stats_on_link, .ctx = &d};
+
+        if (!cb)
+                return -EINVAL;
+        return rtnl_dump(r, req, rtnl_build_dump_stats(req, sizeof(req), r->seq++), &st);
 }
 
 /* ---- the monitor ---- */

@@ -9,7 +9,7 @@ devices the way taplinkd does (single- and multi-queue, with owner, alias,
 MTU, an fd attached), a TUN, a bridge and a veth pair, then writes
 
   OUTDIR/rtnl/  RTM_GETLINK dump replies (whole datagrams and single link
-                messages) and RTNLGRP_LINK monitor datagrams: RTM_NEWLINK
+                messages; the TAP dump with and without statistics) and RTNLGRP_LINK monitor datagrams: RTM_NEWLINK
                 changes, RTM_DELLINK of an unregistered TAP, the bridge's
                 AF_BRIDGE RTM_DELLINK when a port leaves;
   OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the five sets of
@@ -141,7 +141,11 @@ def capture_dumps(out):
     taps = message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 2,
                    ifi + attr(IFLA_EXT_MASK, struct.pack("=I", RTEXT_FILTER_SKIP_STATS)) +
                    attr(IFLA_LINKINFO | NLA_F_NESTED, attr(IFLA_INFO_KIND, b"tun\0")))
-    for name, req in (("all", plain), ("taps", taps)):
+    # What rtnl_build_dump_stats() asks for.
+    stats = message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 3,
+                    ifi + attr(IFLA_EXT_MASK, struct.pack("=I", 0)) +
+                    attr(IFLA_LINKINFO | NLA_F_NESTED, attr(IFLA_INFO_KIND, b"tun\0")))
+    for name, req in (("all", plain), ("taps", taps), ("stats", stats)):
         for i, d in enumerate(dump(NETLINK_ROUTE, req)):
             for j, piece in enumerate(chunks(d)):
                 write(f"{out}/rtnl/dump-{name}-{i}-{j}.bin", piece)
