@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "guest.h"
 #include "json-util.h"
 #include "log.h"
@@ -24,8 +25,10 @@ struct acquire_req {
 struct methods {
         struct manager *manager;
         const struct config *config;
-        struct quota quota; /* live slots per uid */
-        const struct guest *guest; /* for Status; may be NULL */
+        struct quota quota;           /* live slots per uid */
+        const struct guest *guest;    /* for Status; may be NULL */
+        methods_counters_fn counters; /* for List; may be NULL */
+        void *counters_ctx;
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -237,29 +240,55 @@ static void method_release(struct methods *mt, struct varlink_conn *conn, const 
         }
 }
 
-static void method_list(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
+/* The visible slots, with their counters when t is not NULL. */
+static int list_slots(struct methods *mt, const struct varlink_peer *peer, const struct counters_table *t,
+                      struct json_object *slots)
 {
-        const struct varlink_peer *peer = varlink_conn_peer(conn);
-        _cleanup_json_ struct json_object *p = json_object_new_object();
-        struct json_object *slots;
-
-        slots = json_object_new_array();
-        if (json_add(p, "slots", slots) < 0)
-                goto oom;
         for (struct slot_rec *r = manager_records(mt->manager); r; r = r->records_next) {
                 struct json_object *o;
                 if (!visible(peer, r))
                         continue;
                 o = slot_to_json(mt->config, r);
+                if (o && t) {
+                        struct slot_counters sc = counters_lookup(t, r->slot);
+                        if (slot_json_add_counters(o, &sc) < 0)
+                                json_object_put(TAKE_PTR(o));
+                }
                 if (!o || json_object_array_add(slots, o) < 0) {
                         json_object_put(o);
-                        goto oom;
+                        return -ENOMEM;
                 }
         }
+        return 0;
+}
+
+static void method_list(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
+{
+        const struct varlink_peer *peer = varlink_conn_peer(conn);
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        struct counters_table t = {0};
+        struct json_object *slots;
+        const char *op = "malloc";
+        int e = 0;
+
+        /* One dump of each kind for all slots, whatever the caller sees. */
+        if (params->counters && mt->counters) {
+                e = mt->counters(mt->counters_ctx, &t, &op);
+                if (e < 0) {
+                        log_error_errno(e, "List: reading the counters failed (%s): %m", op);
+                        reply_kernel_error(conn, op, e);
+                        return;
+                }
+        }
+        slots = json_object_new_array();
+        if (json_add(p, "slots", slots) < 0 ||
+            list_slots(mt, peer, params->counters ? &t : NULL, slots) < 0) {
+                counters_table_done(&t);
+                reply_kernel_error(conn, "malloc", -ENOMEM);
+                return;
+        }
+        counters_table_done(&t);
         varlink_conn_reply(conn, TAKE_PTR(p), NULL, 0);
-        return;
-oom:
-        reply_kernel_error(conn, "malloc", -ENOMEM);
 }
 
 static void method_status(struct methods *mt, struct varlink_conn *conn, const struct call_params *params)
@@ -269,7 +298,8 @@ static void method_status(struct methods *mt, struct varlink_conn *conn, const s
         if (json_add(p, "version", json_object_new_string(TAPLINK_VERSION)) < 0 ||
             json_add(p, "slotsInUse", json_object_new_int64(manager_slots_in_use(mt->manager))) < 0 ||
             json_add(p, "maxSlots", json_object_new_int64(mt->config->effective_max_slots)) < 0 ||
-            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) < 0) {
+            json_add(p, "guestServicesDropped", json_object_new_int64((int64_t)guest_dropped(mt->guest))) <
+                0) {
                 reply_kernel_error(conn, "malloc", -ENOMEM);
                 return;
         }
@@ -289,7 +319,7 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
         } table[] = {
             {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, method_acquire},
             {TAPLINKD_METHOD_RELEASE, params_release, true, method_release},
-            {TAPLINKD_METHOD_LIST, params_none, true, method_list},
+            {TAPLINKD_METHOD_LIST, params_list, true, method_list},
             {TAPLINKD_METHOD_STATUS, params_none, false, method_status},
         };
         struct methods *mt = userdata;
@@ -377,6 +407,12 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
 void methods_set_guest(struct methods *mt, const struct guest *g)
 {
         mt->guest = g;
+}
+
+void methods_set_counters(struct methods *mt, methods_counters_fn fn, void *ctx)
+{
+        mt->counters = fn;
+        mt->counters_ctx = ctx;
 }
 
 void methods_free(struct methods *mt)

@@ -17,6 +17,7 @@
 struct call_params {
         struct slot_request acquire; /* acquire.label points into the JSON */
         unsigned slot;               /* Release */
+        bool counters;               /* List */
 };
 
 typedef const char *(*params_parse_fn)(const struct config *c, struct json_object *params,
@@ -28,5 +29,7 @@ typedef const char *(*params_parse_fn)(const struct config *c, struct json_objec
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
 /* Release: a slot number below effective_max_slots. */
 const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret);
-/* List, Status: {} only. */
+/* List: counters (a bool, default false). */
+const char *params_list(const struct config *c, struct json_object *params, struct call_params *ret);
+/* Status: {} only. */
 const char *params_none(const struct config *c, struct json_object *params, struct call_params *ret);

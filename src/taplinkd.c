@@ -308,6 +308,7 @@ static int daemon_start(sd_event *event, const struct config *c, struct daemon *
         if (e < 0)
                 return e;
         methods_set_guest(d->methods, d->guest);
+        methods_set_counters(d->methods, kernel_counters, d->kernel);
         return kernel_start(d->kernel, d->manager);
 }
 
