@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -165,6 +166,86 @@ class NewTenantTest(CountersCase):
         self.assertEqual(again["slot"], slot["slot"])
         c = self.counters(again["slot"])
         self.assertEqual((c["droppedSpoofed"], c["guestSentPackets"]), (0, 0))
+
+
+class CtlCountersTest(DaemonTestCase):
+    """taplinkctl list --counters and top, against the real daemon."""
+
+    def setUp(self):
+        no_reverse_path_filter()
+        super().setUp()
+        self.c = self.client()
+
+    def ctl(self, *args, timeout=30):
+        env = dict(os.environ, TAPLINK_SOCKET=self.d.socket)
+        return subprocess.run([TAPLINKCTL] + list(args), env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def test_list_counters(self):
+        slot, fds = self.c.acquire(label="listed")
+        self.addCleanup(lambda: [os.close(fd) for fd in fds])
+        send(fds[0], udp4_frame(slot, src="10.99.0.1"), 6)
+        wait_for(lambda: self.c.call("io.taplinkd.List", {"counters": True})[0]["slots"][0]["counters"]
+                 ["droppedSpoofed"] == 6, what="6 drops")
+
+        r = self.ctl("--json", "list", "--counters")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = json.loads(r.stdout)
+        self.assertEqual(listed[0]["counters"]["droppedSpoofed"], 6)
+        self.assertGreaterEqual(listed[0]["counters"]["guestSentPackets"], 6)
+
+        r = self.ctl("list", "--counters")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        header = lines[0].split()
+        for column in ("SENT-PKTS", "SENT-BYTES", "RECV-PKTS", "RECV-BYTES", "SPOOFED", "POLICY"):
+            self.assertIn(column, header)
+        row = dict(zip(header, lines[1].split()))
+        self.assertEqual(row["SPOOFED"], "6")
+        self.assertEqual(row["POLICY"], "0")
+
+        # Without --counters, no counter columns.
+        r = self.ctl("list")
+        self.assertNotIn("SPOOFED", r.stdout)
+
+    def test_top_two_refreshes(self):
+        busy, busy_fds = self.c.acquire(label="busy")
+        quiet, quiet_fds = self.c.acquire(label="quiet")
+        self.addCleanup(lambda: [os.close(fd) for fd in busy_fds + quiet_fds])
+        proc = subprocess.Popen([TAPLINKCTL, "top", "--interval", "0.5", "--iterations", "2"],
+                                env=dict(os.environ, TAPLINK_SOCKET=self.d.socket),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                text=True)
+        # Traffic on one slot while top watches: it sorts first.
+        for _ in range(20):
+            send(busy_fds[0], udp4_frame(busy), 10)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        # Not a terminal: no escape sequences, one table per refresh, a
+        # blank line between them.
+        self.assertNotIn("\x1b", out)
+        tables = out.rstrip("\n").split("\n\n")
+        self.assertEqual(len(tables), 2, out)
+        for table in tables:
+            lines = table.splitlines()
+            self.assertIn("SLOT", lines[0])
+            self.assertIn("SENT-B/S", lines[0])
+            self.assertEqual(len([l for l in lines if l.split()[0].isdigit()]), 2, table)
+        # The second table has rates over an interval: the busy slot first.
+        rows = [l.split() for l in tables[1].splitlines() if l.split()[0].isdigit()]
+        self.assertEqual(int(rows[0][0]), busy["slot"], tables[1])
+        self.assertEqual(int(rows[1][0]), quiet["slot"], tables[1])
+
+    def test_top_usage(self):
+        for args in (["--interval", "0"], ["--interval", "x"], ["--iterations", "-1"], ["extra"]):
+            r = self.ctl("top", *args)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+        r = self.ctl("top", "--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--interval", r.stdout)
 
 
 if __name__ == "__main__":
