@@ -41,10 +41,10 @@ static struct nftnl_expr *counter(uint64_t packets, uint64_t bytes)
 
 static struct nftnl_set_elem *elem(const char *name, size_t key_len)
 {
-        char key[16] = {0};
+        char key[32] = {0};
         struct nftnl_set_elem *e = nftnl_set_elem_alloc();
         assert_non_null(e);
-        memcpy(key, name, strnlen(name, sizeof(key)));
+        memcpy(key, name, strnlen(name, 16));
         nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)key_len);
         return e;
 }
