@@ -630,60 +630,58 @@ static int rtnl_dump(struct rtnl *r, const void *req, int len, struct dump_state
         return st->interrupted ? 1 : 0;
 }
 
-struct tap_dump {
+/* The callback of a dump, with what it needs. */
+struct link_dump {
         const char *prefix;
-        rtnl_tap_cb cb;
+        union {
+                rtnl_tap_cb tap;
+                rtnl_stats_cb stats;
+        } cb;
         void *userdata;
 };
 
-static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+/* Whether a parser's answer k is a link for the callback; notes a
+ * malformed message. */
+static bool parsed(int k, bool *malformed)
 {
-        struct tap_dump *d = ctx;
-        struct rtnl_tap_info info;
-        int k = rtnl_parse_link(nlh, d->prefix, &info);
-
         if (k < 0)
                 *malformed = true;
-        return k <= 0 ? 0 : d->cb(&info, d->userdata);
+        return k > 0;
+}
+
+static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_tap_info info;
+        return parsed(rtnl_parse_link(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
+}
+
+static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_traffic t;
+        return parsed(rtnl_parse_link_stats(nlh, d->prefix, &t), malformed) ? d->cb.stats(&t, d->userdata)
+                                                                            : 0;
+}
+
+static int link_dump_run(struct rtnl *r, int (*build)(void *, size_t, uint32_t), dump_link_fn on_link,
+                         struct link_dump *d)
+{
+        _Alignas(struct nlmsghdr) uint8_t req[128];
+        struct dump_state st = {.seq = r->seq, .on_link = on_link, .ctx = d};
+        return rtnl_dump(r, req, build(req, sizeof(req), r->seq++), &st);
 }
 
 int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
-        struct tap_dump d = {prefix, cb, userdata};
-        struct dump_state st = {.seq = r->seq, .on_link = tap_on_link, .ctx = &d};
-
-        if (!cb)
-                return -EINVAL;
-        return rtnl_dump(r, req, rtnl_build_dump_taps(req, sizeof(req), r->seq++), &st);
-}
-
-struct stats_dump {
-        const char *prefix;
-        rtnl_stats_cb cb;
-        void *userdata;
-};
-
-static int stats_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
-{
-        struct stats_dump *d = ctx;
-        struct rtnl_traffic stats;
-        int k = rtnl_parse_link_stats(nlh, d->prefix, &stats);
-
-        if (k < 0)
-                *malformed = true;
-        return k <= 0 ? 0 : d->cb(&stats, d->userdata);
+        struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_taps, tap_on_link, &d) : -EINVAL;
 }
 
 int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
-        struct stats_dump d = {prefix, cb, userdata};
-        struct dump_state st = {.seq = r->seq, .on_link = stats_on_link, .ctx = &d};
-
-        if (!cb)
-                return -EINVAL;
-        return rtnl_dump(r, req, rtnl_build_dump_stats(req, sizeof(req), r->seq++), &st);
+        struct link_dump d = {.prefix = prefix, .cb.stats = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_stats, traffic_on_link, &d) : -EINVAL;
 }
 
 /* ---- the monitor ---- */
