@@ -108,6 +108,11 @@ int tl_release(tl_client *c, unsigned slot);
 /* ---- list and status ---- */
 
 int tl_list(tl_client *c, tl_slot_list **ret);
+/* tl_list() with flags (0: the same as tl_list()). TL_LIST_COUNTERS: each
+ * slot carries its counters (tl_slot_has_counters()), read by the daemon
+ * from one kernel dump for all slots. An unknown flag is -EINVAL. */
+#define TL_LIST_COUNTERS (1u << 0)
+int tl_list_ex(tl_client *c, unsigned flags, tl_slot_list **ret);
 size_t tl_slot_list_size(const tl_slot_list *l);
 /* Borrowed; valid until tl_slot_list_free(); NULL when i is out of range.
  * Slots from List carry no fds. Non-root callers get only their own slots. */
@@ -147,6 +152,20 @@ const char *tl_slot_subnet(const tl_slot *s, tl_family family);
 const char *tl_slot_gateway(const tl_slot *s, tl_family family);
 const char *tl_slot_guest(const tl_slot *s, tl_family family);
 unsigned tl_slot_prefix_length(const tl_slot *s, tl_family family);
+
+/* Counters, from tl_list_ex(TL_LIST_COUNTERS) only (all 0 otherwise, and
+ * tl_slot_has_counters() false). The guest's view: "sent" is what the
+ * guest sent (the TAP's rx on the host), "received" what it was sent.
+ * dropped_spoofed: packets dropped because their source was not the
+ * guest's address; dropped_policy: packets dropped by the slot's egress
+ * policy (always 0 in this version). */
+bool tl_slot_has_counters(const tl_slot *s);
+uint64_t tl_slot_guest_sent_bytes(const tl_slot *s);
+uint64_t tl_slot_guest_sent_packets(const tl_slot *s);
+uint64_t tl_slot_guest_received_bytes(const tl_slot *s);
+uint64_t tl_slot_guest_received_packets(const tl_slot *s);
+uint64_t tl_slot_dropped_spoofed(const tl_slot *s);
+uint64_t tl_slot_dropped_policy(const tl_slot *s);
 
 /* The Slot object as the daemon sent it (same members, same order), as
  * compact JSON text. Borrowed: valid until the slot is freed. */

@@ -175,6 +175,9 @@ static int elem_slot(const struct config *c, const struct nft_elem *e, unsigned 
                 return slot_from_ifname(c, e->ifname, ret);
         case NFT_SET_GUESTS_V6:
                 return c->ipv6 ? slot_from_ifname(c, e->ifname, ret) : -EINVAL;
+        case NFT_SET_DROPPED_SPOOFED:
+        case NFT_SET_DROPPED_POLICY:
+                return slot_from_ifname(c, e->ifname, ret);
         default:
                 return slot_from_ifname(c, e->ifname, ret);
         }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "counters.h"
 #include "elements.h"
 #include "firewall.h"
 #include "kernel.h"
@@ -73,6 +74,47 @@ const struct manager_ops kernel_ops = {
     .delete_link = op_delete_link,
     .close_fds = op_close_fds,
 };
+
+struct traffic_ctx {
+        const struct config *config;
+        struct counters_table *table;
+};
+
+static int on_traffic(const struct rtnl_traffic *tr, void *userdata)
+{
+        struct traffic_ctx *ctx = userdata;
+        return counters_add_traffic(ctx->config, ctx->table, tr);
+}
+
+int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op)
+{
+        struct kernel *k = ctx;
+        struct counters_table t = {0};
+        struct traffic_ctx tc = {k->config, &t};
+        _cleanup_free_ struct nft_counter *drops = NULL;
+        size_t n_drops = 0;
+        int e;
+
+        /* 1 (links came or went during the dump) is fine: what was read
+         * is each link's own. */
+        *ret_op = "RTM_GETLINK";
+        e = rtnl_dump_stats(k->rtnl, k->config->ifname_prefix, on_traffic, &tc);
+        if (e >= 0) {
+                *ret_op = "NFT_MSG_GETSETELEM";
+                e = nft_dump_counters(k->nft, &drops, &n_drops);
+        }
+        for (size_t i = 0; e >= 0 && i < n_drops; i++) {
+                *ret_op = "malloc";
+                e = counters_add_drops(k->config, &t, &drops[i]);
+        }
+        if (e < 0) {
+                counters_table_done(&t);
+                return e;
+        }
+        counters_finish(&t);
+        *ret = t;
+        return 0;
+}
 
 void kernel_acquire_queued(void *ctx)
 {

@@ -27,6 +27,11 @@ int kernel_start(struct kernel *k, struct manager *m);
 /* For methods_new(): an Acquire is queued, deletions give way. */
 void kernel_acquire_queued(void *ctx);
 
+/* methods_counters_fn: the counters of every slot, from one link dump
+ * and one dump of dropped_spoofed (docs/DESIGN.md, "Counters"). */
+struct counters_table;
+int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op);
+
 /* Stops the firewall, commits the element deletions gathered (their slots
  * are then free) and stops the reaper once it has finished its work. */
 void kernel_stop(struct kernel *k);

@@ -20,8 +20,7 @@ int log_get_max_level(void);
  * logs with %m meaning strerror(abs(error)) and passes the error up. */
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 
-#define log_full_errno(level, error, ...) \
-        log_internal((level), (error), __VA_ARGS__)
+#define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)
 
 #define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)

@@ -63,11 +63,11 @@ static inline void close_many(int *fds, size_t n)
 }
 
 /* Defines `static inline void funcp(type **p)` calling func(*p) when set. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)      \
-        static inline void func##p(type *p)          \
-        {                                            \
-                if (*p)                              \
-                        func(*p);                    \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p)     \
+        {                                       \
+                if (*p)                         \
+                        func(*p);               \
         }
 
 /* errno as a negative return value, never 0 (some paths leave errno unset). */
@@ -117,10 +117,10 @@ static inline int greedy_realloc(void **p, size_t *cap, size_t need, size_t elem
 #define GREEDY_REALLOC(p, cap, need) greedy_realloc((void **)&(p), &(cap), (need), sizeof(*(p)))
 
 /* A vector: items[0..n), room for cap. Zero-initialised means empty. */
-#define VEC(type)                 \
-        struct {                  \
-                type *items;      \
-                size_t n, cap;    \
+#define VEC(type)              \
+        struct {               \
+                type *items;   \
+                size_t n, cap; \
         }
 /* Appends one item; 0 or -ENOMEM (the vector unchanged). */
 #define VEC_PUSH(v, item)                                                   \
@@ -131,35 +131,35 @@ static inline int greedy_realloc(void **p, size_t *cap, size_t need, size_t elem
                 _r_;                                                        \
         })
 /* Appends k items from src; 0 or -ENOMEM (the vector unchanged). */
-#define VEC_APPEND(v, src, k)                                                         \
-        ({                                                                            \
-                size_t _k_ = (k);                                                     \
-                int _r_ = GREEDY_REALLOC((v)->items, (v)->cap, (v)->n + _k_);         \
-                if (_r_ >= 0 && _k_ > 0) {                                            \
+#define VEC_APPEND(v, src, k)                                                          \
+        ({                                                                             \
+                size_t _k_ = (k);                                                      \
+                int _r_ = GREEDY_REALLOC((v)->items, (v)->cap, (v)->n + _k_);          \
+                if (_r_ >= 0 && _k_ > 0) {                                             \
                         memcpy((v)->items + (v)->n, (src), _k_ * sizeof(*(v)->items)); \
-                        (v)->n += _k_;                                                \
-                }                                                                     \
-                _r_;                                                                  \
+                        (v)->n += _k_;                                                 \
+                }                                                                      \
+                _r_;                                                                   \
         })
-#define VEC_FREE(v)                         \
-        do {                                \
-                free((v)->items);           \
-                (v)->items = NULL;          \
-                (v)->n = (v)->cap = 0;      \
+#define VEC_FREE(v)                    \
+        do {                           \
+                free((v)->items);      \
+                (v)->items = NULL;     \
+                (v)->n = (v)->cap = 0; \
         } while (0)
 
 /* Intrusive doubly linked lists (systemd's LIST_*): a struct that is on a
  * list named `name` carries LIST_FIELDS(type, name); the list is a head
  * pointer, NULL when empty. */
 #define LIST_FIELDS(type, name) type *name##_next, *name##_prev
-#define LIST_PREPEND(name, head, item)                          \
-        do {                                                    \
+#define LIST_PREPEND(name, head, item)                                 \
+        do {                                                           \
                 __typeof__(*(head)) **_head_ = &(head), *_i_ = (item); \
-                _i_->name##_prev = NULL;                        \
-                _i_->name##_next = *_head_;                     \
-                if (*_head_)                                    \
-                        (*_head_)->name##_prev = _i_;           \
-                *_head_ = _i_;                                  \
+                _i_->name##_prev = NULL;                               \
+                _i_->name##_next = *_head_;                            \
+                if (*_head_)                                           \
+                        (*_head_)->name##_prev = _i_;                  \
+                *_head_ = _i_;                                         \
         } while (0)
 #define LIST_REMOVE(name, head, item)                                     \
         do {                                                              \
@@ -178,30 +178,30 @@ static inline int greedy_realloc(void **p, size_t *cap, size_t need, size_t elem
         for ((i) = (head); (i) && (((n) = (i)->name##_next), 1); (i) = (n))
 
 /* A FIFO of singly linked items with a `next` field: O(1) push and pop. */
-#define QUEUE(type)           \
-        struct {              \
-                type *head;   \
-                type *tail;   \
+#define QUEUE(type)         \
+        struct {            \
+                type *head; \
+                type *tail; \
         }
-#define QUEUE_PUSH(q, item)                       \
-        do {                                      \
+#define QUEUE_PUSH(q, item)                         \
+        do {                                        \
                 __typeof__((q)->head) _i_ = (item); \
-                _i_->next = NULL;                 \
-                if ((q)->tail)                    \
-                        (q)->tail->next = _i_;    \
-                else                              \
-                        (q)->head = _i_;          \
-                (q)->tail = _i_;                  \
+                _i_->next = NULL;                   \
+                if ((q)->tail)                      \
+                        (q)->tail->next = _i_;      \
+                else                                \
+                        (q)->head = _i_;            \
+                (q)->tail = _i_;                    \
         } while (0)
 /* The oldest item, taken off the queue; NULL when empty. */
-#define QUEUE_POP(q)                                      \
-        ({                                                \
-                __typeof__((q)->head) _i_ = (q)->head;    \
-                if (_i_) {                                \
-                        (q)->head = _i_->next;            \
-                        if (!(q)->head)                   \
-                                (q)->tail = NULL;         \
-                        _i_->next = NULL;                 \
-                }                                         \
-                _i_;                                      \
+#define QUEUE_POP(q)                                   \
+        ({                                             \
+                __typeof__((q)->head) _i_ = (q)->head; \
+                if (_i_) {                             \
+                        (q)->head = _i_->next;         \
+                        if (!(q)->head)                \
+                                (q)->tail = NULL;      \
+                        _i_->next = NULL;              \
+                }                                      \
+                _i_;                                   \
         })

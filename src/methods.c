@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "guest.h"
 #include "json-util.h"
 #include "log.h"
@@ -26,9 +27,11 @@ struct acquire_req {
 struct methods {
         struct manager *manager;
         const struct config *config;
-        struct quota quota;        /* live slots per uid */
-        const struct guest *guest; /* for Status; may be NULL */
-        struct monitor *monitor;   /* for Monitor; may be NULL */
+        struct quota quota;           /* live slots per uid */
+        const struct guest *guest;    /* for Status; may be NULL */
+        struct monitor *monitor;      /* for Monitor; may be NULL */
+        methods_counters_fn counters; /* for List; may be NULL */
+        void *counters_ctx;
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -272,34 +275,61 @@ static void method_set_egress(struct methods *mt, struct varlink_conn *conn, str
         reply_slot(mt, conn, r);
 }
 
+/* The visible slots, by number, with their counters when t is not NULL. */
+static int list_slots(struct methods *mt, const struct varlink_peer *peer, const struct counters_table *t,
+                      struct json_object *slots)
+{
+        _cleanup_free_ struct slot_rec **records = NULL;
+        ssize_t n = manager_records_by_slot(mt->manager, &records);
+
+        if (n < 0)
+                return (int)n;
+        for (ssize_t i = 0; i < n; i++) {
+                const struct slot_rec *r = records[i];
+                struct json_object *o;
+                if (!visible(peer, r))
+                        continue;
+                o = slot_to_json(mt->config, r);
+                if (o && t) {
+                        struct slot_counters sc = counters_lookup(t, r->slot);
+                        if (slot_json_add_counters(o, &sc) < 0)
+                                json_object_put(TAKE_PTR(o));
+                }
+                if (!o || json_object_array_add(slots, o) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 static void method_list(struct methods *mt, struct varlink_conn *conn, struct call_params *params)
 {
         const struct varlink_peer *peer = varlink_conn_peer(conn);
         _cleanup_json_ struct json_object *p = json_object_new_object();
-        _cleanup_free_ struct slot_rec **records = NULL;
+        struct counters_table t = {0};
         struct json_object *slots;
-        ssize_t n;
+        const char *op = "malloc";
+        int e = 0;
 
-        n = manager_records_by_slot(mt->manager, &records);
-        if (n < 0)
-                goto oom;
-        slots = json_object_new_array();
-        if (json_add(p, "slots", slots) < 0)
-                goto oom;
-        for (ssize_t i = 0; i < n; i++) {
-                struct json_object *o;
-                if (!visible(peer, records[i]))
-                        continue;
-                o = slot_to_json(mt->config, records[i]);
-                if (!o || json_object_array_add(slots, o) < 0) {
-                        json_object_put(o);
-                        goto oom;
+        /* One dump of each kind for all slots, whatever the caller sees. */
+        if (params->counters && mt->counters) {
+                e = mt->counters(mt->counters_ctx, &t, &op);
+                if (e < 0) {
+                        log_error_errno(e, "List: reading the counters failed (%s): %m", op);
+                        reply_kernel_error(conn, op, e);
+                        return;
                 }
         }
+        slots = json_object_new_array();
+        if (json_add(p, "slots", slots) < 0 ||
+            list_slots(mt, peer, params->counters ? &t : NULL, slots) < 0) {
+                counters_table_done(&t);
+                reply_kernel_error(conn, "malloc", -ENOMEM);
+                return;
+        }
+        counters_table_done(&t);
         varlink_conn_reply(conn, TAKE_PTR(p), NULL, 0);
-        return;
-oom:
-        reply_kernel_error(conn, "malloc", -ENOMEM);
 }
 
 static void method_status(struct methods *mt, struct varlink_conn *conn, struct call_params *params)
@@ -341,7 +371,7 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
             {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, false, method_acquire},
             {TAPLINKD_METHOD_RELEASE, params_release, true, false, method_release},
             {TAPLINKD_METHOD_SET_EGRESS, params_set_egress, true, false, method_set_egress},
-            {TAPLINKD_METHOD_LIST, params_none, true, false, method_list},
+            {TAPLINKD_METHOD_LIST, params_list, true, false, method_list},
             {TAPLINKD_METHOD_STATUS, params_none, false, false, method_status},
             {TAPLINKD_METHOD_MONITOR, params_none, true, true, method_monitor},
         };
@@ -443,6 +473,12 @@ void methods_set_guest(struct methods *mt, const struct guest *g)
 void methods_set_monitor(struct methods *mt, struct monitor *mon)
 {
         mt->monitor = mon;
+}
+
+void methods_set_counters(struct methods *mt, methods_counters_fn fn, void *ctx)
+{
+        mt->counters = fn;
+        mt->counters_ctx = ctx;
 }
 
 void methods_free(struct methods *mt)

@@ -26,6 +26,12 @@ void methods_set_guest(struct methods *mt, const struct guest *g);
 struct monitor;
 void methods_set_monitor(struct methods *mt, struct monitor *mon);
 
+/* List(counters: true) reads the counters through fn (counters_collect()
+ * with the daemon's sockets); without one, every counter is 0. */
+struct counters_table;
+typedef int (*methods_counters_fn)(void *ctx, struct counters_table *ret, const char **ret_op);
+void methods_set_counters(struct methods *mt, methods_counters_fn fn, void *ctx);
+
 /* Answers the Acquires still queued with KernelError("shutdown"). */
 void methods_free(struct methods *mt);
 

@@ -55,15 +55,18 @@
 #define BATCH_PAGE_SIZE (32 * 1024)
 #define BATCH_PAGE_OVERRUN (16 * 1024)
 
+/* Plain hash sets but dropped_spoofed (set dropped_spoofed { type ifname;
+ * size N; flags dynamic; counter; }) and the allow_* interval
+ * concatenations. */
 /* Designated initializers: clang's -Wmissing-field-initializers (the fuzz
  * build) refuses positional ones that leave fields out. */
 #define SET_PLAIN(n, type, len, cat)                                               \
         {                                                                          \
                 .name = (n), .key_type = (type), .key_len = (len), .concat = (cat) \
         }
-#define SET_IFNAME(n)                                                                                 \
-        {                                                                                             \
-                .name = (n), .key_type = NFT_TYPE_IFNAME, .key_len = IFNAMSIZ, .host_byteorder = true \
+#define SET_IFNAME(n)                                                         \
+        {                                                                     \
+                .name = (n), .key_type = NFT_TYPE_IFNAME, .key_len = IFNAMSIZ \
         }
 #define SET_ALLOW(n, type, len, ...)                                               \
         {                                                                          \
@@ -80,6 +83,18 @@ static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
         SET_PLAIN("guests_v4", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IPADDR, IFNAMSIZ + 4, true),
     [NFT_SET_GUESTS_V6] =
         SET_PLAIN("guests_v6", NFT_TYPE_IFNAME << NFT_TYPE_BITS | NFT_TYPE_IP6ADDR, IFNAMSIZ + 16, true),
+    [NFT_SET_DROPPED_SPOOFED] = {.name = "dropped_spoofed",
+                                 .key_type = NFT_TYPE_IFNAME,
+                                 .key_len = IFNAMSIZ,
+                                 .flags = NFT_SET_EVAL,
+                                 .size = NFT_DROPPED_SPOOFED_SIZE,
+                                 .counter = true},
+    [NFT_SET_DROPPED_POLICY] = {.name = "dropped_policy",
+                                .key_type = NFT_TYPE_IFNAME,
+                                .key_len = IFNAMSIZ,
+                                .flags = NFT_SET_EVAL,
+                                .size = NFT_DROPPED_SPOOFED_SIZE,
+                                .counter = true},
     [NFT_SET_EGRESS_NONE] = SET_IFNAME("egress_none"),
     [NFT_SET_EGRESS_HOST] = SET_IFNAME("egress_host"),
     [NFT_SET_EGRESS_PUBLIC] = SET_IFNAME("egress_public"),
@@ -349,9 +364,11 @@ static int set_userdata(struct nftnl_set *s, const struct nft_set_desc *d)
                 nftnl_udata_nest_end(u, data);
                 nftnl_udata_nest_end(u, key);
         } else
+                /* Addresses are big-endian; a name is a string, which nft
+                 * marks as host byte order. */
                 nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER,
-                                    d->host_byteorder ? NFT_UDATA_BYTEORDER_HOST_ENDIAN
-                                                      : NFT_UDATA_BYTEORDER_BIG_ENDIAN);
+                                    d->key_type == NFT_TYPE_IFNAME ? NFT_UDATA_BYTEORDER_HOST_ENDIAN
+                                                                   : NFT_UDATA_BYTEORDER_BIG_ENDIAN);
 
         return nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u)) < 0
                    ? -ENOMEM
@@ -397,9 +414,18 @@ int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_
                 if (nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, (uint32_t)n) < 0)
                         return -ENOMEM;
         }
+        if (d->size > 0)
+                nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, d->size);
         int r = set_userdata(s, d);
         if (r < 0)
                 return r;
+        if (d->counter) {
+                /* Every element gets one, whether a rule or we add it. */
+                struct nftnl_expr *counter = nftnl_expr_alloc("counter");
+                if (!counter)
+                        return -ENOMEM;
+                nftnl_set_add_expr(s, counter);
+        }
 
         struct nlmsghdr *nlh = batch_msg(b, NFT_MSG_NEWSET, NLM_F_CREATE);
         nftnl_set_nlmsg_build_payload(nlh, s);
@@ -549,6 +575,21 @@ struct nftnl_expr *nft_expr_lookup(uint32_t sreg, const char *set, uint32_t set_
         return TAKE_PTR(e);
 }
 
+/* update @set { reg }: adds the key to a dynamic set, or finds it, and
+ * runs the element's expressions (its counter). */
+static struct nftnl_expr *expr_dynset_update(uint32_t sreg, const char *set, uint32_t set_id)
+{
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("dynset");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+        if (nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set) < 0)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+        return TAKE_PTR(e);
+}
+
 struct nftnl_expr *nft_expr_verdict(uint32_t verdict)
 {
         struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -583,6 +624,20 @@ static void match_not_guest(struct rule_builder *rb, bool ipv6)
         nft_put_expr(rb, ipv6 ? nft_expr_payload_nh(NFT_REG_2, IP6_SADDR, 16)
                               : nft_expr_payload_nh(NFT_REG_2, IP_SADDR, 4));
         nft_put_expr(rb, nft_expr_lookup(NFT_REG_1, set_descs[set].name, nft_named_set_id(set), true));
+}
+
+/* update @dropped_spoofed { iifname }: the lookup before it used the
+ * registers, so the name is loaded again (as nft does). No rule per slot:
+ * the set keeps one counter per interface (docs/DESIGN.md, "Counters"). */
+void nft_count_drop(struct rule_builder *rb, enum nft_set_id set)
+{
+        nft_put_expr(rb, nft_expr_meta(NFT_META_IIFNAME, NFT_REG_1));
+        nft_put_expr(rb, expr_dynset_update(NFT_REG_1, set_descs[set].name, nft_named_set_id(set)));
+}
+
+static void count_spoofed(struct rule_builder *rb)
+{
+        nft_count_drop(rb, NFT_SET_DROPPED_SPOOFED);
 }
 
 /* ip6 saddr != { ::, fe80::/10 } */
@@ -695,6 +750,7 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 nft_match_ifname_prefix(&rb, l);
                 nft_match_nfproto(&rb, NFPROTO_IPV4);
                 match_not_guest(&rb, false);
+                count_spoofed(&rb);
                 nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6_HOST:
@@ -702,12 +758,14 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 nft_match_nfproto(&rb, NFPROTO_IPV6);
                 match_v6_not_exempt(&rb, anon_id);
                 match_not_guest(&rb, true);
+                count_spoofed(&rb);
                 nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ANTISPOOF_V6:
                 nft_match_ifname_prefix(&rb, l);
                 nft_match_nfproto(&rb, NFPROTO_IPV6);
                 match_not_guest(&rb, true);
+                count_spoofed(&rb);
                 nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         case NFT_RULE_ISOLATE_V4:
@@ -891,11 +949,15 @@ int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX])
                 return 16;
         case NFT_SET_GUESTS_V4:
         case NFT_SET_GUESTS_V6:
+        case NFT_SET_DROPPED_SPOOFED:
+        case NFT_SET_DROPPED_POLICY:
                 name_len = strnlen(e->ifname, IFNAMSIZ);
                 if (name_len == 0 || name_len >= IFNAMSIZ)
                         return -EINVAL;
                 memset(ret, 0, IFNAMSIZ);
                 memcpy(ret, e->ifname, name_len);
+                if (e->set == NFT_SET_DROPPED_SPOOFED || e->set == NFT_SET_DROPPED_POLICY)
+                        return IFNAMSIZ;
                 if (e->set == NFT_SET_GUESTS_V4) {
                         memcpy(ret + IFNAMSIZ, &e->addr.v4, 4);
                         return IFNAMSIZ + 4;
@@ -1045,6 +1107,16 @@ static bool derive_guest_v6(const struct config *c, unsigned slot, const char *i
         return true;
 }
 
+/* The slot's counters of spoofed packets and of packets its egress policy
+ * dropped start at 0 with the slot, and go with it: a new tenant of the
+ * slot does not inherit the counts. */
+static bool derive_dropped_spoofed(const struct config *c, unsigned slot, const char *ifname,
+                                   struct nft_elem *e)
+{
+        memcpy(e->ifname, ifname, IFNAMSIZ);
+        return true;
+}
+
 /* The element families: one row per element a slot may put into a set
  * (docs/DESIGN.md, "Slots and addresses"). A feature that gives each slot
  * an element of its own adds a row (and its set), and raises
@@ -1058,6 +1130,8 @@ static const struct slot_elem_family {
     {NFT_SET_GUESTS_V4, derive_guest_v4},
     {NFT_SET_SLOTS_V6, derive_subnet_v6},
     {NFT_SET_GUESTS_V6, derive_guest_v6},
+    {NFT_SET_DROPPED_SPOOFED, derive_dropped_spoofed},
+    {NFT_SET_DROPPED_POLICY, derive_dropped_spoofed},
 };
 
 _Static_assert(ELEMENTSOF(slot_elem_families) <= NFT_SLOT_ELEMS_MAX,

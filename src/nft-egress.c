@@ -161,6 +161,7 @@ void nft_egress_rule(struct rule_builder *rb, const struct nft_layout *l, enum n
                 break;
         }
         case NFT_RULE_EGRESS_DROP:
+                nft_count_drop(rb, NFT_SET_DROPPED_POLICY);
                 verdict = NF_DROP;
                 break;
         default:

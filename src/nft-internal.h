@@ -123,6 +123,18 @@ struct nft_elem_list {
 };
 int nft_parse_elem_dump(const void *buf, size_t len, uint32_t seq, uint32_t portid, struct nft_elem_list *l);
 
+/* The same for a dump of dropped_spoofed: each element's name and the
+ * counter it carries (NFTA_SET_ELEM_EXPR or NFTA_SET_ELEM_EXPRESSIONS);
+ * an element without a counter counts 0, one whose key cannot be an
+ * interface name is skipped, and a message of another set is -EBADMSG. */
+struct nft_counter_list {
+        struct nft_counter *items;
+        size_t n;
+        size_t cap;
+};
+int nft_parse_counter_dump(const void *buf, size_t len, uint32_t seq, uint32_t portid,
+                           struct nft_counter_list *l);
+
 /* Whether buf holds whole netlink messages, each at least a header long
  * and none past the end. mnl_nlmsg_ok() in libmnl 1.0.4 compares the
  * length as an int, so a length above INT_MAX passes it and walks off the
@@ -142,16 +154,30 @@ int nft_attr_table_cb(const struct nlattr *attr, void *data);
 
 /* --- Shared by the nft-*.c files. --- */
 
-/* nft's set key types and what our sets look like. */
+/* nft's set key types and what our sets look like. flags are the set's
+ * NFT_SET_* flags; size (NFTA_SET_DESC_SIZE) and a counter on each element
+ * only for dropped_spoofed. */
 struct nft_set_desc {
         const char *name;
         uint32_t key_type;
         uint32_t key_len;
         bool concat;
-        uint32_t flags;      /* NFT_SET_INTERVAL | NFT_SET_CONCAT for allow_* */
-        uint8_t fields[4];   /* an interval concatenation's field lengths, 0-terminated */
-        bool host_byteorder; /* a plain ifname key */
+        uint32_t flags;    /* NFT_SET_INTERVAL | NFT_SET_CONCAT for allow_*; NFT_SET_EVAL */
+        uint8_t fields[4]; /* an interval concatenation's field lengths, 0-terminated */
+        uint32_t size;     /* dropped_spoofed's */
+        bool counter;      /* a counter per element */
 };
+
+/* dropped_spoofed's size. A dynamic set that is full makes the dynset
+ * expression break its rule, and the anti-spoofing drop after it would
+ * not happen: so the set can never be full. It holds one element per
+ * slot (CONFIG_MAX_SLOTS_LIMIT at most, whatever the configuration), and
+ * the other half is room for names with the prefix that are not slots
+ * (docs/DESIGN.md, "Counters"). A constant, so that the table's shape
+ * does not follow max_slots. */
+#define NFT_DROPPED_SPOOFED_SIZE (2 * CONFIG_MAX_SLOTS_LIMIT)
+_Static_assert(NFT_DROPPED_SPOOFED_SIZE > CONFIG_MAX_SLOTS_LIMIT,
+               "dropped_spoofed must hold more elements than there can be slots");
 const struct nft_set_desc *nft_set_desc(enum nft_set_id id);
 /* The set id of one of our set names, or -ENOENT. */
 int nft_set_id_from_name(const char *name);
@@ -205,11 +231,13 @@ void nft_match_nfproto(struct rule_builder *rb, uint8_t nfproto);
 void nft_match_ifname_prefix(struct rule_builder *rb, const struct nft_layout *l);
 
 /* Our rules, in the order their chain holds them. */
+/* Each anti-spoofing rule counts what it drops in dropped_spoofed before
+ * the drop: `update @dropped_spoofed { iifname }` (written "count" here). */
 enum nft_rule_kind {
-        NFT_RULE_ANTISPOOF_V4,      /* iifname "tl*" iifname . ip saddr != @guests_v4 drop */
+        NFT_RULE_ANTISPOOF_V4,      /* iifname "tl*" iifname . ip saddr != @guests_v4 count drop */
         NFT_RULE_ANTISPOOF_V6_HOST, /* ... ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6
-                                       drop */
-        NFT_RULE_ANTISPOOF_V6,      /* iifname "tl*" iifname . ip6 saddr != @guests_v6 drop */
+                                       count drop */
+        NFT_RULE_ANTISPOOF_V6,      /* iifname "tl*" iifname . ip6 saddr != @guests_v6 count drop */
         NFT_RULE_ISOLATE_V4,        /* ip saddr & m @slots_v4 ip daddr & m @slots_v4 drop */
         NFT_RULE_ISOLATE_V6,
         NFT_RULE_ISOLATE_DST_V4, /* iifname "tl*" ip daddr <isolate> drop (a prefix, or { set }) */
@@ -235,6 +263,9 @@ enum nft_rule_kind {
         NFT_RULE_EGRESS_DROP,  /* iifname "tl*" drop */
 };
 #define NFT_RULES_MAX 24
+
+/* update @set { iifname }: counts the packet in a dropped_* set. */
+void nft_count_drop(struct rule_builder *rb, enum nft_set_id set);
 
 /* The egress policy's rules (nft-egress.c): the kinds from
  * NFT_RULE_EGRESS_FIRST on. */

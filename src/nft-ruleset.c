@@ -209,12 +209,38 @@ static int ruleset_state_load(struct nft *n, struct ruleset_state *s)
         return dump_objects(n, NFT_MSG_GETRULE, NLM_F_DUMP, rule_payload, rule, rule_cb, s);
 }
 
+static int count_counter_expr(struct nftnl_expr *e, void *data)
+{
+        const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+        unsigned *n = data;
+
+        *n += name && strcmp(name, "counter") == 0 ? 1 : 100; /* anything else: no match */
+        return 0;
+}
+
+/* dropped_spoofed's size and counter: a smaller set could fill up, and
+ * without the counter it counts nothing. */
+static bool set_extras_match(const struct nftnl_set *s, const struct nft_set_desc *d)
+{
+        unsigned counters = 0;
+        uint32_t size =
+            nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) ? nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE) : 0;
+
+        if (size != d->size)
+                return false;
+        nftnl_set_expr_foreach(s, count_counter_expr, &counters);
+        return counters == (d->counter ? 1u : 0u);
+}
+
 static bool set_matches(const struct nftnl_set *s, enum nft_set_id id)
 {
-        return nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == nft_set_desc(id)->flags &&
-               nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) == nft_set_desc(id)->key_type &&
-               nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) == nft_set_desc(id)->key_len &&
-               !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE) && !nftnl_set_is_set(s, NFTNL_SET_TIMEOUT);
+        const struct nft_set_desc *d = nft_set_desc(id);
+
+        return nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == d->flags &&
+               nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) == d->key_type &&
+               nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) == d->key_len &&
+               !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE) && !nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) &&
+               set_extras_match(s, d);
 }
 
 enum chain_verdict {
@@ -256,25 +282,39 @@ static bool is_anon_set_name(const char *name)
 }
 
 /* Compares two expressions attribute by attribute. The kernel dumps some
- * attributes we do not send (a lookup's flags 0, a bitwise's operation) and
- * never dumps a set id: an absent attribute equals one that is all zeroes,
- * and set ids are not compared. Anonymous sets have kernel-chosen names:
- * the name of the one found goes to *ret_anon, for a look at its contents. */
+ * attributes we do not send (a lookup's flags 0, a bitwise's operation, a
+ * dynset's timeout and flags 0) and never dumps a set id: an absent
+ * attribute equals one that is all zeroes, and set ids are not compared.
+ * A dynset also dumps the expressions it copied from its set (the
+ * counter), which set_matches() checks on the set. Anonymous sets have
+ * kernel-chosen names: the name of the one found goes to *ret_anon, for a
+ * look at its contents. */
+static bool expr_attr_skipped(bool lookup, bool dynset, uint16_t type)
+{
+        if (lookup)
+                return type == NFTNL_EXPR_LOOKUP_SET_ID;
+        if (dynset)
+                return type == NFTNL_EXPR_DYNSET_SET_ID || type == NFTNL_EXPR_DYNSET_EXPR ||
+                       type == NFTNL_EXPR_DYNSET_EXPRESSIONS;
+        return false;
+}
+
 static bool expr_matches(const struct nftnl_expr *want, const struct nftnl_expr *have, const char **ret_anon)
 {
         const char *name = nftnl_expr_get_str(want, NFTNL_EXPR_NAME);
         const char *have_name = nftnl_expr_get_str(have, NFTNL_EXPR_NAME);
-        bool lookup;
+        bool lookup, dynset;
 
         if (!name || !have_name || strcmp(name, have_name) != 0)
                 return false;
         lookup = strcmp(name, "lookup") == 0;
+        dynset = strcmp(name, "dynset") == 0;
 
         for (uint16_t type = NFTNL_EXPR_BASE; type < 32; type++) {
                 uint32_t want_len = 0, have_len = 0;
                 const void *w, *h;
 
-                if (lookup && type == NFTNL_EXPR_LOOKUP_SET_ID)
+                if (expr_attr_skipped(lookup, dynset, type))
                         continue;
                 w = nftnl_expr_get(want, type, &want_len);
                 h = nftnl_expr_get(have, type, &have_len);

@@ -373,25 +373,36 @@ static size_t elems_sort_unique(struct nft_elem *v, size_t n)
         return out + 1;
 }
 
-/* Appends one dump of the set s names to l, sorted and without repeats. */
-static int dump_set_once(struct nft *n, struct nftnl_set *s, void *req, struct nft_elem_list *l)
+/* Appends one dump of the set s names to a list whose length is *n,
+ * through cb; a dump that a commit interrupted is taken again. On failure
+ * the list is back at its old length. */
+static int dump_set_retrying(struct nft *n, struct nftnl_set *s, void *req, dump_datagram_cb cb, void *list,
+                             size_t *list_n)
 {
-        size_t before = l->n;
+        size_t before = *list_n;
 
         for (int attempt = 0; attempt < NFT_DUMP_RETRIES; attempt++) {
                 struct nlmsghdr *nlh = nft_request_hdr(n, req, NFT_MSG_GETSETELEM, NLM_F_DUMP);
                 nftnl_set_elems_nlmsg_build_payload(nlh, s);
-                int r = nft_dump(n, nlh, elem_dump_datagram, l);
-                if (r == 0 || r == -ENOENT) {
-                        l->n = before + elems_sort_unique(l->elems + before, l->n - before);
+                int r = nft_dump(n, nlh, cb, list);
+                if (r == 0 || r == -ENOENT)
                         return 0;
-                }
-                l->n = before;
+                *list_n = before;
                 if (r != -EINTR)
                         return r;
-                /* A commit changed the set under the dump: take it again. */
         }
         return -EAGAIN;
+}
+
+/* Appends one dump of the set s names to l, sorted and without repeats. */
+static int dump_set_once(struct nft *n, struct nftnl_set *s, void *req, struct nft_elem_list *l)
+{
+        size_t before = l->n;
+        int r = dump_set_retrying(n, s, req, elem_dump_datagram, l, &l->n);
+        if (r < 0)
+                return r;
+        l->n = before + elems_sort_unique(l->elems + before, l->n - before);
+        return 0;
 }
 
 /* A dump that needs several datagrams restarts the kernel's walk of the set
@@ -443,6 +454,99 @@ int nft_dump_elems(struct nft *n, struct nft_elem **ret, size_t *ret_n)
         }
         *ret = l.elems;
         *ret_n = l.n;
+        return 0;
+}
+
+static int counter_dump_datagram(const void *buf, size_t len, uint32_t seq, uint32_t portid, void *data)
+{
+        return nft_parse_counter_dump(buf, len, seq, portid, data);
+}
+
+static int counter_cmp(const void *a, const void *b)
+{
+        const struct nft_counter *x = a, *y = b;
+        if (x->policy != y->policy)
+                return x->policy ? 1 : -1;
+        return strncmp(x->ifname, y->ifname, IFNAMSIZ);
+}
+
+/* One dump of dropped_spoofed into l (emptied first), sorted by name
+ * without repeats. */
+static int dump_counters_once(struct nft *n, struct nftnl_set *s, void *req, struct nft_counter_list *l)
+{
+        size_t out = 0;
+
+        l->n = 0;
+        int r = dump_set_retrying(n, s, req, counter_dump_datagram, l, &l->n);
+        if (r < 0 || l->n == 0)
+                return r;
+        qsort(l->items, l->n, sizeof(*l->items), counter_cmp);
+        for (size_t i = 1; i < l->n; i++)
+                if (counter_cmp(&l->items[out], &l->items[i]) != 0)
+                        l->items[++out] = l->items[i];
+        l->n = out + 1;
+        return 0;
+}
+
+static bool same_names(const struct nft_counter_list *a, const struct nft_counter_list *b)
+{
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++)
+                if (counter_cmp(&a->items[i], &b->items[i]) != 0)
+                        return false;
+        return true;
+}
+
+/* The counters change between two dumps, the names only when a slot comes
+ * or goes: two dumps that hold the same names saw the whole set (see
+ * dump_set_elems()). */
+static int dump_counters_of(struct nft *n, enum nft_set_id set, struct nft_counter **ret, size_t *ret_n)
+{
+        _cleanup_(nftnl_set_freep) struct nftnl_set *s = nft_set_new(&n->layout, nft_set_name(set));
+        _cleanup_free_ void *req = calloc(1, MNL_SOCKET_BUFFER_SIZE);
+        struct nft_counter_list l[2] = {{0}};
+        int r;
+
+        if (!s || !req)
+                return -ENOMEM;
+        r = dump_counters_once(n, s, req, &l[0]);
+        for (int attempt = 0; r >= 0 && attempt < NFT_DUMP_RETRIES; attempt++) {
+                struct nft_counter_list *prev = &l[attempt % 2], *next = &l[(attempt + 1) % 2];
+                r = dump_counters_once(n, s, req, next);
+                if (r >= 0 && same_names(prev, next)) {
+                        *ret = TAKE_PTR(next->items);
+                        *ret_n = next->n;
+                        free(prev->items);
+                        return 0;
+                }
+        }
+        free(l[0].items);
+        free(l[1].items);
+        return r < 0 ? r : -EAGAIN;
+}
+
+int nft_dump_counters(struct nft *n, struct nft_counter **ret, size_t *ret_n)
+{
+        _cleanup_free_ struct nft_counter *spoofed = NULL, *policy = NULL;
+        size_t n_spoofed = 0, n_policy = 0;
+        struct nft_counter *all;
+        int r;
+
+        r = dump_counters_of(n, NFT_SET_DROPPED_SPOOFED, &spoofed, &n_spoofed);
+        if (r >= 0)
+                r = dump_counters_of(n, NFT_SET_DROPPED_POLICY, &policy, &n_policy);
+        if (r < 0)
+                return r;
+        all = calloc(n_spoofed + n_policy + 1, sizeof(*all));
+        if (!all)
+                return -ENOMEM;
+        if (n_spoofed)
+                memcpy(all, spoofed, n_spoofed * sizeof(*all));
+        if (n_policy)
+                memcpy(all + n_spoofed, policy, n_policy * sizeof(*all));
+        *ret = all;
+        *ret_n = n_spoofed + n_policy;
         return 0;
 }
 

@@ -21,10 +21,12 @@
  * nft-ruleset.c (ensure, repair and restore of the ruleset). */
 
 enum nft_set_id {
-        NFT_SET_SLOTS_V4,  /* slots_v4: ipv4_addr, subnet base */
-        NFT_SET_SLOTS_V6,  /* slots_v6: ipv6_addr, subnet base */
-        NFT_SET_GUESTS_V4, /* guests_v4: ifname . ipv4_addr */
-        NFT_SET_GUESTS_V6, /* guests_v6: ifname . ipv6_addr */
+        NFT_SET_SLOTS_V4,        /* slots_v4: ipv4_addr, subnet base */
+        NFT_SET_SLOTS_V6,        /* slots_v6: ipv6_addr, subnet base */
+        NFT_SET_GUESTS_V4,       /* guests_v4: ifname . ipv4_addr */
+        NFT_SET_GUESTS_V6,       /* guests_v6: ifname . ipv6_addr */
+        NFT_SET_DROPPED_SPOOFED, /* dropped_spoofed: ifname, dynamic, a counter per element */
+        NFT_SET_DROPPED_POLICY,  /* dropped_policy: the same for the egress policy's drops */
         /* The egress policy (docs/DESIGN.md, "Egress policy"): each slot's
          * interface name is in exactly one of the four mode sets. */
         NFT_SET_EGRESS_NONE,
@@ -115,9 +117,9 @@ int nft_restore(struct nft *n, const struct nft_elem *elems, size_t n_elems);
 
 /* How many elements a slot can have at most: one per row of the element
  * family table in nft-build.c. */
-#define NFT_SLOT_ELEMS_MAX 4
+#define NFT_SLOT_ELEMS_MAX 6
 
-/* The elements of a slot, one per element family that applies (four, two
+/* The elements of a slot, one per element family that applies (five, three
  * without IPv6). Returns how many (0 when the slot's interface name does
  * not fit IFNAMSIZ). */
 size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret[NFT_SLOT_ELEMS_MAX]);
@@ -134,6 +136,23 @@ int nft_apply(struct nft *n, const struct nft_elem *add, size_t n_add, const str
  * table or set holds no elements. Elements that cannot be ours (a key of
  * the wrong length, an interface name without its NUL) are skipped. */
 int nft_dump_elems(struct nft *n, struct nft_elem **ret, size_t *ret_n);
+
+/* The drop counter of one interface: an element of dropped_spoofed (or,
+ * policy true, of dropped_policy) and the packets and bytes its counter
+ * holds. */
+struct nft_counter {
+        char ifname[IFNAMSIZ];
+        bool policy;
+        uint64_t packets;
+        uint64_t bytes;
+};
+
+/* Every element of dropped_spoofed and of dropped_policy with its
+ * counter, in one dump of each (taken
+ * again until two in a row hold the same names, as nft_dump_elems() does).
+ * *ret is malloc'd (free() it), sorted by name. A missing table or set
+ * holds no counters. */
+int nft_dump_counters(struct nft *n, struct nft_counter **ret, size_t *ret_n);
 
 /* Deletes the whole table (taplinkd --cleanup). 0 if it did not exist. */
 int nft_delete_table(struct nft *n);

@@ -160,6 +160,19 @@ const char *params_release(const struct config *c, struct json_object *params, s
         return NULL;
 }
 
+const char *params_list(const struct config *c, struct json_object *params, struct call_params *ret)
+{
+        bool counters = false;
+
+        json_object_object_foreach(params, key, v)
+        {
+                if (!streq_ptr(key, "counters") || get_bool(v, &counters) < 0)
+                        return key;
+        }
+        *ret = (struct call_params){.counters = counters};
+        return NULL;
+}
+
 const char *params_none(const struct config *c, struct json_object *params, struct call_params *ret)
 {
         json_object_object_foreach(params, key, v)

@@ -17,6 +17,7 @@
 struct call_params {
         struct slot_request acquire; /* acquire.label points into the JSON */
         unsigned slot;               /* Release, SetEgress */
+        bool counters;               /* List */
         /* Acquire (acquire.egress points here), SetEgress: malloc'd */
         struct egress_policy *egress;
 };
@@ -35,5 +36,7 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
 const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret);
 /* Release: a slot number below effective_max_slots. */
 const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret);
-/* List, Status: {} only. */
+/* List: counters (a bool, default false). */
+const char *params_list(const struct config *c, struct json_object *params, struct call_params *ret);
+/* Status: {} only. */
 const char *params_none(const struct config *c, struct json_object *params, struct call_params *ret);

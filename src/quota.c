@@ -107,4 +107,3 @@ void quota_dec(struct quota *q, uid_t uid)
         if (e && e->count > 0)
                 e->count--;
 }
-

@@ -19,4 +19,3 @@ void quota_done(struct quota *q);
 unsigned quota_get(const struct quota *q, uid_t uid);
 int quota_inc(struct quota *q, uid_t uid); /* -ENOMEM */
 void quota_dec(struct quota *q, uid_t uid);
-

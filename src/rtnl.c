@@ -50,11 +50,6 @@ struct rtnl_monitor {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_RECV_SIZE];
 };
 
-static bool name_has_prefix(const char *name, const char *prefix)
-{
-        return !prefix || strncmp(name, prefix, strlen(prefix)) == 0;
-}
-
 static const char *message_name(uint16_t type)
 {
         switch (type) {
@@ -294,7 +289,10 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
         return (int)nlh->nlmsg_len;
 }
 
-int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
+/* A dump of the tun devices: the kind filter keeps other devices out of
+ * it altogether. Statistics are most of a link message: only the stats
+ * dump wants them. */
+static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
 {
         struct nlmsghdr *nlh;
         struct nlattr *linkinfo;
@@ -303,9 +301,7 @@ int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
                 return -EINVAL;
         if (!link_begin(buf, size, 0, RTM_GETLINK, NLM_F_DUMP, seq, 0, &nlh))
                 return -ENOBUFS;
-        /* Statistics are most of a link message and of no use here; the
-         * kind filter keeps other devices out of the dump altogether. */
-        if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+        if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, stats ? 0 : RTEXT_FILTER_SKIP_STATS))
                 return -ENOBUFS;
         linkinfo = mnl_attr_nest_start_check(nlh, size, IFLA_LINKINFO);
         if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, "tun"))
@@ -314,207 +310,14 @@ int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
         return (int)nlh->nlmsg_len;
 }
 
-/* ---- parsers ---- */
-
-struct attr_table {
-        const struct nlattr **tb;
-        uint16_t max;
-        const uint8_t *end; /* end of the last attribute seen */
-};
-
-static int attr_table_cb(const struct nlattr *attr, void *data)
+int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
 {
-        struct attr_table *t = data;
-        uint16_t type = mnl_attr_get_type(attr);
-
-        t->end = (const uint8_t *)attr + MNL_ALIGN(attr->nla_len);
-        /* Unknown (newer) attributes are fine; a repeated one: the last
-         * wins, as in the kernel's own parser. */
-        if (type <= t->max)
-                t->tb[type] = attr;
-        return MNL_CB_OK;
+        return build_dump_tun(buf, size, seq, false);
 }
 
-/* mnl_attr_parse() silently stops at the first attribute that overruns the
- * message; here that makes the message malformed. */
-static int parse_attrs(const struct nlmsghdr *nlh, size_t hdrlen, const struct nlattr **tb, uint16_t max)
+int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq)
 {
-        struct attr_table t = {tb, max, mnl_nlmsg_get_payload_offset(nlh, hdrlen)};
-
-        memset(tb, 0, (max + 1) * sizeof(*tb));
-        if (mnl_attr_parse(nlh, hdrlen, attr_table_cb, &t) < 0)
-                return -EBADMSG;
-        if (t.end < (const uint8_t *)mnl_nlmsg_get_payload_tail(nlh))
-                return -EBADMSG;
-        return 0;
-}
-
-static int parse_nested(const struct nlattr *nest, const struct nlattr **tb, uint16_t max)
-{
-        struct attr_table t = {tb, max, mnl_attr_get_payload(nest)};
-
-        memset(tb, 0, (max + 1) * sizeof(*tb));
-        if (mnl_attr_parse_nested(nest, attr_table_cb, &t) < 0)
-                return -EBADMSG;
-        if (t.end < (const uint8_t *)mnl_attr_get_payload(nest) + mnl_attr_get_payload_len(nest))
-                return -EBADMSG;
-        return 0;
-}
-
-/* The fixed part of a link message; NULL when it is cut short. */
-static const struct ifinfomsg *link_header(const struct nlmsghdr *nlh)
-{
-        if (nlh->nlmsg_len % 4 != 0 ||
-            nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct ifinfomsg)))
-                return NULL;
-        return mnl_nlmsg_get_payload(nlh);
-}
-
-/* A NUL-terminated string attribute of at most max bytes, NUL included. */
-static const char *attr_string(const struct nlattr *attr, size_t max)
-{
-        if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0 || mnl_attr_get_payload_len(attr) > max)
-                return NULL;
-        return mnl_attr_get_str(attr);
-}
-
-static int attr_u8(const struct nlattr *attr, uint8_t *ret)
-{
-        if (!attr)
-                return 0;
-        if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
-                return -EBADMSG;
-        *ret = mnl_attr_get_u8(attr);
-        return 1;
-}
-
-static int attr_u32(const struct nlattr *attr, uint32_t *ret)
-{
-        if (!attr)
-                return 0;
-        if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
-                return -EBADMSG;
-        *ret = mnl_attr_get_u32(attr);
-        return 1;
-}
-
-/* IFLA_INFO_DATA of a tun device into info. 1 for a TAP, 0 for a TUN. */
-static int parse_tun_data(const struct nlattr *data, struct rtnl_tap_info *info)
-{
-        const struct nlattr *tb[IFLA_TUN_MAX + 1];
-        uint8_t type, pi = 0, vnet = 0, persist = 0, mq = 0;
-        uint32_t owner = UINT32_MAX, queues = 0, disabled = 0;
-        int r;
-
-        if (parse_nested(data, tb, IFLA_TUN_MAX) < 0)
-                return -EBADMSG;
-        r = attr_u8(tb[IFLA_TUN_TYPE], &type);
-        if (r <= 0)
-                return r < 0 ? r : -EBADMSG;
-        if (type != IFF_TAP)
-                return 0;
-
-        if (attr_u8(tb[IFLA_TUN_PI], &pi) < 0 || attr_u8(tb[IFLA_TUN_VNET_HDR], &vnet) < 0 ||
-            attr_u8(tb[IFLA_TUN_PERSIST], &persist) < 0 || attr_u8(tb[IFLA_TUN_MULTI_QUEUE], &mq) < 0 ||
-            attr_u32(tb[IFLA_TUN_OWNER], &owner) < 0 || attr_u32(tb[IFLA_TUN_NUM_QUEUES], &queues) < 0 ||
-            attr_u32(tb[IFLA_TUN_NUM_DISABLED_QUEUES], &disabled) < 0)
-                return -EBADMSG;
-
-        /* The kernel leaves IFLA_TUN_OWNER out when no owner is set; -1
-         * means the same. */
-        info->has_owner = owner != UINT32_MAX;
-        info->owner = info->has_owner ? (uid_t)owner : (uid_t)-1;
-        info->vnet_header = vnet;
-        info->persist = persist;
-        info->multi_queue = mq;
-        /* The queue counts come only with IFF_MULTI_QUEUE; a single-queue
-         * TAP has its one queue whether or not an fd holds it. */
-        info->queues = mq ? queues + disabled : 1;
-        return 1;
-}
-
-int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret)
-{
-        const struct nlattr *tb[IFLA_MAX + 1], *linkinfo[IFLA_INFO_MAX + 1];
-        const struct ifinfomsg *ifi;
-        struct rtnl_tap_info info = {};
-        const char *s;
-        uint32_t mtu = 0;
-        int r;
-
-        if (!nlh || (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK))
-                return -EBADMSG;
-        ifi = link_header(nlh);
-        if (!ifi || parse_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
-                return -EBADMSG;
-
-        if (!tb[IFLA_IFNAME] || !(s = attr_string(tb[IFLA_IFNAME], IFNAMSIZ)))
-                return -EBADMSG;
-        if (!name_has_prefix(s, prefix))
-                return 0;
-        strcpy(info.ifname, s);
-
-        if (!tb[IFLA_LINKINFO])
-                return 0;
-        if (parse_nested(tb[IFLA_LINKINFO], linkinfo, IFLA_INFO_MAX) < 0)
-                return -EBADMSG;
-        if (!linkinfo[IFLA_INFO_KIND] || !(s = attr_string(linkinfo[IFLA_INFO_KIND], 64)))
-                return linkinfo[IFLA_INFO_KIND] ? -EBADMSG : 0;
-        if (strcmp(s, "tun") != 0 || !linkinfo[IFLA_INFO_DATA])
-                return 0;
-        r = parse_tun_data(linkinfo[IFLA_INFO_DATA], &info);
-        if (r <= 0)
-                return r;
-
-        if (attr_u32(tb[IFLA_MTU], &mtu) < 0)
-                return -EBADMSG;
-        if (tb[IFLA_ADDRESS]) {
-                if (mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) != sizeof(info.mac))
-                        return -EBADMSG;
-                memcpy(info.mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), sizeof(info.mac));
-        }
-        if (tb[IFLA_IFALIAS]) {
-                s = attr_string(tb[IFLA_IFALIAS], sizeof(info.alias));
-                if (!s)
-                        return -EBADMSG;
-                strcpy(info.alias, s);
-        }
-
-        info.ifindex = ifi->ifi_index;
-        info.mtu = mtu;
-        info.up = ifi->ifi_flags & IFF_UP;
-        *ret = info;
-        return 1;
-}
-
-int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_link_event *ret)
-{
-        const struct nlattr *tb[IFLA_MAX + 1];
-        const struct ifinfomsg *ifi;
-        const char *name;
-
-        if (!nlh)
-                return -EBADMSG;
-        if (nlh->nlmsg_type != RTM_DELLINK)
-                return 0;
-        ifi = link_header(nlh);
-        if (!ifi)
-                return -EBADMSG;
-        /* Unregistering a device and moving it to another namespace are the
-         * two RTM_DELLINKs with ifi_change ~0U; the bridge's port
-         * notifications are AF_BRIDGE. */
-        if (ifi->ifi_family != AF_UNSPEC || ifi->ifi_change != ~0U)
-                return 0;
-        if (parse_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
-                return -EBADMSG;
-        if (!tb[IFLA_IFNAME] || !(name = attr_string(tb[IFLA_IFNAME], IFNAMSIZ)))
-                return -EBADMSG;
-        if (!name_has_prefix(name, prefix))
-                return 0;
-
-        ret->ifindex = ifi->ifi_index;
-        strcpy(ret->ifname, name);
-        return 1;
+        return build_dump_tun(buf, size, seq, true);
 }
 
 /* ---- sockets ---- */
@@ -731,11 +534,15 @@ int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t g
 
 /* ---- the dump ---- */
 
+/* What a dump does with each link message: a malformed one is noted in
+ * *malformed (and the dump goes on); a -errno stops the handling (the
+ * rest is only drained). */
+typedef int (*dump_link_fn)(const struct nlmsghdr *nlh, void *ctx, bool *malformed);
+
 struct dump_state {
         uint32_t seq;
-        const char *prefix;
-        rtnl_tap_cb cb;
-        void *userdata;
+        dump_link_fn on_link;
+        void *ctx;
         int cb_error;
         int error;
         bool malformed;
@@ -745,19 +552,11 @@ struct dump_state {
 
 static void dump_on_link(struct dump_state *st, const struct nlmsghdr *nlh)
 {
-        struct rtnl_tap_info info;
-        int k;
-
         /* After the callback failed, the rest of the dump is only drained:
          * it must be read to its end before the socket can be used again. */
         if (st->cb_error < 0)
                 return;
-        k = rtnl_parse_link(nlh, st->prefix, &info);
-        if (k < 0)
-                st->malformed = true;
-        if (k <= 0)
-                return;
-        k = st->cb(&info, st->userdata);
+        int k = st->on_link(nlh, st->ctx, &st->malformed);
         if (k < 0)
                 st->cb_error = k;
 }
@@ -802,21 +601,16 @@ static void dump_process(struct dump_state *st, const void *buf, size_t len, uin
         }
 }
 
-int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+/* Sends the dump request in req (len bytes, numbered st->seq) and feeds
+ * every link message of the answer to st->on_link. */
+static int rtnl_dump(struct rtnl *r, const void *req, int len, struct dump_state *st)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
-        struct dump_state st = {.seq = r->seq, .prefix = prefix, .cb = cb, .userdata = userdata};
-        int len;
-
-        if (!cb)
-                return -EINVAL;
-        len = rtnl_build_dump_taps(req, sizeof(req), r->seq++);
         if (len < 0)
                 return len;
         if (mnl_socket_sendto(r->nl, req, len) < 0)
                 return negative_errno();
 
-        while (!st.done) {
+        while (!st->done) {
                 ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
 
                 if (k < 0) {
@@ -824,16 +618,70 @@ int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *use
                                 continue;
                         return negative_errno();
                 }
-                dump_process(&st, r->buf, k, r->portid);
+                dump_process(st, r->buf, k, r->portid);
         }
 
-        if (st.cb_error < 0)
-                return st.cb_error;
-        if (st.error < 0)
-                return st.error;
-        if (st.malformed)
+        if (st->cb_error < 0)
+                return st->cb_error;
+        if (st->error < 0)
+                return st->error;
+        if (st->malformed)
                 return -EBADMSG;
-        return st.interrupted ? 1 : 0;
+        return st->interrupted ? 1 : 0;
+}
+
+/* The callback of a dump, with what it needs. */
+struct link_dump {
+        const char *prefix;
+        union {
+                rtnl_tap_cb tap;
+                rtnl_stats_cb stats;
+        } cb;
+        void *userdata;
+};
+
+/* Whether a parser's answer k is a link for the callback; notes a
+ * malformed message. */
+static bool parsed(int k, bool *malformed)
+{
+        if (k < 0)
+                *malformed = true;
+        return k > 0;
+}
+
+static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_tap_info info;
+        return parsed(rtnl_parse_link(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
+}
+
+static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_traffic t;
+        return parsed(rtnl_parse_link_stats(nlh, d->prefix, &t), malformed) ? d->cb.stats(&t, d->userdata)
+                                                                            : 0;
+}
+
+static int link_dump_run(struct rtnl *r, int (*build)(void *, size_t, uint32_t), dump_link_fn on_link,
+                         struct link_dump *d)
+{
+        _Alignas(struct nlmsghdr) uint8_t req[128];
+        struct dump_state st = {.seq = r->seq, .on_link = on_link, .ctx = d};
+        return rtnl_dump(r, req, build(req, sizeof(req), r->seq++), &st);
+}
+
+int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+{
+        struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_taps, tap_on_link, &d) : -EINVAL;
+}
+
+int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
+{
+        struct link_dump d = {.prefix = prefix, .cb.stats = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_stats, traffic_on_link, &d) : -EINVAL;
 }
 
 /* ---- the monitor ---- */

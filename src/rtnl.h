@@ -15,7 +15,9 @@ struct nlmsghdr;
 /* rtnetlink through libmnl. Message building is separate from I/O: the
  * rtnl_build_* functions fill a caller's buffer and are unit-tested by
  * parsing the result back; rtnl_talk() sends a whole batch in one sendmsg
- * and collects every ack by sequence number. No logging, -errno returns. */
+ * and collects every ack by sequence number. No logging, -errno returns.
+ * Two files: rtnl.c (builders, sockets, dumps, the monitor) and
+ * rtnl-parse.c (the pure parsers). */
 
 struct rtnl;
 
@@ -87,6 +89,24 @@ struct rtnl_tap_info {
 typedef int (*rtnl_tap_cb)(const struct rtnl_tap_info *info, void *userdata);
 int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata);
 
+/* A link's traffic as the host counts it (IFLA_STATS64). On a TAP, rx is
+ * what the guest sent (the VMM writes it into the fd, the host receives
+ * it) and tx what the guest is sent. */
+struct rtnl_traffic {
+        char ifname[IFNAMSIZ];
+        int ifindex;
+        uint64_t rx_packets;
+        uint64_t rx_bytes;
+        uint64_t tx_packets;
+        uint64_t tx_bytes;
+};
+
+/* One dump, statistics included, of the tun devices (filtered by kind in
+ * the kernel): cb for each link named prefix* that carries IFLA_STATS64.
+ * Returns as rtnl_dump_taps(). */
+typedef int (*rtnl_stats_cb)(const struct rtnl_traffic *stats, void *userdata);
+int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata);
+
 /* The link monitor: a socket subscribed to RTNLGRP_LINK. rtnl_monitor_process()
  * reads everything pending without blocking and calls on_dellink for each
  * RTM_DELLINK of a device whose name starts with prefix. When the socket
@@ -138,6 +158,8 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 /* RTM_GETLINK dump: IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS and
  * IFLA_LINKINFO { IFLA_INFO_KIND "tun" }, which the kernel uses as a filter. */
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq);
+/* The same without RTEXT_FILTER_SKIP_STATS (IFLA_EXT_MASK 0). */
+int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq);
 
 /* ---- Pure parsers over untrusted bytes (fuzzed) ----
  * nlh must be readable for nlh->nlmsg_len bytes (as mnl_nlmsg_ok() checks
@@ -163,3 +185,9 @@ struct rtnl_link_event {
  * AF_BRIDGE ones when a port leaves it (or loses VLAN/port state), and
  * those carry the port's name. */
 int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_link_event *ret);
+
+/* RTM_NEWLINK from the stats dump: 1 for a link named prefix* with
+ * IFLA_STATS64 (its first four counters at least), 0 for any other link
+ * or one without statistics, -EBADMSG if malformed (also for a message
+ * of another type). */
+int rtnl_parse_link_stats(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_traffic *ret);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "json-util.h"
 #include "protocol.h"
 #include "slot-json.h"
@@ -84,6 +85,27 @@ struct json_object *slot_to_json(const struct config *c, const struct slot_rec *
             add_egress(o, c, r->egress) < 0)
                 return NULL;
         return TAKE_PTR(o);
+}
+
+/* Varlink's int is a JSON integer, which json-c holds as int64: a count
+ * beyond it (some 290 years at 1 GB/s) stays at the top. */
+static struct json_object *json_count(uint64_t v)
+{
+        return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+int slot_json_add_counters(struct json_object *o, const struct slot_counters *sc)
+{
+        _cleanup_json_ struct json_object *c = json_object_new_object();
+
+        if (!c || json_add(c, "guestSentBytes", json_count(sc->guest_sent_bytes)) < 0 ||
+            json_add(c, "guestSentPackets", json_count(sc->guest_sent_packets)) < 0 ||
+            json_add(c, "guestReceivedBytes", json_count(sc->guest_received_bytes)) < 0 ||
+            json_add(c, "guestReceivedPackets", json_count(sc->guest_received_packets)) < 0 ||
+            json_add(c, "droppedSpoofed", json_count(sc->dropped_spoofed)) < 0 ||
+            json_add(c, "droppedPolicy", json_count(sc->dropped_policy)) < 0)
+                return -ENOMEM;
+        return json_add(o, "counters", TAKE_PTR(c));
 }
 
 void reply_kernel_error(struct varlink_conn *conn, const char *operation, int error)

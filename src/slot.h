@@ -62,10 +62,10 @@ int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t 
  * "Slots and addresses"). Every operation is O(1); memory is 9 bytes per
  * slot. */
 struct slot_pool {
-        unsigned n;       /* slots 0..n-1 */
+        unsigned n; /* slots 0..n-1 */
         unsigned n_free;
-        uint32_t head;    /* next to hand out; UINT32_MAX when empty */
-        uint32_t tail;    /* most recently released */
+        uint32_t head; /* next to hand out; UINT32_MAX when empty */
+        uint32_t tail; /* most recently released */
         uint32_t *next;
         uint32_t *prev;
         uint8_t *used;

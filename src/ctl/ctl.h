@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "macro.h"
@@ -131,3 +132,35 @@ int ctl_run(const struct ctl_options *o, const struct acquire_args *a);
 /* The environment CMD gets; IPv6 variables are unset when the slot has no
  * IPv6. -ENOMEM. */
 int export_slot_environment(const tl_slot *s, int first_fd);
+
+/* top.c: list --counters and top. */
+enum {
+        TOP_SENT_BYTES,
+        TOP_SENT_PACKETS,
+        TOP_RECEIVED_BYTES,
+        TOP_RECEIVED_PACKETS,
+        TOP_DROPPED_SPOOFED,
+        TOP_DROPPED_POLICY,
+        TOP_COUNTERS,
+};
+struct top_sample {
+        unsigned slot;
+        char ifname[16];
+        char label[72];
+        uint64_t counters[TOP_COUNTERS];
+};
+struct top_row {
+        struct top_sample sample;
+        double rates[TOP_COUNTERS]; /* per second since the last sample; 0 without one */
+};
+void top_sample(const tl_slot *s, struct top_sample *ret);
+/* Pure: ret[i] for each cur[i], with its rates against the same slot (and
+ * name) in prev over seconds, sorted by traffic (sent + received bytes per
+ * second, highest first), then by slot. A slot missing from prev or whose
+ * counts went down has rates 0. */
+void top_rates(const struct top_sample *prev, size_t n_prev, const struct top_sample *cur, size_t n_cur,
+               double seconds, struct top_row *ret);
+void print_counter_table(FILE *f, const tl_slot_list *l);
+/* Refreshes every interval_ms until q, SIGINT or SIGTERM, or after
+ * iterations tables (0: no limit). Returns the exit status. */
+int ctl_top(const struct ctl_options *o, unsigned interval_ms, unsigned iterations);

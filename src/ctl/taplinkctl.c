@@ -31,7 +31,8 @@ static void help(void)
                "  run [OPTIONS] -- CMD [ARG...]  acquire a slot, pass its fds to CMD, exec CMD\n"
                "  acquire --persistent [OPTIONS] acquire a slot that lives until released\n"
                "  release SLOT                   delete a slot\n"
-               "  list                           list the slots (your own unless root)\n"
+               "  list [--counters]              list the slots (your own unless root)\n"
+               "  top                            per-slot rates, refreshed every second\n"
                "  status                         show the daemon's version and slot count\n"
                "  egress SLOT MODE [--allow ...] change a live slot's egress policy\n"
                "  publish SLOT SPEC              forward a host port to a live slot\n"
@@ -86,9 +87,11 @@ static void help_simple(const char *command)
                        "Delete slot SLOT's device and addresses, even while a VMM holds its fds.\n"
                        "Only root may release another user's slot.\n");
         else if (strcmp(command, "list") == 0)
-                printf("Usage: taplinkctl [--socket PATH] [--json] list\n"
+                printf("Usage: taplinkctl [--socket PATH] [--json] list [--counters]\n"
                        "\n"
-                       "List the live slots: all of them for root, your own otherwise.\n");
+                       "List the live slots: all of them for root, your own otherwise.\n"
+                       "\n"
+                       "  --counters     with each slot's traffic and drops (the guest's view)\n");
         else if (strcmp(command, "monitor") == 0)
                 printf("Usage: taplinkctl [--socket PATH] [--json] monitor\n"
                        "\n"
@@ -340,23 +343,98 @@ static int cmd_list(struct ctl_options *o, int argc, char **argv)
 {
         _cleanup_(tl_client_freep) tl_client *c = NULL;
         _cleanup_(tl_slot_list_freep) tl_slot_list *l = NULL;
+        bool counters = false;
 
+        /* --counters may come anywhere among the options. */
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--counters") == 0) {
+                        counters = true;
+                        memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+                        argc--;
+                        i--;
+                }
         int r = parse_simple("list", argc, argv, o, 0);
         if (r != 0)
                 return r < 0 ? CTL_EXIT_OK : r;
         r = ctl_connect(o, &c);
         if (r != 0)
                 return r;
-        r = tl_list(c, &l);
+        r = tl_list_ex(c, counters ? TL_LIST_COUNTERS : 0, &l);
         if (r < 0)
                 return ctl_call_failed("list", c, r);
         if (o->json) {
                 r = print_slot_list_json(stdout, l);
                 if (r < 0)
                         return ctl_error(CTL_EXIT_REFUSED, "list", "%s", strerror(-r));
-        } else
+        } else if (counters)
+                print_counter_table(stdout, l);
+        else
                 print_slot_table(stdout, l);
         return finish_output("list");
+}
+
+static void help_top(void)
+{
+        printf("Usage: taplinkctl [--socket PATH] top [--interval SECONDS] [--iterations N]\n"
+               "\n"
+               "Show each slot's rates (bytes and packets per second the guest sent and\n"
+               "received, drops per second), busiest first, refreshed every interval.\n"
+               "Quit with q or Ctrl-C. Without a terminal, one table per refresh,\n"
+               "separated by a blank line.\n"
+               "\n"
+               "Options:\n"
+               "  --interval S   seconds between refreshes (0.1..3600; default 1)\n"
+               "  --iterations N stop after N tables (default: until quit)\n"
+               "  -h, --help     show this help\n");
+}
+
+/* Seconds, with at most three decimals, as milliseconds. */
+static int parse_interval(const char *s, unsigned *ret_ms)
+{
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || *end || !(v >= 0.1 && v <= 3600))
+                return -EINVAL;
+        *ret_ms = (unsigned)(v * 1000 + 0.5);
+        return 0;
+}
+
+static int cmd_top(struct ctl_options *o, int argc, char **argv)
+{
+        enum { OPT_INTERVAL = 0x200, OPT_ITERATIONS };
+        static const struct option options[] = {
+            {"interval", required_argument, NULL, OPT_INTERVAL},
+            {"iterations", required_argument, NULL, OPT_ITERATIONS},
+            {"help", no_argument, NULL, 'h'},
+            {},
+        };
+        unsigned interval_ms = 1000, iterations = 0;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help_top();
+                        return finish_output(NULL);
+                case OPT_INTERVAL:
+                        if (parse_interval(optarg, &interval_ms) < 0)
+                                return ctl_usage_error(
+                                    "top", "--interval %s: not a number of seconds in 0.1..3600", optarg);
+                        break;
+                case OPT_ITERATIONS:
+                        r = parse_unsigned(optarg, 1, UINT32_MAX, &iterations);
+                        if (r < 0)
+                                return bad_number("top", "--iterations", optarg, r, 1, UINT32_MAX);
+                        break;
+                default:
+                        return ctl_bad_option("top", argv, c);
+                }
+        }
+        if (argc > optind)
+                return ctl_usage_error("top", "unexpected argument '%s'", argv[optind]);
+        return ctl_top(o, interval_ms, iterations);
 }
 
 static int cmd_status(struct ctl_options *o, int argc, char **argv)
@@ -403,6 +481,7 @@ static const struct {
     {"publish", ctl_cmd_publish},
     {"unpublish", ctl_cmd_unpublish},
     {"monitor", cmd_monitor},
+    {"top", cmd_top},
 };
 
 int main(int argc, char **argv)

@@ -136,14 +136,26 @@ _public_ int tl_release(tl_client *c, unsigned slot)
 
 _public_ int tl_list(tl_client *c, tl_slot_list **ret)
 {
+        return tl_list_ex(c, 0, ret);
+}
+
+_public_ int tl_list_ex(tl_client *c, unsigned flags, tl_slot_list **ret)
+{
         _cleanup_(tlp_reply_done) struct tl_reply reply = {};
         _cleanup_(tl_slot_list_freep) tl_slot_list *l = NULL;
+        _cleanup_json_ json_object *p = NULL;
         json_object *a;
         int r;
 
-        if (!c || !ret)
+        if (!c || !ret || (flags & ~(unsigned)TL_LIST_COUNTERS))
                 return -EINVAL;
-        r = tlp_client_call(c, TAPLINKD_METHOD_LIST, NULL, &reply);
+        /* Without flags, no parameters: what tl_list() always sent. */
+        if (flags & TL_LIST_COUNTERS) {
+                p = json_object_new_object();
+                if (!p || json_add(p, "counters", json_object_new_boolean(true)) < 0)
+                        return tlp_client_error(c, -ENOMEM, "%s", strerror(ENOMEM));
+        }
+        r = tlp_client_call(c, TAPLINKD_METHOD_LIST, p, &reply);
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(reply.parameters, "slots", &a) ||
@@ -159,6 +171,10 @@ _public_ int tl_list(tl_client *c, tl_slot_list **ret)
                 if (tlp_slot_parse(json_object_array_get_idx(a, i), &l->slots[i], &detail) < 0)
                         return tlp_client_error(c, -EBADMSG, "malformed reply: slots[%zu] field %s", i,
                                                 detail);
+                if ((flags & TL_LIST_COUNTERS) && !l->slots[i].has_counters) {
+                        l->n_slots++; /* freed with the list */
+                        return malformed(c, "a slot without counters");
+                }
                 l->n_slots++;
         }
 

@@ -104,6 +104,31 @@ static int parse_net(json_object *o, int family, struct tl_net *ret)
         return 0;
 }
 
+const char *const tlp_counter_keys[TLP_COUNTERS] = {
+    "guestSentBytes",       "guestSentPackets", "guestReceivedBytes",
+    "guestReceivedPackets", "droppedSpoofed",   "droppedPolicy",
+};
+
+/* ?Counters: only from List(counters: true). */
+static int parse_counters(json_object *o, tl_slot *s, const char **ret_detail)
+{
+        json_object *c;
+
+        if (!json_object_object_get_ex(o, "counters", &c) || !c)
+                return 0;
+        if (!json_object_is_type(c, json_type_object)) {
+                *ret_detail = "counters";
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < TLP_COUNTERS; i++)
+                if (tlp_json_get_uint(c, tlp_counter_keys[i], INT64_MAX, &s->counters[i]) < 0) {
+                        *ret_detail = tlp_counter_keys[i];
+                        return -EBADMSG;
+                }
+        s->has_counters = true;
+        return 0;
+}
+
 int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail)
 {
         tl_slot s = {};
@@ -156,6 +181,8 @@ int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail)
         if (tlp_slot_check_policy(o, ret_detail) < 0)
                 return -EBADMSG;
 #undef FAIL
+        if (parse_counters(o, &s, ret_detail) < 0)
+                return -EBADMSG;
 
         s.object = json_object_get(o);
         *ret = s;
@@ -320,4 +347,44 @@ _public_ int tl_slot_take_fd(tl_slot *s, size_t queue)
         if (s->fds[queue] < 0)
                 return -EBADF;
         return TAKE_FD(s->fds[queue]);
+}
+
+_public_ bool tl_slot_has_counters(const tl_slot *s)
+{
+        return s && s->has_counters;
+}
+
+static uint64_t counter(const tl_slot *s, size_t i)
+{
+        return s && s->has_counters ? s->counters[i] : 0;
+}
+
+_public_ uint64_t tl_slot_guest_sent_bytes(const tl_slot *s)
+{
+        return counter(s, 0);
+}
+
+_public_ uint64_t tl_slot_guest_sent_packets(const tl_slot *s)
+{
+        return counter(s, 1);
+}
+
+_public_ uint64_t tl_slot_guest_received_bytes(const tl_slot *s)
+{
+        return counter(s, 2);
+}
+
+_public_ uint64_t tl_slot_guest_received_packets(const tl_slot *s)
+{
+        return counter(s, 3);
+}
+
+_public_ uint64_t tl_slot_dropped_spoofed(const tl_slot *s)
+{
+        return counter(s, 4);
+}
+
+_public_ uint64_t tl_slot_dropped_policy(const tl_slot *s)
+{
+        return counter(s, 5);
 }

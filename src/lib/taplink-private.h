@@ -92,6 +92,10 @@ struct tl_net {
         unsigned prefix_length;
 };
 
+/* The Counters object's members, in the order of tl_slot.counters. */
+#define TLP_COUNTERS 6
+extern const char *const tlp_counter_keys[TLP_COUNTERS];
+
 struct tl_slot {
         json_object *object; /* a reference; the strings below borrow from it */
         unsigned number;
@@ -103,6 +107,8 @@ struct tl_slot {
         struct tl_net ipv4, ipv6;
         int *fds;
         size_t n_fds;
+        bool has_counters;
+        uint64_t counters[TLP_COUNTERS]; /* in the order of tlp_counter_keys */
 };
 
 struct tl_slot_list {

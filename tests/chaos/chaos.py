@@ -645,7 +645,8 @@ class Chaos:
             want = {"slots_v4": {s["ipv4"]["subnet"] for s in listed},
                     "slots_v6": {s["ipv6"]["subnet"] for s in listed},
                     "guests_v4": {(s["ifname"], s["ipv4"]["guest"]) for s in listed},
-                    "guests_v6": {(s["ifname"], s["ipv6"]["guest"]) for s in listed}}
+                    "guests_v6": {(s["ifname"], s["ipv6"]["guest"]) for s in listed},
+                    "dropped_spoofed": {s["ifname"] for s in listed}}
             for name, w in want.items():
                 got = elems.get(name)
                 if got is None:

@@ -9,11 +9,12 @@ devices the way taplinkd does (single- and multi-queue, with owner, alias,
 MTU, an fd attached), a TUN, a bridge and a veth pair, then writes
 
   OUTDIR/rtnl/  RTM_GETLINK dump replies (whole datagrams and single link
-                messages) and RTNLGRP_LINK monitor datagrams: RTM_NEWLINK
+                messages; the TAP dump with and without statistics) and RTNLGRP_LINK monitor datagrams: RTM_NEWLINK
                 changes, RTM_DELLINK of an unregistered TAP, the bridge's
                 AF_BRIDGE RTM_DELLINK when a port leaves;
-  OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the four sets of
+  OUTDIR/nft/   NFT_MSG_GETSETELEM dump replies of the five sets of
                 docs/DESIGN.md, "The nftables layout" (empty, a few elements,
+                counters in dropped_spoofed,
                 a few hundred), of an interval set with our name, and the
                 error for a missing set;
   OUTDIR/nft-events/  NFNLGRP_NFTABLES notification datagrams: the table
@@ -140,7 +141,11 @@ def capture_dumps(out):
     taps = message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 2,
                    ifi + attr(IFLA_EXT_MASK, struct.pack("=I", RTEXT_FILTER_SKIP_STATS)) +
                    attr(IFLA_LINKINFO | NLA_F_NESTED, attr(IFLA_INFO_KIND, b"tun\0")))
-    for name, req in (("all", plain), ("taps", taps)):
+    # What rtnl_build_dump_stats() asks for.
+    stats = message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 3,
+                    ifi + attr(IFLA_EXT_MASK, struct.pack("=I", 0)) +
+                    attr(IFLA_LINKINFO | NLA_F_NESTED, attr(IFLA_INFO_KIND, b"tun\0")))
+    for name, req in (("all", plain), ("taps", taps), ("stats", stats)):
         for i, d in enumerate(dump(NETLINK_ROUTE, req)):
             for j, piece in enumerate(chunks(d)):
                 write(f"{out}/rtnl/dump-{name}-{i}-{j}.bin", piece)
@@ -214,6 +219,7 @@ table inet taplinkd {
   set slots_v6  { type ipv6_addr; }
   set guests_v4 { type ifname . ipv4_addr; }
   set guests_v6 { type ifname . ipv6_addr; }
+  set dropped_spoofed { type ifname; size 2097152; flags dynamic; counter; }
 }
 table inet taplinkd_big {
   set slots_v4  { type ipv4_addr; }
@@ -226,6 +232,7 @@ add element inet taplinkd slots_v6 { fd74:6c00::, fd74:6c00:0:1:: }
 add element inet taplinkd guests_v4 { "tl0" . 10.213.0.2, "tl1" . 10.213.0.6 }
 add element inet taplinkd guests_v6 { "tl0" . fd74:6c00::2, "tl123456789012" . fd74:6c00:0:1::2 }
 add element inet taplinkd_interval slots_v4 { 10.213.0.0/30, 10.213.1.0-10.213.1.9 }
+add element inet taplinkd dropped_spoofed { "tl0" counter packets 3 bytes 180, "tl1", "tl123456789012" }
 """
 
 
@@ -243,6 +250,7 @@ def capture_nft(out):
     seq = 100
     for table, name, tag in (("taplinkd", "slots_v4", "slots_v4"), ("taplinkd", "slots_v6", "slots_v6"),
                              ("taplinkd", "guests_v4", "guests_v4"), ("taplinkd", "guests_v6", "guests_v6"),
+                             ("taplinkd", "dropped_spoofed", "dropped_spoofed"),
                              ("taplinkd_big", "slots_v4", "big"),
                              ("taplinkd_interval", "slots_v4", "interval"),
                              ("taplinkd", "missing", "error-enoent")):

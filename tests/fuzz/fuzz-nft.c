@@ -2,13 +2,15 @@
 // MODULES: nft-parse nft-build nft-egress egress slot config config-values
 // MAX_LEN: 16384
 
-/* nft_parse_elem_dump() over an arbitrary datagram, as nft_dump_elems()
- * receives it from the kernel. The bytes are copied into a buffer of
+/* nft_parse_elem_dump() and nft_parse_counter_dump() over an arbitrary
+ * datagram, as nft_dump_elems() and nft_dump_counters() receive it from
+ * the kernel. The bytes are copied into a buffer of
  * exactly their length (malloc's alignment suits struct nlmsghdr), so ASan
  * sees any read past the datagram. seq and portid 0 match every message.
  * Checked besides memory safety: the documented returns only, elements are
  * appended and never lost across datagrams, and every element returned is
- * one that could be ours: its set exists and nft_elem_key() accepts it. */
+ * one that could be ours: its set exists and nft_elem_key() accepts it;
+ * every counter has a NUL-terminated, non-empty name. */
 
 #include <errno.h>
 #include <string.h>
@@ -54,6 +56,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r = nft_parse_elem_dump(buf, size, 0, 0, &l);
         CHECK(l.n >= before);
         check_elems(&l, before);
+
+        struct nft_counter_list c = {0};
+        r = nft_parse_counter_dump(buf, size, 0, 0, &c);
+        CHECK(r == 1 || r == 0 || r < 0);
+        CHECK(c.n <= c.cap);
+        for (size_t i = 0; i < c.n; i++) {
+                size_t len = strnlen(c.items[i].ifname, sizeof(c.items[i].ifname));
+                CHECK(len > 0 && len < sizeof(c.items[i].ifname));
+        }
+        free(c.items);
 
         free(l.elems);
         free(buf);

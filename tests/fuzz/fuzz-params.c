@@ -127,6 +127,23 @@ static void check_release(const struct config *c, struct json_object *o)
                 CHECK(p.slot < c->effective_max_slots);
 }
 
+/* Only counters, and only as a bool or null. */
+static void check_list(const struct config *c, struct json_object *o)
+{
+        struct call_params p;
+        const char *bad = params_list(c, o, &p);
+        struct json_object *v = NULL;
+        bool has = json_object_object_get_ex(o, "counters", &v);
+        bool ok = json_object_object_length(o) == (has ? 1 : 0) &&
+                  (!v || json_object_is_type(v, json_type_boolean));
+
+        CHECK(!bad == ok);
+        if (bad)
+                CHECK(names_key(o, bad, ""));
+        else
+                CHECK(p.counters == (v && json_object_get_boolean(v)));
+}
+
 static void check_none(const struct config *c, struct json_object *o)
 {
         struct call_params p;
@@ -155,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_release(&configs[i], o);
                 check_set_egress(&configs[i], o);
                 check_none(&configs[i], o);
+                check_list(&configs[i], o);
         }
         json_object_put(o);
         json_tokener_free(tok);

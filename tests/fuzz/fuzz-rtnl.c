@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: rtnl
+// MODULES: rtnl rtnl-parse
 // MAX_LEN: 16384
 
-/* The rtnetlink parsers over an arbitrary datagram, as the link dump and
+/* The rtnetlink parsers over an arbitrary datagram, as the link dumps and
  * the link monitor hand it to them: every message whose framing holds goes
- * to rtnl_parse_link() and rtnl_parse_dellink(), with and without a name
- * prefix. Each message is copied into a buffer of exactly nlmsg_len bytes
+ * to rtnl_parse_link(), rtnl_parse_dellink() and rtnl_parse_link_stats(),
+ * with and without a name prefix. Each message is copied into a buffer of exactly nlmsg_len bytes
  * (malloc's alignment suits struct nlmsghdr), so ASan sees any read past
  * the message. The walk checks the framing itself with size_t arithmetic:
  * the parsers' contract is a message readable for nlmsg_len bytes.
@@ -72,6 +72,23 @@ static void parse_dellink(const struct nlmsghdr *nlh, const char *prefix)
         CHECK(name_ok(ev.ifname, sizeof(ev.ifname), prefix));
 }
 
+static void parse_stats(const struct nlmsghdr *nlh, const char *prefix)
+{
+        struct rtnl_traffic t, untouched;
+        int r;
+
+        memset(&t, 0xa5, sizeof(t));
+        untouched = t;
+        r = rtnl_parse_link_stats(nlh, prefix, &t);
+        CHECK(r == 1 || r == 0 || r == -EBADMSG);
+        if (r != 1) {
+                CHECK(memcmp(&t, &untouched, sizeof(t)) == 0);
+                return;
+        }
+        CHECK(nlh->nlmsg_type == RTM_NEWLINK);
+        CHECK(name_ok(t.ifname, sizeof(t.ifname), prefix));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         size_t off = 0;
@@ -91,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 parse_link(nlh, NULL);
                 parse_dellink(nlh, PREFIX);
                 parse_dellink(nlh, NULL);
+                parse_stats(nlh, PREFIX);
+                parse_stats(nlh, NULL);
                 free(nlh);
 
                 off += MIN((size_t)NLMSG_ALIGN(hdr.nlmsg_len), size - off);

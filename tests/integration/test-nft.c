@@ -51,7 +51,7 @@
         "    iifname \"tl*\" iifname . ip6 daddr . meta l4proto @allow_proto_v6 accept\n"           \
         "    iifname \"tl*\" iifname . ip6 daddr . meta l4proto . th dport @allow_port_v6 accept\n" \
         "    iifname \"tl*\" ct direction reply accept\n"                                           \
-        "    iifname \"tl*\" drop\n"
+        "    iifname \"tl*\" update @dropped_policy { iifname } drop\n"
 
 /* The table with the default configuration, as docs/DESIGN.md ("The
  * nftables layout") prints it. */
@@ -61,6 +61,8 @@ static const char documented_table[] =
     "  set slots_v6  { type ipv6_addr; }                   # every live slot's IPv6 subnet base\n"
     "  set guests_v4 { type ifname . ipv4_addr; }          # (tap, guest address): anti-spoofing\n"
     "  set guests_v6 { type ifname . ipv6_addr; }\n"
+    "  set dropped_spoofed { type ifname; size 2097152; flags dynamic; counter; }\n"
+    "  set dropped_policy { type ifname; size 2097152; flags dynamic; counter; }\n"
     "  set egress_none { type ifname; }\n"
     "  set egress_host { type ifname; }\n"
     "  set egress_public { type ifname; }\n"
@@ -73,14 +75,14 @@ static const char documented_table[] =
     "  set allow_port_v6 { type ifname . ipv6_addr . inet_proto . inet_service; flags interval; }\n"
     "  chain input {\n"
     "    type filter hook input priority filter; policy accept;\n"
-    "    iifname \"tl*\" iifname . ip saddr != @guests_v4 drop\n"
-    "    iifname \"tl*\" ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6 drop\n"
+    "    iifname \"tl*\" iifname . ip saddr != @guests_v4 update @dropped_spoofed { iifname } drop\n"
+    "    iifname \"tl*\" ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @guests_v6 update @dropped_spoofed { iifname } drop\n"
     "    iifname \"tl*\" iifname != @egress_none accept\n"
     "    iifname \"tl*\" icmpv6 type 135-136 accept\n" EGRESS_TAIL "  }\n"
     "  chain forward {\n"
     "    type filter hook forward priority filter; policy accept;\n"
-    "    iifname \"tl*\" iifname . ip saddr != @guests_v4 drop\n"
-    "    iifname \"tl*\" iifname . ip6 saddr != @guests_v6 drop\n"
+    "    iifname \"tl*\" iifname . ip saddr != @guests_v4 update @dropped_spoofed { iifname } drop\n"
+    "    iifname \"tl*\" iifname . ip6 saddr != @guests_v6 update @dropped_spoofed { iifname } drop\n"
     "    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 @slots_v4 drop\n"
     "    ip6 saddr & ffff:ffff:ffff:ffff:: @slots_v6 ip6 daddr & ffff:ffff:ffff:ffff:: @slots_v6 drop\n"
     "    iifname \"tl*\" ip daddr 10.213.0.0/16 drop\n"
@@ -444,7 +446,7 @@ static int teardown(void **state)
 /* The elements of slots, as the manager makes them. */
 static size_t slots_elems(const struct config *c, unsigned first, unsigned count, struct nft_elem **ret)
 {
-        struct nft_elem *e = calloc((size_t)count * 4, sizeof(*e));
+        struct nft_elem *e = calloc((size_t)count * NFT_SLOT_ELEMS_MAX, sizeof(*e));
         size_t n = 0;
         for (unsigned s = first; s < first + count; s++)
                 n += nft_slot_elems(c, s, e + n);
@@ -474,13 +476,15 @@ static void test_ensure_creates(void **state)
 
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
 
-        json_object *root = ruleset_objects(), *o[16];
-        assert_int_equal(objects(root, "set", "taplinkd", NULL, o, 16), 14);
+        json_object *root = ruleset_objects(), *o[20];
+        assert_int_equal(objects(root, "set", "taplinkd", NULL, o, 20), 16);
         static const char *const set_types[][3] = {
             {"slots_v4", "ipv4_addr", NULL},
             {"slots_v6", "ipv6_addr", NULL},
             {"guests_v4", "[ \"ifname\", \"ipv4_addr\" ]", NULL},
             {"guests_v6", "[ \"ifname\", \"ipv6_addr\" ]", NULL},
+            {"dropped_spoofed", "ifname", "-"}, /* flags and counter: test-nft-counters */
+            {"dropped_policy", "ifname", "-"},
             {"egress_none", "ifname", NULL},
             {"egress_host", "ifname", NULL},
             {"egress_public", "ifname", NULL},
@@ -495,11 +499,18 @@ static void test_ensure_creates(void **state)
         for (size_t i = 0; i < ELEMENTSOF(set_types); i++) {
                 assert_string_equal(field(o[i], "name"), set_types[i][0]);
                 assert_string_equal(field(o[i], "type"), set_types[i][1]);
+                if (set_types[i][2] && strcmp(set_types[i][2], "-") == 0)
+                        continue;
                 if (set_types[i][2])
                         assert_non_null(strstr(field(o[i], "flags"), set_types[i][2]));
                 else
                         assert_null(field(o[i], "flags")); /* plain hash sets */
         }
+        /* The counter set: a counter per element, and more room than
+         * there can be slots (nft -j leaves "dynamic" out; the text
+         * comparisons see it). */
+        assert_string_equal(field(o[4], "size"), "2097152");
+        assert_string_equal(field(o[4], "stmt"), "[ { \"counter\": null } ]");
         assert_int_equal(objects(root, "chain", "taplinkd", NULL, o, 8), 3);
         static const struct {
                 const char *name, *type, *hook;
@@ -511,13 +522,13 @@ static void test_ensure_creates(void **state)
             {"postrouting", "nat", "postrouting", 100, 1},
         };
         for (size_t i = 0; i < 3; i++) {
-                json_object *r[8];
+                json_object *r[24];
                 assert_string_equal(field(o[i], "name"), chains[i].name);
                 assert_string_equal(field(o[i], "type"), chains[i].type);
                 assert_string_equal(field(o[i], "hook"), chains[i].hook);
                 assert_int_equal(field_int(o[i], "prio"), chains[i].prio);
                 assert_string_equal(field(o[i], "policy"), "accept");
-                assert_int_equal(objects(root, "rule", "taplinkd", chains[i].name, r, 8), chains[i].rules);
+                assert_int_equal(objects(root, "rule", "taplinkd", chains[i].name, r, 24), chains[i].rules);
         }
         json_object_put(root);
 
@@ -632,15 +643,15 @@ static void test_repair_foreign_rule(void **state)
         /* A rule that differs only in the anonymous set's contents. */
         check_repair(
             f, "nft flush chain inet taplinkd input && "
-               "nft add rule inet taplinkd input iifname '\"tl*\"' iifname . ip saddr != @guests_v4 drop && "
+               "nft add rule inet taplinkd input iifname '\"tl*\"' iifname . ip saddr != @guests_v4 update @dropped_spoofed '{ iifname }' drop && "
                "nft add rule inet taplinkd input iifname '\"tl*\"' ip6 saddr != '{ ::, fe80::/16 }' "
-               "iifname . ip6 saddr != @guests_v6 drop");
+               "iifname . ip6 saddr != @guests_v6 update @dropped_spoofed '{ iifname }' drop");
         /* Same rules, other order. */
         check_repair(
             f, "nft flush chain inet taplinkd input && "
                "nft add rule inet taplinkd input iifname '\"tl*\"' ip6 saddr != '{ ::, fe80::/10 }' "
-               "iifname . ip6 saddr != @guests_v6 drop && "
-               "nft add rule inet taplinkd input iifname '\"tl*\"' iifname . ip saddr != @guests_v4 drop");
+               "iifname . ip6 saddr != @guests_v6 update @dropped_spoofed '{ iifname }' drop && "
+               "nft add rule inet taplinkd input iifname '\"tl*\"' iifname . ip saddr != @guests_v4 update @dropped_spoofed '{ iifname }' drop");
         /* A rule with another prefix or mask. */
         check_repair(f, "nft flush chain inet taplinkd postrouting && "
                         "nft add rule inet taplinkd postrouting ip saddr '&' 255.255.255.0 @slots_v4 "
@@ -686,7 +697,8 @@ static void check_set_recreated(struct fixture *f, const char *cmd, const char *
         run("%s", cmd);
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
         assert_table_text("taplinkd", documented_table);
-        static const char *const sets[] = {"slots_v4", "slots_v6", "guests_v4", "guests_v6"};
+        static const char *const sets[] = {"slots_v4", "slots_v6", "guests_v4", "guests_v6",
+                                           "dropped_spoofed"};
         for (size_t i = 0; i < ELEMENTSOF(sets); i++)
                 assert_int_equal(set_count("taplinkd", sets[i]), strcmp(sets[i], set) == 0 ? 0 : 3);
         assert_int_equal(nft_ensure_ruleset(f->n), 0);
@@ -712,6 +724,22 @@ static void test_repair_wrong_set_type(void **state)
             "nft delete set inet taplinkd slots_v4 && "
             "nft add set inet taplinkd slots_v4 '{ type ipv4_addr; flags interval; }'",
             "slots_v4");
+        /* The counter set too small (it could fill up and let spoofed
+         * packets through), or without its counter. */
+        static const char *const counter_sets[] = {
+            "{ type ifname; size 65536; flags dynamic; counter; }",
+            "{ type ifname; size 2097152; flags dynamic; }",
+            "{ type ifname; size 2097152; }",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(counter_sets); i++) {
+                char cmd[512];
+                snprintf(cmd, sizeof(cmd),
+                         "nft flush chain inet taplinkd input && nft flush chain inet taplinkd forward && "
+                         "nft delete set inet taplinkd dropped_spoofed && "
+                         "nft add set inet taplinkd dropped_spoofed '%s'",
+                         counter_sets[i]);
+                check_set_recreated(f, cmd, "dropped_spoofed");
+        }
         /* A set of the right type is never touched, whatever it holds. */
         run("nft add element inet taplinkd slots_v6 '{ 2001:db8:: }'");
         assert_int_equal(nft_ensure_ruleset(f->n), 0);
@@ -735,35 +763,35 @@ static void test_repair_wrong_set_type(void **state)
 
 static void check_elements(struct fixture *f, bool legacy)
 {
-        struct nft_elem e1[4], e2[4];
+        struct nft_elem e1[NFT_SLOT_ELEMS_MAX], e2[NFT_SLOT_ELEMS_MAX];
 
         nft_force_legacy_delete(f->n, legacy);
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_int_equal(nft_slot_elems(&f->c, 1, e1), 4);
-        assert_int_equal(nft_slot_elems(&f->c, 2, e2), 4);
+        assert_int_equal(nft_slot_elems(&f->c, 1, e1), 6);
+        assert_int_equal(nft_slot_elems(&f->c, 2, e2), 6);
 
-        assert_int_equal(nft_apply(f->n, e1, 4, NULL, 0), 0);
+        assert_int_equal(nft_apply(f->n, e1, 5, NULL, 0), 0);
         assert_slot_present("taplinkd", 1, true);
         /* Present elements are fine. */
-        assert_int_equal(nft_apply(f->n, e1, 4, NULL, 0), 0);
+        assert_int_equal(nft_apply(f->n, e1, 5, NULL, 0), 0);
         assert_slot_present("taplinkd", 1, true);
 
-        assert_int_equal(nft_apply(f->n, NULL, 0, e1, 4), 0);
+        assert_int_equal(nft_apply(f->n, NULL, 0, e1, 6), 0);
         assert_slot_present("taplinkd", 1, false);
         /* Absent elements are fine. */
-        assert_int_equal(nft_apply(f->n, NULL, 0, e1, 4), 0);
+        assert_int_equal(nft_apply(f->n, NULL, 0, e1, 6), 0);
         assert_slot_present("taplinkd", 1, false);
 
         /* One batch: slot 1 goes, slot 2 comes. */
-        assert_int_equal(nft_apply(f->n, e1, 4, NULL, 0), 0);
-        assert_int_equal(nft_apply(f->n, e2, 4, e1, 4), 0);
+        assert_int_equal(nft_apply(f->n, e1, 5, NULL, 0), 0);
+        assert_int_equal(nft_apply(f->n, e2, 5, e1, 6), 0);
         assert_slot_present("taplinkd", 1, false);
         assert_slot_present("taplinkd", 2, true);
         /* Deletes come first: deleting and adding the same leaves it. */
-        assert_int_equal(nft_apply(f->n, e2, 4, e2, 4), 0);
+        assert_int_equal(nft_apply(f->n, e2, 5, e2, 6), 0);
         assert_slot_present("taplinkd", 2, true);
         /* Absent deletes next to adds. */
-        assert_int_equal(nft_apply(f->n, e1, 4, e1, 4), 0);
+        assert_int_equal(nft_apply(f->n, e1, 5, e1, 6), 0);
         assert_slot_present("taplinkd", 1, true);
 
         assert_int_equal(nft_apply(f->n, NULL, 0, NULL, 0), 0);
@@ -788,14 +816,14 @@ static void test_elements_legacy(void **state)
 
 static void check_atomic(struct fixture *f, bool legacy)
 {
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
 
         nft_force_legacy_delete(f->n, legacy);
         assert_int_equal(nft_apply(f->n, e, 0, NULL, 0), 0);
-        assert_int_equal(nft_slot_elems(&f->c, 5, e), 4);
+        assert_int_equal(nft_slot_elems(&f->c, 5, e), 6);
         /* No table at all. */
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), -ENOENT);
-        assert_int_equal(nft_apply(f->n, NULL, 0, e, 4), -ENOENT);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), -ENOENT);
+        assert_int_equal(nft_apply(f->n, NULL, 0, e, 6), -ENOENT);
 
         /* One set missing: the whole batch fails, nothing changes. */
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
@@ -803,7 +831,7 @@ static void check_atomic(struct fixture *f, bool legacy)
         run("nft flush chain inet taplinkd input && nft flush chain inet taplinkd forward && "
             "nft delete set inet taplinkd guests_v6");
         uint32_t gen = nft_generation();
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), -ENOENT);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), -ENOENT);
         assert_int_equal(nft_apply(f->n, e, 2, e + 2, 2), -ENOENT);
         assert_int_equal(nft_generation(), gen);
         assert_int_equal(set_count("taplinkd", "slots_v4"), 0);
@@ -812,7 +840,7 @@ static void check_atomic(struct fixture *f, bool legacy)
 
         /* The manager's repair: ensure, then again. */
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), 0);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), 0);
         assert_slot_present("taplinkd", 5, true);
         /* Invalid input changes nothing either. */
         struct nft_elem bad[2] = {e[0], {.set = NFT_SET_GUESTS_V4}};
@@ -974,7 +1002,7 @@ static void test_custom_config(void **state)
         struct fixture *f = *state;
         struct config c;
         struct nft *n;
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
 
         config_default(&c);
         free(c.nft_table);
@@ -1001,8 +1029,8 @@ static void test_custom_config(void **state)
         json_object_put(root);
 
         /* /31: subnet base 2s, guest 2s+1. */
-        assert_int_equal(nft_slot_elems(&c, 3, e), 4);
-        assert_int_equal(nft_apply(n, e, 4, NULL, 0), 0);
+        assert_int_equal(nft_slot_elems(&c, 3, e), 6);
+        assert_int_equal(nft_apply(n, e, 5, NULL, 0), 0);
         assert_true(set_has("tlk_custom", "slots_v4", "10.213.0.6"));
         assert_true(set_has("tlk_custom", "guests_v4", "vmtap3 . 10.213.0.7"));
         assert_true(set_has("tlk_custom", "slots_v6", "fd74:6c00:0:300::"));
@@ -1024,11 +1052,11 @@ static void test_config_change(void **state)
         struct fixture *f = *state;
         struct config c;
         struct nft *n;
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
 
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
-        assert_int_equal(nft_slot_elems(&f->c, 9, e), 4);
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), 0);
+        assert_int_equal(nft_slot_elems(&f->c, 9, e), 6);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), 0);
 
         config_default(&c);
         c.masquerade = false;
@@ -1041,7 +1069,7 @@ static void test_config_change(void **state)
         assert_table_text("taplinkd", want);
         free(want);
         assert_slot_present("taplinkd", 9, true);
-        assert_int_equal(nft_slot_elems(&c, 9, e), 2);
+        assert_int_equal(nft_slot_elems(&c, 9, e), 4);
         nft_close(n);
 
         snprintf(c.ifname_prefix, sizeof(c.ifname_prefix), "tap");
@@ -1179,10 +1207,31 @@ static bool guest_packet_arrives(int rx, const char *src)
         return recv(rx, buf, sizeof(buf), 0) == 8 && memcmp(buf, "taplink", 8) == 0;
 }
 
+/* tl5's count in dropped_spoofed (0 without an element), by
+ * nft_dump_counters(); each dropped frame is 36 bytes of IPv4. */
+static uint64_t spoofed_count(struct fixture *f)
+{
+        struct nft_counter *c = NULL;
+        size_t n = 0;
+        uint64_t packets = 0;
+
+        assert_int_equal(nft_dump_counters(f->n, &c, &n), 0);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        assert_true(strcmp(c[i - 1].ifname, c[i].ifname) < 0); /* sorted */
+                if (strcmp(c[i].ifname, "tl5") != 0)
+                        continue;
+                packets = c[i].packets;
+                assert_int_equal(c[i].bytes, packets * 36);
+        }
+        free(c);
+        return packets;
+}
+
 static void test_antispoofing_traffic(void **state)
 {
         struct fixture *f = *state;
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
 
         run("ip link add tl5 type veth peer name g5 && ip addr add 10.213.0.21/30 dev tl5 && "
             "ip link set tl5 up && ip link set g5 up && ip link set lo up");
@@ -1200,23 +1249,33 @@ static void test_antispoofing_traffic(void **state)
         assert_true(guest_packet_arrives(rx, "10.213.0.22"));
         assert_true(guest_packet_arrives(rx, "10.213.0.99"));
 
-        /* With it, a TAP without elements sends nothing in. */
+        /* With it, a TAP without elements sends nothing in; the drop
+         * counts, in an element the rule made. */
         assert_int_equal(nft_ensure_ruleset(f->n), 1);
+        assert_int_equal(spoofed_count(f), 0);
         assert_false(guest_packet_arrives(rx, "10.213.0.22"));
+        assert_int_equal(spoofed_count(f), 1);
 
-        /* Slot 5: its guest address only. */
-        assert_int_equal(nft_slot_elems(&f->c, 5, e), 4);
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), 0);
+        /* Slot 5: its guest address only. Adding its counter element
+         * keeps the count the rule began. */
+        assert_int_equal(nft_slot_elems(&f->c, 5, e), 6);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), 0);
+        assert_int_equal(spoofed_count(f), 1);
         assert_true(guest_packet_arrives(rx, "10.213.0.22"));
+        assert_int_equal(spoofed_count(f), 1);
         assert_false(guest_packet_arrives(rx, "10.213.0.99"));
         assert_false(guest_packet_arrives(rx, "10.213.0.26")); /* slot 6's guest */
+        assert_int_equal(spoofed_count(f), 3);
 
-        /* Another slot's elements do not help. */
-        assert_int_equal(nft_apply(f->n, NULL, 0, e, 4), 0);
-        assert_int_equal(nft_slot_elems(&f->c, 6, e), 4);
-        assert_int_equal(nft_apply(f->n, e, 4, NULL, 0), 0);
+        /* Another slot's elements do not help. Deleting slot 5's elements
+         * deleted its count too. */
+        assert_int_equal(nft_apply(f->n, NULL, 0, e, 6), 0);
+        assert_int_equal(spoofed_count(f), 0);
+        assert_int_equal(nft_slot_elems(&f->c, 6, e), 6);
+        assert_int_equal(nft_apply(f->n, e, 5, NULL, 0), 0);
         assert_false(guest_packet_arrives(rx, "10.213.0.22"));
         assert_false(guest_packet_arrives(rx, "10.213.0.26"));
+        assert_int_equal(spoofed_count(f), 2);
 
         close(rx);
         run("ip link del tl5");

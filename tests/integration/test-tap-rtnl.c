@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: tap rtnl
+// MODULES: tap rtnl rtnl-parse
 /* TAP creation and rtnetlink against the real kernel, in a throwaway network
  * namespace (make check runs it under `unshare -n`; it refuses to run in a
  * namespace that has any interface but lo). What the modules did is checked

@@ -33,6 +33,7 @@ def expected_elements(slots):
         "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots if s["ipv6"]),
         "guests_v4": sorted([s["ifname"], s["ipv4"]["guest"]] for s in slots),
         "guests_v6": sorted([s["ifname"], s["ipv6"]["guest"]] for s in slots if s["ipv6"]),
+        "dropped_spoofed": sorted(s["ifname"] for s in slots),
     }
 
 

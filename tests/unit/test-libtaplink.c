@@ -611,6 +611,57 @@ static void test_list(void **state)
         tl_client_free(c);
 }
 
+/* slot_text() with a Counters object (counters: the members' text). */
+static char *slot_text_counters(unsigned n, const char *counters)
+{
+        _cleanup_free_ char *plain = slot_text(n, 1, NULL);
+        char *t;
+        plain[strlen(plain) - 1] = '\0';
+        assert_true(asprintf(&t, "%s,\"counters\":{%s}}", plain, counters) >= 0);
+        return t;
+}
+
+static void test_list_counters(void **state)
+{
+        struct server *s = *state;
+        _cleanup_free_ char *a = slot_text_counters(
+            1, "\"guestSentBytes\":1000,\"guestSentPackets\":10,\"guestReceivedBytes\":9223372036854775807,"
+               "\"guestReceivedPackets\":3,\"droppedSpoofed\":7,\"droppedPolicy\":0");
+        _cleanup_free_ char *b =
+            slot_text_counters(2, "\"guestSentBytes\":1,\"guestSentPackets\":-1,\"guestReceivedBytes\":0,"
+                                  "\"guestReceivedPackets\":0,\"droppedSpoofed\":0,\"droppedPolicy\":0");
+        _cleanup_free_ char *plain = slot_text(3, 1, NULL);
+        add_step(s, "{\"parameters\":{\"slots\":[%s]}}", a);
+        add_step(s, "{\"parameters\":{\"slots\":[%s]}}", b);     /* a negative count */
+        add_step(s, "{\"parameters\":{\"slots\":[%s]}}", plain); /* none, though asked */
+
+        tl_client *c = connect_to(s);
+        tl_slot_list *l = NULL;
+        assert_int_equal(tl_list_ex(c, TL_LIST_COUNTERS | 2, &l), -EINVAL);
+        assert_int_equal(tl_list_ex(c, TL_LIST_COUNTERS, &l), 0);
+        const tl_slot *x = tl_slot_list_get(l, 0);
+        assert_true(tl_slot_has_counters(x));
+        assert_int_equal(tl_slot_guest_sent_bytes(x), 1000);
+        assert_int_equal(tl_slot_guest_sent_packets(x), 10);
+        assert_int_equal(tl_slot_guest_received_bytes(x), INT64_MAX);
+        assert_int_equal(tl_slot_guest_received_packets(x), 3);
+        assert_int_equal(tl_slot_dropped_spoofed(x), 7);
+        assert_int_equal(tl_slot_dropped_policy(x), 0);
+        tl_slot_list_free(l);
+        l = NULL;
+        assert_int_equal(tl_list_ex(c, TL_LIST_COUNTERS, &l), -EBADMSG);
+        assert_string_equal(tl_client_error_message(c), "malformed reply: slots[0] field guestSentPackets");
+        assert_int_equal(tl_list_ex(c, TL_LIST_COUNTERS, &l), -EBADMSG);
+        assert_null(l);
+        server_join(s);
+        assert_request(s, 0, "io.taplinkd.List", "{\"counters\":true}");
+        tl_client_free(c);
+
+        /* Without the flag: none asked, none there, accessors say 0. */
+        assert_false(tl_slot_has_counters(NULL));
+        assert_int_equal(tl_slot_dropped_spoofed(NULL), 0);
+}
+
 static void test_list_empty(void **state)
 {
         struct server *s = *state;
@@ -850,6 +901,7 @@ int main(void)
             T(test_data_after_reply),
             T(test_malformed_replies),
             T(test_list),
+            T(test_list_counters),
             T(test_list_empty),
             T(test_list_large),
             T(test_list_malformed),

@@ -272,7 +272,9 @@ static struct nftnl_expr *rule_expr(const struct nftnl_rule *r, const char *name
             "  [ cmp eq reg 1 0x00000001 ]\n"                          \
             "  [ immediate reg 0 accept ]\n",                          \
             "  [ meta load iifname => reg 1 ]\n"                       \
-            "  [ cmp eq reg 1 0x00006c74 ]\n"                          \
+            "  [ cmp eq reg 1 0x00006c74 ]\n" \
+            "  [ meta load iifname => reg 1 ]\n" \
+            "  [ dynset update reg_key 1 set dropped_policy ]\n" \
             "  [ immediate reg 0 drop ]\n",
 
 static const char *const golden_input[] = {"  [ meta load iifname => reg 1 ]\n"
@@ -282,6 +284,8 @@ static const char *const golden_input[] = {"  [ meta load iifname => reg 1 ]\n"
                                            "  [ meta load iifname => reg 1 ]\n"
                                            "  [ payload load 4b @ network header + 12 => reg 2 ]\n"
                                            "  [ lookup reg 1 set guests_v4 0x1 ]\n"
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ dynset update reg_key 1 set dropped_spoofed ]\n"
                                            "  [ immediate reg 0 drop ]\n",
                                            "  [ meta load iifname => reg 1 ]\n"
                                            "  [ cmp eq reg 1 0x00006c74 ]\n"
@@ -292,6 +296,8 @@ static const char *const golden_input[] = {"  [ meta load iifname => reg 1 ]\n"
                                            "  [ meta load iifname => reg 1 ]\n"
                                            "  [ payload load 16b @ network header + 8 => reg 2 ]\n"
                                            "  [ lookup reg 1 set guests_v6 0x1 ]\n"
+                                           "  [ meta load iifname => reg 1 ]\n"
+                                           "  [ dynset update reg_key 1 set dropped_spoofed ]\n"
                                            "  [ immediate reg 0 drop ]\n",
                                            "  [ meta load iifname => reg 1 ]\n"
                                            "  [ cmp eq reg 1 0x00006c74 ]\n"
@@ -318,6 +324,8 @@ static const char *const golden_forward[] = {
     "  [ meta load iifname => reg 1 ]\n"
     "  [ payload load 4b @ network header + 12 => reg 2 ]\n"
     "  [ lookup reg 1 set guests_v4 0x1 ]\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ dynset update reg_key 1 set dropped_spoofed ]\n"
     "  [ immediate reg 0 drop ]\n",
     "  [ meta load iifname => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00006c74 ]\n"
@@ -326,6 +334,8 @@ static const char *const golden_forward[] = {
     "  [ meta load iifname => reg 1 ]\n"
     "  [ payload load 16b @ network header + 8 => reg 2 ]\n"
     "  [ lookup reg 1 set guests_v6 0x1 ]\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ dynset update reg_key 1 set dropped_spoofed ]\n"
     "  [ immediate reg 0 drop ]\n",
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000002 ]\n"
@@ -679,6 +689,14 @@ static void test_isolate_intervals(void **state)
         check_intervals((const char *const[]){"fd00::/8"}, 1, AF_INET, NULL, NULL, 0);
 }
 
+static int count_counters(struct nftnl_expr *e, void *data)
+{
+        unsigned *n = data;
+        assert_string_equal(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter");
+        (*n)++;
+        return 0;
+}
+
 static void test_sets(void **state)
 {
         static const struct {
@@ -686,23 +704,31 @@ static void test_sets(void **state)
                 uint32_t key_type;
                 uint32_t key_len;
                 uint32_t flags;
+                uint32_t order; /* nft's key byte order */
+                uint32_t size;
         } want[] = {
-            [NFT_SET_SLOTS_V4] = {"slots_v4", 7, 4, 0},
-            [NFT_SET_SLOTS_V6] = {"slots_v6", 8, 16, 0},
-            [NFT_SET_GUESTS_V4] = {"guests_v4", 41 << 6 | 7, 20, 0},
-            [NFT_SET_GUESTS_V6] = {"guests_v6", 41 << 6 | 8, 32, 0},
-            [NFT_SET_EGRESS_NONE] = {"egress_none", 41, 16, 0},
-            [NFT_SET_EGRESS_HOST] = {"egress_host", 41, 16, 0},
-            [NFT_SET_EGRESS_PUBLIC] = {"egress_public", 41, 16, 0},
-            [NFT_SET_EGRESS_INTERNET] = {"egress_internet", 41, 16, 0},
-            /* what nft 1.0.6 sends for "type ifname . ipv4_addr . inet_proto . inet_service; flags interval"
-             */
-            [NFT_SET_ALLOW_V4] = {"allow_v4", 41 << 6 | 7, 20, 0x84},
-            [NFT_SET_ALLOW_PROTO_V4] = {"allow_proto_v4", (41 << 6 | 7) << 6 | 12, 24, 0x84},
-            [NFT_SET_ALLOW_PORT_V4] = {"allow_port_v4", 0x00a4730d, 28, 0x84},
-            [NFT_SET_ALLOW_V6] = {"allow_v6", 41 << 6 | 8, 32, 0x84},
-            [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6", (41 << 6 | 8) << 6 | 12, 36, 0x84},
-            [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6", ((41 << 6 | 8) << 6 | 12) << 6 | 13, 40, 0x84},
+            /* Plain hash sets; big endian for addresses, none for
+             * concatenations. */
+            [NFT_SET_SLOTS_V4] = {"slots_v4", 7, 4, 0, 2, 0},
+            [NFT_SET_SLOTS_V6] = {"slots_v6", 8, 16, 0, 2, 0},
+            [NFT_SET_GUESTS_V4] = {"guests_v4", 41 << 6 | 7, 20, 0, 0, 0},
+            [NFT_SET_GUESTS_V6] = {"guests_v6", 41 << 6 | 8, 32, 0, 0, 0},
+            /* flags dynamic, host byte order for a name, and more room
+             * than there can be slots. */
+            [NFT_SET_DROPPED_SPOOFED] = {"dropped_spoofed", 41, 16, NFT_SET_EVAL, 1, 2 * CONFIG_MAX_SLOTS_LIMIT},
+            [NFT_SET_DROPPED_POLICY] = {"dropped_policy", 41, 16, NFT_SET_EVAL, 1, 2 * CONFIG_MAX_SLOTS_LIMIT},
+            [NFT_SET_EGRESS_NONE] = {"egress_none", 41, 16, 0, 1, 0},
+            [NFT_SET_EGRESS_HOST] = {"egress_host", 41, 16, 0, 1, 0},
+            [NFT_SET_EGRESS_PUBLIC] = {"egress_public", 41, 16, 0, 1, 0},
+            [NFT_SET_EGRESS_INTERNET] = {"egress_internet", 41, 16, 0, 1, 0},
+            /* what nft 1.0.6 sends for "type ifname . ipv4_addr . inet_proto .
+             * inet_service; flags interval" and the like */
+            [NFT_SET_ALLOW_V4] = {"allow_v4", 41 << 6 | 7, 20, 0x84, 0, 0},
+            [NFT_SET_ALLOW_PROTO_V4] = {"allow_proto_v4", (41 << 6 | 7) << 6 | 12, 24, 0x84, 0, 0},
+            [NFT_SET_ALLOW_PORT_V4] = {"allow_port_v4", 0x00a4730d, 28, 0x84, 0, 0},
+            [NFT_SET_ALLOW_V6] = {"allow_v6", 41 << 6 | 8, 32, 0x84, 0, 0},
+            [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6", (41 << 6 | 8) << 6 | 12, 36, 0x84, 0, 0},
+            [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6", ((41 << 6 | 8) << 6 | 12) << 6 | 13, 40, 0x84, 0, 0},
         };
         struct config c;
         struct nft_layout l;
@@ -725,9 +751,13 @@ static void test_sets(void **state)
                 /* a plain hash set, or an interval concatenation */
                 assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), want[id].flags);
                 assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_ID), id + 1);
+                assert_int_equal(
+                    nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE) ? nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE) : 0,
+                    want[id].size);
+                unsigned counters = 0;
+                assert_int_equal(nftnl_set_expr_foreach(s, count_counters, &counters), 0);
+                assert_int_equal(counters, id == NFT_SET_DROPPED_SPOOFED || id == NFT_SET_DROPPED_POLICY ? 1 : 0);
                 assert_false(nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE));
-                /* nft's key byte order: big endian for addresses, none for
-                 * concatenations. */
                 uint32_t len;
                 const uint8_t *ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
                 assert_non_null(ud);
@@ -736,10 +766,7 @@ static void test_sets(void **state)
                 assert_int_equal(ud[1], 4);
                 uint32_t order;
                 memcpy(&order, ud + 2, 4);
-                /* big endian addresses, a host-order name, a concatenation */
-                assert_int_equal(order, id <= NFT_SET_SLOTS_V6                                       ? 2
-                                        : id >= NFT_SET_EGRESS_NONE && id <= NFT_SET_EGRESS_INTERNET ? 1
-                                                                                                     : 0);
+                assert_int_equal(order, want[id].order);
                 nftnl_set_free(s);
                 msgs_free(m);
         }
@@ -874,11 +901,13 @@ static size_t parse_elems(const struct msgs *m, uint16_t type, struct parsed_ele
                         ret[n].len = mnl_attr_get_payload_len(dtb[NFTA_DATA_VALUE]);
                         assert_true(ret[n].len <= sizeof(ret[n].key));
                         memcpy(ret[n].key, mnl_attr_get_payload(dtb[NFTA_DATA_VALUE]), ret[n].len);
-                        ret[n].set = strcmp(set, "slots_v4") == 0    ? "slots_v4"
-                                     : strcmp(set, "slots_v6") == 0  ? "slots_v6"
-                                     : strcmp(set, "guests_v4") == 0 ? "guests_v4"
-                                     : strcmp(set, "guests_v6") == 0 ? "guests_v6"
-                                                                     : "?";
+                        ret[n].set = strcmp(set, "slots_v4") == 0          ? "slots_v4"
+                                     : strcmp(set, "slots_v6") == 0        ? "slots_v6"
+                                     : strcmp(set, "guests_v4") == 0       ? "guests_v4"
+                                     : strcmp(set, "guests_v6") == 0       ? "guests_v6"
+                                     : strcmp(set, "dropped_spoofed") == 0 ? "dropped_spoofed"
+                                     : strcmp(set, "dropped_policy") == 0  ? "dropped_policy"
+                                                                           : "?";
                         n++;
                         in_msg++;
                 }
@@ -891,11 +920,11 @@ static size_t parse_elems(const struct msgs *m, uint16_t type, struct parsed_ele
 static void check_slot_keys(struct config *c, unsigned slot, const char *ifname, const char *subnet4,
                             const char *guest4, const char *subnet6, const char *guest6)
 {
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
         struct nft_layout l;
         size_t n = nft_slot_elems(c, slot, e);
 
-        assert_int_equal(n, c->ipv6 ? 4 : 2);
+        assert_int_equal(n, c->ipv6 ? 6 : 4);
         layout_of(c, &l);
 
         struct nft_batch b;
@@ -907,8 +936,8 @@ static void check_slot_keys(struct config *c, unsigned slot, const char *ifname,
                 assert_true(m->m[i]->nlmsg_flags & NLM_F_CREATE);
                 assert_false(m->m[i]->nlmsg_flags & NLM_F_EXCL); /* present elements are fine */
         }
-        struct parsed_elem p[4];
-        assert_int_equal(parse_elems(m, NFT_MSG_NEWSETELEM, p, 4), n);
+        struct parsed_elem p[NFT_SLOT_ELEMS_MAX];
+        assert_int_equal(parse_elems(m, NFT_MSG_NEWSETELEM, p, NFT_SLOT_ELEMS_MAX), n);
 
         uint8_t key[32];
         assert_string_equal(p[0].set, "slots_v4");
@@ -937,6 +966,16 @@ static void check_slot_keys(struct config *c, unsigned slot, const char *ifname,
                 memcpy(key, ifname, strlen(ifname));
                 assert_int_equal(inet_pton(AF_INET6, guest6, key + 16), 1);
                 assert_memory_equal(p[3].key, key, 32);
+        }
+
+        /* The drop counters: the name alone, NUL-padded. */
+        assert_string_equal(p[n - 2].set, "dropped_spoofed");
+        assert_string_equal(p[n - 1].set, "dropped_policy");
+        memset(key, 0, sizeof(key));
+        memcpy(key, ifname, strlen(ifname));
+        for (size_t k = n - 2; k < n; k++) {
+                assert_int_equal(p[k].len, 16);
+                assert_memory_equal(p[k].key, key, 16);
         }
         msgs_free(m);
         nft_batch_done(&b);
@@ -1026,14 +1065,14 @@ static void test_elem_batches(void **state)
         struct config c;
         struct nft_layout l;
         const size_t slots = 10000;
-        struct nft_elem *e = calloc(slots * 4, sizeof(*e));
+        struct nft_elem *e = calloc(slots * NFT_SLOT_ELEMS_MAX, sizeof(*e));
         size_t n = 0;
 
         config_default(&c);
         layout_of(&c, &l);
         for (unsigned s = 0; s < slots; s++)
                 n += nft_slot_elems(&c, s, e + n);
-        assert_int_equal(n, slots * 4);
+        assert_int_equal(n, slots * 6);
 
         static const uint16_t types[] = {NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM,
                                          NFT_MSG_DESTROYSETELEM_COMPAT};
@@ -1043,7 +1082,7 @@ static void test_elem_batches(void **state)
                 assert_int_equal(nft_build_elems(&b, &l, types[t], e, n), 0);
                 /* Per set: ceil(10000 / NFT_ELEMS_PER_MSG) messages. */
                 size_t per_set = (slots + NFT_ELEMS_PER_MSG - 1) / NFT_ELEMS_PER_MSG;
-                assert_int_equal(b.n_msgs, 4 * per_set);
+                assert_int_equal(b.n_msgs, 6 * per_set);
                 struct msgs *m = batch_messages(&b);
                 assert_true(nftnl_batch_iovec_len(b.pages) > 1); /* several pages */
                 struct parsed_elem *p = calloc(n, sizeof(*p));
@@ -1057,11 +1096,17 @@ static void test_elem_batches(void **state)
                 assert_int_equal(nft_elem_key(&e[2], key), 16);
                 assert_memory_equal(p[slots].key, key, 16);
                 assert_string_equal(p[2 * slots + 1].set, "guests_v4");
-                assert_int_equal(nft_elem_key(&e[4 + 1], key), 20);
+                assert_int_equal(nft_elem_key(&e[6 + 1], key), 20);
                 assert_memory_equal(p[2 * slots + 1].key, key, 20);
                 assert_string_equal(p[4 * slots - 1].set, "guests_v6");
-                assert_int_equal(nft_elem_key(&e[4 * slots - 1], key), 32);
+                assert_int_equal(nft_elem_key(&e[6 * slots - 3], key), 32);
                 assert_memory_equal(p[4 * slots - 1].key, key, 32);
+                assert_string_equal(p[5 * slots - 1].set, "dropped_spoofed");
+                assert_int_equal(nft_elem_key(&e[6 * slots - 2], key), 16);
+                assert_memory_equal(p[5 * slots - 1].key, key, 16);
+                assert_string_equal(p[6 * slots - 1].set, "dropped_policy");
+                assert_int_equal(nft_elem_key(&e[6 * slots - 1], key), 16);
+                assert_memory_equal(p[6 * slots - 1].key, key, 16);
                 for (size_t i = 1; i + 1 < m->n; i++) {
                         assert_int_equal(m->m[i]->nlmsg_type, NFT_TYPE(types[t]));
                         assert_int_equal(!!(m->m[i]->nlmsg_flags & NLM_F_CREATE),
@@ -1085,25 +1130,33 @@ static void test_elem_batches(void **state)
 static void test_slot_elems(void **state)
 {
         struct config c;
-        struct nft_elem e[4];
+        struct nft_elem e[NFT_SLOT_ELEMS_MAX];
 
         config_default(&c);
         memset(e, 0x55, sizeof(e));
-        assert_int_equal(nft_slot_elems(&c, 3, e), 4);
+        assert_int_equal(nft_slot_elems(&c, 3, e), 6);
         assert_int_equal(e[0].set, NFT_SET_SLOTS_V4);
         assert_int_equal(e[1].set, NFT_SET_GUESTS_V4);
         assert_int_equal(e[2].set, NFT_SET_SLOTS_V6);
         assert_int_equal(e[3].set, NFT_SET_GUESTS_V6);
         assert_string_equal(e[1].ifname, "tl3");
         assert_string_equal(e[3].ifname, "tl3");
+        assert_int_equal(e[4].set, NFT_SET_DROPPED_SPOOFED);
+        assert_string_equal(e[4].ifname, "tl3");
+        assert_int_equal(e[5].set, NFT_SET_DROPPED_POLICY);
+        assert_string_equal(e[5].ifname, "tl3");
         /* Zeroed padding: callers compare elements with memcmp. */
         static const char zeros[16];
         assert_memory_equal(e[0].ifname, zeros, IFNAMSIZ);
         assert_memory_equal((const char *)&e[0].addr + 4, zeros, sizeof(e[0].addr) - 4);
         assert_memory_equal(e[1].ifname + 4, zeros, IFNAMSIZ - 4);
 
+        assert_memory_equal((const char *)&e[4].addr, zeros, sizeof(e[4].addr));
+
         c.ipv6 = false;
-        assert_int_equal(nft_slot_elems(&c, 3, e), 2);
+        assert_int_equal(nft_slot_elems(&c, 3, e), 4);
+        assert_int_equal(e[2].set, NFT_SET_DROPPED_SPOOFED);
+        assert_int_equal(e[3].set, NFT_SET_DROPPED_POLICY);
         config_done(&c);
 }
 
@@ -1225,9 +1278,9 @@ static void test_parse_good(void **state)
 
         /* What nft_slot_elems() makes compares equal with memcmp(). */
         struct config c;
-        struct nft_elem own[4];
+        struct nft_elem own[NFT_SLOT_ELEMS_MAX];
         config_default(&c);
-        assert_int_equal(nft_slot_elems(&c, 1, own), 4);
+        assert_int_equal(nft_slot_elems(&c, 1, own), 6);
         assert_memory_equal(&own[0], &l.elems[0], sizeof(own[0]));
         assert_memory_equal(&own[1], &l.elems[2], sizeof(own[1]));
         assert_memory_equal(&own[2], &l.elems[3], sizeof(own[2]));

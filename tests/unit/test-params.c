@@ -211,12 +211,30 @@ static void test_none(void **state)
         assert_string_equal(parse(params_none, &config_v6, "{\"counters\":true}", &p), "counters");
 }
 
+static void test_list(void **state)
+{
+        struct call_params p;
+
+        assert_null(parse(params_list, &config_v6, "{}", &p));
+        assert_false(p.counters);
+        assert_null(parse(params_list, &config_v6, "{\"counters\":true}", &p));
+        assert_true(p.counters);
+        assert_null(parse(params_list, &config_v6, "{\"counters\":false}", &p));
+        assert_false(p.counters);
+        assert_null(parse(params_list, &config_v6, "{\"counters\":null}", &p));
+        assert_false(p.counters);
+        assert_string_equal(parse(params_list, &config_v6, "{\"counters\":1}", &p), "counters");
+        assert_string_equal(parse(params_list, &config_v6, "{\"counters\":\"yes\"}", &p), "counters");
+        assert_string_equal(parse(params_list, &config_v6, "{\"counters\":true,\"rates\":true}", &p),
+                            "rates");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_acquire_defaults), cmocka_unit_test(test_acquire_values),
             cmocka_unit_test(test_acquire_refused),  cmocka_unit_test(test_set_egress),
-            cmocka_unit_test(test_release),          cmocka_unit_test(test_none),
+            cmocka_unit_test(test_release),          cmocka_unit_test(test_none), cmocka_unit_test(test_list),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

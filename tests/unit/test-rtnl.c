@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: rtnl
+// MODULES: rtnl rtnl-parse
 /* The rtnetlink builders and parsers, without privilege: every message is
  * built, then parsed back with libmnl; the parsers get synthetic link
  * messages, well-formed and broken. */
@@ -687,6 +687,103 @@ static void test_parse_every_cut(void **state)
         }
 }
 
+/* ---- the statistics dump ---- */
+
+static void test_dump_stats_request(void **state)
+{
+        const struct nlmsghdr *nlh = (const void *)buf;
+        struct attrs a, info;
+        int len = rtnl_build_dump_stats(buf, sizeof(buf), 11);
+
+        assert_true(len > 0);
+        assert_int_equal(nlh->nlmsg_type, RTM_GETLINK);
+        assert_int_equal(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+        assert_int_equal(nlh->nlmsg_seq, 11);
+        collect(nlh, sizeof(struct ifinfomsg), &a);
+        assert_int_equal(a.count, 2);
+        /* Statistics wanted this time; still only the tun devices. */
+        assert_u32_attr(a.tb[IFLA_EXT_MASK], 0);
+        collect_nested(a.tb[IFLA_LINKINFO], &info);
+        assert_string_equal(mnl_attr_get_str(info.tb[IFLA_INFO_KIND]), "tun");
+        for (int size = 0; size < len; size++)
+                assert_int_equal(rtnl_build_dump_stats(buf, size, 11), -ENOBUFS);
+}
+
+/* RTM_NEWLINK for ifname with IFLA_STATS64 of stats_len bytes (0: none). */
+static struct nlmsghdr *build_stats_link(uint16_t type, const char *ifname, size_t stats_len)
+{
+        struct nlmsghdr *nlh;
+        struct ifinfomsg *ifi;
+        uint8_t stats[sizeof(struct rtnl_link_stats64) + 16] = {0};
+        struct rtnl_link_stats64 k = {
+            .rx_packets = 7, .tx_packets = 5, .rx_bytes = 1ull << 33, .tx_bytes = 300, .rx_errors = 9};
+
+        memset(buf, 0, sizeof(buf));
+        nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = type;
+        ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+        ifi->ifi_index = 42;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+        memcpy(stats, &k, sizeof(k));
+        if (stats_len > 0)
+                mnl_attr_put(nlh, IFLA_STATS64, stats_len, stats);
+        return nlh;
+}
+
+static void test_parse_stats(void **state)
+{
+        struct rtnl_traffic t, untouched;
+
+        memset(&t, 0xa5, sizeof(t));
+        untouched = t;
+        assert_int_equal(
+            rtnl_parse_link_stats(build_stats_link(RTM_NEWLINK, "tl3", sizeof(struct rtnl_link_stats64)),
+                                  "tl", &t),
+            1);
+        assert_string_equal(t.ifname, "tl3");
+        assert_int_equal(t.ifindex, 42);
+        /* The host's view: rx is what the guest sent. */
+        assert_int_equal(t.rx_packets, 7);
+        assert_int_equal(t.rx_bytes, 1ull << 33);
+        assert_int_equal(t.tx_packets, 5);
+        assert_int_equal(t.tx_bytes, 300);
+
+        /* A newer kernel's longer struct, or an older one's shorter one
+         * that still holds the four counters. */
+        assert_int_equal(
+            rtnl_parse_link_stats(
+                build_stats_link(RTM_NEWLINK, "tl3", sizeof(struct rtnl_link_stats64) + 16), "tl", &t),
+            1);
+        assert_int_equal(t.tx_bytes, 300);
+        assert_int_equal(rtnl_parse_link_stats(build_stats_link(RTM_NEWLINK, "tl3", 32), "tl", &t), 1);
+        assert_int_equal(t.rx_bytes, 1ull << 33);
+
+        /* Not ours, or no statistics: 0 and *ret untouched. */
+        memset(&t, 0xa5, sizeof(t));
+        assert_int_equal(rtnl_parse_link_stats(build_stats_link(RTM_NEWLINK, "eth0", 32), "tl", &t), 0);
+        assert_int_equal(rtnl_parse_link_stats(build_stats_link(RTM_NEWLINK, "tl3", 0), "tl", &t), 0);
+        assert_memory_equal(&t, &untouched, sizeof(t));
+
+        /* Too short to hold the counters, or another message type. */
+        assert_int_equal(rtnl_parse_link_stats(build_stats_link(RTM_NEWLINK, "tl3", 24), "tl", &t),
+                         -EBADMSG);
+        assert_int_equal(rtnl_parse_link_stats(build_stats_link(RTM_DELLINK, "tl3", 32), "tl", &t),
+                         -EBADMSG);
+        assert_int_equal(rtnl_parse_link_stats(NULL, "tl", &t), -EBADMSG);
+        assert_memory_equal(&t, &untouched, sizeof(t));
+
+        /* Every cut: a clean answer. */
+        const struct nlmsghdr *full = build_stats_link(RTM_NEWLINK, "tl3", sizeof(struct rtnl_link_stats64));
+        for (uint32_t cut = MNL_NLMSG_HDRLEN; cut <= full->nlmsg_len; cut += 4) {
+                struct nlmsghdr *nlh = malloc(cut);
+                memcpy(nlh, full, cut);
+                nlh->nlmsg_len = cut;
+                int r = rtnl_parse_link_stats(nlh, "tl", &t);
+                assert_true(r == -EBADMSG || r == 0 || (cut == full->nlmsg_len && r == 1));
+                free(nlh);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -699,6 +796,8 @@ int main(void)
             cmocka_unit_test(test_parse_link),
             cmocka_unit_test(test_parse_dellink),
             cmocka_unit_test(test_parse_every_cut),
+            cmocka_unit_test(test_dump_stats_request),
+            cmocka_unit_test(test_parse_stats),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

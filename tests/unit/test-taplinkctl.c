@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: ctl/util ctl/run ctl/output ctl/policy lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: ctl/util ctl/run ctl/output ctl/policy ctl/top lib/client lib/wire lib/slot lib/methods lib/policy
 
 /* taplinkctl's pieces that need no daemon: strict numbers, fd placement
  * whatever collides, the environment a command gets, and the output. */
@@ -311,20 +311,60 @@ static void test_status_output(void **state)
         free(buf);
 }
 
+static struct top_sample sample(unsigned slot, uint64_t sent_bytes, uint64_t received_bytes,
+                                uint64_t spoofed)
+{
+        struct top_sample t = {.slot = slot};
+        snprintf(t.ifname, sizeof(t.ifname), "tl%u", slot);
+        t.counters[TOP_SENT_BYTES] = sent_bytes;
+        t.counters[TOP_SENT_PACKETS] = sent_bytes / 100;
+        t.counters[TOP_RECEIVED_BYTES] = received_bytes;
+        t.counters[TOP_DROPPED_SPOOFED] = spoofed;
+        return t;
+}
+
+static void test_top_rates(void **state)
+{
+        struct top_sample prev[] = {sample(1, 1000, 0, 0), sample(2, 0, 0, 0), sample(3, 5000, 5000, 10),
+                                    sample(4, 900, 900, 0)};
+        struct top_sample cur[] = {sample(1, 3000, 0, 0), sample(2, 0, 4000, 4), sample(3, 5000, 5000, 10),
+                                   sample(4, 100, 100, 0), /* counts went down: a new tenant */
+                                   sample(5, 8000, 0, 0)}; /* new: no rate yet */
+        struct top_row rows[5];
+
+        top_rates(prev, 4, cur, 5, 2.0, rows);
+        /* Busiest first: slot 2 (2000 B/s received), then 1 (1000 B/s
+         * sent); the rest without traffic, by slot. */
+        unsigned order[] = {2, 1, 3, 4, 5};
+        for (size_t i = 0; i < 5; i++)
+                assert_int_equal(rows[i].sample.slot, order[i]);
+        assert_true(rows[0].rates[TOP_RECEIVED_BYTES] == 2000.0);
+        assert_true(rows[0].rates[TOP_DROPPED_SPOOFED] == 2.0);
+        assert_true(rows[1].rates[TOP_SENT_BYTES] == 1000.0);
+        assert_true(rows[1].rates[TOP_SENT_PACKETS] == 10.0);
+        for (size_t i = 2; i < 5; i++)
+                for (size_t k = 0; k < TOP_COUNTERS; k++)
+                        assert_true(rows[i].rates[k] == 0.0);
+        /* The counts themselves come along. */
+        assert_int_equal(rows[4].sample.counters[TOP_SENT_BYTES], 8000);
+
+        /* The first refresh: nothing to compare with. */
+        top_rates(NULL, 0, cur, 5, 0, rows);
+        for (size_t i = 0; i < 5; i++) {
+                assert_int_equal(rows[i].sample.slot, i + 1);
+                assert_true(rows[i].rates[TOP_SENT_BYTES] == 0.0);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_parse_unsigned),
-            cmocka_unit_test(test_move_fds_reversed),
-            cmocka_unit_test(test_move_fds_in_place),
-            cmocka_unit_test(test_move_fds_shifted),
-            cmocka_unit_test(test_move_fds_from_far),
-            cmocka_unit_test(test_move_fds_none),
-            cmocka_unit_test(test_fd_list),
-            cmocka_unit_test(test_environment),
-            cmocka_unit_test(test_table),
-            cmocka_unit_test(test_table_empty),
-            cmocka_unit_test(test_status_output),
+            cmocka_unit_test(test_parse_unsigned),    cmocka_unit_test(test_top_rates),
+            cmocka_unit_test(test_move_fds_reversed), cmocka_unit_test(test_move_fds_in_place),
+            cmocka_unit_test(test_move_fds_shifted),  cmocka_unit_test(test_move_fds_from_far),
+            cmocka_unit_test(test_move_fds_none),     cmocka_unit_test(test_fd_list),
+            cmocka_unit_test(test_environment),       cmocka_unit_test(test_table),
+            cmocka_unit_test(test_table_empty),       cmocka_unit_test(test_status_output),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
