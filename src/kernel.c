@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "conntrack.h"
 #include "elements.h"
 #include "firewall.h"
 #include "kernel.h"
@@ -23,6 +24,7 @@ struct kernel {
         sd_event_source *monitor_source;
         struct nft *nft;
         struct elements *elements;
+        struct conntrack *conntrack;
         struct firewall *firewall;
         struct reaper *reaper;
 };
@@ -139,6 +141,9 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = elements_new(k->event, k->nft, m, &k->elements);
         if (e < 0)
                 return log_error_errno(e, "nftables: setting up the element batches failed: %m");
+        e = conntrack_new(k->event, m, &k->conntrack);
+        if (e < 0)
+                return log_error_errno(e, "conntrack: opening a ctnetlink socket failed: %m");
 
         /* The monitor starts before the dump, so a device that goes away
          * while we look is seen as an event afterwards. */
@@ -166,7 +171,12 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = reconcile_adopt(k->rtnl, m);
         if (e < 0)
                 return e;
-        return elements_reconcile(k->elements);
+        e = elements_reconcile(k->elements);
+        if (e < 0)
+                return e;
+        /* Before serving: no slot is handed out with entries left from
+         * its last tenant. */
+        return conntrack_reconcile(k->conntrack);
 }
 
 /* ---- life ---- */
@@ -213,6 +223,8 @@ void kernel_stop(struct kernel *k)
          * and no element outlives its device needlessly. */
         elements_free(k->elements);
         k->elements = NULL;
+        conntrack_free(k->conntrack);
+        k->conntrack = NULL;
         /* It finishes queued deletions and closes. */
         reaper_free(k->reaper);
         k->reaper = NULL;
