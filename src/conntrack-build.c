@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "conntrack-build.h"
@@ -88,12 +89,13 @@ int conntrack_build_delete(void *buf, const struct nf_conntrack *entry, uint32_t
                 nfct_set_attr_u16(del, ATTR_ZONE, nfct_get_attr_u16(entry, ATTR_ZONE));
         if (nfct_attr_is_set(entry, ATTR_ORIG_ZONE))
                 nfct_set_attr_u16(del, ATTR_ORIG_ZONE, nfct_get_attr_u16(entry, ATTR_ORIG_ZONE));
-        if (nfct_attr_is_set(entry, ATTR_ID))
-                nfct_set_attr_u32(del, ATTR_ID, nfct_get_attr_u32(entry, ATTR_ID));
         nlh = put_header(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, nfct_get_attr_u8(entry, ATTR_ORIG_L3PROTO),
                          seq);
         nfct_nlmsg_build(nlh, del);
         nfct_destroy(del);
+        /* The library builds no CTA_ID. */
+        if (nfct_attr_is_set(entry, ATTR_ID))
+                mnl_attr_put_u32(nlh, CTA_ID, htonl(nfct_get_attr_u32(entry, ATTR_ID)));
         *ret = nlh;
         return 0;
 }

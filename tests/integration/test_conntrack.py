@@ -181,6 +181,11 @@ class ConntrackTest(DaemonTestCase):
             self.assertEqual(about(entries(), s), [], s["ifname"])
         self.assertEqual(self.others(gone), kept)
         self.assertGreaterEqual(len(about(entries(), slots[4][0])), 7)
+        # How the deletions went together (one pass for a burst, or not,
+        # as the reaper's timing has it).
+        for line in self.d.log_text().splitlines():
+            if "conntrack entries deleted in" in line:
+                sys.stderr.write("\n    " + line.strip())
 
     def test_slot_gone_while_daemon_down(self):
         a, fa = self.acquire(label="a")
