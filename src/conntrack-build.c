@@ -173,3 +173,15 @@ unsigned conntrack_entry_slots(const struct config *c, const struct nf_conntrack
         }
         return n;
 }
+
+int conntrack_parse_entry(const struct config *c, const struct nlmsghdr *nlh, struct nf_conntrack *entry,
+                          unsigned ret[_CONNTRACK_FIELD_MAX])
+{
+        /* The library reads the nfgenmsg without looking at the length. */
+        if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nfgenmsg)) ||
+            nlh->nlmsg_type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW))
+                return -EINVAL;
+        if (nfct_nlmsg_parse(nlh, entry) < 0)
+                return -EINVAL;
+        return (int)conntrack_entry_slots(c, entry, ret);
+}

@@ -60,3 +60,10 @@ int conntrack_build_delete(void *buf, const struct nf_conntrack *entry, uint32_t
  * each once, into ret; returns how many (0 to 4). */
 unsigned conntrack_entry_slots(const struct config *c, const struct nf_conntrack *entry,
                                unsigned ret[_CONNTRACK_FIELD_MAX]);
+
+/* Reads one message of a dump: an entry (IPCTNL_MSG_CT_NEW) into `entry`
+ * (fresh from nfct_new()), and the slots it is about into ret. Returns
+ * how many slots (0 to 4), or -EINVAL for a message that is not an entry
+ * or does not parse. The message must be readable for nlmsg_len bytes. */
+int conntrack_parse_entry(const struct config *c, const struct nlmsghdr *nlh, struct nf_conntrack *entry,
+                          unsigned ret[_CONNTRACK_FIELD_MAX]);

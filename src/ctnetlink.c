@@ -28,6 +28,16 @@ struct ctnetlink {
 
 /* ---- talking ---- */
 
+/* Throws away what an earlier round left unread (a dump cut short, late
+ * acks), so that every round starts on an empty socket. */
+static void drain(struct ctnetlink *ct)
+{
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+
+        while (recv(mnl_socket_get_fd(ct->nl), buf, sizeof(buf), MSG_DONTWAIT) >= 0 || errno == EINTR)
+                ;
+}
+
 /* Waits for the acks of n requests numbered from first. Entries already
  * gone (ENOENT) are not errors. Returns 0 or the first other -errno. */
 static int read_acks(struct ctnetlink *ct, uint32_t first, size_t n)
@@ -67,6 +77,7 @@ static int send_requests(struct ctnetlink *ct, const void *buf, size_t len)
         const struct nlmsghdr *nlh = buf;
         int left = (int)len, error = 0;
 
+        drain(ct);
         while (mnl_nlmsg_ok(nlh, left)) {
                 const struct nlmsghdr *start = nlh;
                 uint32_t first = nlh->nlmsg_seq;
@@ -101,17 +112,18 @@ struct dump {
 static int on_entry(const struct nlmsghdr *nlh, void *userdata)
 {
         struct dump *d = userdata;
-        unsigned slots[_CONNTRACK_FIELD_MAX], n;
+        unsigned slots[_CONNTRACK_FIELD_MAX];
         _cleanup_(nfct_destroyp) struct nf_conntrack *entry = nfct_new();
         struct nlmsghdr *del;
         bool stale = false;
+        int e;
 
         if (!entry)
                 return MNL_CB_ERROR;
-        if (nfct_nlmsg_parse(nlh, entry) < 0)
+        e = conntrack_parse_entry(d->ct->config, nlh, entry, slots);
+        if (e < 0)
                 return MNL_CB_OK; /* not an entry we could read: not ours to judge */
-        n = conntrack_entry_slots(d->ct->config, entry, slots);
-        for (unsigned i = 0; i < n && !stale; i++)
+        for (int i = 0; i < e && !stale; i++)
                 stale = d->stale(slots[i], d->userdata);
         if (!stale)
                 return MNL_CB_OK;
@@ -154,6 +166,7 @@ int ctnetlink_dump_delete(struct ctnetlink *ct, int family, ctnetlink_stale_fn s
         uint32_t seq = ct->seq++;
         int e;
 
+        drain(ct);
         conntrack_build_dump(req, family, seq);
         if (mnl_socket_sendto(ct->nl, req, ((struct nlmsghdr *)req)->nlmsg_len) < 0)
                 e = negative_errno();

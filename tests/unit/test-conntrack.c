@@ -356,6 +356,64 @@ static void test_entry_slots_unset(void **state)
         config_done(&c);
 }
 
+/* A dumped entry as the kernel sends it: IPCTNL_MSG_CT_NEW. */
+static struct nlmsghdr *put_entry(uint8_t *buf, struct nf_conntrack *ct, uint16_t type)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        struct nfgenmsg *nfg;
+
+        nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+        nlh->nlmsg_flags = NLM_F_MULTI;
+        nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+        nfg->nfgen_family = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
+        assert_int_equal(nfct_nlmsg_build(nlh, ct), 0);
+        nfct_destroy(ct);
+        return nlh;
+}
+
+static void test_parse_entry(void **state)
+{
+        uint8_t buf[1024];
+        unsigned slots[_CONNTRACK_FIELD_MAX];
+        struct nf_conntrack *entry;
+        struct nlmsghdr *nlh;
+        struct config c;
+
+        make_config(&c, true, 0);
+
+        /* One entry, two slots: slot 7 sent to slot 0's published port. */
+        nlh = put_entry(buf, entry4("10.213.0.30", "192.0.2.1", "10.213.0.2", "10.213.0.30"),
+                        IPCTNL_MSG_CT_NEW);
+        entry = nfct_new();
+        assert_int_equal(conntrack_parse_entry(&c, nlh, entry, slots), 2);
+        assert_int_equal(slots[0], 7);
+        assert_int_equal(slots[1], 0);
+        assert_int_equal(nfct_get_attr_u32(entry, ATTR_ORIG_IPV4_DST), a4("192.0.2.1").s_addr);
+        nfct_destroy(entry);
+
+        nlh = put_entry(buf, entry6("2001:db8::9", "fd74:6c00:0:5::2", "fd74:6c00:0:5::2", "2001:db8::9"),
+                        IPCTNL_MSG_CT_NEW);
+        entry = nfct_new();
+        assert_int_equal(conntrack_parse_entry(&c, nlh, entry, slots), 1);
+        assert_int_equal(slots[0], 5);
+        nfct_destroy(entry);
+
+        /* Not an entry: another message type, or too short for its
+         * nfgenmsg (which the library would read regardless). */
+        nlh = put_entry(buf, entry4("10.213.0.30", "192.0.2.1", "192.0.2.1", "10.213.0.30"),
+                        IPCTNL_MSG_CT_DELETE);
+        entry = nfct_new();
+        assert_int_equal(conntrack_parse_entry(&c, nlh, entry, slots), -EINVAL);
+        nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+        nlh->nlmsg_len = sizeof(*nlh) + 2;
+        assert_int_equal(conntrack_parse_entry(&c, nlh, entry, slots), -EINVAL);
+        nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_CT_NEW;
+        nlh->nlmsg_len = mnl_nlmsg_size(sizeof(struct nfgenmsg));
+        assert_int_equal(conntrack_parse_entry(&c, nlh, entry, slots), -EINVAL);
+        nfct_destroy(entry);
+        config_done(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -368,6 +426,7 @@ int main(void)
             cmocka_unit_test(test_entry_slots_ipv4),
             cmocka_unit_test(test_entry_slots_ipv6),
             cmocka_unit_test(test_entry_slots_unset),
+            cmocka_unit_test(test_parse_entry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
