@@ -18,7 +18,6 @@ daemon itself never runs the tool."""
 import ipaddress
 import os
 import socket
-import subprocess
 import sys
 import unittest
 import xml.etree.ElementTree as ET
