@@ -31,7 +31,7 @@ BUILD ?= build
 SANFLAGS :=
 endif
 
-PKGS      := libmnl libnftnl libsystemd json-c inih
+PKGS      := libmnl libnftnl libnetfilter_conntrack libsystemd json-c inih
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)

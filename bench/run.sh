@@ -7,6 +7,8 @@
 #   BENCH_QUICK=1   levels 0 and 1,000 only, fewer samples, IPv6 on (~2 min)
 #   BENCH_LEVELS    override the levels (comma-separated, starting at 0)
 #   BENCH_ONLY=guest  only the guest-services part (bench/guest.c)
+#   BENCH_ONLY=conntrack  only the deletion of a slot's conntrack entries
+#                     (bench/conntrack.c, ~5 s)
 #
 # First, in every mode, the hostile-client figures (~1 min): a well-behaved
 # client's round trip under each abuse of tests/integration/test_hostile.py.
@@ -28,8 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "bench: needs root (network namespaces, TAP devices, nftables)" >&2
     exit 1
 fi
-for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest"; do
-    [ -x "$b" ] || { echo "bench: $b is missing (make all $BUILD/bench/load $BUILD/bench/guest)" >&2; exit 1; }
+for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack"; do
+    [ -x "$b" ] || { echo "bench: $b is missing (make all $BUILD/bench/load $BUILD/bench/guest $BUILD/bench/conntrack)" >&2; exit 1; }
 done
 
 run() {
@@ -40,6 +42,11 @@ run() {
 # slots flood DHCP: a namespace and a daemon of its own.
 guest() {
     unshare -n -- "$BUILD/bench/guest" --taplinkd "$BUILD/taplinkd" "$@"
+}
+
+# Deleting one slot's conntrack entries among 0, 100 and 10,000 others.
+conntrack() {
+    unshare -n -- "$BUILD/bench/conntrack" "$@"
 }
 
 # A well-behaved client's round trips while each hostile client of
@@ -78,6 +85,10 @@ if [ "${BENCH_ONLY:-}" = guest ]; then
     guest $quick --levels "$levels"
     exit 0
 fi
+if [ "${BENCH_ONLY:-}" = conntrack ]; then
+    conntrack
+    exit 0
+fi
 hostile
 if [ -n "$quick" ]; then
     run --quick --ipv6 yes --levels "$levels"
@@ -86,3 +97,4 @@ else
     run --ipv6 yes --levels "$levels"
 fi
 guest $quick --levels "$levels"
+conntrack

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "counters.h"
+#include "conntrack.h"
 #include "elements.h"
 #include "firewall.h"
 #include "kernel.h"
@@ -24,6 +25,7 @@ struct kernel {
         sd_event_source *monitor_source;
         struct nft *nft;
         struct elements *elements;
+        struct conntrack *conntrack;
         struct firewall *firewall;
         struct reaper *reaper;
 };
@@ -188,6 +190,9 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = elements_new(k->event, k->nft, m, &k->elements);
         if (e < 0)
                 return log_error_errno(e, "nftables: setting up the element batches failed: %m");
+        e = conntrack_new(k->event, m, &k->conntrack);
+        if (e < 0)
+                return log_error_errno(e, "conntrack: opening a ctnetlink socket failed: %m");
 
         /* The monitor starts before the dump, so a device that goes away
          * while we look is seen as an event afterwards. */
@@ -221,7 +226,12 @@ int kernel_start(struct kernel *k, struct manager *m)
         if (e < 0 && e != -EAGAIN)
                 log_error_errno(e, "link monitor: %m");
         manager_started(m);
-        return elements_reconcile(k->elements);
+        e = elements_reconcile(k->elements);
+        if (e < 0)
+                return e;
+        /* Before serving: no slot is handed out with entries left from
+         * its last tenant. */
+        return conntrack_reconcile(k->conntrack);
 }
 
 /* ---- life ---- */
@@ -268,6 +278,8 @@ void kernel_stop(struct kernel *k)
          * and no element outlives its device needlessly. */
         elements_free(k->elements);
         k->elements = NULL;
+        conntrack_free(k->conntrack);
+        k->conntrack = NULL;
         /* It finishes queued deletions and closes. */
         reaper_free(k->reaper);
         k->reaper = NULL;

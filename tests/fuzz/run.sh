@@ -51,7 +51,7 @@ command -v "$FUZZ_CC" >/dev/null || die "$FUZZ_CC not found (libFuzzer needs cla
 case $FUZZ_SECONDS in '' | *[!0-9]*) die "FUZZ_SECONDS must be a number of seconds" ;; esac
 
 VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
-PKGS="libmnl libnftnl libsystemd json-c inih"
+PKGS="libmnl libnftnl libnetfilter_conntrack libsystemd json-c inih"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS) || die "pkg-config: $PKGS missing"
 PKG_LIBS=$(pkg-config --libs $PKGS)
 JSONC_CFLAGS=$(pkg-config --cflags json-c)
