@@ -9,7 +9,7 @@
  * the rest goes untimed in groups of 1,000, so that --slots 10000 (for the
  * dump's figure) does not spend minutes on one-by-one deletions.
  *
- *     unshare -n build/bench/kernel-floor [--slots N] [--json]
+ *     unshare -n build/bench/kernel-floor [--slots N] [--json] [--no-alias]
  *
  * It refuses to run in a namespace that has any device but lo. */
 #include <arpa/inet.h>
@@ -49,6 +49,7 @@ struct samples {
 struct bench {
         struct rtnl *rtnl;
         unsigned n;
+        bool no_alias; /* --no-alias: no IFLA_IFALIAS in the NEWLINK */
         struct slot *slots;
         struct samples create, configure, both;
         struct samples by_close, by_delete, by_group; /* by_group: per device */
@@ -147,6 +148,8 @@ static void create_slots(struct bench *b)
                 if (r < 0)
                         die(op, r);
                 slot_config(s, b->slots[s].ifindex, alias, &cfg);
+                if (b->no_alias)
+                        cfg.alias = NULL;
                 r = rtnl_configure_link(b->rtnl, &cfg, &op);
                 t2 = now_ns();
                 if (r < 0)
@@ -279,12 +282,14 @@ static void report(const struct bench *b, bool json)
 static void usage(FILE *f, const char *argv0)
 {
         fprintf(f,
-                "usage: unshare -n %s [--slots N] [--json]\n"
+                "usage: unshare -n %s [--slots N] [--json] [--no-alias]\n"
                 "\n"
                 "What a slot costs the kernel alone, with no daemon: creating and configuring N\n"
                 "TAP devices (default 1000) in this throwaway network namespace, dumping them,\n"
                 "and deleting them three ways (last close, RTM_DELLINK, by link group).\n"
-                "  --json   one JSON object instead of the table\n",
+                "  --json      one JSON object instead of the table\n"
+                "  --no-alias  no IFLA_IFALIAS: an alias in the NEWLINK that brings the link up\n"
+                "              costs a second NETDEV_CHANGE, and with it a walk of every IPv6 route\n",
                 argv0);
 }
 
@@ -293,6 +298,7 @@ int main(int argc, char **argv)
         static const struct option options[] = {
             {"slots", required_argument, NULL, 's'},
             {"json", no_argument, NULL, 'j'},
+            {"no-alias", no_argument, NULL, 'a'},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -310,6 +316,9 @@ int main(int argc, char **argv)
                         break;
                 case 'j':
                         json = true;
+                        break;
+                case 'a':
+                        b.no_alias = true;
                         break;
                 case 'h':
                         usage(stdout, argv[0]);

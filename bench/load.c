@@ -7,6 +7,10 @@
  * (default 0, 1,000, 10,000; the live slots are acquired persistent and
  * their fds closed, so the bench holds none of them) it measures:
  *
+ *   - As a client sees it: one client, Acquires back to back, every slot
+ *     kept until the pass ends, plain (fds kept) and persistent (fds closed
+ *     at once, as Firecracker's jailer opens the TAP by name), next to the
+ *     floor of each; passes interleaved, each after the machine is quiet.
  *   - Acquire -> fds in hand, p50/p99, with 1, 8 and 32 clients (one thread
  *     and one tl_client each, connected before timing). A round: every
  *     client acquires K slots back to back, all clients wait for each
@@ -34,6 +38,7 @@
  *
  *     unshare -n build/bench/load [--taplinkd PATH] [--ipv6 yes|no]
  *                                 [--levels 0,1000,10000] [--quick] [--keep]
+ *                                 [--sequential-only]
  *
  * Prints a table, then one line per figure:
  *     BENCH name=acquire_p50_us clients=8 live=1000 ipv6=yes value=812
@@ -212,6 +217,8 @@ struct level {
         long rss_end_kib;    /* after this level's measurements */
         long rss_fresh_kib;  /* a daemon started with this many live */
         double reconcile_ms; /* kill -9, restart, READY=1 */
+        bool seq_done;
+        double seq_p50[4], seq_p99[4]; /* by enum seq_kind (below) */
         struct latency lat[ELEMENTSOF(client_counts)];
         double status_p50, status_p99;
         bool pressure_done;
@@ -228,6 +235,7 @@ struct bench {
         bool ipv6;
         bool quick;
         bool keep; /* the temporary directory and the daemon's log */
+        bool sequential_only;
         unsigned levels[MAX_LEVELS];
         size_t n_levels;
 
@@ -1194,6 +1202,131 @@ static void wait_for_quiet(const char *before)
                          before);
 }
 
+/* ---- as a client sees it: one client, one Acquire after another ---- */
+
+enum seq_kind { SEQ_PLAIN, SEQ_PERSISTENT, SEQ_FLOOR, SEQ_FLOOR_PERSISTENT, SEQ_KINDS };
+
+static const char *const seq_kind_name[SEQ_KINDS] = {"plain", "persistent", "floor", "floor_persistent"};
+
+/* The daemon: Acquires back to back on one connection, every slot kept
+ * until the pass ends, as a VMM manager starting sandboxes does. Plain:
+ * the client keeps the fds. Persistent: it closes them as soon as it has
+ * them (Firecracker's jailer opens the TAP by name later). */
+static void seq_daemon(struct bench *b, unsigned n, bool persistent, struct samples *ret)
+{
+        tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
+        tl_client *c = connect_client(b);
+        tl_slot **kept = calloc(n, sizeof(*kept));
+
+        if (!kept)
+                die("out of memory");
+        opts.persistent = persistent;
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t t0 = now_ns();
+
+                if (tl_acquire(c, &opts, &kept[i]) < 0)
+                        die("Acquire: %s", tl_client_error_message(c));
+                if (persistent)
+                        close(tl_slot_take_fd(kept[i], 0));
+                samples_add(ret, now_ns() - t0);
+        }
+        for (unsigned i = 0; i < n; i++) {
+                if (tl_release(c, tl_slot_number(kept[i])) < 0)
+                        die("Release: %s", tl_client_error_message(c));
+                tl_slot_free(kept[i]);
+        }
+        free(kept);
+        tl_client_free(c);
+}
+
+/* The floor of the same: floor_acquire() n times from one thread, the
+ * devices kept; persistent: TUNSETPERSIST and the fd closed at once, so
+ * that the kernel takes the carrier down as it does when the client
+ * closes its fds. Torn down off the clock. */
+static void seq_floor(struct bench *b, unsigned n, bool persistent, struct samples *ret)
+{
+        struct worker w = {.b = b};
+        int *fds = calloc(n, sizeof(int)), *ifindexes = calloc(n, sizeof(int));
+        struct nft_elem *elems = calloc((size_t)n * NFT_SLOT_ELEMS_MAX, sizeof(*elems));
+        size_t n_elems = 0;
+        int r;
+
+        if (!fds || !ifindexes || !elems)
+                die("out of memory");
+        r = rtnl_open(&w.rtnl);
+        if (r >= 0)
+                r = nft_open(&b->floor_config, &w.nft);
+        if (r < 0)
+                die("floor: opening sockets: %s", strerror(-r));
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t t0 = now_ns();
+
+                floor_acquire(&w, 0, i);
+                fds[i] = w.fds[0];
+                ifindexes[i] = w.ifindexes[0];
+                if (persistent) {
+                        r = tap_set_persist(fds[i], true);
+                        if (r < 0)
+                                die("floor: TUNSETPERSIST: %s", strerror(-r));
+                        close(fds[i]);
+                        fds[i] = -1;
+                }
+                samples_add(ret, now_ns() - t0);
+                n_elems += nft_slot_elems(&b->floor_config, i, elems + n_elems);
+        }
+        r = rtnl_delete_links(b->rtnl, ifindexes, n, FLOOR_GROUP);
+        if (r < 0)
+                die("floor: rtnl_delete_links: %s", strerror(-r));
+        r = nft_apply(b->nft, NULL, 0, elems, n_elems);
+        if (r < 0)
+                die("floor: nft_apply (delete): %s", strerror(-r));
+        close_many(fds, n);
+        for (unsigned ph = 0; ph < 3; ph++)
+                samples_free(&w.phase[ph]);
+        rtnl_close(w.rtnl);
+        nft_close(w.nft);
+        free(fds);
+        free(ifindexes);
+        free(elems);
+}
+
+/* REPS passes of each kind, the order rotating, each after the machine
+ * is quiet again (the previous pass's releases are deletions in the
+ * background, and the kernel's carrier-off work runs up to a second
+ * late). */
+static void measure_sequential(struct bench *b, unsigned live, struct level *lv)
+{
+        unsigned n = b->quick || live >= 5000 ? 50 : 100;
+        struct samples all[SEQ_KINDS] = {{0}};
+
+        progress("live %u: one client, %u Acquires back to back, slots kept: plain, persistent (fds "
+                 "closed), and the floor of each (%d passes)",
+                 live, n, REPS);
+        for (unsigned rep = 0; rep < REPS; rep++)
+                for (unsigned i = 0; i < SEQ_KINDS; i++) {
+                        enum seq_kind k = (rep + i) % SEQ_KINDS;
+                        bool persistent = k == SEQ_PERSISTENT || k == SEQ_FLOOR_PERSISTENT;
+
+                        wait_for_quiet("a sequential pass");
+                        if (k == SEQ_PLAIN || k == SEQ_PERSISTENT)
+                                seq_daemon(b, n, persistent, &all[k]);
+                        else
+                                seq_floor(b, n, persistent, &all[k]);
+                }
+        expect_live(b, live, "after the sequential passes");
+        for (unsigned k = 0; k < SEQ_KINDS; k++) {
+                lv->seq_p50[k] = quantile_us(&all[k], 0.5);
+                lv->seq_p99[k] = quantile_us(&all[k], 0.99);
+                samples_free(&all[k]);
+        }
+        lv->seq_done = true;
+        progress("  plain p50 %.0f p99 %.0f, persistent p50 %.0f p99 %.0f; floor p50 %.0f p99 %.0f, "
+                 "floor persistent p50 %.0f p99 %.0f us",
+                 lv->seq_p50[SEQ_PLAIN], lv->seq_p99[SEQ_PLAIN], lv->seq_p50[SEQ_PERSISTENT],
+                 lv->seq_p99[SEQ_PERSISTENT], lv->seq_p50[SEQ_FLOOR], lv->seq_p99[SEQ_FLOOR],
+                 lv->seq_p50[SEQ_FLOOR_PERSISTENT], lv->seq_p99[SEQ_FLOOR_PERSISTENT]);
+}
+
 static void run_level(struct bench *b, struct level *lv)
 {
         unsigned live = lv->live;
@@ -1211,6 +1344,9 @@ static void run_level(struct bench *b, struct level *lv)
                 progress("live %u: filled in %.1f s (%.0f slots/s); daemon VmRSS %ld KiB", live, lv->fill_s,
                          live / MAX(lv->fill_s, 1e-9), lv->rss_kib);
 
+        measure_sequential(b, live, lv);
+        if (b->sequential_only)
+                return;
         measure_status(b, &lv->status_p50, &lv->status_p99);
         progress("live %u: Status round trip p50 %.0f p99 %.0f us", live, lv->status_p50, lv->status_p99);
         for (size_t ci = 0; ci < ELEMENTSOF(client_counts); ci++)
@@ -1290,6 +1426,24 @@ static void report(const struct bench *b)
                                x->n);
                 }
 
+        printf("\nAs a client sees it: one client, Acquires back to back, every slot kept until the pass\n"
+               "ends; persistent: the client closes its fds at once (the VMM opens the TAP by name).\n"
+               "The floor does the same in-process (persistent: TUNSETPERSIST, close). p50/p99 in µs.\n");
+        printf("%6s | %6s %6s | %6s %6s | %6s %6s | %6s %6s | %5s %5s %6s\n", "live", "plain", "p99",
+               "persis", "p99", "floor", "p99", "fl per", "p99", "x50", "xpers", "pe/pl");
+        for (size_t l = 0; l < b->n_levels; l++) {
+                const struct level *lv = &b->results[l];
+                const double *p50 = lv->seq_p50, *p99 = lv->seq_p99;
+
+                if (!lv->seq_done)
+                        continue;
+                printf("%6u | %6.0f %6.0f | %6.0f %6.0f | %6.0f %6.0f | %6.0f %6.0f | %5.2f %5.2f %6.2f\n",
+                       lv->live, p50[SEQ_PLAIN], p99[SEQ_PLAIN], p50[SEQ_PERSISTENT], p99[SEQ_PERSISTENT],
+                       p50[SEQ_FLOOR], p99[SEQ_FLOOR], p50[SEQ_FLOOR_PERSISTENT], p99[SEQ_FLOOR_PERSISTENT],
+                       p50[SEQ_PLAIN] / p50[SEQ_FLOOR], p50[SEQ_PERSISTENT] / p50[SEQ_FLOOR_PERSISTENT],
+                       p50[SEQ_PERSISTENT] / p50[SEQ_PLAIN]);
+        }
+
         printf("\nAcquire while releases run: %d clients acquire alone / while %d others release\n",
                PRESSURE_CLIENTS, PRESSURE_CLIENTS);
         printf("%6s | %8s %8s | %8s %8s | %9s | %s\n", "live", "alone50", "alone99", "rel p50", "rel p99",
@@ -1321,10 +1475,12 @@ static void report(const struct bench *b)
 
         /* Bytes per slot against the same daemon at 0 live after its
          * measurements (warm heap), and fresh against fresh. */
-        printf("\nMemory (VmRSS KiB), reconcile\n");
-        printf("%7s | %8s | %10s %8s | %10s %8s | %12s\n", "live", "fill s", "after fill", "B/slot", "fresh",
-               "B/slot", "reconcile ms");
-        for (size_t l = 0; l < b->n_levels; l++) {
+        if (!b->sequential_only) {
+                printf("\nMemory (VmRSS KiB), reconcile\n");
+                printf("%7s | %8s | %10s %8s | %10s %8s | %12s\n", "live", "fill s", "after fill", "B/slot",
+                       "fresh", "B/slot", "reconcile ms");
+        }
+        for (size_t l = 0; !b->sequential_only && l < b->n_levels; l++) {
                 const struct level *lv = &b->results[l];
                 long base = b->results[0].rss_end_kib;
 
@@ -1367,6 +1523,15 @@ static void report(const struct bench *b)
                         bench_line(b, "acquire_rate_per_s", extra, (long)x->rate);
                         bench_line(b, "floor_rate_per_s", extra, (long)x->floor_rate);
                 }
+                for (unsigned k = 0; lv->seq_done && k < SEQ_KINDS; k++) {
+                        char name[64];
+
+                        snprintf(extra, sizeof(extra), "clients=1 live=%u ", lv->live);
+                        snprintf(name, sizeof(name), "sequential_%s_p50_us", seq_kind_name[k]);
+                        bench_line(b, name, extra, (long)lv->seq_p50[k]);
+                        snprintf(name, sizeof(name), "sequential_%s_p99_us", seq_kind_name[k]);
+                        bench_line(b, name, extra, (long)lv->seq_p99[k]);
+                }
                 if (lv->pressure_done) {
                         snprintf(extra, sizeof(extra), "clients=%d releasers=%d live=%u ", PRESSURE_CLIENTS,
                                  PRESSURE_CLIENTS, lv->live);
@@ -1389,7 +1554,7 @@ static void report(const struct bench *b)
                 bench_line(b, "status_p99_us", extra, (long)lv->status_p99);
                 snprintf(extra, sizeof(extra), "live=%u ", lv->live);
                 bench_line(b, "rss_kib", extra, lv->rss_kib);
-                if (lv->live > 0) {
+                if (lv->live > 0 && !b->sequential_only) {
                         bench_line(b, "fill_slots_per_s", extra, (long)(lv->live / MAX(lv->fill_s, 1e-9)));
                         bench_line(b, "rss_bytes_per_slot", extra,
                                    (long)((lv->rss_kib - b->results[0].rss_end_kib) * 1024.0 / lv->live));
@@ -1434,7 +1599,7 @@ static void usage(FILE *f, const char *argv0)
 {
         fprintf(f,
                 "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] [--quick] "
-                "[--keep]\n"
+                "[--keep] [--sequential-only]\n"
                 "\n"
                 "Starts a private taplinkd in this (throwaway) network namespace and measures it\n"
                 "through libtaplink next to the same kernel work done in-process: acquire latency\n"
@@ -1446,6 +1611,7 @@ static void usage(FILE *f, const char *argv0)
                 "  --levels LIST     live-slot levels, starting with 0 (default 0,1000,10000)\n"
                 "  --quick           fewer samples\n"
                 "  --keep            keep the temporary directory (config, logs)\n"
+                "  --sequential-only only the one-client sequential passes at each level\n"
                 "  --help            this text\n",
                 argv0);
 }
@@ -1458,6 +1624,8 @@ int main(int argc, char **argv)
             {"levels", required_argument, NULL, 'l'},
             {"quick", no_argument, NULL, 'q'},
             {"keep", no_argument, NULL, 'k'},
+            /* only the one-client passes, for exploring the kernel's share */
+            {"sequential-only", no_argument, NULL, 's'},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -1484,6 +1652,9 @@ int main(int argc, char **argv)
                         break;
                 case 'k':
                         b.keep = true;
+                        break;
+                case 's':
+                        b.sequential_only = true;
                         break;
                 case 'h':
                         usage(stdout, argv[0]);

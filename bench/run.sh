@@ -4,7 +4,7 @@
 # run in a throwaway network namespace of its own (unshare -n): the host's
 # interfaces and firewall are never touched.
 #
-#   BENCH_QUICK=1   levels 0 and 1,000 only, fewer samples, IPv6 on (~2 min)
+#   BENCH_QUICK=1   levels 0 and 1,000 only, fewer samples, IPv6 on (~4 min)
 #   BENCH_LEVELS    override the levels (comma-separated, starting at 0)
 #   BENCH_ONLY=guest  only the guest-services part (bench/guest.c)
 #   BENCH_ONLY=conntrack  only the deletion of a slot's conntrack entries

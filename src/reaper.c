@@ -339,15 +339,23 @@ int reaper_delete_link(struct reaper *r, int ifindex, unsigned cookie)
 
 void reaper_close_fds(struct reaper *r, int *fds, size_t n)
 {
+        bool queued = false;
+
         pthread_mutex_lock(&r->lock);
         for (size_t i = 0; i < n; i++) {
                 if (fds[i] < 0)
                         continue;
                 if (fd_queue_push(&r->fds, fds[i]) < 0)
                         safe_close(fds[i]);
+                else
+                        queued = true;
                 fds[i] = -1;
         }
-        pthread_cond_signal(&r->wake);
+        /* Every successful Acquire comes here with its fds already taken
+         * by the reply: waking a thread for nothing would cost each
+         * Acquire a context switch on the other CPU. */
+        if (queued)
+                pthread_cond_signal(&r->wake);
         pthread_mutex_unlock(&r->lock);
 }
 
