@@ -646,7 +646,11 @@ class Chaos:
                     "slots_v6": {s["ipv6"]["subnet"] for s in listed},
                     "guests_v4": {(s["ifname"], s["ipv4"]["guest"]) for s in listed},
                     "guests_v6": {(s["ifname"], s["ipv6"]["guest"]) for s in listed},
-                    "dropped_spoofed": {s["ifname"] for s in listed}}
+                    "dropped_spoofed": {s["ifname"] for s in listed},
+                    "dropped_policy": {s["ifname"] for s in listed}}
+            # Each slot's name in the set of its egress mode, and no other.
+            for mode in ("none", "host", "public", "internet"):
+                want["egress_" + mode] = {s["ifname"] for s in listed if s.get("egress") == mode}
             for name, w in want.items():
                 got = elems.get(name)
                 if got is None:

@@ -124,7 +124,8 @@ def set_elements(table, set_name):
 
 
 def all_elements(table):
-    return {s: set_elements(table, s) for s in ("slots_v4", "slots_v6", "guests_v4", "guests_v6", "dropped_spoofed")}
+    return {s: set_elements(table, s) for s in ("slots_v4", "slots_v6", "guests_v4", "guests_v6", "dropped_spoofed",
+                                                "dropped_policy", "egress_internet")}
 
 
 def current_elements(table):
@@ -133,13 +134,16 @@ def current_elements(table):
 
 
 def expected_elements(slots):
-    """The five elements of each slot, as current_elements() returns them."""
+    """Each slot's elements, as current_elements() returns them: the six
+    its number gives, and its mode's with the default egress policy."""
     return {
         "slots_v4": sorted(s["ipv4"]["subnet"] for s in slots),
         "slots_v6": sorted(s["ipv6"]["subnet"] for s in slots),
         "guests_v4": sorted((s["ifname"], s["ipv4"]["guest"]) for s in slots),
         "guests_v6": sorted((s["ifname"], s["ipv6"]["guest"]) for s in slots),
         "dropped_spoofed": sorted(s["ifname"] for s in slots),
+        "dropped_policy": sorted(s["ifname"] for s in slots),
+        "egress_internet": sorted(s["ifname"] for s in slots),
     }
 
 

@@ -34,6 +34,12 @@ def expected_elements(slots):
         "guests_v4": sorted([s["ifname"], s["ipv4"]["guest"]] for s in slots),
         "guests_v6": sorted([s["ifname"], s["ipv6"]["guest"]] for s in slots if s["ipv6"]),
         "dropped_spoofed": sorted(s["ifname"] for s in slots),
+        "dropped_policy": sorted(s["ifname"] for s in slots),
+        # the default egress policy: mode internet, no allow entries
+        "egress_none": [], "egress_host": [], "egress_public": [],
+        "egress_internet": sorted(s["ifname"] for s in slots),
+        "allow_v4": [], "allow_proto_v4": [], "allow_port_v4": [],
+        "allow_v6": [], "allow_proto_v6": [], "allow_port_v6": [],
     }
 
 
