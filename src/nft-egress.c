@@ -248,6 +248,11 @@ static int prefix_of(const uint8_t *first, const uint8_t *last, size_t len)
         return (int)p;
 }
 
+static int allow_cmp(const void *a, const void *b)
+{
+        return egress_allow_cmp(a, b);
+}
+
 int nft_egress_from_elems(const struct nft_elem *elems, size_t n, struct egress_policy **ret)
 {
         _cleanup_free_ struct egress_policy *p =
@@ -282,8 +287,7 @@ int nft_egress_from_elems(const struct nft_elem *elems, size_t n, struct egress_
         }
         if (!have_mode)
                 return -ENOENT;
-        qsort(p->allow, p->n_allow, sizeof(p->allow[0]),
-              (int (*)(const void *, const void *))egress_allow_cmp);
+        qsort(p->allow, p->n_allow, sizeof(p->allow[0]), allow_cmp);
         *ret = TAKE_PTR(p);
         return 0;
 }
