@@ -85,6 +85,9 @@ struct nft_batch {
 };
 
 int nft_batch_start(struct nft_batch *b, uint32_t seq);
+/* The header of the batch's next message, and what finishes it. */
+struct nlmsghdr *nft_batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags);
+int nft_batch_next(struct nft_batch *b);
 int nft_batch_finish(struct nft_batch *b);
 void nft_batch_done(struct nft_batch *b);
 

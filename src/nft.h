@@ -11,14 +11,16 @@
 #include "egress.h"
 
 /* nftables through libnftnl (docs/DESIGN.md, "The nftables layout"): table
- * inet <nft_table> with four hash sets and three chains, and the per-slot
+ * inet <nft_table> with its sets and three chains, and the per-slot
  * elements. What the manager uses; the builders and parsers behind it are
  * in nft-internal.h. No logging, -errno returns.
  *
- * The module is four files: nft-build.c (pure message builders and the
- * per-slot element families), nft-parse.c (the pure element-dump parser),
- * nft.c (the socket: batches, dumps, elements, the table's deletion) and
- * nft-ruleset.c (ensure, repair and restore of the ruleset). */
+ * The module's files: nft-build.c (pure builders of the table, sets,
+ * chains and rules), nft-elems.c (pure element keys, batches and the
+ * per-slot element families), nft-egress.c (the egress policy's rules and
+ * elements), nft-parse.c (the pure dump parsers), nft.c (the socket:
+ * batches, dumps, elements, the table's deletion) and nft-ruleset.c
+ * (ensure, repair and restore of the ruleset). */
 
 enum nft_set_id {
         NFT_SET_SLOTS_V4,        /* slots_v4: ipv4_addr, subnet base */
@@ -116,7 +118,7 @@ int nft_ensure_ruleset(struct nft *n);
 int nft_restore(struct nft *n, const struct nft_elem *elems, size_t n_elems);
 
 /* How many elements a slot can have at most: one per row of the element
- * family table in nft-build.c. */
+ * family table in nft-elems.c. */
 #define NFT_SLOT_ELEMS_MAX 6
 
 /* The elements of a slot, one per element family that applies (five, three

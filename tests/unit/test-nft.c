@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-build nft-parse nft-egress egress slot config config-values
+// MODULES: nft-build nft-elems nft-parse nft-egress egress slot config config-values
 /* The nftables builders and the element-dump parser, without a socket:
  * every batch is built, then parsed back with libmnl and libnftnl. */
 #include <arpa/inet.h>
