@@ -13,34 +13,30 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "config-values.h"
 #include "macro.h"
 #include "nft-internal.h"
 
-/* What `public` never reaches: exactly this list (taplinkd.conf(5)). */
-static const char *const public_deny[] = {
-    "0.0.0.0/8",    "10.0.0.0/8",     "100.64.0.0/10",  "127.0.0.0/8", "169.254.0.0/16",   "172.16.0.0/12",
-    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15",  "224.0.0.0/3", "168.63.129.16/32", "::/128",
-    "::1/128",      "::ffff:0:0/96",  "64:ff9b:1::/48", "fc00::/7",    "fe80::/10",        "ff00::/8",
-};
+/* What `public` never reaches: exactly this list (taplinkd.conf(5)), in
+ * the syntax of [network] isolate, read by the same parser. */
+static const char public_deny[] =
+    "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, "
+    "172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/3, "
+    "168.63.129.16/32, ::/128, ::1/128, ::ffff:0:0/96, 64:ff9b:1::/48, fc00::/7, "
+    "fe80::/10, ff00::/8";
 
 int nft_egress_layout_init(struct nft_layout *l)
 {
-        struct config_network nets[ELEMENTSOF(public_deny)];
+        struct config_network nets[CONFIG_ISOLATE_MAX];
+        _cleanup_free_ char *msg = NULL;
+        size_t n = 0;
+        int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(public_deny); i++) {
-                char text[64], *slash;
-                snprintf(text, sizeof(text), "%s", public_deny[i]);
-                slash = strchr(text, '/');
-                *slash = '\0';
-                nets[i].family = strchr(text, ':') ? AF_INET6 : AF_INET;
-                nets[i].prefix_len = (unsigned)atoi(slash + 1);
-                if (inet_pton(nets[i].family, text, &nets[i].addr) != 1)
-                        return -EINVAL;
-        }
-        _Static_assert(ELEMENTSOF(public_deny) <= CONFIG_ISOLATE_MAX,
-                       "the deny list fits the interval builder");
-        l->n_deny_v4 = nft_networks_to_intervals(nets, ELEMENTSOF(nets), AF_INET, l->deny_v4);
-        l->n_deny_v6 = nft_networks_to_intervals(nets, ELEMENTSOF(nets), AF_INET6, l->deny_v6);
+        r = config_parse_networks(public_deny, nets, &n, &msg);
+        if (r < 0)
+                return r;
+        l->n_deny_v4 = nft_networks_to_intervals(nets, n, AF_INET, l->deny_v4);
+        l->n_deny_v6 = nft_networks_to_intervals(nets, n, AF_INET6, l->deny_v6);
         return 0;
 }
 
