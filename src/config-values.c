@@ -67,6 +67,44 @@ int config_parse_number(const char *value, unsigned min, unsigned max, unsigned 
         return 0;
 }
 
+int config_parse_range(const char *value, unsigned min, unsigned max, unsigned *ret_low, unsigned *ret_high,
+                       char **ret_msg)
+{
+        const char *dash = strchr(value, '-');
+        _cleanup_free_ char *low_text = NULL;
+        const char *high_text;
+        unsigned low, high;
+        size_t n;
+        int r;
+
+        if (!dash)
+                return config_fail(ret_msg, "%s is not a range LOW-HIGH (two numbers joined by '-')", value);
+        /* Blanks around the '-' are fine, "20000 - 29999" reads well. */
+        n = (size_t)(dash - value);
+        while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+                n--;
+        high_text = dash + 1 + strspn(dash + 1, " \t");
+        if (n == 0 || high_text[0] == '\0')
+                return config_fail(ret_msg, "%s is not a range LOW-HIGH (two numbers joined by '-')", value);
+        low_text = strndup(value, n);
+        if (!low_text) {
+                *ret_msg = NULL;
+                return -ENOMEM;
+        }
+        /* A second '-' (a sign, or a third number) makes HIGH no number. */
+        r = config_parse_number(low_text, min, max, &low, ret_msg);
+        if (r < 0)
+                return r;
+        r = config_parse_number(high_text, min, max, &high, ret_msg);
+        if (r < 0)
+                return r;
+        if (low > high)
+                return config_fail(ret_msg, "%s: the low end %u is above the high end %u", value, low, high);
+        *ret_low = low;
+        *ret_high = high;
+        return 0;
+}
+
 int config_parse_boolean(const char *value, bool *ret, char **ret_msg)
 {
         static const char *const yes[] = {"yes", "true", "1"};

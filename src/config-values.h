@@ -23,6 +23,11 @@ int config_parse_decimal(const char *s, unsigned min, unsigned max, unsigned *re
 /* config_parse_decimal() with a message. */
 int config_parse_number(const char *value, unsigned min, unsigned max, unsigned *ret, char **ret_msg);
 
+/* "LOW-HIGH": two strict decimals in min..max, LOW <= HIGH, blanks allowed
+ * around the '-'. */
+int config_parse_range(const char *value, unsigned min, unsigned max, unsigned *ret_low, unsigned *ret_high,
+                       char **ret_msg);
+
 /* yes/no, true/false, 1/0, in any case. */
 int config_parse_boolean(const char *value, bool *ret, char **ret_msg);
 

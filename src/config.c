@@ -12,6 +12,7 @@
 #include "config.h"
 #include "protocol.h"
 #include "macro.h"
+#include "publish.h"
 #include "slot.h"
 
 #define DEFAULT_GROUP "taplink"
@@ -47,6 +48,8 @@ enum key_id {
         KEY_DNS_SERVERS,
         KEY_DNS_SEARCH,
         KEY_DEFAULT_EGRESS,
+        KEY_PUBLISH_PORT_RANGE,
+        KEY_MAX_PUBLISHED_PER_SLOT,
         _KEY_MAX,
 };
 
@@ -238,6 +241,16 @@ static int parse_default_egress(struct config *c, const char *value, char **ret_
         return 0;
 }
 
+static int parse_publish_port_range(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_range(value, 1, 65535, &c->publish_port_min, &c->publish_port_max, ret_msg);
+}
+
+static int parse_max_published_per_slot(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_number(value, 0, PUBLISH_PORTS_MAX, &c->max_published_per_slot, ret_msg);
+}
+
 static const struct key_def keys[_KEY_MAX] = {
     [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
     [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
@@ -264,6 +277,9 @@ static const struct key_def keys[_KEY_MAX] = {
     [KEY_DNS_SERVERS] = {"guest", "dns_servers", parse_dns_servers, false, true},
     [KEY_DNS_SEARCH] = {"guest", "dns_search", parse_dns_search, true, false},
     [KEY_DEFAULT_EGRESS] = {"policy", "default_egress", parse_default_egress, false, false},
+    [KEY_PUBLISH_PORT_RANGE] = {"policy", "publish_port_range", parse_publish_port_range, false, false},
+    [KEY_MAX_PUBLISHED_PER_SLOT] = {"policy", "max_published_per_slot", parse_max_published_per_slot, false,
+                                    false},
 };
 
 static bool known_section(const char *name, size_t len)
@@ -430,6 +446,9 @@ int config_init(struct config *c, char **ret_warning)
             .mtu = 1500,
             .masquerade = true,
             .default_egress = TAPLINKD_EGRESS_MODE_COUNT - 1, /* internet */
+            .publish_port_min = CONFIG_PUBLISH_PORT_MIN,
+            .publish_port_max = CONFIG_PUBLISH_PORT_MAX,
+            .max_published_per_slot = 16,
             .max_slots_per_user = 64,
             .guest_dhcp = true,
             .guest_router_advertisements = true,
@@ -599,9 +618,10 @@ static int config_handler(void *user, const char *section, const char *name, con
                 return 0;
 
         if (section[0] == '\0')
-                return ctx_fail(ctx, -EINVAL,
-                                "%s: key outside of any section ([daemon], [network], [access], [guest])",
-                                name);
+                return ctx_fail(
+                    ctx, -EINVAL,
+                    "%s: key outside of any section ([daemon], [network], [access], [guest], [policy])",
+                    name);
         if (!known_section(section, strlen(section)))
                 return ctx_fail(ctx, -EINVAL, "unknown section [%s]", section);
 
@@ -874,6 +894,8 @@ void config_print(const struct config *c, FILE *f)
         static const char *const modes[] = {TAPLINKD_EGRESS_MODES};
         fprintf(f, "\n[policy]\n");
         fprintf(f, "default_egress = %s\n", modes[c->default_egress]);
+        fprintf(f, "publish_port_range = %u-%u\n", c->publish_port_min, c->publish_port_max);
+        fprintf(f, "max_published_per_slot = %u\n", c->max_published_per_slot);
 }
 
 void config_done(struct config *c)

@@ -19,6 +19,8 @@
 #define CONFIG_MAX_SLOTS_LIMIT (1u << 20)      /* upper bound for max_slots */
 #define CONFIG_DHCP_LEASE_TIME_MIN 60u         /* bounds of dhcp_lease_time, seconds */
 #define CONFIG_DHCP_LEASE_TIME_MAX 2147483647u /* 2^31-1 */
+#define CONFIG_PUBLISH_PORT_MIN 20000u         /* the default publish_port_range */
+#define CONFIG_PUBLISH_PORT_MAX 29999u
 /* Older names of protocol.h's bounds (manager.c and tests still use them). */
 #define CONFIG_LABEL_MAX TAPLINKD_LABEL_MAX
 #define CONFIG_IPV6_MIN_MTU TAPLINKD_IPV6_MTU_MIN
@@ -61,6 +63,10 @@ struct config {
 
         /* [policy] */
         int default_egress; /* enum egress_mode */
+        /* publish_port_range: the host ports a non-root client may publish
+         * (docs/DESIGN.md, "Published ports"); root may publish any. */
+        unsigned publish_port_min, publish_port_max; /* 1 <= min <= max <= 65535 */
+        unsigned max_published_per_slot;             /* 0..PUBLISH_PORTS_MAX */
 
         /* [access] */
         uid_t *allow_users;

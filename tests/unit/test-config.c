@@ -136,6 +136,10 @@ static void assert_config_equal(const struct config *a, const struct config *b)
         if (a->n_allow_groups > 0)
                 assert_memory_equal(a->allow_groups, b->allow_groups, a->n_allow_groups * sizeof(gid_t));
         assert_int_equal(a->max_slots_per_user, b->max_slots_per_user);
+        assert_int_equal(a->default_egress, b->default_egress);
+        assert_int_equal(a->publish_port_min, b->publish_port_min);
+        assert_int_equal(a->publish_port_max, b->publish_port_max);
+        assert_int_equal(a->max_published_per_slot, b->max_published_per_slot);
         assert_string_equal(a->allow_users_text, b->allow_users_text);
         assert_string_equal(a->allow_groups_text, b->allow_groups_text);
         assert_int_equal(a->effective_max_slots, b->effective_max_slots);
@@ -189,6 +193,10 @@ static void test_defaults(void **state)
         assert_int_equal(c.dns.n_v4, 0);
         assert_int_equal(c.dns.n_v6, 0);
         assert_string_equal(c.dns.search, "");
+        assert_int_equal(c.default_egress, 3); /* internet */
+        assert_int_equal(c.publish_port_min, 20000);
+        assert_int_equal(c.publish_port_max, 29999);
+        assert_int_equal(c.max_published_per_slot, 16);
 
         if (getgrnam("taplink")) {
                 assert_null(warning);
@@ -264,7 +272,12 @@ static const char every_key[] = "# every key, none at its default\n"
                                 "dhcpv6 = 0\n"
                                 "dhcp_lease_time = 3600\n"
                                 "dns_servers = 192.0.2.53, 2001:db8::53 198.51.100.53\n"
-                                "dns_search = lab.example.org.\n";
+                                "dns_search = lab.example.org.\n"
+                                "\n"
+                                "[policy]\n"
+                                "default_egress = public\n"
+                                "publish_port_range = 1024 - 2047\n"
+                                "max_published_per_slot = 0\n";
 
 static void test_every_key(void **state)
 {
@@ -311,6 +324,10 @@ static void test_every_key(void **state)
         assert_string_equal(ntop6(&c.dns.v6[0], buf), "2001:db8::53");
         /* the root's dot is implied */
         assert_string_equal(c.dns.search, "lab.example.org");
+        assert_int_equal(c.default_egress, 2); /* public */
+        assert_int_equal(c.publish_port_min, 1024);
+        assert_int_equal(c.publish_port_max, 2047);
+        assert_int_equal(c.max_published_per_slot, 0);
         config_done(&c);
 }
 
@@ -364,6 +381,16 @@ static const struct good_case good_cases[] = {
         { "[guest]\ndns_servers = none\n", FIELD(dns_auto), true, 0 },
         { "[guest]\ndns_servers = AUTO\n", FIELD(dns_auto), true, 1 },
         { "[guest]\ndns_servers = 192.0.2.1\n", FIELD(dns_auto), true, 0 },
+        /* [policy] */
+        { "[policy]\npublish_port_range = 1-65535\n", FIELD(publish_port_min), false, 1 },
+        { "[policy]\npublish_port_range = 1-65535\n", FIELD(publish_port_max), false, 65535 },
+        { "[policy]\npublish_port_range = 8080-8080\n", FIELD(publish_port_min), false, 8080 },
+        { "[policy]\npublish_port_range = 8080-8080\n", FIELD(publish_port_max), false, 8080 },
+        { "[policy]\npublish_port_range=30000\t-\t39999\n", FIELD(publish_port_min), false, 30000 },
+        { "[policy]\npublish_port_range=30000\t-\t39999\n", FIELD(publish_port_max), false, 39999 },
+        { "[policy]\nmax_published_per_slot = 0\n", FIELD(max_published_per_slot), false, 0 },
+        { "[policy]\nmax_published_per_slot = 1\n", FIELD(max_published_per_slot), false, 1 },
+        { "[policy]\nmax_published_per_slot = 256\n", FIELD(max_published_per_slot), false, 256 },
         /* effective max_slots */
         { "", 0, false, 16384 },
         { "[network]\nipv6_pool = fd00::/56\n", 0, false, 256 },
@@ -569,7 +596,47 @@ static const struct bad_case bad_cases[] = {
         { "[guest]\ndns = auto\n", 0, 2, "unknown key dns in [guest]" },
         { "[network]\ndhcp = yes\n", 0, 2, "unknown key dhcp in [network] (it belongs in [guest])" },
         { "[guest]\nmtu = 1500\n", 0, 2, "unknown key mtu in [guest] (it belongs in [network])" },
-        { "dhcp = yes\n", 0, 1, "dhcp: key outside of any section ([daemon], [network], [access], [guest])" },
+        { "dhcp = yes\n", 0, 1, "dhcp: key outside of any section ([daemon], [network], [access], [guest], [policy])" },
+        /* [policy] */
+        { "[policy]\npublish_port_range = 20000\n", 0, 2,
+          "publish_port_range: 20000 is not a range LOW-HIGH (two numbers joined by '-')" },
+        { "[policy]\npublish_port_range = -29999\n", 0, 2, "publish_port_range: -29999 is not a range LOW-HIGH" },
+        { "[policy]\npublish_port_range = 20000-\n", 0, 2, "publish_port_range: 20000- is not a range LOW-HIGH" },
+        { "[policy]\npublish_port_range = 20000 -\n", 0, 2, "publish_port_range: 20000 - is not a range LOW-HIGH" },
+        { "[policy]\npublish_port_range = -\n", 0, 2, "publish_port_range: - is not a range LOW-HIGH" },
+        { "[policy]\npublish_port_range = 0-100\n", 0, 2, "publish_port_range: 0 is out of range 1..65535" },
+        { "[policy]\npublish_port_range = 1-65536\n", 0, 2, "publish_port_range: 65536 is out of range 1..65535" },
+        { "[policy]\npublish_port_range = 99999999999-1\n", 0, 2,
+          "publish_port_range: 99999999999 is out of range 1..65535" },
+        { "[policy]\npublish_port_range = 30000-20000\n", 0, 2,
+          "publish_port_range: 30000-20000: the low end 30000 is above the high end 20000" },
+        { "[policy]\npublish_port_range = 020000-29999\n", 0, 2,
+          "publish_port_range: 020000 is not a decimal number" },
+        { "[policy]\npublish_port_range = +1-5\n", 0, 2, "publish_port_range: +1 is not a decimal number" },
+        { "[policy]\npublish_port_range = 1--5\n", 0, 2, "publish_port_range: -5 is not a decimal number" },
+        { "[policy]\npublish_port_range = 1-5-9\n", 0, 2, "publish_port_range: 5-9 is not a decimal number" },
+        { "[policy]\npublish_port_range = 1x-5\n", 0, 2, "publish_port_range: 1x is not a decimal number" },
+        { "[policy]\npublish_port_range = 1 2-5\n", 0, 2, "publish_port_range: 1 2 is not a decimal number" },
+        { "[policy]\npublish_port_range = 20000:29999\n", 0, 2,
+          "publish_port_range: 20000:29999 is not a range LOW-HIGH" },
+        { "[policy]\npublish_port_range =\n", 0, 2, "publish_port_range: missing value" },
+        { "[policy]\npublish_port_range = 1-2\n  3-4\n", 0, 3,
+          "publish_port_range: indented line continues the value of publish_port_range" },
+        { "[policy]\npublish_port_range = 1-2\npublish_port_range = 3-4\n", 0, 3,
+          "duplicate key publish_port_range (already set at line 2)" },
+        { "[network]\npublish_port_range = 1-2\n", 0, 2,
+          "unknown key publish_port_range in [network] (it belongs in [policy])" },
+        { "[policy]\nmax_published_per_slot = 257\n", 0, 2, "max_published_per_slot: 257 is out of range 0..256" },
+        { "[policy]\nmax_published_per_slot = 4294967296\n", 0, 2,
+          "max_published_per_slot: 4294967296 is out of range 0..256" },
+        { "[policy]\nmax_published_per_slot = -1\n", 0, 2, "max_published_per_slot: -1 is not a decimal number" },
+        { "[policy]\nmax_published_per_slot = 16x\n", 0, 2, "max_published_per_slot: 16x is not a decimal number" },
+        { "[policy]\nmax_published_per_slot = 016\n", 0, 2, "max_published_per_slot: 016 is not a decimal number" },
+        { "[policy]\nmax_published_per_slot =\n", 0, 2, "max_published_per_slot: missing value" },
+        { "[access]\nmax_published_per_slot = 1\n", 0, 2,
+          "unknown key max_published_per_slot in [access] (it belongs in [policy])" },
+        { "max_published_per_slot = 1\n", 0, 1,
+          "max_published_per_slot: key outside of any section ([daemon], [network], [access], [guest], [policy])" },
         /* [access] */
         { "[access]\nallow_users = root, nosuchuser-taplinkd-test\n", 0, 2,
           "allow_users: no such user nosuchuser-taplinkd-test" },
@@ -971,6 +1038,10 @@ static void test_print(void **state)
             "\ndhcp_lease_time = 3600\n",
             "\ndns_servers = 192.0.2.53, 198.51.100.53, 2001:db8::53\n",
             "\ndns_search = lab.example.org\n",
+            "\n[policy]\n",
+            "\ndefault_egress = public\n",
+            "\npublish_port_range = 1024-2047\n",
+            "\nmax_published_per_slot = 0\n",
         };
         char *error = NULL, *text;
         struct config c;
@@ -997,6 +1068,9 @@ static void test_print(void **state)
         assert_non_null(strstr(text, "\n[guest]\ndhcp = yes\nrouter_advertisements = yes\ndhcpv6 = yes\n"
                                      "dhcp_lease_time = 86400\ndns_servers = auto\ndns_search =\n"));
         assert_null(strstr(text, "take effect only with ipv6 = yes"));
+        assert_non_null(strstr(text,
+                               "\n[policy]\ndefault_egress = internet\npublish_port_range = 20000-29999\n"
+                               "max_published_per_slot = 16\n"));
         free(text);
         config_done(&c);
 }
@@ -1010,6 +1084,8 @@ static void test_round_trip(void **state)
         round_trip("[guest]\ndhcp = no\ndhcp_lease_time = 2147483647\ndns_servers = none\n"
                    "dns_search = x.\n");
         round_trip("[guest]\ndns_servers = 192.0.2.1,2001:db8::1\ndns_search = " LABEL_63 "." LABEL_63 "\n");
+        round_trip("[policy]\npublish_port_range = 65535-65535\nmax_published_per_slot = 256\n");
+        round_trip("[policy]\ndefault_egress = none\npublish_port_range = 1 -65535\n");
 }
 
 /* --- load over load, finish ---------------------------------------------- */
