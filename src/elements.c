@@ -31,7 +31,7 @@ struct elements {
 
 /* Everything a slot has in the sets: the elements its number gives, and
  * those of its egress policy. */
-#define SLOT_ELEMS_MAX (NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX)
+#define SLOT_ELEMS_MAX (NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX + NFT_PUBLISH_ELEMS_MAX)
 
 static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_elem ret[SLOT_ELEMS_MAX])
 {
@@ -39,8 +39,11 @@ static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_el
         size_t n = nft_slot_elems(el->config, slot, ret);
         char name[IFNAMSIZ];
 
-        if (r && r->egress && slot_ifname(el->config, slot, name) == 0)
+        if (n == 0 || !r)
+                return n;
+        if (r->egress && slot_ifname(el->config, slot, name) == 0)
                 n += nft_egress_elems(name, r->egress, ret + n);
+        n += nft_publish_elems(el->config, slot, r->published, ret + n);
         return n;
 }
 
@@ -178,6 +181,11 @@ static int elem_slot(const struct config *c, const struct nft_elem *e, unsigned 
         case NFT_SET_DROPPED_SPOOFED:
         case NFT_SET_DROPPED_POLICY:
                 return slot_from_ifname(c, e->ifname, ret);
+        case NFT_SET_PUBLISHED_V4:
+        case NFT_SET_PUBLISHED_ANY_V4:
+        case NFT_SET_PUBLISHED_V6:
+        case NFT_SET_PUBLISHED_ANY_V6:
+                return nft_publish_elem_slot(c, e, ret);
         default:
                 return slot_from_ifname(c, e->ifname, ret);
         }
@@ -287,6 +295,51 @@ static int adopt_policies(struct elements *el, const struct nft_elem *dumped, si
         return 0;
 }
 
+struct slot_elem {
+        unsigned slot;
+        struct nft_elem elem;
+};
+
+static int cmp_slot_elem(const void *a, const void *b)
+{
+        const struct slot_elem *x = a, *y = b;
+        return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* Adopted slots get their published ports back from the maps, whose data
+ * names the slot's guest. */
+static int adopt_published(struct elements *el, const struct nft_elem *dumped, size_t n_dumped)
+{
+        _cleanup_free_ struct slot_elem *v = calloc(n_dumped + 1, sizeof(*v));
+        size_t n = 0;
+
+        if (!v)
+                return log_error_errno(-ENOMEM, "nftables: reading the slots' published ports: %m");
+        for (size_t i = 0; i < n_dumped; i++)
+                if (nft_publish_set(dumped[i].set) &&
+                    nft_publish_elem_slot(el->config, &dumped[i], &v[n].slot) == 0)
+                        v[n++].elem = dumped[i];
+        qsort(v, n, sizeof(*v), cmp_slot_elem);
+
+        for (size_t i = 0; i < n;) {
+                unsigned slot = v[i].slot;
+                struct slot_rec *r = manager_slot(el->manager, slot);
+                struct nft_elem group[NFT_PUBLISH_ELEMS_MAX];
+                struct publish_list *l = NULL;
+                size_t count = 0;
+
+                for (; i < n && v[i].slot == slot; i++)
+                        if (count < ELEMENTSOF(group))
+                                group[count++] = v[i].elem;
+                if (!r || r->published)
+                        continue; /* stale: the reconcile removes them */
+                if (nft_publish_from_elems(group, count, &l) < 0)
+                        return log_error_errno(-ENOMEM, "nftables: reading the slots' published ports: %m");
+                manager_set_published(r, l);
+        }
+        return 0;
+}
+
 int elements_reconcile(struct elements *el)
 {
         _cleanup_free_ struct nft_elem *dumped = NULL, *add = NULL;
@@ -299,6 +352,8 @@ int elements_reconcile(struct elements *el)
                 return log_error_errno(e, "nftables: dumping the set elements of table %s failed: %m",
                                        el->config->nft_table);
         e = adopt_policies(el, dumped, n_dumped);
+        if (e >= 0)
+                e = adopt_published(el, dumped, n_dumped);
         if (e < 0)
                 goto out;
         for (size_t i = 0; i < n_dumped; i++)
@@ -332,11 +387,30 @@ static bool elem_in(const struct nft_elem *e, const struct nft_elem *list, size_
         return false;
 }
 
+/* Replaces a slot's elements old[] by new[] in one batch: what is in
+ * both stays untouched. */
+static int replace_elems(struct elements *el, const struct nft_elem *old, size_t n_old,
+                         const struct nft_elem *new, size_t n_new)
+{
+        _cleanup_free_ struct nft_elem *add = calloc(n_new + 1, sizeof(*add)),
+                                       *del = calloc(n_old + 1, sizeof(*del));
+        size_t n_add = 0, n_del = 0;
+
+        if (!add || !del)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_new; i++)
+                if (!elem_in(&new[i], old, n_old))
+                        add[n_add++] = new[i];
+        for (size_t i = 0; i < n_old; i++)
+                if (!elem_in(&old[i], new, n_new))
+                        del[n_del++] = old[i];
+        return apply_with_repair(el, add, n_add, del, n_del);
+}
+
 int elements_set_egress(struct elements *el, struct slot_rec *r, struct egress_policy *p)
 {
-        struct nft_elem old[NFT_EGRESS_ELEMS_MAX], new[NFT_EGRESS_ELEMS_MAX], add[NFT_EGRESS_ELEMS_MAX],
-            del[NFT_EGRESS_ELEMS_MAX];
-        size_t n_old = 0, n_new, n_add = 0, n_del = 0;
+        struct nft_elem old[NFT_EGRESS_ELEMS_MAX], new[NFT_EGRESS_ELEMS_MAX];
+        size_t n_old = 0, n_new;
         char name[IFNAMSIZ];
         int e;
 
@@ -345,17 +419,28 @@ int elements_set_egress(struct elements *el, struct slot_rec *r, struct egress_p
         if (r->egress)
                 n_old = nft_egress_elems(name, r->egress, old);
         n_new = nft_egress_elems(name, p, new);
-        for (size_t i = 0; i < n_new; i++)
-                if (!elem_in(&new[i], old, n_old))
-                        add[n_add++] = new[i];
-        for (size_t i = 0; i < n_old; i++)
-                if (!elem_in(&old[i], new, n_new))
-                        del[n_del++] = old[i];
         /* One batch: the slot is never without a mode in between. */
-        e = apply_with_repair(el, add, n_add, del, n_del);
+        e = replace_elems(el, old, n_old, new, n_new);
         if (e < 0)
                 return e;
         manager_set_egress(r, p);
+        return 0;
+}
+
+int elements_set_published(struct elements *el, struct slot_rec *r, struct publish_list *l)
+{
+        _cleanup_free_ struct nft_elem *old = calloc(NFT_PUBLISH_ELEMS_MAX, sizeof(*old)),
+                                       *new = calloc(NFT_PUBLISH_ELEMS_MAX, sizeof(*new));
+        int e;
+
+        if (!old || !new)
+                return -ENOMEM;
+        size_t n_old = nft_publish_elems(el->config, r->slot, r->published, old);
+        size_t n_new = nft_publish_elems(el->config, r->slot, l, new);
+        e = replace_elems(el, old, n_old, new, n_new);
+        if (e < 0)
+                return e;
+        manager_set_published(r, l);
         return 0;
 }
 

@@ -30,6 +30,8 @@ int elements_add(struct elements *el, unsigned slot);
  * nft batch: the elements of the old policy that the new one lacks go, the
  * new ones come. */
 int elements_set_egress(struct elements *el, struct slot_rec *r, struct egress_policy *p);
+/* The same for its published ports: l becomes r's on success. */
+int elements_set_published(struct elements *el, struct slot_rec *r, struct publish_list *l);
 
 /* Start-up, after adoption: the sets hold exactly the live slots'
  * elements afterwards. */

@@ -56,6 +56,12 @@ static int op_set_egress(void *ctx, struct slot_rec *r, struct egress_policy *p)
         return elements_set_egress(k->elements, r, p);
 }
 
+static int op_set_published(void *ctx, struct slot_rec *r, struct publish_list *l)
+{
+        struct kernel *k = ctx;
+        return elements_set_published(k->elements, r, l);
+}
+
 static int op_delete_link(void *ctx, int ifindex, unsigned slot)
 {
         struct kernel *k = ctx;
@@ -73,6 +79,7 @@ const struct manager_ops kernel_ops = {
     .configure_link = op_configure_link,
     .add_elements = op_add_elements,
     .set_egress = op_set_egress,
+    .set_published = op_set_published,
     .delete_link = op_delete_link,
     .close_fds = op_close_fds,
 };

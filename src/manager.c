@@ -130,6 +130,7 @@ static void rec_free(struct manager *m, struct slot_rec *r)
         waiters_done(r, -ESHUTDOWN, "shutdown");
         free(r->label);
         free(r->egress);
+        free(r->published);
         free(r);
 }
 
@@ -347,7 +348,8 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         r->label = req->label ? strdup(req->label) : NULL;
         r->egress =
             req->egress ? egress_policy_dup(req->egress) : egress_policy_new(m->config->default_egress, 0);
-        if ((!req->label || r->label) && r->egress) {
+        r->published = req->published ? publish_list_dup(req->published) : NULL;
+        if ((!req->label || r->label) && r->egress && (!req->published || r->published)) {
                 struct rtnl_link_config lc = link_config(m, r);
                 *ret_op = "RTM_NEWLINK";
                 e = m->ops->configure_link(m->ops_ctx, &lc, ret_op);
@@ -422,6 +424,19 @@ int manager_change_egress(struct manager *m, struct slot_rec *r, struct egress_p
         if (r->phase != SLOT_LIVE)
                 return -ENOENT;
         e = m->ops->set_egress(m->ops_ctx, r, p);
+        if (e < 0)
+                return e;
+        manager_slot_changed(m, r);
+        return 0;
+}
+
+int manager_change_published(struct manager *m, struct slot_rec *r, struct publish_list *l)
+{
+        int e;
+
+        if (r->phase != SLOT_LIVE)
+                return -ENOENT;
+        e = m->ops->set_published(m->ops_ctx, r, l);
         if (e < 0)
                 return e;
         manager_slot_changed(m, r);
@@ -583,6 +598,12 @@ void manager_set_egress(struct slot_rec *r, struct egress_policy *p)
 {
         free(r->egress);
         r->egress = p;
+}
+
+void manager_set_published(struct slot_rec *r, struct publish_list *l)
+{
+        free(r->published);
+        r->published = l;
 }
 
 unsigned manager_slots_in_use(const struct manager *m)

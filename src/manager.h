@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "egress.h"
+#include "publish.h"
 #include "rtnl.h"
 #include "tap.h"
 
@@ -70,6 +71,9 @@ struct slot_rec {
         /* Its egress policy (docs/DESIGN.md, "Egress policy"); NULL only
          * for an adopted slot before reconcile read it from the kernel. */
         struct egress_policy *egress;
+        /* Its published ports (docs/DESIGN.md, "Published ports"); NULL:
+         * none. */
+        struct publish_list *published;
 
         /* The caller's cookie while an Acquire runs (manager_acquire). */
         void *acquire_cookie;
@@ -97,6 +101,8 @@ struct manager_ops {
         /* Replaces a live slot's egress policy in one commit; on success p
          * is r's (manager_set_egress()). */
         int (*set_egress)(void *ctx, struct slot_rec *r, struct egress_policy *p);
+        /* The same for its published ports (manager_set_published()). */
+        int (*set_published)(void *ctx, struct slot_rec *r, struct publish_list *l);
         /* Deletes the device off the event loop. A failure comes back by
          * manager_link_delete_failed(), a success as manager_link_gone(). */
         int (*delete_link)(void *ctx, int ifindex, unsigned slot);
@@ -145,6 +151,7 @@ struct slot_request {
         bool vnet_header;
         bool persistent;
         const struct egress_policy *egress; /* copied; NULL: default_egress */
+        const struct publish_list *published; /* copied; NULL: none */
 };
 
 /* Makes a slot: a device, its configuration, its elements; then the slot
@@ -169,6 +176,9 @@ int manager_release(struct manager *m, struct slot_rec *r, manager_release_fn do
 /* SetEgress: gives a live slot policy p (taken over on success) and runs
  * the "changed" subscribers. -ENOENT: not live. */
 int manager_change_egress(struct manager *m, struct slot_rec *r, struct egress_policy *p);
+/* Publish, Unpublish: gives a live slot the ports l (taken over on
+ * success) and runs the "changed" subscribers. */
+int manager_change_published(struct manager *m, struct slot_rec *r, struct publish_list *l);
 
 /* A live slot's settings changed: runs the "changed" subscribers. */
 void manager_slot_changed(struct manager *m, struct slot_rec *r);
@@ -205,6 +215,8 @@ struct slot_rec *manager_records(const struct manager *m);
  * when there are none. Returns how many, or -ENOMEM. */
 /* Replaces r's egress policy with p (taken over; freed with the record). */
 void manager_set_egress(struct slot_rec *r, struct egress_policy *p);
+/* Replaces r's published ports with l (taken over; NULL: none). */
+void manager_set_published(struct slot_rec *r, struct publish_list *l);
 ssize_t manager_records_by_slot(const struct manager *m, struct slot_rec ***ret);
 /* Slots acquiring, live or releasing. */
 unsigned manager_slots_in_use(const struct manager *m);

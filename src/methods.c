@@ -11,6 +11,7 @@
 #include "monitor.h"
 #include "params.h"
 #include "policy.h"
+#include "ports.h"
 #include "protocol.h"
 #include "slot-json.h"
 #include "slot.h"
@@ -21,6 +22,7 @@ struct acquire_req {
         struct slot_request req; /* req.label is label, req.egress egress */
         char *label;
         struct egress_policy *egress;
+        struct publish_list *published;
         struct acquire_req *next;
 };
 
@@ -126,6 +128,7 @@ static void acquire_req_free(struct acquire_req *q)
         varlink_conn_unref(q->conn);
         free(q->label);
         free(q->egress);
+        free(q->published);
         free(q);
 }
 
@@ -138,6 +141,14 @@ static void run_acquire(struct methods *mt, struct acquire_req *q)
         if (policy_check_quota(mt->config, &mt->quota, uid) < 0) {
                 reply_error_int(q->conn, TAPLINKD_ERROR_QUOTA_EXCEEDED, "limit",
                                 mt->config->max_slots_per_user);
+                return;
+        }
+        /* Checked when the Acquire runs, not when it was queued: the
+         * Acquires before it may have taken the ports. */
+        const struct publish_port *port;
+        e = ports_check(mt->config, mt->manager, uid, NULL, q->published, &port);
+        if (e < 0) {
+                ports_reply_error(q->conn, mt->config, e, port);
                 return;
         }
         q->req.owner = uid;
@@ -207,6 +218,8 @@ static void method_acquire(struct methods *mt, struct varlink_conn *conn, struct
         q->req.label = q->label;
         q->egress = TAKE_PTR(p->egress);
         q->req.egress = q->egress;
+        q->published = TAKE_PTR(p->published);
+        q->req.published = q->published;
         QUEUE_PUSH(&mt->acquires, q);
         if (mt->acquire_queued)
                 mt->acquire_queued(mt->acquire_queued_ctx);
@@ -273,6 +286,59 @@ static void method_set_egress(struct methods *mt, struct varlink_conn *conn, str
         log_debug("tap slot %u: egress %s, %zu allow entries (uid %u)", r->slot,
                   egress_mode_to_string(r->egress->mode), r->egress->n_allow, (unsigned)peer->uid);
         reply_slot(mt, conn, r);
+}
+
+/* Publish and Unpublish: the slot's new list of ports, checked, in one
+ * commit. */
+static void change_published(struct methods *mt, struct varlink_conn *conn, struct call_params *p,
+                             bool publish)
+{
+        const struct varlink_peer *peer = varlink_conn_peer(conn);
+        struct slot_rec *r = manager_slot(mt->manager, p->slot);
+        const struct publish_port *port = &p->port;
+        _cleanup_free_ struct publish_list *l = NULL;
+        int e;
+
+        if (!visible(peer, r) || r->phase != SLOT_LIVE) {
+                reply_error_int(conn, TAPLINKD_ERROR_NO_SUCH_SLOT, "slot", p->slot);
+                return;
+        }
+        e = publish ? publish_list_add(r->published, &p->port, &l) : publish_list_remove(r->published, &p->port, &l);
+        if (e == -ENOENT) {
+                varlink_conn_error_invalid_parameter(conn, "port");
+                return;
+        }
+        if (e >= 0 && publish)
+                e = ports_check(mt->config, mt->manager, peer->uid, r, l, &port);
+        if (e == -ENOMEM) {
+                reply_kernel_error(conn, "malloc", e);
+                return;
+        }
+        if (e < 0) {
+                ports_reply_error(conn, mt->config, e, port ? port : &p->port);
+                return;
+        }
+        e = manager_change_published(mt->manager, r, l);
+        if (e < 0) {
+                log_error_errno(e, "tap slot %u: changing its published ports failed: %m", r->slot);
+                reply_kernel_error(conn, "nft batch", e);
+                return;
+        }
+        TAKE_PTR(l); /* the record's now */
+        log_debug("tap slot %u: %s %s port %u -> %u (uid %u)", r->slot, publish ? "published" : "unpublished",
+                  publish_protocol_to_string(p->port.protocol), p->port.host_port, p->port.guest_port,
+                  (unsigned)peer->uid);
+        reply_slot(mt, conn, r);
+}
+
+static void method_publish(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
+{
+        change_published(mt, conn, p, true);
+}
+
+static void method_unpublish(struct methods *mt, struct varlink_conn *conn, struct call_params *p)
+{
+        change_published(mt, conn, p, false);
 }
 
 /* The visible slots, by number, with their counters when t is not NULL. */
@@ -371,6 +437,8 @@ void methods_on_call(struct varlink_conn *conn, const struct varlink_call *call,
             {TAPLINKD_METHOD_ACQUIRE, params_acquire, true, false, method_acquire},
             {TAPLINKD_METHOD_RELEASE, params_release, true, false, method_release},
             {TAPLINKD_METHOD_SET_EGRESS, params_set_egress, true, false, method_set_egress},
+            {TAPLINKD_METHOD_PUBLISH, params_publish, true, false, method_publish},
+            {TAPLINKD_METHOD_UNPUBLISH, params_publish, true, false, method_unpublish},
             {TAPLINKD_METHOD_LIST, params_list, true, false, method_list},
             {TAPLINKD_METHOD_STATUS, params_none, false, false, method_status},
             {TAPLINKD_METHOD_MONITOR, params_none, true, true, method_monitor},

@@ -49,6 +49,7 @@
 #define NFT_UDATA_IP6HDR_DADDR 9
 
 #define NFT_SRCNAT_PRIORITY 100 /* "priority srcnat" */
+#define NFT_DSTNAT_PRIORITY -100 /* "priority dstnat" */
 
 /* One page holds a small batch; a message never exceeds the overrun
  * (NFT_ELEMS_PER_MSG elements of at most 44 bytes, or one rule). */
@@ -74,6 +75,13 @@
                 .flags = INTERVAL_CONCAT, .fields = {                              \
                         __VA_ARGS__                                                \
                 }                                                                  \
+        }
+
+/* The published-port maps: a concatenated key and data. */
+#define SET_MAP(n, type, len, dtype, dlen)                                                            \
+        {                                                                                            \
+                .name = (n), .key_type = (type), .key_len = (len), .concat = true, .flags = NFT_SET_MAP, \
+                .data_type = (dtype), .data_len = (dlen)                                             \
         }
 
 static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
@@ -117,12 +125,22 @@ static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
         SET_ALLOW("allow_port_v6",
                   CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
                   IFNAMSIZ + 24, IFNAMSIZ, 16, 1, 2),
+    [NFT_SET_PUBLISHED_V4] = SET_MAP("published_v4", CONCAT3(NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
+                                     12, CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
+    [NFT_SET_PUBLISHED_ANY_V4] = SET_MAP("published_any_v4", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
+                                         CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
+    [NFT_SET_PUBLISHED_V6] = SET_MAP("published_v6", CONCAT3(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
+                                     24, CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
+    [NFT_SET_PUBLISHED_ANY_V6] = SET_MAP("published_any_v6", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
+                                         CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
     [NFT_CHAIN_INPUT] = {"input", "filter", NF_INET_LOCAL_IN, 0},
     [NFT_CHAIN_FORWARD] = {"forward", "filter", NF_INET_FORWARD, 0},
     [NFT_CHAIN_POSTROUTING] = {"postrouting", "nat", NF_INET_POST_ROUTING, NFT_SRCNAT_PRIORITY},
+    [NFT_CHAIN_PREROUTING] = {"prerouting", "nat", NF_INET_PRE_ROUTING, NFT_DSTNAT_PRIORITY},
+    [NFT_CHAIN_OUTPUT] = {"output", "nat", NF_INET_LOCAL_OUT, NFT_DSTNAT_PRIORITY},
 };
 
 const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS] = {
@@ -407,6 +425,10 @@ int nft_build_set(struct nft_batch *b, const struct nft_layout *l, enum nft_set_
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, d->key_type);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, d->key_len);
         nftnl_set_set_u32(s, NFTNL_SET_ID, nft_named_set_id(id));
+        if (d->flags & NFT_SET_MAP) {
+                nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, d->data_type);
+                nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
+        }
         if (d->fields[0]) {
                 uint8_t fields[NFT_REG32_COUNT] = {0};
                 size_t n = strnlen((const char *)d->fields, sizeof(d->fields));
@@ -542,6 +564,27 @@ struct nftnl_expr *nft_expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t 
         nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
         nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
         nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+        return e;
+}
+
+uint32_t nft_reg_at(uint32_t offset)
+{
+        return offset % 16 == 0 ? NFT_REG_1 + offset / 16 : NFT_REG32_00 + offset / 4;
+}
+
+struct nftnl_expr *nft_expr_cmp(uint32_t op, uint32_t sreg, const void *data, uint32_t len)
+{
+        struct nftnl_expr *e = nft_expr_cmp_eq(sreg, data, len);
+        if (e)
+                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+        return e;
+}
+
+struct nftnl_expr *nft_expr_payload_th(uint32_t dreg, uint32_t offset, uint32_t len)
+{
+        struct nftnl_expr *e = nft_expr_payload_nh(dreg, offset, len);
+        if (e)
+                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
         return e;
 }
 
@@ -727,6 +770,11 @@ size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,
                 if (l->masquerade)
                         ret[n++] = NFT_RULE_MASQUERADE;
                 break;
+        case NFT_CHAIN_PREROUTING:
+        case NFT_CHAIN_OUTPUT:
+                for (enum nft_rule_kind k = NFT_RULE_PUBLISH_V4; k <= NFT_RULE_PUBLISH_ANY_V6; k++)
+                        ret[n++] = k;
+                break;
         default:
                 break;
         }
@@ -791,6 +839,12 @@ int nft_rule_new(const struct nft_layout *l, enum nft_chain_id chain, enum nft_r
                 nft_put_expr(&rb, nft_expr_verdict(NF_DROP));
                 break;
         }
+        case NFT_RULE_PUBLISH_V4:
+        case NFT_RULE_PUBLISH_ANY_V4:
+        case NFT_RULE_PUBLISH_V6:
+        case NFT_RULE_PUBLISH_ANY_V6:
+                nft_publish_rule(&rb, kind);
+                break;
         default:
                 nft_egress_rule(&rb, l, kind, anon_id);
                 break;

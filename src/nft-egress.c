@@ -42,28 +42,6 @@ int nft_egress_layout_init(struct nft_layout *l)
 
 /* --- rules ----------------------------------------------------------------- */
 
-/* The register a concatenation's field at byte offset starts in: nft names
- * a 16-byte-aligned one by its 128-bit register. */
-static uint32_t reg_at(uint32_t offset)
-{
-        return offset % 16 == 0 ? NFT_REG_1 + offset / 16 : NFT_REG32_00 + offset / 4;
-}
-
-static struct nftnl_expr *expr_cmp(uint32_t op, uint32_t sreg, const void *data, uint32_t len)
-{
-        struct nftnl_expr *e = nft_expr_cmp_eq(sreg, data, len);
-        if (e)
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-        return e;
-}
-
-static struct nftnl_expr *expr_payload_th(uint32_t dreg, uint32_t offset, uint32_t len)
-{
-        struct nftnl_expr *e = nft_expr_payload_nh(dreg, offset, len);
-        if (e)
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
-        return e;
-}
 
 /* meta l4proto into a concatenation, as nft converts it. */
 static void put_l4proto(struct rule_builder *rb, uint32_t reg)
@@ -92,9 +70,9 @@ static void rule_allow(struct rule_builder *rb, const struct nft_layout *l, enum
         nft_put_expr(rb, nft_expr_meta(NFT_META_IIFNAME, NFT_REG_1));
         nft_put_expr(rb, nft_expr_payload_nh(NFT_REG_2, ipv6 ? IP6_DADDR : IP_DADDR, addr_len));
         if (fields >= 3)
-                put_l4proto(rb, reg_at(offset));
+                put_l4proto(rb, nft_reg_at(offset));
         if (fields >= 4)
-                nft_put_expr(rb, expr_payload_th(reg_at(offset + 4), 2, 2));
+                nft_put_expr(rb, nft_expr_payload_th(nft_reg_at(offset + 4), 2, 2));
         nft_put_expr(rb, nft_expr_lookup(NFT_REG_1, nft_set_name(set), nft_named_set_id(set), false));
 }
 
@@ -121,9 +99,9 @@ void nft_egress_rule(struct rule_builder *rb, const struct nft_layout *l, enum n
                 nft_match_nfproto(rb, NFPROTO_IPV6);
                 nft_put_expr(rb, nft_expr_meta(NFT_META_L4PROTO, NFT_REG_1));
                 nft_put_expr(rb, nft_expr_cmp_eq(NFT_REG_1, &icmpv6, 1));
-                nft_put_expr(rb, expr_payload_th(NFT_REG_1, 0, 1));
-                nft_put_expr(rb, expr_cmp(NFT_CMP_GTE, NFT_REG_1, &nd_first, 1));
-                nft_put_expr(rb, expr_cmp(NFT_CMP_LTE, NFT_REG_1, &nd_last, 1));
+                nft_put_expr(rb, nft_expr_payload_th(NFT_REG_1, 0, 1));
+                nft_put_expr(rb, nft_expr_cmp(NFT_CMP_GTE, NFT_REG_1, &nd_first, 1));
+                nft_put_expr(rb, nft_expr_cmp(NFT_CMP_LTE, NFT_REG_1, &nd_last, 1));
                 break;
         case NFT_RULE_EGRESS_INTERNET:
                 match_ifname_in(rb, NFT_SET_EGRESS_INTERNET, false);

@@ -45,6 +45,8 @@ int nft_elem_key(const struct nft_elem *e, uint8_t ret[NFT_ELEM_KEY_MAX])
                 memcpy(ret + IFNAMSIZ, &e->addr.v6, 16);
                 return IFNAMSIZ + 16;
         default:
+                if (nft_publish_set(e->set))
+                        return nft_publish_elem_key(e, ret);
                 if (nft_egress_set(e->set)) {
                         uint8_t key_end[NFT_ELEM_KEY_MAX];
                         return nft_egress_elem_key(e, ret, key_end);
@@ -67,6 +69,16 @@ bool nft_elem_equal(const struct nft_elem *a, const struct nft_elem *b)
         } else {
                 la = nft_elem_key(a, ka);
                 lb = nft_elem_key(b, kb);
+        }
+        if (nft_publish_set(a->set)) {
+                /* A map element: the same key and the same data. */
+                la = nft_publish_elem_data(a, ea);
+                lb = nft_publish_elem_data(b, eb);
+                if (la < 0 || la != lb || memcmp(ea, eb, (size_t)la) != 0)
+                        return false;
+                la = nft_elem_key(a, ka);
+                lb = nft_elem_key(b, kb);
+                return la >= 0 && la == lb && memcmp(ka, kb, (size_t)la) == 0;
         }
         return la >= 0 && la == lb && memcmp(ka, kb, (size_t)la) == 0 &&
                (nft_set_desc(a->set)->flags == 0 || memcmp(ea, eb, (size_t)la) == 0);
@@ -95,6 +107,14 @@ static int build_elems_msg(struct nft_batch *b, const struct nft_layout *l, uint
                 if ((nft_set_desc(set)->flags & NFT_SET_INTERVAL) &&
                     nftnl_set_elem_set(elem, NFTNL_SET_ELEM_KEY_END, key_end, (uint32_t)key_len) < 0)
                         return -ENOMEM;
+                if ((nft_set_desc(set)->flags & NFT_SET_MAP) && type == NFT_MSG_NEWSETELEM) {
+                        uint8_t data[NFT_ELEM_KEY_MAX];
+                        int data_len = nft_publish_elem_data(&e[*pos], data);
+                        if (data_len < 0)
+                                return data_len;
+                        if (nftnl_set_elem_set(elem, NFTNL_SET_ELEM_DATA, data, (uint32_t)data_len) < 0)
+                                return -ENOMEM;
+                }
                 nftnl_set_elem_add(s, TAKE_PTR(elem));
                 count++;
         }

@@ -67,6 +67,10 @@ enum nft_chain_id {
         NFT_CHAIN_INPUT,
         NFT_CHAIN_FORWARD,
         NFT_CHAIN_POSTROUTING,
+        /* Published ports: type nat, priority dstnat, hooks prerouting
+         * (from other hosts) and output (from the host itself). */
+        NFT_CHAIN_PREROUTING,
+        NFT_CHAIN_OUTPUT,
         _NFT_CHAIN_MAX,
 };
 
@@ -169,6 +173,9 @@ struct nft_set_desc {
         uint8_t fields[4]; /* an interval concatenation's field lengths, 0-terminated */
         uint32_t size;     /* dropped_spoofed's */
         bool counter;      /* a counter per element */
+        /* Maps (flags NFT_SET_MAP): the data's type and length. */
+        uint32_t data_type;
+        uint32_t data_len;
 };
 
 /* dropped_spoofed's size. A dynamic set that is full makes the dynset
@@ -264,6 +271,15 @@ enum nft_rule_kind {
         NFT_RULE_EGRESS_ALLOW_PORT_V6,
         NFT_RULE_EGRESS_REPLY, /* iifname "tl*" ct direction reply accept */
         NFT_RULE_EGRESS_DROP,  /* iifname "tl*" drop */
+
+        /* Published ports (docs/DESIGN.md, "Published ports"), in
+         * prerouting and output alike: */
+        NFT_RULE_PUBLISH_V4,     /* fib daddr type local ip daddr != 127.0.0.0/8
+                                    dnat ip to ip daddr . meta l4proto . th dport map @published_v4 */
+        NFT_RULE_PUBLISH_ANY_V4, /* fib daddr type local meta nfproto ipv4 ip daddr != 127.0.0.0/8
+                                    dnat ip to meta l4proto . th dport map @published_any_v4 */
+        NFT_RULE_PUBLISH_V6,     /* the same with ip6 daddr != ::1 */
+        NFT_RULE_PUBLISH_ANY_V6,
 };
 #define NFT_RULES_MAX 24
 
@@ -283,6 +299,23 @@ int nft_egress_elem_key(const struct nft_elem *e, uint8_t key[NFT_ELEM_KEY_MAX],
 /* The inverse, for the dump parser (key_end NULL when the dump had none). */
 bool nft_egress_elem_from_key(enum nft_set_id set, const uint8_t *key, const uint8_t *key_end, size_t len,
                               struct nft_elem *ret);
+
+/* The published-port rules (nft-publish.c): the NFT_RULE_PUBLISH_* kinds. */
+void nft_publish_rule(struct rule_builder *rb, enum nft_rule_kind kind);
+/* A published_* element's key and map data. Return their lengths or
+ * -EINVAL. */
+int nft_publish_elem_key(const struct nft_elem *e, uint8_t key[NFT_ELEM_KEY_MAX]);
+int nft_publish_elem_data(const struct nft_elem *e, uint8_t data[NFT_ELEM_KEY_MAX]);
+/* The inverse, for the dump parser (data NULL when the dump had none:
+ * then false). */
+bool nft_publish_elem_from_key(enum nft_set_id set, const uint8_t *key, size_t len, const uint8_t *data,
+                               size_t data_len, struct nft_elem *ret);
+
+/* The register a concatenation's field at byte offset starts in: nft names
+ * a 16-byte-aligned one by its 128-bit register. */
+uint32_t nft_reg_at(uint32_t offset);
+struct nftnl_expr *nft_expr_payload_th(uint32_t dreg, uint32_t offset, uint32_t len);
+struct nftnl_expr *nft_expr_cmp(uint32_t op, uint32_t sreg, const void *data, uint32_t len);
 
 /* The kinds of the chain's rules, in order; returns how many. */
 size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,

@@ -37,7 +37,7 @@ static const enum mnl_attr_data_type elem_list_types[NFTA_SET_ELEM_LIST_MAX + 1]
 static const enum mnl_attr_data_type elem_types[NFTA_SET_ELEM_MAX + 1] = {
     [NFTA_SET_ELEM_KEY] = MNL_TYPE_NESTED,         [NFTA_SET_ELEM_FLAGS] = MNL_TYPE_U32,
     [NFTA_SET_ELEM_KEY_END] = MNL_TYPE_NESTED,     [NFTA_SET_ELEM_EXPR] = MNL_TYPE_NESTED,
-    [NFTA_SET_ELEM_EXPRESSIONS] = MNL_TYPE_NESTED,
+    [NFTA_SET_ELEM_EXPRESSIONS] = MNL_TYPE_NESTED, [NFTA_SET_ELEM_DATA] = MNL_TYPE_NESTED,
 };
 
 static const enum mnl_attr_data_type data_types[NFTA_DATA_MAX + 1] = {
@@ -124,8 +124,8 @@ static int parse_elem(enum nft_set_id set, const struct nlattr *attr, elem_visit
 {
         const struct nlattr *etb[NFTA_SET_ELEM_MAX + 1] = {0};
         struct nft_attr_table et = {etb, NFTA_SET_ELEM_MAX, elem_types};
-        const uint8_t *key, *key_end;
-        size_t len, end_len;
+        const uint8_t *key, *key_end, *value;
+        size_t len, end_len, value_len;
         struct nft_elem e;
 
         if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
@@ -138,12 +138,14 @@ static int parse_elem(enum nft_set_id set, const struct nlattr *attr, elem_visit
         if (!etb[NFTA_SET_ELEM_KEY])
                 return 0;
         if (data_value(etb[NFTA_SET_ELEM_KEY], &key, &len) < 0 ||
-            data_value(etb[NFTA_SET_ELEM_KEY_END], &key_end, &end_len) < 0)
+            data_value(etb[NFTA_SET_ELEM_KEY_END], &key_end, &end_len) < 0 ||
+            data_value(etb[NFTA_SET_ELEM_DATA], &value, &value_len) < 0)
                 return -EBADMSG;
         if (key_end && end_len != len)
                 return 0;
-        if (nft_egress_set(set) ? !nft_egress_elem_from_key(set, key, key_end, len, &e)
-                                : !elem_from_key(set, key, len, &e))
+        if (nft_publish_set(set) ? !nft_publish_elem_from_key(set, key, len, value, value_len, &e)
+            : nft_egress_set(set) ? !nft_egress_elem_from_key(set, key, key_end, len, &e)
+                                  : !elem_from_key(set, key, len, &e))
                 return 0;
         return visit(etb, &e, data);
 }

@@ -239,7 +239,10 @@ static bool set_matches(const struct nftnl_set *s, enum nft_set_id id)
         return nftnl_set_get_u32(s, NFTNL_SET_FLAGS) == d->flags &&
                nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) == d->key_type &&
                nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) == d->key_len &&
-               !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE) && !nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) &&
+               (d->flags & NFT_SET_MAP ? nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE) == d->data_type &&
+                                             nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN) == d->data_len
+                                       : !nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE)) &&
+               !nftnl_set_is_set(s, NFTNL_SET_TIMEOUT) &&
                set_extras_match(s, d);
 }
 

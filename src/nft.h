@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "egress.h"
+#include "publish.h"
 
 /* nftables through libnftnl (docs/DESIGN.md, "The nftables layout"): table
  * inet <nft_table> with its sets and three chains, and the per-slot
@@ -42,6 +43,13 @@ enum nft_set_id {
         NFT_SET_ALLOW_V6,
         NFT_SET_ALLOW_PROTO_V6,
         NFT_SET_ALLOW_PORT_V6,
+        /* Published ports (docs/DESIGN.md, "Published ports"): maps from
+         * [host address .] protocol . host port to guest address . guest
+         * port, one element per port and family. */
+        NFT_SET_PUBLISHED_V4,     /* ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service */
+        NFT_SET_PUBLISHED_ANY_V4, /* inet_proto . inet_service : ipv4_addr . inet_service */
+        NFT_SET_PUBLISHED_V6,
+        NFT_SET_PUBLISHED_ANY_V6,
         _NFT_SET_MAX,
 };
 
@@ -61,6 +69,14 @@ struct nft_elem {
         } addr_last;
         uint8_t protocol;
         uint16_t port;
+        /* published_*: addr is the host address (published_v4/v6 only),
+         * protocol and port the host's; the map's data is to . to_port,
+         * the guest's address and port. */
+        union {
+                struct in_addr v4;
+                struct in6_addr v6;
+        } to;
+        uint16_t to_port;
 };
 
 /* Whether set is one of the egress policy's (keyed by interface name). */
@@ -77,6 +93,25 @@ size_t nft_egress_elems(const char *ifname, const struct egress_policy *p, struc
 /* The policy that elems[] (a slot's, from a dump) describe; -ENOENT when
  * they hold no mode, -ENOMEM. */
 int nft_egress_from_elems(const struct nft_elem *elems, size_t n, struct egress_policy **ret);
+
+/* Whether set is one of the published-port maps. */
+bool nft_publish_set(enum nft_set_id set);
+
+/* The elements that carry a slot's published ports: one per port in
+ * published_v4 or published_any_v4, and with IPv6 on one more per port
+ * in published_v6 or published_any_v6 (none for a port on an IPv4 host
+ * address, and the other way round). At most NFT_PUBLISH_ELEMS_MAX.
+ * Returns how many. */
+#define NFT_PUBLISH_ELEMS_MAX (2 * PUBLISH_PORTS_MAX)
+size_t nft_publish_elems(const struct config *c, unsigned slot, const struct publish_list *l,
+                         struct nft_elem *ret);
+/* The slot whose guest a published_* element's data names; -EINVAL when
+ * it names no slot's guest under c. */
+int nft_publish_elem_slot(const struct config *c, const struct nft_elem *e, unsigned *ret);
+/* The ports that elems[] (one slot's, from a dump) describe: a port
+ * published on every address is in both families' wildcard maps (or, with
+ * IPv6 off, the IPv4 one). *ret is NULL when there are none. -ENOMEM. */
+int nft_publish_from_elems(const struct nft_elem *elems, size_t n, struct publish_list **ret);
 
 struct nft;
 

@@ -48,6 +48,9 @@ void call_params_done(struct call_params *p)
         free(p->egress);
         p->egress = NULL;
         p->acquire.egress = NULL;
+        free(p->published);
+        p->published = NULL;
+        p->acquire.published = NULL;
 }
 
 /* A slot number below effective_max_slots. */
@@ -70,8 +73,9 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
             .queues = 1,
             .vnet_header = true,
         };
-        struct json_object *egress = NULL, *allow = NULL;
+        struct json_object *egress = NULL, *allow = NULL, *publish = NULL;
         struct egress_policy *policy = NULL;
+        struct publish_list *published = NULL;
         const char *bad;
 
         json_object_object_foreach(params, key, v)
@@ -97,6 +101,8 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
                         e = (egress = v) ? 1 : 0;
                 else if (streq_ptr(key, "allow"))
                         e = (allow = v) ? 1 : 0;
+                else if (streq_ptr(key, "publish"))
+                        e = (publish = v) ? 1 : 0;
                 else
                         e = -ENOENT;
                 if (e < 0)
@@ -106,11 +112,16 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
          * instead of failing half-way with a KernelError. */
         if (c->ipv6 && p.mtu < TAPLINKD_IPV6_MTU_MIN)
                 return "mtu";
+        if (publish && publish_list_from_json(publish, PUBLISH_PORTS_MAX, &published) < 0)
+                return "publish";
         bad = egress_policy_from_json(egress, allow, (enum egress_mode)c->default_egress, &policy);
-        if (bad)
+        if (bad) {
+                free(published);
                 return bad;
+        }
         p.egress = policy;
-        *ret = (struct call_params){.acquire = p, .egress = policy};
+        p.published = published;
+        *ret = (struct call_params){.acquire = p, .egress = policy, .published = published};
         return NULL;
 }
 
@@ -140,6 +151,29 @@ const char *params_set_egress(const struct config *c, struct json_object *params
         if (bad)
                 return bad;
         *ret = (struct call_params){.slot = n, .egress = policy};
+        return NULL;
+}
+
+const char *params_publish(const struct config *c, struct json_object *params, struct call_params *ret)
+{
+        struct json_object *slot = NULL, *port = NULL;
+        struct publish_port pp;
+        unsigned n = 0;
+
+        json_object_object_foreach(params, key, v)
+        {
+                if (streq_ptr(key, "slot"))
+                        slot = v;
+                else if (streq_ptr(key, "port"))
+                        port = v;
+                else
+                        return key;
+        }
+        if (get_slot(c, slot, &n) < 0)
+                return "slot";
+        if (!port || publish_port_from_json(port, &pp) < 0)
+                return "port";
+        *ret = (struct call_params){.slot = n, .port = pp};
         return NULL;
 }
 

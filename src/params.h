@@ -20,6 +20,10 @@ struct call_params {
         bool counters;               /* List */
         /* Acquire (acquire.egress points here), SetEgress: malloc'd */
         struct egress_policy *egress;
+        /* Acquire (acquire.published points here): malloc'd, NULL when
+         * absent */
+        struct publish_list *published;
+        struct publish_port port; /* Publish, Unpublish */
 };
 
 /* Frees what a successful parse allocated. */
@@ -28,12 +32,16 @@ void call_params_done(struct call_params *p);
 typedef const char *(*params_parse_fn)(const struct config *c, struct json_object *params,
                                        struct call_params *ret);
 
-/* Acquire: label, mtu, queues, vnetHeader, persistent; the defaults for
+/* Acquire: label, mtu, queues, vnetHeader, persistent, egress, allow,
+ * publish (at most PUBLISH_PORTS_MAX, none conflicting; the per-slot
+ * limit and the port range are the caller's to check); the defaults for
  * what is absent. An MTU below 1280 with IPv6 on is refused here rather
  * than half-way through making the device. */
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
 /* SetEgress: slot, egress (required), allow. */
 const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret);
+/* Publish, Unpublish: slot and port (both required). */
+const char *params_publish(const struct config *c, struct json_object *params, struct call_params *ret);
 /* Release: a slot number below effective_max_slots. */
 const char *params_release(const struct config *c, struct json_object *params, struct call_params *ret);
 /* List: counters (a bool, default false). */

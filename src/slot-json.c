@@ -82,7 +82,8 @@ struct json_object *slot_to_json(const struct config *c, const struct slot_rec *
             json_add(o, "vnetHeader", json_object_new_boolean(r->vnet_header)) < 0 ||
             json_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
             add_nets(o, c, r->slot) < 0 || json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0 ||
-            add_egress(o, c, r->egress) < 0)
+            add_egress(o, c, r->egress) < 0 ||
+            json_add(o, "published", publish_list_to_json(r->published)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

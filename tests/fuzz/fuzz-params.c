@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: params config config-values slot egress
+// MODULES: params config config-values slot egress publish
 // MAX_LEN: 4096
 
 /* The io.taplinkd parameter checks (src/params.c) over arbitrary JSON, as
@@ -84,6 +84,35 @@ static void check_policy(const struct egress_policy *e)
         }
 }
 
+static void check_port(const struct publish_port *pp)
+{
+        CHECK(pp->protocol == IPPROTO_TCP || pp->protocol == IPPROTO_UDP);
+        CHECK(pp->host_port > 0 && pp->guest_port > 0);
+        CHECK(pp->family == AF_UNSPEC || pp->family == AF_INET || pp->family == AF_INET6);
+        CHECK(publish_protocol_to_string(pp->protocol));
+}
+
+/* Sorted, none conflicting, and the same after a JSON round trip. */
+static void check_ports(const struct publish_list *l)
+{
+        if (!l)
+                return;
+        CHECK(l->n <= PUBLISH_PORTS_MAX);
+        for (size_t i = 0; i < l->n; i++) {
+                check_port(&l->ports[i]);
+                CHECK(i == 0 || publish_port_cmp(&l->ports[i - 1], &l->ports[i]) < 0);
+                for (size_t j = 0; j < i; j++)
+                        CHECK(!publish_port_conflicts(&l->ports[j], &l->ports[i]));
+        }
+        struct json_object *a = publish_list_to_json(l);
+        struct publish_list *back = NULL;
+        CHECK(a);
+        CHECK(publish_list_from_json(a, PUBLISH_PORTS_MAX, &back) == 0);
+        CHECK(publish_list_equal(l, back));
+        free(back);
+        json_object_put(a);
+}
+
 static void check_acquire(const struct config *c, struct json_object *o)
 {
         struct call_params p;
@@ -99,6 +128,22 @@ static void check_acquire(const struct config *c, struct json_object *o)
         CHECK(!p.acquire.label || taplinkd_label_valid(p.acquire.label, strlen(p.acquire.label)));
         CHECK(p.acquire.egress == p.egress);
         check_policy(p.egress);
+        CHECK(p.acquire.published == p.published);
+        check_ports(p.published);
+        call_params_done(&p);
+}
+
+static void check_publish(const struct config *c, struct json_object *o)
+{
+        struct call_params p;
+        const char *bad = params_publish(c, o, &p);
+
+        if (bad) {
+                CHECK(names_key(o, bad, "slot") || strcmp(bad, "port") == 0);
+                return;
+        }
+        CHECK(p.slot < c->effective_max_slots);
+        check_port(&p.port);
         call_params_done(&p);
 }
 
@@ -171,6 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_acquire(&configs[i], o);
                 check_release(&configs[i], o);
                 check_set_egress(&configs[i], o);
+                check_publish(&configs[i], o);
                 check_none(&configs[i], o);
                 check_list(&configs[i], o);
         }

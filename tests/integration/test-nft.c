@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft nft-build nft-elems nft-parse nft-egress egress nft-ruleset sysctl slot config config-values
+// MODULES: nft nft-build nft-elems nft-parse nft-egress nft-publish publish egress nft-ruleset sysctl slot config config-values
 /* src/nft.c against the real kernel, in a throwaway network namespace (make
  * check runs it under `unshare -n`; it refuses to run in the host's
  * namespace). What the module did is checked from outside with `nft -j` and
@@ -55,6 +55,16 @@
 
 /* The table with the default configuration, as docs/DESIGN.md ("The
  * nftables layout") prints it. */
+/* prerouting and output alike: published ports. */
+#define PUBLISH_RULES                                                                                        \
+        "    fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to ip daddr . meta l4proto . th dport map " \
+        "@published_v4\n"                                                                                   \
+        "    fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport map "           \
+        "@published_any_v4\n"                                                                               \
+        "    fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map "      \
+        "@published_v6\n"                                                                                   \
+        "    fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @published_any_v6\n"
+
 static const char documented_table[] =
     "table inet taplinkd {\n"
     "  set slots_v4  { type ipv4_addr; }                   # every live slot's IPv4 subnet base\n"
@@ -73,6 +83,10 @@ static const char documented_table[] =
     "  set allow_v6 { type ifname . ipv6_addr; flags interval; }\n"
     "  set allow_proto_v6 { type ifname . ipv6_addr . inet_proto; flags interval; }\n"
     "  set allow_port_v6 { type ifname . ipv6_addr . inet_proto . inet_service; flags interval; }\n"
+    "  map published_v4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+    "  map published_any_v4 { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+    "  map published_v6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }\n"
+    "  map published_any_v6 { type inet_proto . inet_service : ipv6_addr . inet_service; }\n"
     "  chain input {\n"
     "    type filter hook input priority filter; policy accept;\n"
     "    iifname \"tl*\" iifname . ip saddr != @guests_v4 update @dropped_spoofed { iifname } drop\n"
@@ -99,6 +113,10 @@ static const char documented_table[] =
     "    type nat hook postrouting priority srcnat; policy accept;\n"
     "    ip saddr & 255.255.255.252 @slots_v4 ip daddr & 255.255.255.252 != @slots_v4 masquerade\n"
     "  }\n"
+    "  chain prerouting {\n"
+    "    type nat hook prerouting priority dstnat; policy accept;\n" PUBLISH_RULES "  }\n"
+    "  chain output {\n"
+    "    type nat hook output priority -100; policy accept;\n" PUBLISH_RULES "  }\n"
     "}\n";
 
 /* ---- looking from outside ---- */
@@ -511,7 +529,12 @@ static void test_ensure_creates(void **state)
          * comparisons see it). */
         assert_string_equal(field(o[4], "size"), "2097152");
         assert_string_equal(field(o[4], "stmt"), "[ { \"counter\": null } ]");
-        assert_int_equal(objects(root, "chain", "taplinkd", NULL, o, 8), 3);
+        /* The published-port maps. */
+        assert_int_equal(objects(root, "map", "taplinkd", NULL, o, 8), 4);
+        static const char *const maps[] = {"published_v4", "published_any_v4", "published_v6", "published_any_v6"};
+        for (size_t i = 0; i < ELEMENTSOF(maps); i++)
+                assert_string_equal(field(o[i], "name"), maps[i]);
+        assert_int_equal(objects(root, "chain", "taplinkd", NULL, o, 8), 5);
         static const struct {
                 const char *name, *type, *hook;
                 int prio;
@@ -520,8 +543,10 @@ static void test_ensure_creates(void **state)
             {"input", "filter", "input", 0, 12},
             {"forward", "filter", "forward", 0, 17},
             {"postrouting", "nat", "postrouting", 100, 1},
+            {"prerouting", "nat", "prerouting", -100, 4},
+            {"output", "nat", "output", -100, 4},
         };
-        for (size_t i = 0; i < 3; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(chains); i++) {
                 json_object *r[24];
                 assert_string_equal(field(o[i], "name"), chains[i].name);
                 assert_string_equal(field(o[i], "type"), chains[i].type);
@@ -1023,9 +1048,9 @@ static void test_custom_config(void **state)
         assert_table_text("tlk_custom", want);
         assert_table_text("taplinkd", documented_table);
         free(want);
-        json_object *root = ruleset_objects(), *o[4];
+        json_object *root = ruleset_objects(), *o[8];
         assert_int_equal(objects(root, "rule", "tlk_custom", "postrouting", o, 4), 0);
-        assert_int_equal(objects(root, "chain", "tlk_custom", NULL, o, 4), 3);
+        assert_int_equal(objects(root, "chain", "tlk_custom", NULL, o, 8), 5);
         json_object_put(root);
 
         /* /31: subnet base 2s, guest 2s+1. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: manager slot config config-values log egress
+// MODULES: manager slot config config-values log egress publish
 /* The slot state machine (src/manager.c) with fake kernel ops and fake
  * lifecycle subscribers: an Acquire that succeeds, one that fails at each
  * step, a Release during an Acquire, a device that goes during an Acquire,
@@ -103,6 +103,16 @@ static int fake_set_egress(void *ctx, struct slot_rec *r, struct egress_policy *
         return e;
 }
 
+static int fake_set_published(void *ctx, struct slot_rec *r, struct publish_list *l)
+{
+        struct fake *f = ctx;
+        call(f, "set_published");
+        int e = fail_if(f, "set_published");
+        if (e == 0)
+                manager_set_published(r, l);
+        return e;
+}
+
 static int fake_add_elements(void *ctx, unsigned slot)
 {
         struct fake *f = ctx;
@@ -139,6 +149,7 @@ static const struct manager_ops fake_ops = {
     .configure_link = fake_configure_link,
     .add_elements = fake_add_elements,
     .set_egress = fake_set_egress,
+    .set_published = fake_set_published,
     .delete_link = fake_delete_link,
     .close_fds = fake_close_fds,
 };
@@ -711,6 +722,57 @@ static void test_changed_and_unsubscribe(void **state)
         assert_int_equal(t->sub.n_gone, 0);
 }
 
+static struct publish_list *ports(unsigned n)
+{
+        struct publish_list *l = publish_list_new(n);
+        assert_non_null(l);
+        for (unsigned i = 0; i < n; i++)
+                l->ports[l->n++] = (struct publish_port){
+                    .protocol = IPPROTO_TCP, .host_port = (uint16_t)(20000 + i), .guest_port = 80};
+        return l;
+}
+
+/* An Acquire's ports are the record's own copy; Publish and Unpublish
+ * replace them through the ops and tell the subscribers. */
+static void test_published(void **state)
+{
+        struct t *t = *state;
+        struct slot_request req = plain;
+        struct publish_list *l = ports(2), *next;
+        struct slot_rec *r = NULL;
+        const char *op = NULL;
+
+        req.published = l;
+        assert_int_equal(manager_acquire(t->fake.m, &req, t, &r, &op), 0);
+        assert_non_null(r->published);
+        assert_ptr_not_equal(r->published, l);
+        assert_true(publish_list_equal(r->published, l));
+        free(l);
+
+        next = ports(3);
+        assert_int_equal(manager_change_published(t->fake.m, r, next), 0);
+        assert_ptr_equal(r->published, next);
+        assert_int_equal(t->sub.n_changed, 1);
+
+        /* A failing commit changes nothing and tells nobody. */
+        l = ports(1);
+        t->fake.fail = "set_published";
+        t->fake.fail_errno = EIO;
+        assert_int_equal(manager_change_published(t->fake.m, r, l), -EIO);
+        assert_ptr_equal(r->published, next);
+        assert_int_equal(t->sub.n_changed, 1);
+        t->fake.fail = NULL;
+
+        /* Only a live slot. */
+        link_gone(t, r);
+        assert_int_equal(manager_change_published(t->fake.m, r, l), -ENOENT);
+        free(l);
+
+        /* Without ports: none. */
+        assert_int_equal(acquire(t, &op, &r), 0);
+        assert_null(r->published);
+}
+
 static void test_subscribe_limit(void **state)
 {
         struct t *t = *state;
@@ -787,6 +849,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_links_present, setup, teardown),
             cmocka_unit_test_setup_teardown(test_records_by_slot, setup, teardown),
             cmocka_unit_test_setup_teardown(test_changed_and_unsubscribe, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_published, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscribe_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_free_with_pending, setup, teardown),
             cmocka_unit_test(test_transitions),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 // clang-format off
-// MODULES: monitor manager slot slot-json config config-values policy quota log varlink-parse varlink-conn varlink-reply varlink-service varlink-server egress
+// MODULES: monitor manager slot slot-json config config-values policy quota log varlink-parse varlink-conn varlink-reply varlink-service varlink-server egress publish
 // clang-format on
 /* Monitor streams (src/monitor.c) between a real manager, fed kernel events
  * by hand (adoption, RTM_DELLINK, a Release whose deletion the test plays),

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-build nft-elems nft-parse nft-egress egress slot config config-values
+// MODULES: nft-build nft-elems nft-parse nft-egress nft-publish publish egress slot config config-values
 /* The nftables builders and the element-dump parser, without a socket:
  * every batch is built, then parsed back with libmnl and libnftnl. */
 #include <arpa/inet.h>
@@ -408,6 +408,54 @@ static const char *const golden_postrouting[] = {
     "  [ masq ]\n",
 };
 
+/* Published ports: the same four rules in prerouting and output (the nat
+ * expressions as the kernel dumps them: nft sends neither the maxima nor
+ * the flags). */
+static const char *const golden_publish[] = {
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 1b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x0000007f ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ meta load l4proto => reg 9 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 10 ]\n"
+    "  [ lookup reg 1 set published_v4 dreg 1 ]\n"
+    "  [ nat dnat ip addr_min reg 1 addr_max reg 1 proto_min reg 9 proto_max reg 9 flags 0x3 ]\n",
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 1b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x0000007f ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 9 ]\n"
+    "  [ lookup reg 1 set published_any_v4 dreg 1 ]\n"
+    "  [ nat dnat ip addr_min reg 1 addr_max reg 1 proto_min reg 9 proto_max reg 9 flags 0x3 ]\n",
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x00000000 0x00000000 0x00000000 0x01000000 ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ meta load l4proto => reg 2 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 13 ]\n"
+    "  [ lookup reg 1 set published_v6 dreg 1 ]\n"
+    "  [ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2 flags 0x3 ]\n",
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x00000000 0x00000000 0x00000000 0x01000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 9 ]\n"
+    "  [ lookup reg 1 set published_any_v6 dreg 1 ]\n"
+    "  [ nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2 flags 0x3 ]\n",
+};
+
 static void check_golden(const struct nft_layout *l, enum nft_chain_id id, const char *const *golden,
                          size_t n)
 {
@@ -437,6 +485,8 @@ static void test_rules_match_nft(void **state)
         check_golden(&l, NFT_CHAIN_INPUT, golden_input, ELEMENTSOF(golden_input));
         check_golden(&l, NFT_CHAIN_FORWARD, golden_forward, ELEMENTSOF(golden_forward));
         check_golden(&l, NFT_CHAIN_POSTROUTING, golden_postrouting, ELEMENTSOF(golden_postrouting));
+        check_golden(&l, NFT_CHAIN_PREROUTING, golden_publish, ELEMENTSOF(golden_publish));
+        check_golden(&l, NFT_CHAIN_OUTPUT, golden_publish, ELEMENTSOF(golden_publish));
         config_done(&c);
 }
 
@@ -706,6 +756,7 @@ static void test_sets(void **state)
                 uint32_t flags;
                 uint32_t order; /* nft's key byte order */
                 uint32_t size;
+                uint32_t data_type, data_len; /* maps */
         } want[] = {
             /* Plain hash sets; big endian for addresses, none for
              * concatenations. */
@@ -729,6 +780,11 @@ static void test_sets(void **state)
             [NFT_SET_ALLOW_V6] = {"allow_v6", 41 << 6 | 8, 32, 0x84, 0, 0},
             [NFT_SET_ALLOW_PROTO_V6] = {"allow_proto_v6", (41 << 6 | 8) << 6 | 12, 36, 0x84, 0, 0},
             [NFT_SET_ALLOW_PORT_V6] = {"allow_port_v6", ((41 << 6 | 8) << 6 | 12) << 6 | 13, 40, 0x84, 0, 0},
+            /* maps: "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service" */
+            [NFT_SET_PUBLISHED_V4] = {"published_v4", (7 << 6 | 12) << 6 | 13, 12, NFT_SET_MAP, 0, 0, 7 << 6 | 13, 8},
+            [NFT_SET_PUBLISHED_ANY_V4] = {"published_any_v4", 12 << 6 | 13, 8, NFT_SET_MAP, 0, 0, 7 << 6 | 13, 8},
+            [NFT_SET_PUBLISHED_V6] = {"published_v6", (8 << 6 | 12) << 6 | 13, 24, NFT_SET_MAP, 0, 0, 8 << 6 | 13, 20},
+            [NFT_SET_PUBLISHED_ANY_V6] = {"published_any_v6", 12 << 6 | 13, 8, NFT_SET_MAP, 0, 0, 8 << 6 | 13, 20},
         };
         struct config c;
         struct nft_layout l;
@@ -757,7 +813,11 @@ static void test_sets(void **state)
                 unsigned counters = 0;
                 assert_int_equal(nftnl_set_expr_foreach(s, count_counters, &counters), 0);
                 assert_int_equal(counters, id == NFT_SET_DROPPED_SPOOFED || id == NFT_SET_DROPPED_POLICY ? 1 : 0);
-                assert_false(nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE));
+                assert_int_equal(nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE), want[id].data_type != 0);
+                if (want[id].data_type) {
+                        assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE), want[id].data_type);
+                        assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN), want[id].data_len);
+                }
                 uint32_t len;
                 const uint8_t *ud = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
                 assert_non_null(ud);
@@ -784,6 +844,8 @@ static void test_chains_and_table(void **state)
             {"input", "filter", NF_INET_LOCAL_IN, 0},
             {"forward", "filter", NF_INET_FORWARD, 0},
             {"postrouting", "nat", NF_INET_POST_ROUTING, 100},
+            {"prerouting", "nat", NF_INET_PRE_ROUTING, -100},
+            {"output", "nat", NF_INET_LOCAL_OUT, -100},
         };
         struct config c;
         struct nft_layout l;

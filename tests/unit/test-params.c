@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: params config config-values slot egress
+// MODULES: params config config-values slot egress publish
 /* The io.taplinkd parameter checks (src/params.c): defaults, every bound
  * on both sides, wrong types, unknown keys, null as absent, and a label
  * with an embedded NUL. */
@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "macro.h"
@@ -188,6 +190,64 @@ static void test_set_egress(void **state)
         call_params_done(&p);
 }
 
+static void test_publish(void **state)
+{
+        static const struct {
+                const char *json, *bad;
+        } refused[] = {
+            {"{\"port\":{\"protocol\":\"tcp\",\"hostPort\":80,\"guestPort\":80}}", "slot"},
+            {"{\"slot\":3,\"port\":{\"protocol\":\"tcp\",\"hostPort\":80,\"guestPort\":80}}", "slot"},
+            {"{\"slot\":1}", "port"},
+            {"{\"slot\":1,\"port\":null}", "port"},
+            {"{\"slot\":1,\"port\":{\"protocol\":\"sctp\",\"hostPort\":80,\"guestPort\":80}}", "port"},
+            {"{\"slot\":1,\"port\":[]}", "port"},
+            {"{\"slot\":1,\"port\":{\"protocol\":\"tcp\",\"hostPort\":80,\"guestPort\":80},\"x\":1}",
+             "x"},
+        };
+        struct call_params p;
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                assert_string_equal(parse(params_publish, &config_v4, refused[i].json, &p), refused[i].bad);
+        assert_null(parse(params_publish, &config_v4,
+                          "{\"slot\":2,\"port\":{\"protocol\":\"udp\",\"hostPort\":53,\"guestPort\":5353,"
+                          "\"hostAddress\":\"192.0.2.1\"}}",
+                          &p));
+        assert_int_equal(p.slot, 2);
+        assert_int_equal(p.port.protocol, IPPROTO_UDP);
+        assert_int_equal(p.port.host_port, 53);
+        assert_int_equal(p.port.guest_port, 5353);
+        assert_int_equal(p.port.family, AF_INET);
+        call_params_done(&p);
+
+        /* Acquire's publish: a list, parsed and owned by the call. */
+        assert_null(parse(params_acquire, &config_v4,
+                          "{\"publish\":[{\"protocol\":\"tcp\",\"hostPort\":20001,\"guestPort\":1},"
+                          "{\"protocol\":\"tcp\",\"hostPort\":20000,\"guestPort\":2}]}",
+                          &p));
+        assert_non_null(p.published);
+        assert_ptr_equal(p.acquire.published, p.published);
+        assert_int_equal(p.published->n, 2);
+        assert_int_equal(p.published->ports[0].host_port, 20000); /* sorted */
+        call_params_done(&p);
+        assert_null(parse(params_acquire, &config_v4, "{\"publish\":null}", &p));
+        assert_null(p.published);
+        call_params_done(&p);
+        static const char *const bad_publish[] = {
+            "{\"publish\":{}}",
+            "{\"publish\":[{\"protocol\":\"tcp\",\"hostPort\":1}]}",
+            "{\"publish\":[{\"protocol\":\"tcp\",\"hostPort\":1,\"guestPort\":1},"
+            "{\"protocol\":\"tcp\",\"hostPort\":1,\"guestPort\":2,\"hostAddress\":\"192.0.2.1\"}]}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_publish); i++)
+                assert_string_equal(parse(params_acquire, &config_v4, bad_publish[i], &p), "publish");
+        /* A bad egress after a good publish frees the ports (ASan sees it). */
+        assert_string_equal(parse(params_acquire, &config_v4,
+                                  "{\"publish\":[{\"protocol\":\"tcp\",\"hostPort\":1,\"guestPort\":1}],"
+                                  "\"egress\":\"all\"}",
+                                  &p),
+                            "egress");
+}
+
 static void test_release(void **state)
 {
         struct call_params p;
@@ -234,6 +294,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_acquire_defaults), cmocka_unit_test(test_acquire_values),
             cmocka_unit_test(test_acquire_refused),  cmocka_unit_test(test_set_egress),
+            cmocka_unit_test(test_publish),
             cmocka_unit_test(test_release),          cmocka_unit_test(test_none), cmocka_unit_test(test_list),
         };
 
