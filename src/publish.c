@@ -169,11 +169,14 @@ int publish_port_from_json(struct json_object *o, struct publish_port *ret)
 
 struct json_object *publish_port_to_json(const struct publish_port *p)
 {
-        _cleanup_json_ struct json_object *o = json_object_new_object();
+        const char *protocol = publish_protocol_to_string(p->protocol);
         char text[INET6_ADDRSTRLEN];
 
-        if (!o ||
-            json_add(o, "protocol", json_object_new_string(publish_protocol_to_string(p->protocol))) < 0 ||
+        /* json_object_new_string(NULL) would crash. */
+        if (!protocol)
+                return NULL;
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+        if (!o || json_add(o, "protocol", json_object_new_string(protocol)) < 0 ||
             json_add(o, "hostPort", json_object_new_int(p->host_port)) < 0 ||
             json_add(o, "guestPort", json_object_new_int(p->guest_port)) < 0)
                 return NULL;

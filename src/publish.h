@@ -55,6 +55,9 @@ bool publish_port_conflicts(const struct publish_port *a, const struct publish_p
  * address that is not a plain IPv4/IPv6 address, a loopback, multicast,
  * unspecified or link-local address, unknown members. */
 int publish_port_from_json(struct json_object *o, struct publish_port *ret);
+/* The Port object, hostAddress left out for AF_UNSPEC. NULL on ENOMEM, and
+ * for a protocol other than TCP and UDP (no port publish_port_from_json()
+ * gives). */
 struct json_object *publish_port_to_json(const struct publish_port *p);
 
 /* Acquire's `publish` (NULL or JSON null: an empty list): an array of Port

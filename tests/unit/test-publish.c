@@ -163,6 +163,9 @@ static void test_port_fields(void **state)
         assert_null(publish_protocol_to_string(0));
         assert_null(publish_protocol_to_string(IPPROTO_ICMP));
         assert_null(publish_protocol_to_string(IPPROTO_SCTP));
+        /* No Port object for another protocol. */
+        p.protocol = IPPROTO_SCTP;
+        assert_null(publish_port_to_json(&p));
 }
 
 #define P(members) "{\"protocol\":\"tcp\",\"hostPort\":20080,\"guestPort\":80" members "}"
