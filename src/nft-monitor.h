@@ -8,7 +8,7 @@
 /* The firewall's eyes (docs/DESIGN.md, "The firewall heals itself"): a
  * netfilter socket subscribed to NFNLGRP_NFTABLES that reports every change
  * by someone else which removes something of our table inet <table>: the
- * table, one of our three chains, a rule of one of them, one of our four
+ * table, one of our five chains, a rule of one of them, one of our four
  * sets, or elements of those sets. What it reports is what to restore; it
  * restores nothing itself. No logging, -errno returns.
  *

@@ -12,7 +12,7 @@
 #include "publish.h"
 
 /* nftables through libnftnl (docs/DESIGN.md, "The nftables layout"): table
- * inet <nft_table> with its sets and three chains, and the per-slot
+ * inet <nft_table> with its sets, maps and five chains, and the per-slot
  * elements. What the manager uses; the builders and parsers behind it are
  * in nft-internal.h. No logging, -errno returns.
  *
@@ -125,7 +125,7 @@ void nft_close(struct nft *n);
  * our own changes from everyone else's (see nft-monitor.h). */
 uint32_t nft_portid(const struct nft *n);
 
-/* Creates or repairs the table, its four sets and three chains with exactly
+/* Creates or repairs the table, its sets, maps and five chains with exactly
  * the rules of docs/DESIGN.md ("The nftables layout"), in one batch, only if
  * anything differs: a second call changes nothing; a deleted rule or chain
  * is restored; set elements survive. Returns 0 when nothing had to change,

@@ -77,7 +77,9 @@ sys.stdin.read()
 """
 
 # argv[1]: [[proto, address, port]...], argv[2]: timeout. Prints one
-# result per probe: "open" (echoed), "refused", "timeout" or an error.
+# result per probe: "open" (echoed), "refused", "timeout" or an error; or
+# what the server answered when it was not the echo (test_publish.py's
+# servers answer with the client's address as they see it).
 PROBE = r"""
 import json, socket, sys, threading, time
 probes, timeout = json.loads(sys.argv[1]), float(sys.argv[2])
@@ -88,7 +90,8 @@ def tcp(addr, port):
     try:
         with socket.create_connection((addr, port), timeout=timeout) as s:
             s.sendall(b"probe")
-            return "open" if s.recv(16) == b"probe" else "no echo"
+            data = s.recv(64)
+            return "open" if data == b"probe" else data.decode(errors="replace")
     except ConnectionRefusedError:
         return "refused"
     except socket.timeout:
@@ -103,7 +106,8 @@ def udp(addr, port):
             s.sendall(b"probe")
             s.settimeout(max(0.01, min(0.5, deadline - time.monotonic())))
             try:
-                return "open" if s.recv(16) == b"probe" else "no echo"
+                data = s.recv(64)
+                return "open" if data == b"probe" else data.decode(errors="replace")
             except socket.timeout:
                 pass
             except ConnectionRefusedError:

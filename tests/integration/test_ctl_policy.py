@@ -86,18 +86,31 @@ class CtlPolicyTest(DaemonTestCase):
         self.assertEqual(s["egress"], "internet")
         self.assertEqual(s["allow"], [])
 
-    def test_publish_refused_by_a_daemon_without_ports(self):
-        # This daemon does not publish ports yet (docs/taplinkctl.1): the
-        # refusal reaches the user as the daemon's error, and an Acquire
-        # that asked for a port leaves no slot behind.
-        slot = self.acquire()
-        self.assertNotIn("published", slot)
-        r = self.ctl("publish", str(slot["slot"]), "20082:82", check=1)
-        self.assertIn("org.varlink.service.MethodNotFound", r.stderr)
-        r = self.ctl("unpublish", str(slot["slot"]), "20082:82", check=1)
-        self.assertIn("org.varlink.service.MethodNotFound", r.stderr)
-        r = self.ctl("acquire", "--persistent", "--publish", "20080:80", check=1)
-        self.assertIn("org.varlink.service.InvalidParameter (parameter=publish)", r.stderr)
+    def test_publish_and_unpublish(self):
+        slot = self.acquire("--publish", "20080:80", "--publish", "[2001:db8::1]:20053:53/udp")
+        self.assertEqual(plain(slot["published"]), [
+            {"protocol": "tcp", "hostPort": 20080, "guestPort": 80},
+            {"protocol": "udp", "hostPort": 20053, "guestPort": 53, "hostAddress": "2001:db8::1"}])
+        n = str(slot["slot"])
+        self.ctl("publish", n, "198.51.100.1:20081:81")
+        self.assertEqual(plain(self.listed(slot["slot"])["published"])[1],
+                         {"protocol": "tcp", "hostPort": 20081, "guestPort": 81, "hostAddress": "198.51.100.1"})
+        self.ctl("unpublish", n, "20080:80")
+        self.assertEqual([p["hostPort"] for p in self.listed(slot["slot"])["published"]], [20081, 20053])
+        # Text output: one line per port, in the syntax of the options.
+        out = self.ctl("list").stdout
+        self.assertIn("198.51.100.1:20081:81/tcp", out)
+
+        # The daemon's refusals reach the user, and a refused Acquire
+        # leaves no slot behind.
+        r = self.ctl("publish", n, "20081:9", check=1)
+        self.assertIn("io.taplinkd.PortInUse", r.stderr)
+        r = self.ctl("acquire", "--persistent", "--publish", "20053:1/udp", check=1)
+        self.assertIn("io.taplinkd.PortInUse", r.stderr)
+        r = self.ctl("unpublish", n, "20099:1", check=1)
+        self.assertIn("org.varlink.service.InvalidParameter (parameter=port)", r.stderr)
+        r = self.ctl("acquire", "--persistent", "--publish", "8080:80", uid=USER, check=1)
+        self.assertIn("io.taplinkd.PermissionDenied", r.stderr)
         slots = json.loads(self.ctl("--json", "list").stdout)
         self.assertEqual([s["slot"] for s in slots], [slot["slot"]])
 
