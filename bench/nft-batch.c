@@ -2,9 +2,10 @@
 /* What one nftables batch costs: nft_apply() for one slot with a growing
  * number of elements present, batches of 10 and 100 slots, deletes in both
  * forms, a no-op nft_ensure_ruleset() and nft_dump_elems() of 10,000 slots;
- * then an Acquire's commit with and without an egress policy (mode + 4
- * allow entries) at 0 and 1,000 live slots (docs/DESIGN.md, "Egress
- * policy").
+ * then the commits of an Acquire and of a Release with and without an
+ * egress policy (mode + 4 allow entries) and published ports, and
+ * SetEgress's, at 0, 1,000 and 10,000 live slots (docs/DESIGN.md, "Egress
+ * policy", "Published ports").
  * Runs as root in a network namespace of its own (unshare(CLONE_NEWNET)),
  * so it never touches the host's firewall. Prints medians in µs. */
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include "egress.h"
 #include "macro.h"
 #include "nft.h"
+#include "publish.h"
 #include "slot.h"
 
 #define ROUNDS 400
@@ -97,15 +99,17 @@ static void measure_apply(struct nft *n, const struct config *c, unsigned presen
         free(e);
 }
 
-/* Slot s's elements: its 4, then its egress policy's. */
+/* Slot s's elements: its own, its egress policy's, its published ports'. */
+#define SLOT_MAX (NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX + 8)
 static size_t slot_with_policy(const struct config *c, unsigned s, const struct egress_policy *p,
-                               struct nft_elem *ret)
+                               const struct publish_list *ports, struct nft_elem *ret)
 {
         char name[IFNAMSIZ];
         size_t n = nft_slot_elems(c, s, ret);
 
         check(slot_ifname(c, s, name), "slot_ifname");
-        return n + nft_egress_elems(name, p, ret + n);
+        n += nft_egress_elems(name, p, ret + n);
+        return n + nft_publish_elems(c, s, ports, ret + n);
 }
 
 /* none + 4 entries: one per allow set kind and family. */
@@ -131,32 +135,79 @@ static struct egress_policy *four_entries(void)
         return p;
 }
 
-/* Live slots [first, first + count), each with policy p. */
-static void fill_policy(struct nft *n, const struct config *c, unsigned first, unsigned count,
-                        const struct egress_policy *p)
+/* Two ports on every address, numbered after the slot so that no two
+ * slots' ports collide. */
+static struct publish_list *two_ports(unsigned s)
 {
-        struct nft_elem e[NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX];
+        struct publish_list *l = publish_list_new(2);
 
-        for (unsigned s = first; s < first + count; s++)
-                check(nft_apply(n, e, slot_with_policy(c, s, p, e), NULL, 0), "fill");
+        if (!l)
+                exit(1);
+        l->ports[l->n++] = (struct publish_port){
+            .protocol = IPPROTO_TCP, .host_port = (uint16_t)(1 + s % 65535), .guest_port = 80};
+        l->ports[l->n++] = (struct publish_port){
+            .protocol = IPPROTO_UDP, .host_port = (uint16_t)(1 + s % 65535), .guest_port = 53};
+        return l;
 }
 
-/* An Acquire's commit (one slot and its policy), then its release: median
- * µs of the add. */
-static double measure_acquire(struct nft *n, const struct config *c, unsigned s,
-                              const struct egress_policy *p)
+/* Live slots [first, first + count), each with policy p (and two ports). */
+static void fill_policy(struct nft *n, const struct config *c, unsigned first, unsigned count,
+                        const struct egress_policy *p, bool ports)
 {
-        struct nft_elem e[NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX];
-        size_t ne = slot_with_policy(c, s, p, e);
-        double add[ROUNDS];
+        struct nft_elem e[SLOT_MAX];
 
-        for (int i = 0; i < ROUNDS; i++) {
+        for (unsigned s = first; s < first + count; s++) {
+                _cleanup_free_ struct publish_list *l = ports ? two_ports(s) : NULL;
+                check(nft_apply(n, e, slot_with_policy(c, s, p, l, e), NULL, 0), "fill");
+        }
+}
+
+/* An Acquire's commit (one slot, its policy and ports) and a Release's:
+ * medians of `rounds`, µs. */
+static void measure_acquire(struct nft *n, const struct config *c, unsigned s, const struct egress_policy *p,
+                            bool ports, int rounds, double *ret_add, double *ret_del)
+{
+        _cleanup_free_ struct publish_list *l = ports ? two_ports(s) : NULL;
+        struct nft_elem e[SLOT_MAX];
+        size_t ne = slot_with_policy(c, s, p, l, e);
+        double add[ROUNDS], del[ROUNDS];
+
+        for (int i = 0; i < rounds; i++) {
                 double t0 = now_us();
                 check(nft_apply(n, e, ne, NULL, 0), "add");
                 add[i] = now_us() - t0;
+                t0 = now_us();
                 check(nft_apply(n, NULL, 0, e, ne), "delete");
+                del[i] = now_us() - t0;
         }
-        return median(add, ROUNDS);
+        *ret_add = median(add, (size_t)rounds);
+        *ret_del = median(del, (size_t)rounds);
+}
+
+/* SetEgress's commits, as elements_set_egress() writes them (the old
+ * policy's elements out, the new one's in, one batch): internet -> none
+ * + 4 entries (narrowing) and back (widening), medians of `rounds`. */
+static void measure_set_egress(struct nft *n, const struct config *c, unsigned s, const struct egress_policy *a,
+                               const struct egress_policy *b, int rounds, double *ret_narrow, double *ret_widen)
+{
+        struct nft_elem ea[NFT_EGRESS_ELEMS_MAX], eb[NFT_EGRESS_ELEMS_MAX];
+        double narrow[ROUNDS], widen[ROUNDS];
+        char name[IFNAMSIZ];
+
+        check(slot_ifname(c, s, name), "slot_ifname");
+        size_t na = nft_egress_elems(name, a, ea), nb = nft_egress_elems(name, b, eb);
+        check(nft_apply(n, ea, na, NULL, 0), "set_egress");
+        for (int i = 0; i < rounds; i++) {
+                double t0 = now_us();
+                check(nft_apply(n, eb, nb, ea, na), "set_egress");
+                narrow[i] = now_us() - t0;
+                t0 = now_us();
+                check(nft_apply(n, ea, na, eb, nb), "set_egress");
+                widen[i] = now_us() - t0;
+        }
+        check(nft_apply(n, NULL, 0, ea, na), "set_egress");
+        *ret_narrow = median(narrow, (size_t)rounds);
+        *ret_widen = median(widen, (size_t)rounds);
 }
 
 static void measure_egress(const struct config *c)
@@ -167,21 +218,36 @@ static void measure_egress(const struct config *c)
         if (!internet)
                 exit(1);
         check(nft_open(c, &n), "nft_open");
-        check(nft_ensure_ruleset(n), "nft_ensure_ruleset");
-        printf("Acquire's commit (nft_apply of one slot and its policy), median of %d, µs:\n", ROUNDS);
-        printf("  %-34s %8s %14s\n", "live slots", "internet", "none+4 allow");
+        printf("One slot's commits, medians, µs: Acquire (add) and Release (delete) of its\n"
+               "elements with mode internet, + 2 published ports, and none + 4 allow + 2 ports;\n"
+               "SetEgress internet -> none + 4 allow (narrow) and back (widen):\n");
+        printf("  %-39s %13s %13s %15s %15s\n", "live slots", "internet", "+2 ports", "none+4 allow+2p",
+               "SetEgress");
+        printf("  %-39s %6s %6s %6s %6s %7s %7s %7s %7s\n", "", "add", "del", "add", "del", "add", "del",
+               "narrow", "widen");
         static const struct {
                 unsigned live;
                 bool locked;
-        } levels[] = {{0, false}, {1000, false}, {1000, true}};
+        } levels[] = {{0, false}, {1000, false}, {1000, true}, {10000, false}, {10000, true}};
         for (size_t i = 0; i < ELEMENTSOF(levels); i++) {
                 unsigned live = levels[i].live;
+                /* A deletion from a populated interval set costs tens of
+                 * ms (see the README): fewer rounds there. */
+                int rounds = levels[i].locked ? ROUNDS / 10 : ROUNDS;
+                double a[3], d[3], narrow, widen;
+                struct nft_elem e[SLOT_MAX];
+
                 check(nft_delete_table(n), "nft_delete_table");
                 check(nft_ensure_ruleset(n), "nft_ensure_ruleset");
-                fill_policy(n, c, 0, live, levels[i].locked ? locked : internet);
-                printf("  %-6u %-27s %8.1f %14.1f\n", live,
-                       levels[i].locked ? "(each none+4 allow)" : "(each internet)",
-                       measure_acquire(n, c, live, internet), measure_acquire(n, c, live, locked));
+                fill_policy(n, c, 0, live, levels[i].locked ? locked : internet, levels[i].locked);
+                measure_acquire(n, c, live, internet, false, rounds, &a[0], &d[0]);
+                measure_acquire(n, c, live, internet, true, rounds, &a[1], &d[1]);
+                measure_acquire(n, c, live, locked, true, rounds, &a[2], &d[2]);
+                check(nft_apply(n, e, nft_slot_elems(c, live, e), NULL, 0), "add");
+                measure_set_egress(n, c, live, internet, locked, rounds, &narrow, &widen);
+                printf("  %-6u %-32s %6.0f %6.0f %6.0f %6.0f %7.0f %7.0f %7.0f %7.0f\n", live,
+                       levels[i].locked ? "(each none+4 allow+2 ports)" : "(each internet, no ports)", a[0], d[0],
+                       a[1], d[1], a[2], d[2], narrow, widen);
         }
         check(nft_delete_table(n), "nft_delete_table");
         nft_close(n);

@@ -9,6 +9,11 @@
 #   BENCH_ONLY=guest  only the guest-services part (bench/guest.c)
 #   BENCH_ONLY=conntrack  only the deletion of a slot's conntrack entries
 #                     (bench/conntrack.c, ~5 s)
+#   BENCH_ONLY=policy  only the egress policy and published ports: their
+#                     nftables commits at 0, 1,000 and 10,000 slots
+#                     (bench/nft-batch.c, ~25 s), and a QEMU guest's
+#                     throughput routed and through a published port
+#                     (tests/e2e/run.sh's novnet scenario, ~40 s)
 #
 # First, in every mode, the hostile-client figures (~1 min): a well-behaved
 # client's round trip under each abuse of tests/integration/test_hostile.py.
@@ -30,8 +35,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "bench: needs root (network namespaces, TAP devices, nftables)" >&2
     exit 1
 fi
-for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack"; do
-    [ -x "$b" ] || { echo "bench: $b is missing (make all $BUILD/bench/load $BUILD/bench/guest $BUILD/bench/conntrack)" >&2; exit 1; }
+for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack" "$BUILD/bench/nft-batch"; do
+    [ -x "$b" ] || { echo "bench: $b is missing (make bench builds them)" >&2; exit 1; }
 done
 
 run() {
@@ -73,6 +78,24 @@ hostile() {
     rm -f "$out"
 }
 
+# The egress policy's and published ports' commits (bench/nft-batch.c,
+# which also prints the plain element batches first), and published-port
+# throughput next to routed, both through a QEMU guest in the same run.
+policy() {
+    echo "policy: nftables commits (bench/nft-batch.c)"
+    unshare -n -- "$BUILD/bench/nft-batch" | sed 's/^/  /'
+    echo "policy: a QEMU guest's 64 MiB from another host, routed and through a published port"
+    local log
+    log=$(mktemp)
+    if E2E_ONLY=novnet BUILD=$BUILD tests/e2e/run.sh >"$log" 2>&1; then
+        awk '/^E2E accel/ { p = 1 } p && /from_internet_big|^E2E accel/' "$log" | sed 's/^/  /'
+    else
+        echo "  the e2e run failed (log: $log)"
+        return
+    fi
+    rm -f "$log"
+}
+
 echo "taplinkd bench: $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     levels=${BENCH_LEVELS:-0,1000}
@@ -89,6 +112,10 @@ if [ "${BENCH_ONLY:-}" = conntrack ]; then
     conntrack
     exit 0
 fi
+if [ "${BENCH_ONLY:-}" = policy ]; then
+    policy
+    exit 0
+fi
 hostile
 if [ -n "$quick" ]; then
     run --quick --ipv6 yes --levels "$levels"
@@ -98,3 +125,4 @@ else
 fi
 guest $quick --levels "$levels"
 conntrack
+policy

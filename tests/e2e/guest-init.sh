@@ -13,6 +13,7 @@
 #   e2e.name=NAME       tag for this guest's messages to the host
 #   e2e.steps=a,b,...   what to do once eth0 is up, in order (see below)
 #   e2e.inet=IP         the "internet" address, for the egress and spoof steps
+#   e2e.private=IP      a private address in "the internet", for the policy step
 #   e2e.timeout=SEC     power off after this long, whatever happens (300)
 #   e2e.ip6=ADDR/LEN e2e.gw6=ADDR   IPv6 address and gateway (step ping6)
 #
@@ -51,7 +52,7 @@ bye() {
     echo o > /proc/sysrq-trigger
 }
 
-NAME=guest STEPS="" INET="" TIMEOUT=300 IPARG="" IP6="" GW6="" DHCP=0
+NAME=guest STEPS="" INET="" PRIVATE="" TIMEOUT=300 IPARG="" IP6="" GW6="" DHCP=0
 for arg in $(cat /proc/cmdline); do
     case $arg in
         ip=*) IPARG=${arg#ip=} ;;
@@ -59,6 +60,7 @@ for arg in $(cat /proc/cmdline); do
         e2e.name=*) NAME=${arg#*=} ;;
         e2e.steps=*) STEPS=$(echo "${arg#*=}" | tr , ' ') ;;
         e2e.inet=*) INET=${arg#*=} ;;
+        e2e.private=*) PRIVATE=${arg#*=} ;;
         e2e.timeout=*) TIMEOUT=${arg#*=} ;;
         e2e.ip6=*) IP6=${arg#*=} ;;
         e2e.gw6=*) GW6=${arg#*=} ;;
@@ -222,6 +224,21 @@ step_egress() { # the "internet" behind the host, through its masquerade
     info "$NAME egress_reply ${reply:-none}"
 }
 
+step_policy() { # egress public: the public "internet" answers, a private address there does not
+    [ -n "$INET" ] && [ -n "$PRIVATE" ] || { check policy_public FAIL "no e2e.inet or e2e.private given"; return; }
+    reply=$(echo "hello from $NAME" | timeout 20 nc -w 5 "$INET" 7000 | head -n 1)
+    case $reply in
+        peer=*) check policy_public PASS "$NAME -> $INET (public): $reply" ;;
+        *) check policy_public FAIL "$NAME -> $INET (public): ${reply:-no answer}" ;;
+    esac
+    reply=$(echo "hello from $NAME" | timeout 20 nc -w 5 "$PRIVATE" 7000 | head -n 1)
+    if [ -z "$reply" ]; then
+        check policy_private PASS "$NAME -> $PRIVATE (private): no answer, dropped"
+    else
+        check policy_private FAIL "$NAME -> $PRIVATE (private): $reply"
+    fi
+}
+
 step_serve() { # the host fetches from us and sends to us, then says "done"
     mkdir -p /tmp/www
     dd if=/dev/zero of=/tmp/www/big bs=1048576 count=64 2>/dev/null
@@ -291,6 +308,7 @@ for s in $STEPS; do
         ping6) step_ping6 ;;
         fetch) step_fetch ;;
         egress) step_egress ;;
+        policy) step_policy ;;
         serve) step_serve ;;
         pair) step_pair ;;
         *) say "E2E-LOG unknown step $s" ;;

@@ -40,6 +40,9 @@
 #   5 after QEMU exits: no slot (taplinkctl list), no device (ip link), no set
 #     element (nft list set) left
 #   6 vnet header on and off (--no-vnet-hdr), and --queues 2 (fds=3:4, mq=on)
+#   8 a guest with egress public (scenario novnet) reaches "the internet" but
+#     not a private address there (which the host reaches), and its busybox
+#     httpd, published on a host port, serves "the internet"
 #   7 a guest booted without ip= (scenario dhcp, --mtu 1400): busybox udhcpc
 #     gets the slot's guest address and prefix, the default route via the
 #     gateway, the slot's MTU, the configured nameserver and search domain
@@ -49,7 +52,9 @@
 #     scenarios keep booting with ip=.
 # Figures: boot-to-network (QEMU exec -> the guest has configured eth0 and its
 # gateway answered), throughput of 64 MiB HTTP transfers both ways, with and
-# without the vnet header, in MB/s (10^6 bytes per second).
+# without the vnet header, in MB/s (10^6 bytes per second); and the novnet
+# guest's 64 MiB fetched from "the internet" routed (no NAT) and through its
+# published port (DNAT), one after the other.
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -67,6 +72,8 @@ E2E_GROUP=taplink
 WAN_ADDR=198.51.100.1
 WAN_PEER=198.51.100.2
 INET_ADDR=203.0.113.7
+PRIVATE_ADDR=10.99.0.7 # in "the internet" too, but private: egress public never reaches it
+PUBLISHED_PORT=20080   # the novnet guest's httpd, published (check 8)
 BIG_MIB=64
 # What the daemon hands out to guests over DHCP and RAs ([guest]):
 # documentation addresses, never used for traffic.
@@ -197,6 +204,7 @@ nsx ip route add default via "$WAN_PEER"
 inx ip addr add "$WAN_PEER/24" dev e2e-wan
 inx ip link set e2e-wan up
 inx ip addr add "$INET_ADDR/32" dev lo
+inx ip addr add "$PRIVATE_ADDR/32" dev lo
 
 # --- results ---------------------------------------------------------------------
 RESULTS=$T/results
@@ -334,7 +342,7 @@ launch() {
     : > "$log"
     local envs=(E2E_ACCEL="$ACCEL" E2E_KERNEL="$KERNEL" E2E_INITRD="$INITRD"
         E2E_MEM="$mem" E2E_SMP="$smp" E2E_DHCP="${DHCP:-0}"
-        E2E_APPEND="e2e.name=$name e2e.steps=$steps e2e.inet=$INET_ADDR e2e.timeout=$((150 * SLOW))")
+        E2E_APPEND="e2e.name=$name e2e.steps=$steps e2e.inet=$INET_ADDR e2e.private=$PRIVATE_ADDR e2e.timeout=$((150 * SLOW))")
     if [ "$MANUAL" = 1 ]; then
         # Stand-in for taplinkctl run: slot numbers and addresses as the
         # daemon derives them (docs/DESIGN.md, "Slots and addresses").
@@ -557,6 +565,7 @@ mbps() { # bytes milliseconds -> MB/s
 basic() {
     local name=$1 label=$2 steps=$3 vnet=$4 queues=$5 mem=$6 smp=$7
     shift 7
+    local run_opts="$*"
     say "--- $name: steps=$steps $*"
     local t_sc=$(now_ms)
     rm -f "$T/sink-$name" "$T/sink-$name.done"
@@ -623,6 +632,22 @@ basic() {
             fi
             ;;
         esac
+        case ",$steps," in *,policy,*)
+            # check 8: egress public. The control: the private address
+            # answers the host itself.
+            if nsx "$PY" -c 'import socket, sys; print(socket.create_connection((sys.argv[1], 7000), 10).recv(64).decode())' \
+                "$PRIVATE_ADDR" 2>&1 | grep -q '^peer='; then
+                record "$name.policy_control" PASS "the host reaches $PRIVATE_ADDR:7000"
+            else
+                record "$name.policy_control" FAIL "the host does not reach $PRIVATE_ADDR:7000"
+            fi
+            if wait_for "$name" "^E2E-CHECK policy_private " $((60 * SLOW)) >/dev/null; then
+                guest_checks "$name"
+            else
+                record "$name.policy_private" FAIL "no result from the guest"
+            fi
+            ;;
+        esac
         case ",$steps," in *,egress,*)
             if wait_for "$name" "^E2E-INFO $name egress_reply " $((60 * SLOW)) >/dev/null; then
                 guest_checks "$name"
@@ -671,6 +696,38 @@ basic() {
                         record "$name.http_guest_to_host_big" FAIL "got: $got"
                     fi
                 fi
+                case " $run_opts " in *" --publish $PUBLISHED_PORT:80 "*)
+                    # check 8: the published port, from another host ("the internet")
+                    got=$(inx "$PY" "$HELPER" fetch "http://$WAN_ADDR:$PUBLISHED_PORT/payload" 30 2>&1)
+                    if [ -n "$sum" ] && [ "${got##* }" = "$sum" ]; then
+                        record "$name.published_port" PASS "http://$WAN_ADDR:$PUBLISHED_PORT/payload from $INET: 1 MiB, md5 $sum"
+                    else
+                        record "$name.published_port" FAIL "guest has ${sum:-?}, $INET got: $got"
+                    fi
+                    if [ "$QUICK" != 1 ]; then
+                        # The same 64 MiB from "the internet", routed to the
+                        # guest (a route there for this once) and through
+                        # the published port: the two figures side by side.
+                        local how url
+                        for how in routed published; do
+                            url=http://$WAN_ADDR:$PUBLISHED_PORT/big
+                            if [ $how = routed ]; then
+                                url=http://$g/big
+                                inx ip route add "$g/32" via "$WAN_ADDR"
+                            fi
+                            got=$(inx "$PY" "$HELPER" fetch "$url" $((60 * SLOW)) 2>&1)
+                            [ $how = routed ] && inx ip route del "$g/32" via "$WAN_ADDR"
+                            set -- $got
+                            if [ "${1:-0}" = $((BIG_MIB * 1048576)) ]; then
+                                FIG[${how}_$label]=$(awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }')
+                                record "$name.${how}_from_internet_big" PASS "$url: $BIG_MIB MiB in ${2}s = ${FIG[${how}_$label]} MB/s"
+                            else
+                                record "$name.${how}_from_internet_big" FAIL "$url: got: $got"
+                            fi
+                        done
+                    fi
+                    ;;
+                esac
                 echo done | nsx "$PY" "$HELPER" send "$g" 5020 - 10 ||
                     say "$name: could not tell the guest we are done"
             else
@@ -778,7 +835,9 @@ else
     if wanted vnet; then
         basic vnet vnet ping6,tcp,fetch,egress,serve 1 1 512 1
     fi
-    wanted novnet && basic novnet novnet tcp,fetch,serve 0 1 512 1 --no-vnet-hdr
+    # novnet also locks its guest down: egress public, port 80 published (check 8).
+    wanted novnet && basic novnet novnet tcp,fetch,policy,serve 0 1 512 1 --no-vnet-hdr \
+        --egress public --publish "$PUBLISHED_PORT:80"
     wanted mq && basic mq mq tcp,serve 1 2 256 2 --queues 2
     wanted pair && pair
     # No ip=: the daemon's DHCP server and RA configure the guest (check 7).
@@ -802,7 +861,7 @@ echo
 echo "E2E accel=$ACCEL ($ACCEL_NOTE) boot_to_network_ms=${FIG[boot_vnet]:-?} (each guest:$boots)"
 cat "$RESULTS"
 if [ "$QUICK" != 1 ]; then
-    echo "E2E throughput host_to_guest_vnet=${FIG[h2g_vnet]:-?} MB/s guest_to_host_vnet=${FIG[g2h_vnet]:-?} MB/s host_to_guest_novnet=${FIG[h2g_novnet]:-?} MB/s guest_to_host_novnet=${FIG[g2h_novnet]:-?} MB/s"
+    echo "E2E throughput host_to_guest_vnet=${FIG[h2g_vnet]:-?} MB/s guest_to_host_vnet=${FIG[g2h_vnet]:-?} MB/s host_to_guest_novnet=${FIG[h2g_novnet]:-?} MB/s guest_to_host_novnet=${FIG[g2h_novnet]:-?} MB/s internet_to_guest_routed_novnet=${FIG[routed_novnet]:-?} MB/s internet_to_guest_published_novnet=${FIG[published_novnet]:-?} MB/s"
 fi
 echo "E2E time $(( ($(now_ms) - T0_MS) / 1000 )) s, logs in $LOGDIR"
 echo "e2e: $npass passed, $nfail failed"
