@@ -231,6 +231,17 @@ class PublishTest(PublishNet):
             other.stop()
 
 
+    def test_ports_come_back_with_the_table(self):
+        g = self.new_guest("heal", publish=[port("tcp", 20600, 8080)])
+        one = [("tcp", HOST_V4, 20600)]
+        self.assertEqual(probe(self.world.cmd(), one), {one[0]: WORLD_V4})
+        before = map_elements(self.daemon.table)
+        run("nft", "flush", "ruleset")
+        wait_for(lambda: map_elements(self.daemon.table) == before, what="the maps restored")
+        self.assertEqual(self.listed(g.slot)["published"], [port("tcp", 20600, 8080)])
+        self.assertEqual(probe(self.world.cmd(), one), {one[0]: WORLD_V4})
+
+
 class LimitTest(PublishNet):
     config = {"policy.max_published_per_slot": "2", "policy.publish_port_range": "21000-21009"}
 
