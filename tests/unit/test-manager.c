@@ -763,9 +763,13 @@ static void test_published(void **state)
         assert_int_equal(t->sub.n_changed, 1);
         t->fake.fail = NULL;
 
-        /* Only a live slot. */
+        /* Only a live slot (a held one that is gone: no). */
+        t->sub.hold = true;
         link_gone(t, r);
+        assert_ptr_equal(t->sub.held, r);
         assert_int_equal(manager_change_published(t->fake.m, r, l), -ENOENT);
+        manager_unhold(t->fake.m, r);
+        t->sub.hold = false;
         free(l);
 
         /* Without ports: none. */
