@@ -21,7 +21,8 @@ What the invariant check demands, once the daemon has settled:
     and every listed slot has its device, made as the slot says (MAC, MTU,
     alias, owner, vnet header, persist, multi-queue) with exactly its
     gateway addresses;
-  - the nft sets hold exactly the four elements of each listed slot (so no
+  - the nft sets hold exactly the four elements of each listed slot, and the
+    published-port maps exactly the listed slots' ports (so no
     element outlives its device);
   - no two listed slots share a number, name, MAC or subnet;
   - Status.slotsInUse = len(List); a non-root List shows exactly its own;
@@ -216,6 +217,11 @@ class Chaos:
             persistent = r() < 0.15
         if persistent or r() < 0.5:
             p["persistent"] = persistent
+        # A published port of its own (no two labels share one): the maps
+        # must follow the slots like the sets do.
+        if r() < 0.3 and self.label_seq < 10000:
+            p["publish"] = [{"protocol": self.rng.choice(["tcp", "udp"]), "hostPort": 20000 + self.label_seq,
+                             "guestPort": 80}]
         return p
 
     def pick_uid(self):
@@ -233,7 +239,7 @@ class Chaos:
         s = reply["parameters"]["slot"]
         want = {"label": params["label"], "ownerUid": uid, "queues": params.get("queues", 1),
                 "vnetHeader": params.get("vnetHeader", True), "mtu": params.get("mtu", 1500),
-                "persistent": params.get("persistent", False)}
+                "persistent": params.get("persistent", False), "published": params.get("publish", [])}
         got = {k: s[k] for k in want}
         if got != want or len(fds) != want["queues"] or \
                 reply["parameters"]["fileDescriptors"] != list(range(len(fds))):
@@ -244,6 +250,8 @@ class Chaos:
         h = Held(params["label"], uid, s, fds)
         self.known[h.label] = h
         self.stats["acquired"] += 1
+        if params.get("publish"):
+            self.stats["acquired with a published port"] += 1
         return h
 
     # ------------------------------------------------------------ actions (daemon alive)
@@ -651,6 +659,11 @@ class Chaos:
             # Each slot's name in the set of its egress mode, and no other.
             for mode in ("none", "host", "public", "internet"):
                 want["egress_" + mode] = {s["ifname"] for s in listed if s.get("egress") == mode}
+            # Each published port on every address: one element per family.
+            for fam in ("v4", "v6"):
+                want["published_any_" + fam] = {
+                    ((p["protocol"], p["hostPort"]), (s["ip" + fam]["guest"], p["guestPort"]))
+                    for s in listed if s["ip" + fam] for p in s.get("published", [])}
             for name, w in want.items():
                 got = elems.get(name)
                 if got is None:

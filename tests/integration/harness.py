@@ -738,9 +738,10 @@ def connect_as(path, uid, gid=None, timeout=10.0):
 
 
 def table_elements(table):
-    """Every set's elements of `inet table` in one `nft -j` call:
-    {set name: [elements as set_elements() returns them]}, or None when the
-    table does not exist."""
+    """Every set's and map's elements of `inet table` in one `nft -j` call:
+    {name: [elements as set_elements() returns them]} (a map's element is
+    (key, value), each a tuple for a concatenation), or None when the table
+    does not exist."""
     r = run("nft", "-j", "list", "table", "inet", table, check=False)
     if r.returncode != 0:
         return None
@@ -748,6 +749,8 @@ def table_elements(table):
     for obj in json.loads(r.stdout)["nftables"]:
         if "set" in obj:
             out[obj["set"]["name"]] = [_set_element(e) for e in obj["set"].get("elem", [])]
+        elif "map" in obj:
+            out[obj["map"]["name"]] = [tuple(_set_element(x) for x in e) for e in obj["map"].get("elem", [])]
     return out
 
 
