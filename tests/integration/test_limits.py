@@ -40,6 +40,8 @@ def expected_elements(slots):
         "egress_internet": sorted(s["ifname"] for s in slots),
         "allow_v4": [], "allow_proto_v4": [], "allow_port_v4": [],
         "allow_v6": [], "allow_proto_v6": [], "allow_port_v6": [],
+        # no published ports
+        "published_v4": [], "published_any_v4": [], "published_v6": [], "published_any_v6": [],
     }
 
 
