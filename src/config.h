@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -61,6 +62,16 @@ struct config {
 
         /* [policy] */
         int default_egress; /* enum egress_mode */
+
+        /* [clone]: clone slots, each in a network namespace of its own
+         * (docs/DESIGN.md, "Clone slots"). */
+        bool clone_enabled;
+        char clone_tap_name[IFNAMSIZ];
+        uint8_t clone_tap_mac[6];
+        struct in_addr clone_guest;   /* network byte order */
+        struct in_addr clone_gateway; /* network byte order */
+        unsigned clone_prefix;        /* 1..30 */
+        unsigned clone_pool;          /* 0: no namespaces made ahead */
 
         /* [access] */
         uid_t *allow_users;

@@ -321,6 +321,10 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         unsigned slot;
 
         assert(req->queues >= 1 && req->queues <= TAP_MAX_QUEUES);
+        if (req->clone) {
+                *ret_op = "clone";
+                return -EOPNOTSUPP;
+        }
         e = take_slot(m, &opts, &slot, fds, &ifindex, ret_op);
         if (e < 0)
                 return e;

@@ -65,6 +65,7 @@ struct slot_rec {
         unsigned queues;
         bool vnet_header;
         bool persistent;
+        bool clone;        /* in a namespace of its own (docs/DESIGN.md, "Clone slots") */
         bool was_live;     /* "gone" subscribers: it went live before */
         enum slot_end end; /* "gone" subscribers: why it ended */
         /* Its egress policy (docs/DESIGN.md, "Egress policy"); NULL only
@@ -144,6 +145,7 @@ struct slot_request {
         unsigned queues;
         bool vnet_header;
         bool persistent;
+        bool clone;
         const struct egress_policy *egress; /* copied; NULL: default_egress */
 };
 

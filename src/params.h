@@ -28,9 +28,10 @@ void call_params_done(struct call_params *p);
 typedef const char *(*params_parse_fn)(const struct config *c, struct json_object *params,
                                        struct call_params *ret);
 
-/* Acquire: label, mtu, queues, vnetHeader, persistent; the defaults for
- * what is absent. An MTU below 1280 with IPv6 on is refused here rather
- * than half-way through making the device. */
+/* Acquire: label, mtu, queues, vnetHeader, persistent, egress, allow,
+ * clone; the defaults for what is absent. An MTU below 1280 with IPv6 on
+ * is refused here rather than half-way through making the device (a clone
+ * slot has no IPv6); clone: true is refused unless [clone] enabled. */
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
 /* SetEgress: slot, egress (required), allow. */
 const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret);
