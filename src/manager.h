@@ -91,6 +91,12 @@ struct manager_ops {
          * taplinkd did not make holds the name. */
         int (*tap_create)(void *ctx, const char *name, const struct tap_options *opts, int *fds,
                           int *ret_ifindex, const char **ret_op);
+        /* A clone slot's device (docs/DESIGN.md, "Clone slots"): its
+         * namespace `name`, configured, with the TAP inside (fds) and the
+         * veth whose host end `name` is *ret_ifindex. -EBUSY as tap_create.
+         * NULL: clone slots are off. */
+        int (*clone_create)(void *ctx, unsigned slot, const char *name, const struct tap_options *opts,
+                            unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op);
         /* MAC, MTU, addresses, alias, up. */
         int (*configure_link)(void *ctx, const struct rtnl_link_config *lc, const char **ret_op);
         /* Commits the slot's set elements, now. */

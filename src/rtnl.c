@@ -44,6 +44,7 @@ struct rtnl {
 
 struct rtnl_monitor {
         struct mnl_socket *nl;
+        bool all_nsid; /* NETLINK_LISTEN_ALL_NSID is on */
         char prefix[IFNAMSIZ];
         struct rtnl_monitor_callbacks cb;
         void *userdata;
@@ -445,31 +446,45 @@ static const struct nlmsghdr *nth_message(const void *buf, size_t len, unsigned 
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
 {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE] = {0};
-        uint32_t seq = r->seq;
-        int results[3], len, k;
-        unsigned n;
-
-        len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
-        if (len < 0) {
-                if (ret_failed_op)
-                        *ret_failed_op = message_name(RTM_NEWLINK);
-                return len;
-        }
         /* Three messages either way: with IPv6 its address comes last,
          * without it its address generation is turned off first. */
-        n = 3;
-        r->seq += n;
+        uint32_t seq = rtnl_reserve_seq(r, 3);
+        unsigned failed = 0;
+        int len, k;
 
-        k = rtnl_talk(r, buf, len, seq, n, results);
+        len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
+        k = len < 0 ? len : rtnl_request(r, buf, (size_t)len, seq, 3, &failed);
+        if (k < 0 && ret_failed_op)
+                *ret_failed_op =
+                    message_name(len < 0 ? RTM_NEWLINK : nth_message(buf, len, failed)->nlmsg_type);
+        return k;
+}
+
+uint32_t rtnl_reserve_seq(struct rtnl *r, unsigned n)
+{
+        uint32_t seq = r->seq;
+
+        r->seq += n;
+        return seq;
+}
+
+int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq, unsigned n,
+                 unsigned *ret_failed)
+{
+        int results[RTNL_BATCH_MAX], k;
+
+        if (n == 0 || n > RTNL_BATCH_MAX)
+                return -EINVAL;
+        k = rtnl_talk(r, buf, len, first_seq, n, results);
         if (k < 0) {
-                if (ret_failed_op)
-                        *ret_failed_op = message_name(RTM_NEWLINK);
+                if (ret_failed)
+                        *ret_failed = 0;
                 return k;
         }
         for (unsigned i = 0; i < n; i++)
                 if (results[i] < 0) {
-                        if (ret_failed_op)
-                                *ret_failed_op = message_name(nth_message(buf, len, i)->nlmsg_type);
+                        if (ret_failed)
+                                *ret_failed = i;
                         return results[i];
                 }
         return 0;
@@ -730,26 +745,94 @@ int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes)
         return netlink_set_rcvbuf(m->nl, bytes);
 }
 
+int rtnl_monitor_listen_all_nsid(struct rtnl_monitor *m)
+{
+        int one = 1;
+
+        if (mnl_socket_setsockopt(m->nl, NETLINK_LISTEN_ALL_NSID, &one, sizeof(one)) < 0)
+                return negative_errno();
+        m->all_nsid = true;
+        return 0;
+}
+
+struct monitor_datagram {
+        struct rtnl_monitor *m;
+        int nsid; /* -1: our own namespace */
+};
+
 static int monitor_on_message(const struct nlmsghdr *nlh, void *data)
 {
-        struct rtnl_monitor *m = data;
+        struct monitor_datagram *d = data;
+        struct rtnl_monitor *m = d->m;
         struct rtnl_link_event ev;
 
-        /* A malformed message cannot be acted on; skip it, keep reading. */
-        if (rtnl_parse_dellink(nlh, m->prefix, &ev) > 0 && m->cb.on_dellink)
-                m->cb.on_dellink(ev.ifindex, ev.ifname, m->userdata);
+        /* A malformed message cannot be acted on; skip it, keep reading.
+         * Another namespace's devices are not slots, whatever their names. */
+        if (d->nsid < 0) {
+                if (rtnl_parse_dellink(nlh, m->prefix, &ev) > 0 && m->cb.on_dellink)
+                        m->cb.on_dellink(ev.ifindex, ev.ifname, m->userdata);
+        } else if (rtnl_parse_dellink(nlh, NULL, &ev) > 0 && m->cb.on_peer_dellink)
+                m->cb.on_peer_dellink(d->nsid, ev.ifindex, ev.ifname, m->userdata);
         return MNL_CB_OK;
 }
 
-static int monitor_on_datagram(const void *buf, size_t len, void *data)
+/* One datagram with its NETLINK_LISTEN_ALL_NSID control message: the
+ * namespace it comes from, absent for our own. Returns the bytes read, or
+ * -errno as recvmsg's errno. */
+static ssize_t monitor_recv(struct rtnl_monitor *m, int *ret_nsid)
 {
-        (void)mnl_cb_run(buf, len, 0, 0, monitor_on_message, data);
-        return 0;
+        _Alignas(struct cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {m->buf, sizeof(m->buf)};
+        struct sockaddr_nl sa;
+        struct msghdr msg = {
+            .msg_name = &sa,
+            .msg_namelen = sizeof(sa),
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = control,
+            .msg_controllen = sizeof(control),
+        };
+        ssize_t k = recvmsg(mnl_socket_get_fd(m->nl), &msg, MSG_CMSG_CLOEXEC);
+
+        *ret_nsid = -1;
+        if (k < 0)
+                return negative_errno();
+        if (msg.msg_flags & MSG_TRUNC)
+                return -ENOSPC;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(ret_nsid, CMSG_DATA(c), sizeof(int));
+        return k;
+}
+
+/* netlink_drain() for the monitor, which needs each datagram's namespace. */
+static int monitor_drain(struct rtnl_monitor *m)
+{
+        bool lost = false;
+
+        for (;;) {
+                struct monitor_datagram d = {m, -1};
+                ssize_t k = monitor_recv(m, &d.nsid);
+
+                if (k == -EAGAIN)
+                        break;
+                if (k == -EINTR)
+                        continue;
+                if (k == -ENOBUFS || k == -ENOSPC) {
+                        lost = true;
+                        continue;
+                }
+                if (k < 0)
+                        return (int)k;
+                (void)mnl_cb_run(m->buf, (size_t)k, 0, 0, monitor_on_message, &d);
+        }
+        return lost;
 }
 
 int rtnl_monitor_process(struct rtnl_monitor *m)
 {
-        int r = netlink_drain(m->nl, m->buf, sizeof(m->buf), 0, monitor_on_datagram, m);
+        int r = monitor_drain(m);
 
         if (r < 0)
                 return r;

@@ -48,6 +48,14 @@ int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, cons
 /* RTM_DELLINK by ifindex. -ENODEV when it is already gone. */
 int rtnl_delete_link(struct rtnl *r, int ifindex);
 
+/* A batch of n requests the caller built, numbered from the sequence
+ * number rtnl_reserve_seq(r, n) returned, in one sendmsg; every ack is
+ * read. Returns 0 or the first request's error, whose index goes to
+ * *ret_failed (may be NULL). n is 1..RTNL_BATCH_MAX. */
+uint32_t rtnl_reserve_seq(struct rtnl *r, unsigned n);
+int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq, unsigned n,
+                 unsigned *ret_failed);
+
 /* Deletes several links in one unregister: one sendmsg carrying an
  * RTM_NEWLINK per ifindex that moves it into link group `group`, then one
  * RTM_DELLINK for the whole group (ifi_index 0, IFLA_GROUP). The kernel then
@@ -120,10 +128,17 @@ struct rtnl_monitor;
 struct rtnl_monitor_callbacks {
         void (*on_dellink)(int ifindex, const char *ifname, void *userdata);
         void (*on_resync)(void *userdata);
+        /* After rtnl_monitor_listen_all_nsid(): a link of the namespace
+         * that has id nsid in ours is gone (any name). */
+        void (*on_peer_dellink)(int nsid, int ifindex, const char *ifname, void *userdata);
 };
 int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *cb, void *userdata,
                       struct rtnl_monitor **ret);
 int rtnl_monitor_fd(const struct rtnl_monitor *m);
+/* NETLINK_LISTEN_ALL_NSID: the events of every namespace that has an id in
+ * ours come too, told apart by that id (on_peer_dellink), without a socket
+ * per namespace (docs/DESIGN.md, "Clone slots"). */
+int rtnl_monitor_listen_all_nsid(struct rtnl_monitor *m);
 int rtnl_monitor_process(struct rtnl_monitor *m);
 void rtnl_monitor_close(struct rtnl_monitor *m);
 
