@@ -120,7 +120,7 @@ int clone_build_newnsid(void *buf, size_t size, uint32_t seq, int netns_fd, int3
         struct nlmsghdr *nlh;
         struct rtgenmsg *g;
 
-        if (netns_fd < 0 || nsid < 0)
+        if (netns_fd < 0 || nsid < -1)
                 return -EINVAL;
         nlh = begin(buf, size, RTM_NEWNSID, 0, seq, sizeof(*g));
         if (!nlh)

@@ -12,9 +12,10 @@
  * -ENOBUFS when buf is too small, -EINVAL for bad arguments. Unit-tested
  * by parsing them back; sent through rtnl_request(). */
 
-/* A clone namespace's id in the daemon's namespace: fixed by the slot, so
- * that an event's id names its slot and a restarted daemon derives it
- * again. 0x746c = "tl"; the ids others allocate count up from 0. */
+/* The id a clone namespace asks for in the daemon's namespace: the slot's
+ * own, so that an event's id names its slot at a glance (clone.c keeps
+ * the ids it got, since an earlier namespace of the slot may still hold
+ * this one). 0x746c = "tl"; the ids the kernel picks count up from 0. */
 #define CLONE_NSID_BASE 0x746c0000
 #define CLONE_NSID_MAX (CLONE_NSID_BASE + (1 << 20) - 1) /* CONFIG_MAX_SLOTS_LIMIT slots */
 
@@ -34,8 +35,9 @@ int clone_build_default_route(void *buf, size_t size, uint32_t seq, int ifindex,
  * writable /proc/sys. */
 int clone_build_forwarding(void *buf, size_t size, uint32_t seq, int ifindex);
 
-/* RTM_NEWNSID: gives the namespace of netns_fd the id nsid in the sending
- * socket's namespace (-EEXIST when the id or the namespace has one). */
+/* RTM_NEWNSID: gives the namespace of netns_fd the id nsid (-1: one the
+ * kernel picks) in the sending socket's namespace (-EEXIST when the id or
+ * the namespace has one). */
 int clone_build_newnsid(void *buf, size_t size, uint32_t seq, int netns_fd, int32_t nsid);
 
 /* RTM_DELLINK of the link named ifname in the namespace with id nsid

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/netlink.h>
 #include <net/if.h>
@@ -24,6 +25,9 @@ struct clone {
         struct rtnl *rtnl; /* the daemon's, in its namespace */
         struct manager *manager;
         int home_fd; /* the daemon's network namespace */
+        /* Each clone slot's namespace id in ours (-1: none), by slot:
+         * CLONE_NSID_BASE + slot unless that id was still held. */
+        int32_t *nsids;
 };
 
 /* What is made inside a new namespace while the thread is in it. */
@@ -161,12 +165,53 @@ static int configure_inside(struct clone *cl, unsigned slot, unsigned mtu, struc
         return nft_clone_nat(in->nft, c->clone_guest, n4.guest);
 }
 
-static int set_nsid(struct clone *cl, int nsfd, unsigned slot)
+static int new_nsid(struct clone *cl, int nsfd, int32_t nsid)
 {
         struct msg m = msg_new(cl->rtnl);
 
-        return msg_send(cl->rtnl, &m,
-                        clone_build_newnsid(m.buf, sizeof(m.buf), m.seq, nsfd, clone_nsid(slot)));
+        return msg_send(cl->rtnl, &m, clone_build_newnsid(m.buf, sizeof(m.buf), m.seq, nsfd, nsid));
+}
+
+/* Gives the namespace an id in ours, so that its link events reach the
+ * monitor (docs/DESIGN.md, "Clone slots"): the slot's own id, or, while
+ * an earlier namespace of the slot that a VMM still holds keeps that one,
+ * any the kernel picks. One it has already (a restart) is kept. */
+static int set_nsid(struct clone *cl, int nsfd, unsigned slot)
+{
+        int32_t nsid = -1;
+        int e = rtnl_get_nsid(cl->rtnl, nsfd, &nsid);
+
+        if (e >= 0 && nsid < 0) {
+                e = new_nsid(cl, nsfd, clone_nsid(slot));
+                if (e == -EEXIST)
+                        e = new_nsid(cl, nsfd, -1);
+                if (e >= 0)
+                        e = rtnl_get_nsid(cl->rtnl, nsfd, &nsid);
+        }
+        if (e >= 0 && nsid < 0)
+                e = -ENOENT;
+        if (e >= 0)
+                cl->nsids[slot] = nsid;
+        return e;
+}
+
+static int slot_of_nsid(const struct clone *cl, int32_t nsid, unsigned *ret_slot)
+{
+        unsigned slot;
+
+        if (nsid < 0)
+                return -ENOENT;
+        if (clone_slot_of_nsid(nsid, &slot) >= 0 && slot < cl->config->effective_max_slots &&
+            cl->nsids[slot] == nsid) {
+                *ret_slot = slot;
+                return 0;
+        }
+        for (slot = 0; slot < cl->config->effective_max_slots; slot++)
+                if (cl->nsids[slot] == nsid) {
+                        *ret_slot = slot;
+                        return 0;
+                }
+        return -ENOENT;
 }
 
 int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
@@ -214,8 +259,10 @@ static int delete_tap(struct clone *cl, unsigned slot)
 {
         struct msg m = msg_new(cl->rtnl);
 
+        if (cl->nsids[slot] < 0)
+                return -ENOENT;
         return msg_send(cl->rtnl, &m,
-                        clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, clone_nsid(slot),
+                        clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, cl->nsids[slot],
                                                cl->config->clone_tap_name));
 }
 
@@ -232,7 +279,8 @@ static void on_gone(struct slot_rec *r, void *userdata)
         if (!r->clone || slot_ifname(cl->config, r->slot, name) < 0)
                 return;
         e = delete_tap(cl, r->slot);
-        if (e < 0 && e != -ENODEV && e != -EINVAL)
+        cl->nsids[r->slot] = -1;
+        if (e < 0 && e != -ENODEV && e != -EINVAL && e != -ENOENT)
                 log_warning_errno(e, "%s: deleting %s in its namespace failed: %m", name,
                                   cl->config->clone_tap_name);
         if (r->phase == SLOT_FAILED) {
@@ -257,7 +305,7 @@ void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname)
         unsigned slot;
         int e;
 
-        if (clone_slot_of_nsid(nsid, &slot) < 0 || strcmp(ifname, cl->config->clone_tap_name) != 0)
+        if (strcmp(ifname, cl->config->clone_tap_name) != 0 || slot_of_nsid(cl, nsid, &slot) < 0)
                 return;
         r = manager_slot(cl->manager, slot);
         if (!r || !r->clone || (r->phase != SLOT_LIVE && r->phase != SLOT_RELEASING))
@@ -283,6 +331,11 @@ int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, stru
         cl->rtnl = rtnl;
         cl->manager = m;
         cl->home_fd = -1;
+        cl->nsids = malloc(sizeof(int32_t) * c->effective_max_slots);
+        if (!cl->nsids)
+                return -ENOMEM;
+        for (unsigned i = 0; i < c->effective_max_slots; i++)
+                cl->nsids[i] = -1;
         e = netns_open_current(&cl->home_fd);
         if (e < 0)
                 return log_error_errno(e, "clone: opening our network namespace failed: %m");
@@ -307,5 +360,209 @@ void clone_free(struct clone *cl)
                 return;
         manager_unsubscribe(cl->manager, &clone_hooks, cl);
         close(cl->home_fd);
+        free(cl->nsids);
         free(cl);
+}
+
+/* ---- start-up and --cleanup ---- */
+
+/* The veths named like slots, by slot; matched ones are adopted or
+ * removed with their namespace, the rest had no namespace. */
+struct veths {
+        const struct config *config;
+        VEC(struct rtnl_tap_info) items;
+};
+
+static int collect_veth(const struct rtnl_tap_info *info, void *userdata)
+{
+        struct veths *v = userdata;
+        unsigned slot;
+
+        if (slot_from_ifname(v->config, info->ifname, &slot) < 0)
+                return 0;
+        return VEC_PUSH(&v->items, *info);
+}
+
+static struct rtnl_tap_info *veth_of(struct veths *v, const char *name)
+{
+        for (size_t i = 0; i < v->items.n; i++)
+                if (streq_ptr(v->items.items[i].ifname, name))
+                        return &v->items.items[i];
+        return NULL;
+}
+
+struct tap_lookup {
+        const char *name;
+        struct rtnl_tap_info info;
+        bool found;
+};
+
+static int find_tap(const struct rtnl_tap_info *info, void *userdata)
+{
+        struct tap_lookup *t = userdata;
+
+        if (streq_ptr(info->ifname, t->name)) {
+                t->info = *info;
+                t->found = true;
+        }
+        return 0;
+}
+
+/* The clone TAP in nsfd's namespace, through a socket made there (which
+ * *ret_rtnl keeps for removing it). */
+static int read_tap(struct clone *cl, int nsfd, struct tap_lookup *t, struct rtnl **ret_rtnl)
+{
+        int e = netns_enter(nsfd);
+
+        if (e < 0)
+                return e;
+        e = rtnl_open(ret_rtnl);
+        netns_leave(cl->home_fd);
+        if (e < 0)
+                return e;
+        return rtnl_dump_taps(*ret_rtnl, t->name, find_tap, t);
+}
+
+static bool ours(const struct config *c, const struct rtnl_tap_info *veth, unsigned slot)
+{
+        uint8_t mac[6];
+
+        slot_host_mac(slot, mac);
+        return veth && memcmp(mac, veth->mac, sizeof(mac)) == 0;
+}
+
+/* One /run/netns/<name>: a live clone slot (namespace, TAP and our veth)
+ * is adopted; anything less is removed. */
+static int reconcile_one(struct clone *cl, const char *name, unsigned slot, struct veths *v)
+{
+        struct tap_lookup t = {.name = cl->config->clone_tap_name};
+        _cleanup_(rtnl_closep) struct rtnl *inner = NULL;
+        struct rtnl_tap_info *veth = veth_of(v, name);
+        _cleanup_close_ int nsfd = -1;
+        int e;
+
+        e = netns_open(SLOT_NETNS_DIR, name, &nsfd);
+        if (e >= 0)
+                e = set_nsid(cl, nsfd, slot);
+        if (e >= 0)
+                e = read_tap(cl, nsfd, &t, &inner);
+        if (e >= 0 && t.found && ours(cl->config, veth, slot)) {
+                struct rtnl_tap_info info = *veth;
+
+                info.has_owner = t.info.has_owner;
+                info.owner = t.info.owner;
+                info.queues = t.info.queues;
+                info.multi_queue = t.info.multi_queue;
+                info.vnet_header = t.info.vnet_header;
+                info.persist = t.info.persist;
+                info.clone = true;
+                veth->ifindex = 0; /* taken */
+                return manager_adopt(cl->manager, &info);
+        }
+        log_info("%s: a clone namespace half made or ended while no daemon ran (%s); removing it", name,
+                 nsfd < 0   ? "no namespace"
+                 : !t.found ? "no TAP"
+                            : "no veth");
+        if (t.found && (e = rtnl_delete_link(inner, t.info.ifindex)) < 0 && e != -ENODEV)
+                log_warning_errno(e, "%s: deleting its TAP failed: %m", name);
+        if (ours(cl->config, veth, slot)) {
+                e = rtnl_delete_link(cl->rtnl, veth->ifindex);
+                if (e < 0 && e != -ENODEV)
+                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", name);
+                veth->ifindex = 0;
+        }
+        e = netns_remove(SLOT_NETNS_DIR, name);
+        return e < 0 ? log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name) : 0;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+/* Calls fn for each entry of /run/netns named like a slot. */
+static int for_each_netns(const struct config *c, int (*fn)(const char *name, unsigned slot, void *userdata),
+                          void *userdata)
+{
+        _cleanup_(closedirp) DIR *d = opendir(SLOT_NETNS_DIR);
+        struct dirent *de;
+        int e = 0;
+
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (e >= 0 && (de = readdir(d))) {
+                unsigned slot;
+
+                if (slot_from_ifname(c, de->d_name, &slot) >= 0)
+                        e = fn(de->d_name, slot, userdata);
+        }
+        return e;
+}
+
+struct reconcile_ctx {
+        struct clone *cl;
+        struct veths *veths;
+};
+
+static int reconcile_entry(const char *name, unsigned slot, void *userdata)
+{
+        struct reconcile_ctx *ctx = userdata;
+        return reconcile_one(ctx->cl, name, slot, ctx->veths);
+}
+
+int clone_reconcile(struct clone *cl)
+{
+        struct veths v = {.config = cl->config};
+        struct reconcile_ctx ctx = {cl, &v};
+        int e;
+
+        e = rtnl_dump_veths(cl->rtnl, cl->config->ifname_prefix, collect_veth, &v);
+        if (e < 0) {
+                log_error_errno(e, "rtnetlink: dumping veths failed: %m");
+                goto out;
+        }
+        e = for_each_netns(cl->config, reconcile_entry, &ctx);
+        if (e < 0) {
+                log_error_errno(e, "clone: reading " SLOT_NETNS_DIR " failed: %m");
+                goto out;
+        }
+        /* Our veths whose namespace has no bind mount any more. */
+        for (size_t i = 0; i < v.items.n; i++) {
+                struct rtnl_tap_info *veth = &v.items.items[i];
+                unsigned slot;
+
+                if (veth->ifindex == 0 || slot_from_ifname(cl->config, veth->ifname, &slot) < 0 ||
+                    !ours(cl->config, veth, slot))
+                        continue;
+                log_info("%s: a clone slot's veth without its namespace; deleting it", veth->ifname);
+                e = rtnl_delete_link(cl->rtnl, veth->ifindex);
+                if (e < 0 && e != -ENODEV)
+                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", veth->ifname);
+        }
+        e = 0;
+out:
+        VEC_FREE(&v.items);
+        return e;
+}
+
+static int remove_entry(const char *name, unsigned slot, void *userdata)
+{
+        unsigned *n = userdata;
+        int e = netns_remove(SLOT_NETNS_DIR, name);
+
+        if (e < 0)
+                return log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name);
+        (*n)++;
+        return 0;
+}
+
+int clone_cleanup(const struct config *c)
+{
+        unsigned n = 0;
+        int e = for_each_netns(c, remove_entry, &n);
+
+        if (e >= 0 && n > 0)
+                log_info("cleanup: removed %u clone namespaces", n);
+        return e;
 }

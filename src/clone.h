@@ -32,3 +32,13 @@ int clone_create(struct clone *cl, unsigned slot, const char *name, const struct
 
 /* The link monitor saw a link go in the namespace with id nsid. */
 void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname);
+
+/* Start-up, after the TAPs are adopted: each /run/netns/<slot name> with
+ * its TAP and our veth becomes a live clone slot; a bind mount without a
+ * namespace, a namespace without its TAP or veth, a veth without its
+ * namespace are removed. */
+int clone_reconcile(struct clone *cl);
+
+/* taplinkd --cleanup: removes every /run/netns/<slot name> (the veths go
+ * with the other slot devices). */
+int clone_cleanup(const struct config *c);

@@ -255,6 +255,11 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = reconcile_adopt(k->rtnl, m);
         if (e < 0)
                 return e;
+        if (k->clone) {
+                e = clone_reconcile(k->clone);
+                if (e < 0)
+                        return e;
+        }
         /* Devices that went while we dumped end now, as gone at start-up
          * (docs/DESIGN.md, "Events"); any later end is while we serve. */
         e = rtnl_monitor_process(k->monitor);

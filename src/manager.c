@@ -531,6 +531,7 @@ int manager_adopt(struct manager *m, const struct rtnl_tap_info *info)
         r->queues = info->queues ? info->queues : 1;
         r->vnet_header = info->vnet_header;
         r->persistent = info->persist;
+        r->clone = info->clone;
         if (info->alias[0]) {
                 r->label = strdup(info->alias);
                 if (!r->label)

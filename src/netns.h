@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 /* Network namespaces by name, as `ip netns` keeps them: a namespace
  * bind-mounted on <dir>/<name>, with <dir> a shared mount point so that the
  * mount shows in every mount namespace that has a copy of it. No logging,
@@ -32,3 +34,6 @@ int netns_open(const char *dir, const char *name, int *ret_fd);
  * home_fd's, aborting if it cannot (as netns_create()). */
 int netns_enter(int fd);
 void netns_leave(int home_fd);
+
+/* Whether fd is the namespace mounted on <dir>/<name>. */
+bool netns_is(const char *dir, const char *name, int fd);

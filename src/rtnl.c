@@ -5,6 +5,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,7 +294,7 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 /* A dump of the tun devices: the kind filter keeps other devices out of
  * it altogether. Statistics are most of a link message: only the stats
  * dump wants them. */
-static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
+static int build_dump_kind(void *buf, size_t size, uint32_t seq, bool stats, const char *kind)
 {
         struct nlmsghdr *nlh;
         struct nlattr *linkinfo;
@@ -305,7 +306,7 @@ static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
         if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, stats ? 0 : RTEXT_FILTER_SKIP_STATS))
                 return -ENOBUFS;
         linkinfo = mnl_attr_nest_start_check(nlh, size, IFLA_LINKINFO);
-        if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, "tun"))
+        if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, kind))
                 return -ENOBUFS;
         mnl_attr_nest_end(nlh, linkinfo);
         return (int)nlh->nlmsg_len;
@@ -313,12 +314,17 @@ static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
 
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
 {
-        return build_dump_tun(buf, size, seq, false);
+        return build_dump_kind(buf, size, seq, false, "tun");
+}
+
+int rtnl_build_dump_veths(void *buf, size_t size, uint32_t seq)
+{
+        return build_dump_kind(buf, size, seq, false, "veth");
 }
 
 int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq)
 {
-        return build_dump_tun(buf, size, seq, true);
+        return build_dump_kind(buf, size, seq, true, "tun");
 }
 
 /* ---- sockets ---- */
@@ -487,6 +493,62 @@ int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq
                                 *ret_failed = i;
                         return results[i];
                 }
+        return 0;
+}
+
+struct nsid_answer {
+        uint32_t seq;
+        int32_t nsid;
+        int error;
+        bool done;
+};
+
+static int nsid_on_message(const struct nlmsghdr *nlh, void *data)
+{
+        struct nsid_answer *a = data;
+        const struct nlattr *attr;
+
+        if (nlh->nlmsg_seq != a->seq)
+                return MNL_CB_OK;
+        a->done = true;
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+                a->error = mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) || e->error > 0 ? -EBADMSG : e->error;
+                return MNL_CB_OK;
+        }
+        if (nlh->nlmsg_type != RTM_NEWNSID || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtgenmsg)) {
+                a->error = -EBADMSG;
+                return MNL_CB_OK;
+        }
+        mnl_attr_for_each(attr, nlh, sizeof(struct rtgenmsg)) if (mnl_attr_get_type(attr) == NETNSA_NSID &&
+                                                                  mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+            a->nsid = (int32_t)mnl_attr_get_u32(attr);
+        return MNL_CB_OK;
+}
+
+int rtnl_get_nsid(struct rtnl *r, int netns_fd, int32_t *ret)
+{
+        static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = nsid_on_message};
+        _Alignas(struct nlmsghdr) uint8_t req[RTNL_LINK_MSG_SIZE] = {0};
+        struct nsid_answer a = {.seq = r->seq++, .nsid = -1};
+        struct nlmsghdr *nlh =
+            message_begin(req, sizeof(req), 0, RTM_GETNSID, 0, a.seq, sizeof(struct rtgenmsg));
+
+        if (!nlh || !mnl_attr_put_u32_check(nlh, sizeof(req), NETNSA_FD, (uint32_t)netns_fd))
+                return -ENOBUFS;
+        if (mnl_socket_sendto(r->nl, req, nlh->nlmsg_len) < 0)
+                return negative_errno();
+        while (!a.done) {
+                ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                (void)mnl_cb_run2(r->buf, k, 0, r->portid, nsid_on_message, &a, ctl, ELEMENTSOF(ctl));
+        }
+        if (a.error < 0)
+                return a.error;
+        *ret = a.nsid;
         return 0;
 }
 
@@ -671,6 +733,13 @@ static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
         return parsed(rtnl_parse_link(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
 }
 
+static int veth_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_tap_info info;
+        return parsed(rtnl_parse_veth(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
+}
+
 static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
 {
         struct link_dump *d = ctx;
@@ -691,6 +760,12 @@ int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *use
 {
         struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
         return cb ? link_dump_run(r, rtnl_build_dump_taps, tap_on_link, &d) : -EINVAL;
+}
+
+int rtnl_dump_veths(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+{
+        struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_veths, veth_on_link, &d) : -EINVAL;
 }
 
 int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
