@@ -112,16 +112,3 @@ int nft_build_clone_nat(struct nft_batch *b, const char *table, struct in_addr c
                 r = build_rule(b, table, 1, clone_guest, slot_guest);
         return r;
 }
-
-int nft_clone_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest)
-{
-        _cleanup_(nft_batch_done) struct nft_batch b = {0};
-        int r;
-
-        r = nft_batch_begin(n, &b);
-        if (r >= 0)
-                r = nft_build_clone_nat(&b, nft_layout(n)->table, clone_guest, slot_guest);
-        if (r >= 0)
-                r = nft_batch_commit(n, &b);
-        return r;
-}
