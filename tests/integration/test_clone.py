@@ -22,7 +22,7 @@ import time
 import unittest
 
 from harness import (
-    VNET_HDR_LEN, WAIT_TIMEOUT, Daemon, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
+    TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, Daemon, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
     expected_elements, link, links_with_prefix, require_sandbox, run, wait_for)
 from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes
 
@@ -230,6 +230,34 @@ class CloneTest(DaemonTestCase):
         # The restarted daemon still sees the VMM go.
         os.close(ga.fd)
         self.assertNothingLeft()
+
+    def test_half_built_removed_at_start(self):
+        self.d.stop()
+        # A bind mount's file without a namespace; a namespace without its
+        # TAP or veth; a slot's veth (our MAC) whose namespace is gone.
+        open("/run/netns/tl0", "w").close()
+        run("ip", "netns", "add", "tl1")
+        run("ip", "link", "add", "tl0", "address", "06:74:6c:00:00:00", "type", "veth", "peer", "name", "clx0")
+        self.d.start()
+        self.assertNothingLeft()
+        self.assertIsNone(link("clx0"))
+        slot, g = self.acquire_clone(self.client())
+        self.assertEqual(g.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        os.close(g.fd)
+        self.assertNothingLeft()
+
+    def test_cleanup(self):
+        c = self.client()
+        slot, g = self.acquire_clone(c, persistent=True)
+        os.close(g.fd)
+        self.d.stop()
+        self.assertEqual(netns_mounts(), ["/run/netns/tl%d" % slot["slot"]])
+        r = run(TAPLINKD, "--config", self.d.conf, "--cleanup")
+        self.assertIn("removed 1 clone namespaces", r.stderr + r.stdout)
+        self.assertFalse(links_with_prefix(self.d.prefix))
+        self.assertEqual(netns_mounts(), [])
+        self.assertEqual(os.listdir("/run/netns"), [])
+        wait_for(lambda: set(nsids()) <= self.other_nsids, what="the namespace to end")
 
 
 class CloneDisabledTest(DaemonTestCase):
