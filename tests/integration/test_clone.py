@@ -12,19 +12,20 @@ daemon's /run/netns bind mounts are seen by nobody else and vanish with
 it."""
 
 import ctypes
+import json
 import os
 import re
-import signal
 import socket
 import struct
-import subprocess
+import sys
 import time
 import unittest
 
-from harness import (
-    TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, Daemon, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402
+    TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
     expected_elements, link, links_with_prefix, require_sandbox, run, wait_for)
-from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes
+from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes  # noqa: E402
 
 CLONE_GUEST, CLONE_GATEWAY = "169.254.0.21", "169.254.0.22"
 CLONE_TAP_MAC = "06:74:6c:ff:ff:fe"
@@ -258,6 +259,26 @@ class CloneTest(DaemonTestCase):
         self.assertEqual(netns_mounts(), [])
         self.assertEqual(os.listdir("/run/netns"), [])
         wait_for(lambda: set(nsids()) <= self.other_nsids, what="the namespace to end")
+
+    def test_taplinkctl(self):
+        env = dict(os.environ, TAPLINK_SOCKET=self.d.socket)
+        out = run(TAPLINKCTL, "--socket", self.d.socket, "run", "--clone", "--", "sh", "-c",
+                  'echo "$TAPLINK_NETNS $TAPLINK_TAP_NAME $TAPLINK_IPV4_GUEST/$TAPLINK_IPV4_PREFIX '
+                  '$TAPLINK_IPV4_GATEWAY $TAPLINK_KERNEL_IP_ARG"; ip netns exec "${TAPLINK_NETNS##*/}" '
+                  'ip -br link show "$TAPLINK_TAP_NAME"', env=env).stdout.splitlines()
+        self.assertEqual(out[0], "/run/netns/tl0 tap0 169.254.0.21/30 169.254.0.22 "
+                                 "ip=169.254.0.21::169.254.0.22:255.255.255.252::eth0:off")
+        self.assertTrue(out[1].startswith("tap0 "), out)
+        self.assertNothingLeft()
+        # acquire --clone --persistent: a jailer joins the namespace later.
+        slot = json.loads(run(TAPLINKCTL, "--socket", self.d.socket, "--json", "acquire", "--clone",
+                              "--persistent").stdout)
+        self.assertEqual(slot["clone"]["netns"], "/run/netns/%s" % slot["ifname"])
+        self.assertTrue(slot["persistent"])
+        self.assertIn("tap0", in_netns(slot["ifname"], "ip", "link", "show", "tap0").stdout)
+        shown = run(TAPLINKCTL, "--socket", self.d.socket, "release", str(slot["slot"]))
+        self.assertEqual(shown.returncode, 0)
+        self.assertNothingLeft()
 
 
 class CloneDisabledTest(DaemonTestCase):
