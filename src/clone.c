@@ -12,7 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
-#include "nft.h"
+#include "nft-internal.h"
 #include "slot.h"
 
 /* The inner end of the veth pair, in every clone namespace. */
@@ -112,6 +112,21 @@ static int build_inside(struct clone *cl, int nsfd, const char *name, const stru
         return e;
 }
 
+/* On a socket opened inside the namespace: the NAT between the clone
+ * guest and the slot's guest address, one batch (nft-clone.c builds it). */
+static int commit_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest)
+{
+        _cleanup_(nft_batch_done) struct nft_batch b = {0};
+        int r;
+
+        r = nft_batch_begin(n, &b);
+        if (r >= 0)
+                r = nft_build_clone_nat(&b, nft_layout(n)->table, clone_guest, slot_guest);
+        if (r >= 0)
+                r = nft_batch_commit(n, &b);
+        return r;
+}
+
 static int set_forwarding(struct rtnl *r, int ifindex)
 {
         struct msg m = msg_new(r);
@@ -162,7 +177,7 @@ static int configure_inside(struct clone *cl, unsigned slot, unsigned mtu, struc
         if (e < 0)
                 return e;
         *ret_op = "nft batch (clone NAT)";
-        return nft_clone_nat(in->nft, c->clone_guest, n4.guest);
+        return commit_nat(in->nft, c->clone_guest, n4.guest);
 }
 
 static int new_nsid(struct clone *cl, int nsfd, int32_t nsid)

@@ -562,16 +562,3 @@ int nft_delete_table(struct nft *n)
         r = nft_batch_commit(n, &b);
         return r == -ENOENT ? 0 : r;
 }
-
-int nft_clone_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest)
-{
-        _cleanup_(nft_batch_done) struct nft_batch b = {0};
-        int r;
-
-        r = nft_batch_begin(n, &b);
-        if (r >= 0)
-                r = nft_build_clone_nat(&b, nft_layout(n)->table, clone_guest, slot_guest);
-        if (r >= 0)
-                r = nft_batch_commit(n, &b);
-        return r;
-}

@@ -159,11 +159,6 @@ int nft_dump_counters(struct nft *n, struct nft_counter **ret, size_t *ret_n);
 /* Deletes the whole table (taplinkd --cleanup). 0 if it did not exist. */
 int nft_delete_table(struct nft *n);
 
-/* On a socket opened inside a clone slot's namespace: the NAT between the
- * clone guest address and the slot's guest address, in one batch, in a
- * table of the configured name (docs/DESIGN.md, "Clone slots"). */
-int nft_clone_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest);
-
 /* Tests: use DELSETELEM preceded by NEWSETELEM of the same elements (the
  * fallback for kernels before 6.3) even where NFT_MSG_DESTROYSETELEM works. */
 void nft_force_legacy_delete(struct nft *n, bool legacy);
