@@ -13,6 +13,7 @@ UNITDIR    ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 SYSCTLDIR  ?= /usr/lib/sysctl.d
 SYSCONFDIR ?= /etc
+DATADIR    ?= $(PREFIX)/share
 # The interpreter the Python package is installed for (Debian's own, not
 # one on PATH from pyenv or a venv), and where its system modules live for
 # PREFIX (scripts/python-site-dir.py; evaluated only by install/uninstall).
@@ -245,6 +246,11 @@ install: all
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 	[ ! -e systemd/taplinkd.sysusers.conf ] || \
 		install -m 0644 systemd/taplinkd.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf
+	# The clone-slot drop-in: installed where systemd does not read it,
+	# inactive until linked (taplinkd(8), "Clone slots").
+	install -d $(DESTDIR)$(DATADIR)/taplinkd
+	sed 's|@DATADIR@|$(DATADIR)|g' systemd/taplinkd.service.d/clone.conf > $(DESTDIR)$(DATADIR)/taplinkd/clone.conf
+	chmod 0644 $(DESTDIR)$(DATADIR)/taplinkd/clone.conf
 	[ ! -e systemd/taplinkd.sysctl.conf ] || \
 		install -m 0644 systemd/taplinkd.sysctl.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
 	@test -n "$(PYTHONDIR)" || { echo "PYTHONDIR: cannot tell, set it" >&2; exit 1; }
@@ -257,7 +263,9 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libtaplink.a $(DESTDIR)$(INCLUDEDIR)/taplink.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/taplink.pc \
 		$(DESTDIR)$(UNITDIR)/taplinkd.service $(DESTDIR)$(UNITDIR)/taplinkd.socket \
-		$(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf
+		$(DESTDIR)$(SYSUSERSDIR)/taplinkd.conf $(DESTDIR)$(SYSCTLDIR)/50-taplinkd.conf \
+		$(DESTDIR)$(DATADIR)/taplinkd/clone.conf
+	! [ -d $(DESTDIR)$(DATADIR)/taplinkd ] || rmdir $(DESTDIR)$(DATADIR)/taplinkd
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	@test -n "$(PYTHONDIR)" || { echo "PYTHONDIR: cannot tell, set it" >&2; exit 1; }
 	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/taplink/,$(PY_MODULES))

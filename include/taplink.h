@@ -221,6 +221,9 @@ int tl_acquire_extra_set_egress(tl_acquire_extra *x, const char *mode);
 int tl_acquire_extra_add_allow(tl_acquire_extra *x, const tl_allow *allow);
 int tl_acquire_extra_add_publish(tl_acquire_extra *x, const tl_port *port);
 
+/* clone: true asks for a clone slot (since LIBTAPLINK_0.2, see below). */
+int tl_acquire_extra_set_clone(tl_acquire_extra *x, bool clone);
+
 /* tl_acquire() with extra (NULL: exactly tl_acquire()). */
 int tl_acquire_full(tl_client *c, const tl_acquire_options *opts, const tl_acquire_extra *extra,
                     tl_slot **ret);
@@ -246,6 +249,21 @@ size_t tl_slot_allow_count(const tl_slot *s);
 int tl_slot_allow_get(const tl_slot *s, size_t i, tl_allow *ret);
 size_t tl_slot_published_count(const tl_slot *s);
 int tl_slot_published_get(const tl_slot *s, size_t i, tl_port *ret);
+
+/* ---- clone slots (since LIBTAPLINK_0.2) ----
+ * A clone slot's TAP lives in a network namespace of its own, netns (a
+ * path, "/run/netns/tl7"), named tap_name there, and its guest uses guest
+ * with gateway/prefix_length: the same for every clone slot, so that VMs
+ * restored from one snapshot keep their address (taplinkd(8), "Clone
+ * slots"). Strings are borrowed from s. -ENOENT for a plain slot. */
+typedef struct tl_clone {
+        const char *netns;
+        const char *tap_name;
+        const char *guest;
+        const char *gateway;
+        unsigned prefix_length;
+} tl_clone;
+int tl_slot_clone(const tl_slot *s, tl_clone *ret);
 
 /* ---- monitor (since LIBTAPLINK_0.2) ----
  * Slot events as they happen (io.taplinkd.Monitor). A stream starts with

@@ -490,3 +490,52 @@ int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1]
         ret[len] = '\0';
         return 0;
 }
+
+int config_parse_mac(const char *value, uint8_t ret[static 6], char **ret_msg)
+{
+        unsigned b[6];
+        int n = 0;
+
+        /* sscanf alone would take "1:2:3:4:5:6" and trailing text. */
+        if (strlen(value) != 17 ||
+            sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) != 6 ||
+            n != 17)
+                return config_fail(ret_msg, "%s is not a MAC address (xx:xx:xx:xx:xx:xx)", value);
+        for (size_t i = 0; i < 17; i++)
+                if (i % 3 == 2 ? value[i] != ':' : !isxdigit((unsigned char)value[i]))
+                        return config_fail(ret_msg, "%s is not a MAC address (xx:xx:xx:xx:xx:xx)", value);
+        if (b[0] & 1)
+                return config_fail(ret_msg, "%s is a multicast address, not a device's own", value);
+        for (size_t i = 0; i < 6; i++)
+                ret[i] = (uint8_t)b[i];
+        return 0;
+}
+
+int config_parse_ipv4_address(const char *value, struct in_addr *ret, char **ret_msg)
+{
+        struct in_addr a;
+
+        if (inet_pton(AF_INET, value, &a) != 1)
+                return config_fail(ret_msg, "%s is not an IPv4 address", value);
+        *ret = a;
+        return 0;
+}
+
+int config_check_clone_net(struct in_addr guest, struct in_addr gateway, unsigned prefix, char **ret_msg)
+{
+        uint32_t g = ntohl(guest.s_addr), gw = ntohl(gateway.s_addr);
+        uint32_t mask = prefix == 0 ? 0 : ~0u << (32 - prefix);
+        char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &guest, a, sizeof(a));
+        inet_ntop(AF_INET, &gateway, b, sizeof(b));
+        if (g == gw)
+                return config_fail(ret_msg, "guest and gateway are both %s", a);
+        if ((g & mask) != (gw & mask))
+                return config_fail(ret_msg, "guest %s and gateway %s are not in one /%u", a, b, prefix);
+        if ((g & ~mask) == 0 || (gw & ~mask) == 0 || (g | mask) == ~0u || (gw | mask) == ~0u)
+                return config_fail(ret_msg,
+                                   "guest %s or gateway %s is the network or broadcast address of its /%u",
+                                   a, b, prefix);
+        return 0;
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -66,3 +67,14 @@ int config_parse_dns_servers(const char *value, bool *ret_auto, struct guest_dns
  * '-' (not first or last), at most GUEST_DOMAIN_MAX characters, with an
  * optional trailing dot that is dropped; "" for none. */
 int config_parse_domain(const char *value, char ret[static GUEST_DOMAIN_MAX + 1], char **ret_msg);
+
+/* A unicast MAC address "xx:xx:xx:xx:xx:xx" (hex digits in any case). */
+int config_parse_mac(const char *value, uint8_t ret[static 6], char **ret_msg);
+
+/* One IPv4 address in dotted-quad form. */
+struct in_addr;
+int config_parse_ipv4_address(const char *value, struct in_addr *ret, char **ret_msg);
+
+/* [clone]: guest and gateway differ and lie in one /prefix, neither its
+ * network nor its broadcast address. */
+int config_check_clone_net(struct in_addr guest, struct in_addr gateway, unsigned prefix, char **ret_msg);

@@ -50,6 +50,13 @@ enum key_id {
         KEY_DEFAULT_EGRESS,
         KEY_PUBLISH_PORT_RANGE,
         KEY_MAX_PUBLISHED_PER_SLOT,
+        KEY_CLONE_ENABLED,
+        KEY_CLONE_TAP_NAME,
+        KEY_CLONE_TAP_MAC,
+        KEY_CLONE_GUEST,
+        KEY_CLONE_GATEWAY,
+        KEY_CLONE_PREFIX,
+        KEY_CLONE_POOL,
         _KEY_MAX,
 };
 
@@ -66,7 +73,7 @@ struct key_def {
         bool continues; /* a list: indented lines continue it */
 };
 
-static const char *const sections[] = {"daemon", "network", "access", "guest", "policy"};
+static const char *const sections[] = {"daemon", "network", "access", "guest", "policy", "clone"};
 
 static int replace_string(char **dst, const char *value)
 {
@@ -251,6 +258,53 @@ static int parse_max_published_per_slot(struct config *c, const char *value, cha
         return config_parse_number(value, 0, PUBLISH_PORTS_MAX, &c->max_published_per_slot, ret_msg);
 }
 
+static int parse_clone_enabled(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_boolean(value, &c->clone_enabled, ret_msg);
+}
+
+static int parse_clone_tap_name(struct config *c, const char *value, char **ret_msg)
+{
+        if (strlen(value) > IFNAMSIZ - 1 || value[strspn(value, NAME_CHARS)] != '\0' ||
+            strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+                return config_fail(
+                    ret_msg, "%s is not a valid interface name (at most %d letters, digits, '_', '.', '-')",
+                    value, IFNAMSIZ - 1);
+        strcpy(c->clone_tap_name, value);
+        return 0;
+}
+
+static int parse_clone_tap_mac(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_mac(value, c->clone_tap_mac, ret_msg);
+}
+
+static int parse_clone_guest(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_ipv4_address(value, &c->clone_guest, ret_msg);
+}
+
+static int parse_clone_gateway(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_ipv4_address(value, &c->clone_gateway, ret_msg);
+}
+
+static int parse_clone_prefix(struct config *c, const char *value, char **ret_msg)
+{
+        return config_parse_number(value, 1, 30, &c->clone_prefix, ret_msg);
+}
+
+static int parse_clone_pool(struct config *c, const char *value, char **ret_msg)
+{
+        /* Namespaces made ahead are not built yet (docs/taplinkd.conf.5):
+         * refuse rather than accept a setting that does nothing. */
+        if (strcmp(value, "0") != 0)
+                return config_fail(ret_msg, "%s: only 0 is supported (no namespaces are made ahead yet)",
+                                   value);
+        c->clone_pool = 0;
+        return 0;
+}
+
 static const struct key_def keys[_KEY_MAX] = {
     [KEY_SOCKET] = {"daemon", "socket", parse_socket, false, false},
     [KEY_IFNAME_PREFIX] = {"daemon", "ifname_prefix", parse_ifname_prefix, false, false},
@@ -280,6 +334,13 @@ static const struct key_def keys[_KEY_MAX] = {
     [KEY_PUBLISH_PORT_RANGE] = {"policy", "publish_port_range", parse_publish_port_range, false, false},
     [KEY_MAX_PUBLISHED_PER_SLOT] = {"policy", "max_published_per_slot", parse_max_published_per_slot, false,
                                     false},
+    [KEY_CLONE_ENABLED] = {"clone", "enabled", parse_clone_enabled, false, false},
+    [KEY_CLONE_TAP_NAME] = {"clone", "tap_name", parse_clone_tap_name, false, false},
+    [KEY_CLONE_TAP_MAC] = {"clone", "tap_mac", parse_clone_tap_mac, false, false},
+    [KEY_CLONE_GUEST] = {"clone", "guest", parse_clone_guest, false, false},
+    [KEY_CLONE_GATEWAY] = {"clone", "gateway", parse_clone_gateway, false, false},
+    [KEY_CLONE_PREFIX] = {"clone", "prefix", parse_clone_prefix, false, false},
+    [KEY_CLONE_POOL] = {"clone", "pool", parse_clone_pool, false, false},
 };
 
 static bool known_section(const char *name, size_t len)
@@ -312,6 +373,7 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
             KEY_IFNAME_PREFIX, KEY_MAX_SLOTS, KEY_IPV4_PREFIX, KEY_IPV4_POOL,
             KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
         };
+        static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
         char pool[INET6_ADDRSTRLEN], name[32];
         _cleanup_free_ char *msg = NULL;
         unsigned n;
@@ -353,6 +415,15 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                                    "(set ipv6 = no for a smaller one)",
                                    c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
+
+        r = config_check_clone_net(c->clone_guest, c->clone_gateway, c->clone_prefix, &msg);
+        if (r == -EINVAL) {
+                *ret_keys = clone_keys;
+                *ret_n_keys = ELEMENTSOF(clone_keys);
+                return config_fail(ret_msg, "[clone]: %s", msg);
+        }
+        if (r < 0)
+                return r;
 
         n = slot_capacity(c);
         if (n == 0) {
@@ -455,6 +526,11 @@ int config_init(struct config *c, char **ret_warning)
             .guest_dhcpv6 = true,
             .dhcp_lease_time = 86400,
             .dns_auto = true,
+            .clone_tap_name = "tap0",
+            .clone_tap_mac = {0x06, 0x74, 0x6c, 0xff, 0xff, 0xfe},
+            .clone_guest.s_addr = htonl(0xa9fe0015),   /* 169.254.0.21 */
+            .clone_gateway.s_addr = htonl(0xa9fe0016), /* 169.254.0.22 */
+            .clone_prefix = 30,
         };
         id_t gid;
         int r;
@@ -896,6 +972,17 @@ void config_print(const struct config *c, FILE *f)
         fprintf(f, "default_egress = %s\n", modes[c->default_egress]);
         fprintf(f, "publish_port_range = %u-%u\n", c->publish_port_min, c->publish_port_max);
         fprintf(f, "max_published_per_slot = %u\n", c->max_published_per_slot);
+
+        const uint8_t *mac = c->clone_tap_mac;
+        fprintf(f, "\n[clone]\n");
+        fprintf(f, "enabled = %s\n", yes_no(c->clone_enabled));
+        fprintf(f, "tap_name = %s\n", c->clone_tap_name);
+        fprintf(f, "tap_mac = %02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3], mac[4],
+                mac[5]);
+        fprintf(f, "guest = %s\n", inet_ntop(AF_INET, &c->clone_guest, v4, sizeof(v4)));
+        fprintf(f, "gateway = %s\n", inet_ntop(AF_INET, &c->clone_gateway, v4, sizeof(v4)));
+        fprintf(f, "prefix = %u\n", c->clone_prefix);
+        fprintf(f, "pool = %u\n", c->clone_pool);
 }
 
 void config_done(struct config *c)

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -67,6 +68,16 @@ struct config {
          * (docs/DESIGN.md, "Published ports"); root may publish any. */
         unsigned publish_port_min, publish_port_max; /* 1 <= min <= max <= 65535 */
         unsigned max_published_per_slot;             /* 0..PUBLISH_PORTS_MAX */
+
+        /* [clone]: clone slots, each in a network namespace of its own
+         * (docs/DESIGN.md, "Clone slots"). */
+        bool clone_enabled;
+        char clone_tap_name[IFNAMSIZ];
+        uint8_t clone_tap_mac[6];
+        struct in_addr clone_guest;   /* network byte order */
+        struct in_addr clone_gateway; /* network byte order */
+        unsigned clone_prefix;        /* 1..30 */
+        unsigned clone_pool;          /* 0: no namespaces made ahead */
 
         /* [access] */
         uid_t *allow_users;

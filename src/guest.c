@@ -125,7 +125,9 @@ static void net_for_slot(const struct guest *g, const struct slot_rec *r, struct
 }
 
 /* The live slot whose TAP has this ifindex, or NULL: the host's own
- * interfaces, a foreign device with a slot's name, a slot not live. */
+ * interfaces, a foreign device with a slot's name, a slot not live, a
+ * clone slot (its guest is behind a namespace of its own: nothing on the
+ * host end of its veth is a guest asking). */
 static struct slot_rec *slot_of(const struct guest *g, int fd, int ifindex)
 {
         struct ifreq ifr = {.ifr_ifindex = ifindex};
@@ -135,7 +137,7 @@ static struct slot_rec *slot_of(const struct guest *g, int fd, int ifindex)
         if (ioctl(fd, SIOCGIFNAME, &ifr) < 0 || slot_from_ifname(g->config, ifr.ifr_name, &slot) < 0)
                 return NULL;
         r = manager_slot(g->manager, slot);
-        if (!r || r->phase != SLOT_LIVE || r->ifindex != ifindex)
+        if (!r || r->phase != SLOT_LIVE || r->ifindex != ifindex || r->clone)
                 return NULL;
         return r;
 }
@@ -262,7 +264,7 @@ static int on_ra_timer(sd_event_source *s, uint64_t usec, void *userdata)
         struct guest *g = userdata;
 
         for (struct slot_rec *r = manager_records(g->manager); r; r = r->records_next)
-                if (r->phase == SLOT_LIVE)
+                if (r->phase == SLOT_LIVE && !r->clone)
                         send_ra(g, r);
         (void)sd_event_source_set_time_relative(s, RA_RESEND_USEC);
         return 0;
@@ -274,7 +276,7 @@ static void on_live(struct slot_rec *r, void *userdata)
 
         g->tat[r->slot] = 0; /* a new tenant starts with a full burst */
         /* Unsolicited: a guest already up learns of its router now. */
-        if (g->ra_timer)
+        if (g->ra_timer && !r->clone)
                 send_ra(g, r);
 }
 

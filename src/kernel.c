@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "clone.h"
 #include "counters.h"
 #include "conntrack.h"
 #include "elements.h"
@@ -28,6 +29,7 @@ struct kernel {
         struct conntrack *conntrack;
         struct firewall *firewall;
         struct reaper *reaper;
+        struct clone *clone; /* NULL unless [clone] enabled */
 };
 
 /* ---- manager_ops ---- */
@@ -36,6 +38,18 @@ static int op_tap_create(void *ctx, const char *name, const struct tap_options *
                          int *ret_ifindex, const char **ret_op)
 {
         return tap_create(name, opts, fds, ret_ifindex, ret_op);
+}
+
+static int op_clone_create(void *ctx, unsigned slot, const char *name, const struct tap_options *opts,
+                           unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op)
+{
+        struct kernel *k = ctx;
+
+        if (!k->clone) {
+                *ret_op = "clone";
+                return -EOPNOTSUPP;
+        }
+        return clone_create(k->clone, slot, name, opts, mtu, fds, ret_ifindex, ret_op);
 }
 
 static int op_configure_link(void *ctx, const struct rtnl_link_config *lc, const char **ret_op)
@@ -76,6 +90,7 @@ static void op_close_fds(void *ctx, int *fds, size_t n)
 
 const struct manager_ops kernel_ops = {
     .tap_create = op_tap_create,
+    .clone_create = op_clone_create,
     .configure_link = op_configure_link,
     .add_elements = op_add_elements,
     .set_egress = op_set_egress,
@@ -139,6 +154,13 @@ static void on_dellink(int ifindex, const char *ifname, void *userdata)
         manager_link_gone(k->manager, ifindex, ifname);
 }
 
+static void on_peer_dellink(int nsid, int ifindex, const char *ifname, void *userdata)
+{
+        struct kernel *k = userdata;
+        if (k->clone)
+                clone_peer_link_gone(k->clone, nsid, ifname);
+}
+
 static void on_resync(void *userdata)
 {
         struct kernel *k = userdata;
@@ -170,12 +192,20 @@ static int start_monitor(struct kernel *k)
         static const struct rtnl_monitor_callbacks callbacks = {
             .on_dellink = on_dellink,
             .on_resync = on_resync,
+            .on_peer_dellink = on_peer_dellink,
         };
         int e;
 
         e = rtnl_monitor_open(k->config->ifname_prefix, &callbacks, k, &k->monitor);
         if (e < 0)
                 return log_error_errno(e, "rtnetlink: opening the link monitor failed: %m");
+        /* A clone slot's TAP ends inside its own namespace (docs/DESIGN.md,
+         * "Clone slots"). */
+        if (k->config->clone_enabled) {
+                e = rtnl_monitor_listen_all_nsid(k->monitor);
+                if (e < 0)
+                        return log_error_errno(e, "rtnetlink: NETLINK_LISTEN_ALL_NSID failed: %m");
+        }
         e = sd_event_add_io(k->event, &k->monitor_source, rtnl_monitor_fd(k->monitor), EPOLLIN, on_monitor,
                             k);
         if (e < 0)
@@ -200,6 +230,11 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = conntrack_new(k->event, m, &k->conntrack);
         if (e < 0)
                 return log_error_errno(e, "conntrack: opening a ctnetlink socket failed: %m");
+        if (c->clone_enabled) {
+                e = clone_new(c, k->rtnl, m, &k->clone);
+                if (e < 0)
+                        return e;
+        }
 
         /* The monitor starts before the dump, so a device that goes away
          * while we look is seen as an event afterwards. */
@@ -227,6 +262,11 @@ int kernel_start(struct kernel *k, struct manager *m)
         e = reconcile_adopt(k->rtnl, m);
         if (e < 0)
                 return e;
+        if (k->clone) {
+                e = clone_reconcile(k->clone);
+                if (e < 0)
+                        return e;
+        }
         /* Devices that went while we dumped end now, as gone at start-up
          * (docs/DESIGN.md, "Events"); any later end is while we serve. */
         e = rtnl_monitor_process(k->monitor);
@@ -287,6 +327,8 @@ void kernel_stop(struct kernel *k)
         k->elements = NULL;
         conntrack_free(k->conntrack);
         k->conntrack = NULL;
+        clone_free(k->clone);
+        k->clone = NULL;
         /* It finishes queued deletions and closes. */
         reaper_free(k->reaper);
         k->reaper = NULL;

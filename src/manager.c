@@ -251,8 +251,8 @@ static void device_gone(struct manager *m, struct slot_rec *r)
 
 /* A free slot whose name is free too. Each name found taken is kept out of
  * the free list as FOREIGN, so this ends: at worst when the list is empty. */
-static int take_slot(struct manager *m, const struct tap_options *opts, unsigned *ret_slot, int *fds,
-                     int *ret_ifindex, const char **ret_op)
+static int take_slot(struct manager *m, const struct slot_request *req, const struct tap_options *opts,
+                     unsigned *ret_slot, int *fds, int *ret_ifindex, const char **ret_op)
 {
         char name[IFNAMSIZ];
         unsigned slot;
@@ -263,7 +263,10 @@ static int take_slot(struct manager *m, const struct tap_options *opts, unsigned
                         return -ENOSPC;
                 *ret_op = "slot_ifname";
                 e = slot_ifname(m->config, slot, name);
-                if (e >= 0)
+                if (e >= 0 && req->clone)
+                        e = m->ops->clone_create(m->ops_ctx, slot, name, opts, req->mtu, fds, ret_ifindex,
+                                                 ret_op);
+                else if (e >= 0)
                         e = m->ops->tap_create(m->ops_ctx, name, opts, fds, ret_ifindex, ret_op);
                 if (e >= 0) {
                         *ret_slot = slot;
@@ -292,7 +295,7 @@ static struct rtnl_link_config link_config(const struct manager *m, const struct
             .ifindex = r->ifindex,
             .mtu = r->mtu,
             .alias = r->label,
-            .ipv6 = c->ipv6,
+            .ipv6 = c->ipv6 && !r->clone, /* clone slots are IPv4-only */
         };
         struct slot_net4 n4;
 
@@ -300,7 +303,7 @@ static struct rtnl_link_config link_config(const struct manager *m, const struct
         slot_ipv4(c, r->slot, &n4);
         lc.gateway4 = n4.gateway;
         lc.prefix4 = n4.prefix_len;
-        if (c->ipv6) {
+        if (lc.ipv6) {
                 struct slot_net6 n6;
                 slot_ipv6(c, r->slot, &n6);
                 lc.gateway6 = n6.gateway;
@@ -322,7 +325,11 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         unsigned slot;
 
         assert(req->queues >= 1 && req->queues <= TAP_MAX_QUEUES);
-        e = take_slot(m, &opts, &slot, fds, &ifindex, ret_op);
+        if (req->clone && !m->ops->clone_create) {
+                *ret_op = "clone";
+                return -EOPNOTSUPP;
+        }
+        e = take_slot(m, req, &opts, &slot, fds, &ifindex, ret_op);
         if (e < 0)
                 return e;
         r = rec_new(m, slot, SLOT_ACQUIRING);
@@ -340,6 +347,7 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         r->queues = req->queues;
         r->vnet_header = req->vnet_header;
         r->persistent = req->persistent;
+        r->clone = req->clone;
         memcpy(r->fds, fds, sizeof(int) * req->queues);
         r->n_fds = req->queues;
 
@@ -538,6 +546,7 @@ int manager_adopt(struct manager *m, const struct rtnl_tap_info *info)
         r->queues = info->queues ? info->queues : 1;
         r->vnet_header = info->vnet_header;
         r->persistent = info->persist;
+        r->clone = info->clone;
         if (info->alias[0]) {
                 r->label = strdup(info->alias);
                 if (!r->label)

@@ -66,6 +66,7 @@ struct slot_rec {
         unsigned queues;
         bool vnet_header;
         bool persistent;
+        bool clone;        /* in a namespace of its own (docs/DESIGN.md, "Clone slots") */
         bool was_live;     /* "gone" subscribers: it went live before */
         enum slot_end end; /* "gone" subscribers: why it ended */
         /* Its egress policy (docs/DESIGN.md, "Egress policy"); NULL only
@@ -94,6 +95,12 @@ struct manager_ops {
          * taplinkd did not make holds the name. */
         int (*tap_create)(void *ctx, const char *name, const struct tap_options *opts, int *fds,
                           int *ret_ifindex, const char **ret_op);
+        /* A clone slot's device (docs/DESIGN.md, "Clone slots"): its
+         * namespace `name`, configured, with the TAP inside (fds) and the
+         * veth whose host end `name` is *ret_ifindex. -EBUSY as tap_create.
+         * NULL: clone slots are off. */
+        int (*clone_create)(void *ctx, unsigned slot, const char *name, const struct tap_options *opts,
+                            unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op);
         /* MAC, MTU, addresses, alias, up. */
         int (*configure_link)(void *ctx, const struct rtnl_link_config *lc, const char **ret_op);
         /* Commits the slot's set elements, now. */
@@ -150,6 +157,7 @@ struct slot_request {
         unsigned queues;
         bool vnet_header;
         bool persistent;
+        bool clone;
         const struct egress_policy *egress; /* copied; NULL: default_egress */
         const struct publish_list *published; /* copied; NULL: none */
 };

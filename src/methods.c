@@ -8,6 +8,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "methods.h"
+#include "netns.h"
 #include "monitor.h"
 #include "params.h"
 #include "policy.h"
@@ -479,6 +480,25 @@ void methods_on_disconnect(struct varlink_conn *conn, void *userdata)
          * its fds (deleting the device), a Release has nobody to tell. */
 }
 
+/* The persistent clone slot whose TAP fd is attached to, by its namespace
+ * (its name, tap_name, is every clone slot's). Looks at each persistent
+ * clone slot's bind mount. */
+static int persistent_clone_of(struct methods *mt, int fd, unsigned *ret_slot)
+{
+        _cleanup_close_ int ns = -1;
+        char name[IFNAMSIZ];
+
+        if (tap_get_netns(fd, &ns) < 0)
+                return -ENOENT;
+        for (struct slot_rec *r = manager_records(mt->manager); r; r = r->records_next)
+                if (r->clone && r->persistent && slot_ifname(mt->config, r->slot, name) >= 0 &&
+                    netns_is(SLOT_NETNS_DIR, name, ns)) {
+                        *ret_slot = r->slot;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
 int methods_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata)
 {
         struct methods *mt = userdata;
@@ -487,7 +507,9 @@ int methods_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userda
         unsigned slot;
         int e;
 
-        if (n_fds == 0 || tap_get_name(fds[0], name) < 0 || slot_from_ifname(mt->config, name, &slot) < 0)
+        if (n_fds == 0 || tap_get_name(fds[0], name) < 0)
+                return 0;
+        if (slot_from_ifname(mt->config, name, &slot) < 0 && persistent_clone_of(mt, fds[0], &slot) < 0)
                 return 0;
         r = manager_slot(mt->manager, slot);
         if (!r || r->phase == SLOT_FOREIGN || !r->persistent)

@@ -97,7 +97,11 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
                         e = get_bool(v, &p.vnet_header);
                 else if (streq_ptr(key, "persistent"))
                         e = get_bool(v, &p.persistent);
-                else if (streq_ptr(key, "egress"))
+                else if (streq_ptr(key, "clone")) {
+                        e = get_bool(v, &p.clone);
+                        if (e > 0 && p.clone && !c->clone_enabled)
+                                e = -EPERM;
+                } else if (streq_ptr(key, "egress"))
                         e = (egress = v) ? 1 : 0;
                 else if (streq_ptr(key, "allow"))
                         e = (allow = v) ? 1 : 0;
@@ -110,7 +114,7 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
         }
         /* The kernel refuses an IPv6 address below 1280: say so up front
          * instead of failing half-way with a KernelError. */
-        if (c->ipv6 && p.mtu < TAPLINKD_IPV6_MTU_MIN)
+        if (c->ipv6 && !p.clone && p.mtu < TAPLINKD_IPV6_MTU_MIN)
                 return "mtu";
         if (publish && publish_list_from_json(publish, PUBLISH_PORTS_MAX, &published) < 0)
                 return "publish";

@@ -34,9 +34,10 @@ typedef const char *(*params_parse_fn)(const struct config *c, struct json_objec
 
 /* Acquire: label, mtu, queues, vnetHeader, persistent, egress, allow,
  * publish (at most PUBLISH_PORTS_MAX, none conflicting; the per-slot
- * limit and the port range are the caller's to check); the defaults for
- * what is absent. An MTU below 1280 with IPv6 on is refused here rather
- * than half-way through making the device. */
+ * limit and the port range are the caller's to check), clone; the
+ * defaults for what is absent. An MTU below 1280 with IPv6 on is refused
+ * here rather than half-way through making the device (a clone slot has no
+ * IPv6); clone: true is refused unless [clone] enabled. */
 const char *params_acquire(const struct config *c, struct json_object *params, struct call_params *ret);
 /* SetEgress: slot, egress (required), allow. */
 const char *params_set_egress(const struct config *c, struct json_object *params, struct call_params *ret);

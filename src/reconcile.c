@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "clone.h"
 #include "log.h"
 #include "macro.h"
 #include "nft.h"
@@ -45,6 +46,9 @@ int reconcile_links(struct rtnl *rtnl, struct manager *m)
 
         log_warning("link monitor overran; re-reading the device list");
         e = rtnl_dump_taps(rtnl, l.config->ifname_prefix, collect_slot_link, &l);
+        /* A clone slot's device is the host end of its veth. */
+        if (e >= 0 && l.config->clone_enabled)
+                e = rtnl_dump_veths(rtnl, l.config->ifname_prefix, collect_slot_link, &l);
         if (e < 0) {
                 log_error_errno(e, "link dump after monitor overrun failed: %m");
                 goto out;
@@ -62,6 +66,9 @@ static int delete_links(struct rtnl *rtnl, const struct config *c)
         int e;
 
         e = rtnl_dump_taps(rtnl, c->ifname_prefix, collect_slot_link, &l);
+        /* Clone slots' veths too, whether clone slots are on now or not. */
+        if (e >= 0)
+                e = rtnl_dump_veths(rtnl, c->ifname_prefix, collect_slot_link, &l);
         if (e < 0) {
                 log_error_errno(e, "rtnetlink: dumping links failed: %m");
                 goto out;
@@ -90,6 +97,8 @@ int reconcile_cleanup(const struct config *c)
         if (e < 0)
                 return log_error_errno(e, "rtnetlink: opening a socket failed: %m");
         e = delete_links(rtnl, c);
+        if (e >= 0)
+                e = clone_cleanup(c);
         if (e < 0)
                 goto out;
         e = nft_open(c, &nft);

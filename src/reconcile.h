@@ -17,6 +17,7 @@ int reconcile_adopt(struct rtnl *rtnl, struct manager *m);
  * gone. */
 int reconcile_links(struct rtnl *rtnl, struct manager *m);
 
-/* taplinkd --cleanup: deletes every TAP device named like a slot and the
+/* taplinkd --cleanup: deletes every TAP device and veth named like a slot,
+ * every clone namespace's bind mount (/run/netns/<slot name>) and the
  * nftables table, then returns. */
 int reconcile_cleanup(const struct config *c);

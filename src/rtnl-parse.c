@@ -138,14 +138,17 @@ static int parse_tun_data(const struct nlattr *data, struct rtnl_tap_info *info)
         return 1;
 }
 
-int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret)
+/* What every link of ours carries: name (prefix*), kind and its data,
+ * MTU, MAC, alias, ifindex, up. 1, or 0 for another name or a link
+ * without a kind; -EBADMSG if malformed. */
+static int parse_link_head(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret,
+                           const char **ret_kind, const struct nlattr **ret_data)
 {
         const struct nlattr *tb[IFLA_MAX + 1], *linkinfo[IFLA_INFO_MAX + 1];
         const struct ifinfomsg *ifi;
         struct rtnl_tap_info info = {};
         const char *s;
         uint32_t mtu = 0;
-        int r;
 
         if (!nlh || (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK))
                 return -EBADMSG;
@@ -163,13 +166,9 @@ int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_
                 return 0;
         if (parse_nested(tb[IFLA_LINKINFO], linkinfo, IFLA_INFO_MAX) < 0)
                 return -EBADMSG;
-        if (!linkinfo[IFLA_INFO_KIND] || !(s = attr_string(linkinfo[IFLA_INFO_KIND], 64)))
+        if (!linkinfo[IFLA_INFO_KIND] || !(*ret_kind = attr_string(linkinfo[IFLA_INFO_KIND], 64)))
                 return linkinfo[IFLA_INFO_KIND] ? -EBADMSG : 0;
-        if (strcmp(s, "tun") != 0 || !linkinfo[IFLA_INFO_DATA])
-                return 0;
-        r = parse_tun_data(linkinfo[IFLA_INFO_DATA], &info);
-        if (r <= 0)
-                return r;
+        *ret_data = linkinfo[IFLA_INFO_DATA];
 
         if (attr_u32(tb[IFLA_MTU], &mtu) < 0)
                 return -EBADMSG;
@@ -190,6 +189,42 @@ int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_
         info.up = ifi->ifi_flags & IFF_UP;
         *ret = info;
         return 1;
+}
+
+/* parse_link_head() for a link of this kind only. */
+static int parse_link_of_kind(const struct nlmsghdr *nlh, const char *prefix, const char *kind,
+                              struct rtnl_tap_info *ret, const struct nlattr **ret_data)
+{
+        const char *k = NULL;
+        int r = parse_link_head(nlh, prefix, ret, &k, ret_data);
+
+        return r <= 0 ? r : strcmp(k, kind) == 0;
+}
+
+int rtnl_parse_link(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret)
+{
+        const struct nlattr *data = NULL;
+        struct rtnl_tap_info info;
+        int r = parse_link_of_kind(nlh, prefix, "tun", &info, &data);
+
+        if (r <= 0 || !data)
+                return r < 0 ? r : 0;
+        r = parse_tun_data(data, &info);
+        if (r <= 0)
+                return r;
+        *ret = info;
+        return 1;
+}
+
+int rtnl_parse_veth(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret)
+{
+        const struct nlattr *data = NULL;
+        struct rtnl_tap_info info;
+        int r = parse_link_of_kind(nlh, prefix, "veth", &info, &data);
+
+        if (r > 0)
+                *ret = info;
+        return r;
 }
 
 int rtnl_parse_dellink(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_link_event *ret)

@@ -5,6 +5,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct rtnl {
 
 struct rtnl_monitor {
         struct mnl_socket *nl;
+        bool all_nsid; /* NETLINK_LISTEN_ALL_NSID is on */
         char prefix[IFNAMSIZ];
         struct rtnl_monitor_callbacks cb;
         void *userdata;
@@ -292,7 +294,7 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 /* A dump of the tun devices: the kind filter keeps other devices out of
  * it altogether. Statistics are most of a link message: only the stats
  * dump wants them. */
-static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
+static int build_dump_kind(void *buf, size_t size, uint32_t seq, bool stats, const char *kind)
 {
         struct nlmsghdr *nlh;
         struct nlattr *linkinfo;
@@ -304,7 +306,7 @@ static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
         if (!mnl_attr_put_u32_check(nlh, size, IFLA_EXT_MASK, stats ? 0 : RTEXT_FILTER_SKIP_STATS))
                 return -ENOBUFS;
         linkinfo = mnl_attr_nest_start_check(nlh, size, IFLA_LINKINFO);
-        if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, "tun"))
+        if (!linkinfo || !mnl_attr_put_strz_check(nlh, size, IFLA_INFO_KIND, kind))
                 return -ENOBUFS;
         mnl_attr_nest_end(nlh, linkinfo);
         return (int)nlh->nlmsg_len;
@@ -312,12 +314,17 @@ static int build_dump_tun(void *buf, size_t size, uint32_t seq, bool stats)
 
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
 {
-        return build_dump_tun(buf, size, seq, false);
+        return build_dump_kind(buf, size, seq, false, "tun");
+}
+
+int rtnl_build_dump_veths(void *buf, size_t size, uint32_t seq)
+{
+        return build_dump_kind(buf, size, seq, false, "veth");
 }
 
 int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq)
 {
-        return build_dump_tun(buf, size, seq, true);
+        return build_dump_kind(buf, size, seq, true, "tun");
 }
 
 /* ---- sockets ---- */
@@ -445,33 +452,103 @@ static const struct nlmsghdr *nth_message(const void *buf, size_t len, unsigned 
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
 {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE] = {0};
-        uint32_t seq = r->seq;
-        int results[3], len, k;
-        unsigned n;
-
-        len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
-        if (len < 0) {
-                if (ret_failed_op)
-                        *ret_failed_op = message_name(RTM_NEWLINK);
-                return len;
-        }
         /* Three messages either way: with IPv6 its address comes last,
          * without it its address generation is turned off first. */
-        n = 3;
-        r->seq += n;
+        uint32_t seq = rtnl_reserve_seq(r, 3);
+        unsigned failed = 0;
+        int len, k;
 
-        k = rtnl_talk(r, buf, len, seq, n, results);
+        len = rtnl_build_configure(buf, sizeof(buf), seq, cfg);
+        k = len < 0 ? len : rtnl_request(r, buf, (size_t)len, seq, 3, &failed);
+        if (k < 0 && ret_failed_op)
+                *ret_failed_op =
+                    message_name(len < 0 ? RTM_NEWLINK : nth_message(buf, len, failed)->nlmsg_type);
+        return k;
+}
+
+uint32_t rtnl_reserve_seq(struct rtnl *r, unsigned n)
+{
+        uint32_t seq = r->seq;
+
+        r->seq += n;
+        return seq;
+}
+
+int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq, unsigned n,
+                 unsigned *ret_failed)
+{
+        int results[RTNL_BATCH_MAX], k;
+
+        if (n == 0 || n > RTNL_BATCH_MAX)
+                return -EINVAL;
+        k = rtnl_talk(r, buf, len, first_seq, n, results);
         if (k < 0) {
-                if (ret_failed_op)
-                        *ret_failed_op = message_name(RTM_NEWLINK);
+                if (ret_failed)
+                        *ret_failed = 0;
                 return k;
         }
         for (unsigned i = 0; i < n; i++)
                 if (results[i] < 0) {
-                        if (ret_failed_op)
-                                *ret_failed_op = message_name(nth_message(buf, len, i)->nlmsg_type);
+                        if (ret_failed)
+                                *ret_failed = i;
                         return results[i];
                 }
+        return 0;
+}
+
+struct nsid_answer {
+        uint32_t seq;
+        int32_t nsid;
+        int error;
+        bool done;
+};
+
+static int nsid_on_message(const struct nlmsghdr *nlh, void *data)
+{
+        struct nsid_answer *a = data;
+        const struct nlattr *attr;
+
+        if (nlh->nlmsg_seq != a->seq)
+                return MNL_CB_OK;
+        a->done = true;
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+                a->error = mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) || e->error > 0 ? -EBADMSG : e->error;
+                return MNL_CB_OK;
+        }
+        if (nlh->nlmsg_type != RTM_NEWNSID || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtgenmsg)) {
+                a->error = -EBADMSG;
+                return MNL_CB_OK;
+        }
+        mnl_attr_for_each(attr, nlh, sizeof(struct rtgenmsg)) if (mnl_attr_get_type(attr) == NETNSA_NSID &&
+                                                                  mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
+            a->nsid = (int32_t)mnl_attr_get_u32(attr);
+        return MNL_CB_OK;
+}
+
+int rtnl_get_nsid(struct rtnl *r, int netns_fd, int32_t *ret)
+{
+        static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = nsid_on_message};
+        _Alignas(struct nlmsghdr) uint8_t req[RTNL_LINK_MSG_SIZE] = {0};
+        struct nsid_answer a = {.seq = r->seq++, .nsid = -1};
+        struct nlmsghdr *nlh =
+            message_begin(req, sizeof(req), 0, RTM_GETNSID, 0, a.seq, sizeof(struct rtgenmsg));
+
+        if (!nlh || !mnl_attr_put_u32_check(nlh, sizeof(req), NETNSA_FD, (uint32_t)netns_fd))
+                return -ENOBUFS;
+        if (mnl_socket_sendto(r->nl, req, nlh->nlmsg_len) < 0)
+                return negative_errno();
+        while (!a.done) {
+                ssize_t k = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                (void)mnl_cb_run2(r->buf, k, 0, r->portid, nsid_on_message, &a, ctl, ELEMENTSOF(ctl));
+        }
+        if (a.error < 0)
+                return a.error;
+        *ret = a.nsid;
         return 0;
 }
 
@@ -656,6 +733,13 @@ static int tap_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
         return parsed(rtnl_parse_link(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
 }
 
+static int veth_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
+{
+        struct link_dump *d = ctx;
+        struct rtnl_tap_info info;
+        return parsed(rtnl_parse_veth(nlh, d->prefix, &info), malformed) ? d->cb.tap(&info, d->userdata) : 0;
+}
+
 static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malformed)
 {
         struct link_dump *d = ctx;
@@ -676,6 +760,12 @@ int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *use
 {
         struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
         return cb ? link_dump_run(r, rtnl_build_dump_taps, tap_on_link, &d) : -EINVAL;
+}
+
+int rtnl_dump_veths(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
+{
+        struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
+        return cb ? link_dump_run(r, rtnl_build_dump_veths, veth_on_link, &d) : -EINVAL;
 }
 
 int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
@@ -730,26 +820,94 @@ int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes)
         return netlink_set_rcvbuf(m->nl, bytes);
 }
 
+int rtnl_monitor_listen_all_nsid(struct rtnl_monitor *m)
+{
+        int one = 1;
+
+        if (mnl_socket_setsockopt(m->nl, NETLINK_LISTEN_ALL_NSID, &one, sizeof(one)) < 0)
+                return negative_errno();
+        m->all_nsid = true;
+        return 0;
+}
+
+struct monitor_datagram {
+        struct rtnl_monitor *m;
+        int nsid; /* -1: our own namespace */
+};
+
 static int monitor_on_message(const struct nlmsghdr *nlh, void *data)
 {
-        struct rtnl_monitor *m = data;
+        struct monitor_datagram *d = data;
+        struct rtnl_monitor *m = d->m;
         struct rtnl_link_event ev;
 
-        /* A malformed message cannot be acted on; skip it, keep reading. */
-        if (rtnl_parse_dellink(nlh, m->prefix, &ev) > 0 && m->cb.on_dellink)
-                m->cb.on_dellink(ev.ifindex, ev.ifname, m->userdata);
+        /* A malformed message cannot be acted on; skip it, keep reading.
+         * Another namespace's devices are not slots, whatever their names. */
+        if (d->nsid < 0) {
+                if (rtnl_parse_dellink(nlh, m->prefix, &ev) > 0 && m->cb.on_dellink)
+                        m->cb.on_dellink(ev.ifindex, ev.ifname, m->userdata);
+        } else if (rtnl_parse_dellink(nlh, NULL, &ev) > 0 && m->cb.on_peer_dellink)
+                m->cb.on_peer_dellink(d->nsid, ev.ifindex, ev.ifname, m->userdata);
         return MNL_CB_OK;
 }
 
-static int monitor_on_datagram(const void *buf, size_t len, void *data)
+/* One datagram with its NETLINK_LISTEN_ALL_NSID control message: the
+ * namespace it comes from, absent for our own. Returns the bytes read, or
+ * -errno as recvmsg's errno. */
+static ssize_t monitor_recv(struct rtnl_monitor *m, int *ret_nsid)
 {
-        (void)mnl_cb_run(buf, len, 0, 0, monitor_on_message, data);
-        return 0;
+        _Alignas(struct cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {m->buf, sizeof(m->buf)};
+        struct sockaddr_nl sa;
+        struct msghdr msg = {
+            .msg_name = &sa,
+            .msg_namelen = sizeof(sa),
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = control,
+            .msg_controllen = sizeof(control),
+        };
+        ssize_t k = recvmsg(mnl_socket_get_fd(m->nl), &msg, MSG_CMSG_CLOEXEC);
+
+        *ret_nsid = -1;
+        if (k < 0)
+                return negative_errno();
+        if (msg.msg_flags & MSG_TRUNC)
+                return -ENOSPC;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(ret_nsid, CMSG_DATA(c), sizeof(int));
+        return k;
+}
+
+/* netlink_drain() for the monitor, which needs each datagram's namespace. */
+static int monitor_drain(struct rtnl_monitor *m)
+{
+        bool lost = false;
+
+        for (;;) {
+                struct monitor_datagram d = {m, -1};
+                ssize_t k = monitor_recv(m, &d.nsid);
+
+                if (k == -EAGAIN)
+                        break;
+                if (k == -EINTR)
+                        continue;
+                if (k == -ENOBUFS || k == -ENOSPC) {
+                        lost = true;
+                        continue;
+                }
+                if (k < 0)
+                        return (int)k;
+                (void)mnl_cb_run(m->buf, (size_t)k, 0, 0, monitor_on_message, &d);
+        }
+        return lost;
 }
 
 int rtnl_monitor_process(struct rtnl_monitor *m)
 {
-        int r = netlink_drain(m->nl, m->buf, sizeof(m->buf), 0, monitor_on_datagram, m);
+        int r = monitor_drain(m);
 
         if (r < 0)
                 return r;

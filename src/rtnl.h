@@ -45,8 +45,19 @@ struct rtnl_link_config {
  * failed in *ret_failed_op ("RTM_NEWLINK", "RTM_NEWADDR"). */
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op);
 
+/* RTM_GETNSID: the id the namespace of netns_fd has in ours, -1 for none. */
+int rtnl_get_nsid(struct rtnl *r, int netns_fd, int32_t *ret);
+
 /* RTM_DELLINK by ifindex. -ENODEV when it is already gone. */
 int rtnl_delete_link(struct rtnl *r, int ifindex);
+
+/* A batch of n requests the caller built, numbered from the sequence
+ * number rtnl_reserve_seq(r, n) returned, in one sendmsg; every ack is
+ * read. Returns 0 or the first request's error, whose index goes to
+ * *ret_failed (may be NULL). n is 1..RTNL_BATCH_MAX. */
+uint32_t rtnl_reserve_seq(struct rtnl *r, unsigned n);
+int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq, unsigned n,
+                 unsigned *ret_failed);
 
 /* Deletes several links in one unregister: one sendmsg carrying an
  * RTM_NEWLINK per ifindex that moves it into link group `group`, then one
@@ -76,6 +87,9 @@ struct rtnl_tap_info {
         bool persist;
         bool up;
         uint8_t mac[6];
+        /* Not the kernel's: set by whoever adopts a clone slot, whose
+         * device is the veth's host end (docs/DESIGN.md, "Clone slots"). */
+        bool clone;
 };
 
 /* Dumps every link and calls cb for each TAP device (tun kind, type tap)
@@ -88,6 +102,8 @@ struct rtnl_tap_info {
  * of removals from it), or -errno (-EBADMSG for a malformed link message). */
 typedef int (*rtnl_tap_cb)(const struct rtnl_tap_info *info, void *userdata);
 int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata);
+/* The same for veth links (kind "veth"; rtnl_parse_veth()). */
+int rtnl_dump_veths(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata);
 
 /* A link's traffic as the host counts it (IFLA_STATS64). On a TAP, rx is
  * what the guest sent (the VMM writes it into the fd, the host receives
@@ -120,10 +136,17 @@ struct rtnl_monitor;
 struct rtnl_monitor_callbacks {
         void (*on_dellink)(int ifindex, const char *ifname, void *userdata);
         void (*on_resync)(void *userdata);
+        /* After rtnl_monitor_listen_all_nsid(): a link of the namespace
+         * that has id nsid in ours is gone (any name). */
+        void (*on_peer_dellink)(int nsid, int ifindex, const char *ifname, void *userdata);
 };
 int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *cb, void *userdata,
                       struct rtnl_monitor **ret);
 int rtnl_monitor_fd(const struct rtnl_monitor *m);
+/* NETLINK_LISTEN_ALL_NSID: the events of every namespace that has an id in
+ * ours come too, told apart by that id (on_peer_dellink), without a socket
+ * per namespace (docs/DESIGN.md, "Clone slots"). */
+int rtnl_monitor_listen_all_nsid(struct rtnl_monitor *m);
 int rtnl_monitor_process(struct rtnl_monitor *m);
 void rtnl_monitor_close(struct rtnl_monitor *m);
 
@@ -160,12 +183,19 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq);
 /* The same without RTEXT_FILTER_SKIP_STATS (IFLA_EXT_MASK 0). */
 int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq);
+/* rtnl_build_dump_taps() filtered to kind "veth". */
+int rtnl_build_dump_veths(void *buf, size_t size, uint32_t seq);
 
 /* ---- Pure parsers over untrusted bytes (fuzzed) ----
  * nlh must be readable for nlh->nlmsg_len bytes (as mnl_nlmsg_ok() checks
  * against the buffer). A message whose length is not 4-aligned, whose fixed
  * header is cut short, or whose attributes do not exactly fill it is
  * malformed: -EBADMSG. ret is written only when 1 is returned. */
+
+/* The same for a veth named prefix* (a clone slot's host end): the
+ * fields every link has (name, ifindex, MTU, MAC, alias, up); the tun
+ * fields stay 0. */
+int rtnl_parse_veth(const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *ret);
 
 /* RTM_NEWLINK/RTM_DELLINK: 1 for a TAP (kind "tun", IFLA_TUN_TYPE IFF_TAP)
  * named prefix*, 0 for any other link, -EBADMSG if malformed (also for a

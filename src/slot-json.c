@@ -31,7 +31,7 @@ static struct json_object *net_to_json(int family, const void *subnet, const voi
         return TAKE_PTR(o);
 }
 
-static int add_nets(struct json_object *o, const struct config *c, unsigned slot)
+static int add_nets(struct json_object *o, const struct config *c, unsigned slot, bool clone)
 {
         struct slot_net4 n4;
         struct slot_net6 n6;
@@ -39,7 +39,7 @@ static int add_nets(struct json_object *o, const struct config *c, unsigned slot
         slot_ipv4(c, slot, &n4);
         if (json_add(o, "ipv4", net_to_json(AF_INET, &n4.subnet, &n4.gateway, &n4.guest, n4.prefix_len)) < 0)
                 return -ENOMEM;
-        if (!c->ipv6)
+        if (!c->ipv6 || clone)
                 return json_object_object_add(o, "ipv6", NULL) < 0 ? -ENOMEM : 0;
         slot_ipv6(c, slot, &n6);
         return json_add(o, "ipv6", net_to_json(AF_INET6, &n6.subnet, &n6.gateway, &n6.guest, n6.prefix_len));
@@ -57,6 +57,27 @@ static int add_egress(struct json_object *o, const struct config *c, const struc
         return json_add(o, "allow", egress_allow_to_json(p ? p : &none));
 }
 
+/* clone: the Clone object, or null for a plain slot. */
+static int add_clone(struct json_object *o, const struct config *c, const char *ifname, bool clone)
+{
+        _cleanup_json_ struct json_object *cl = NULL;
+        char netns[sizeof(SLOT_NETNS_DIR) + IFNAMSIZ], buf[INET_ADDRSTRLEN];
+
+        if (!clone)
+                return json_object_object_add(o, "clone", NULL) < 0 ? -ENOMEM : 0;
+        snprintf(netns, sizeof(netns), SLOT_NETNS_DIR "/%s", ifname);
+        cl = json_object_new_object();
+        if (!cl || json_add(cl, "netns", json_object_new_string(netns)) < 0 ||
+            json_add(cl, "tapName", json_object_new_string(c->clone_tap_name)) < 0 ||
+            json_add(cl, "guest",
+                     json_object_new_string(inet_ntop(AF_INET, &c->clone_guest, buf, sizeof(buf)))) < 0 ||
+            json_add(cl, "gateway",
+                     json_object_new_string(inet_ntop(AF_INET, &c->clone_gateway, buf, sizeof(buf)))) < 0 ||
+            json_add(cl, "prefixLength", json_object_new_int((int)c->clone_prefix)) < 0)
+                return -ENOMEM;
+        return json_add(o, "clone", TAKE_PTR(cl));
+}
+
 struct json_object *slot_to_json(const struct config *c, const struct slot_rec *r)
 {
         _cleanup_json_ struct json_object *o = json_object_new_object();
@@ -69,7 +90,8 @@ struct json_object *slot_to_json(const struct config *c, const struct slot_rec *
                 strcpy(name, "?");
         slot_guest_mac(r->slot, mac_bytes);
         slot_format_mac(mac_bytes, mac);
-        if (slot_kernel_ip_arg(c, r->slot, ip_arg, sizeof(ip_arg)) < 0)
+        if ((r->clone ? slot_clone_ip_arg(c, ip_arg, sizeof(ip_arg))
+                      : slot_kernel_ip_arg(c, r->slot, ip_arg, sizeof(ip_arg))) < 0)
                 ip_arg[0] = '\0';
 
         if (json_add(o, "slot", json_object_new_int64(r->slot)) < 0 ||
@@ -81,8 +103,9 @@ struct json_object *slot_to_json(const struct config *c, const struct slot_rec *
             json_add(o, "queues", json_object_new_int((int)r->queues)) < 0 ||
             json_add(o, "vnetHeader", json_object_new_boolean(r->vnet_header)) < 0 ||
             json_add(o, "persistent", json_object_new_boolean(r->persistent)) < 0 ||
-            add_nets(o, c, r->slot) < 0 || json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0 ||
-            add_egress(o, c, r->egress) < 0 ||
+            add_nets(o, c, r->slot, r->clone) < 0 ||
+            json_add(o, "kernelIpArg", json_object_new_string(ip_arg)) < 0 ||
+            add_clone(o, c, name, r->clone) < 0 || add_egress(o, c, r->egress) < 0 ||
             json_add(o, "published", publish_list_to_json(r->published)) < 0)
                 return NULL;
         return TAKE_PTR(o);

@@ -202,23 +202,37 @@ void slot_format_mac(const uint8_t mac[6], char buf[18])
         snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
-int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t size)
+static int format_ip_arg(struct in_addr guest4, struct in_addr gateway4, struct in_addr netmask4, char *buf,
+                         size_t size)
 {
         char guest[INET_ADDRSTRLEN], gateway[INET_ADDRSTRLEN], netmask[INET_ADDRSTRLEN];
         char arg[sizeof("ip=::::::eth0:off") + 3 * INET_ADDRSTRLEN];
-        struct slot_net4 n;
         int len;
 
-        slot_ipv4(c, slot, &n);
-        inet_ntop(AF_INET, &n.guest, guest, sizeof(guest));
-        inet_ntop(AF_INET, &n.gateway, gateway, sizeof(gateway));
-        inet_ntop(AF_INET, &n.netmask, netmask, sizeof(netmask));
+        inet_ntop(AF_INET, &guest4, guest, sizeof(guest));
+        inet_ntop(AF_INET, &gateway4, gateway, sizeof(gateway));
+        inet_ntop(AF_INET, &netmask4, netmask, sizeof(netmask));
 
         len = snprintf(arg, sizeof(arg), "ip=%s::%s:%s::eth0:off", guest, gateway, netmask);
         if (len < 0 || (size_t)len >= size)
                 return -ENOBUFS;
         memcpy(buf, arg, (size_t)len + 1);
         return 0;
+}
+
+int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t size)
+{
+        struct slot_net4 n;
+
+        slot_ipv4(c, slot, &n);
+        return format_ip_arg(n.guest, n.gateway, n.netmask, buf, size);
+}
+
+int slot_clone_ip_arg(const struct config *c, char *buf, size_t size)
+{
+        struct in_addr netmask = {htonl(~0u << (32 - c->clone_prefix))};
+
+        return format_ip_arg(c->clone_guest, c->clone_gateway, netmask, buf, size);
 }
 
 /* The free list is doubly linked through two index arrays, so unlinking any

@@ -57,6 +57,10 @@ void slot_format_mac(const uint8_t mac[6], char buf[18]);
 
 /* "ip=<guest4>::<gateway4>:<netmask4>::eth0:off". Returns 0 or -ENOBUFS. */
 int slot_kernel_ip_arg(const struct config *c, unsigned slot, char *buf, size_t size);
+/* The same for every clone slot: [clone] guest, gateway and prefix. */
+int slot_clone_ip_arg(const struct config *c, char *buf, size_t size);
+/* A clone slot's namespace: "/run/netns/<ifname>" (NETNS_RUN_DIR). */
+#define SLOT_NETNS_DIR "/run/netns"
 
 /* The free list: least recently released slot first (docs/DESIGN.md,
  * "Slots and addresses"). Every operation is O(1); memory is 9 bytes per

@@ -168,6 +168,16 @@ int tap_get_name(int fd, char ret[IFNAMSIZ])
         return 0;
 }
 
+int tap_get_netns(int fd, int *ret_fd)
+{
+        int ns = ioctl(fd, TUNGETDEVNETNS);
+
+        if (ns < 0)
+                return negative_errno();
+        *ret_fd = ns;
+        return 0;
+}
+
 int tap_set_persist(int fd, bool persist)
 {
         if (ioctl(fd, TUNSETPERSIST, persist ? 1UL : 0UL) < 0)

@@ -41,5 +41,8 @@ int tap_create(const char *ifname, const struct tap_options *opts, int *ret_fds,
 /* TUNGETIFF: the name of the device an fd is attached to. */
 int tap_get_name(int fd, char ret[IFNAMSIZ]);
 
+/* TUNGETDEVNETNS: an fd (O_CLOEXEC) of the namespace the device is in. */
+int tap_get_netns(int fd, int *ret_fd);
+
 /* TUNSETPERSIST on one of the device's fds. */
 int tap_set_persist(int fd, bool persist);

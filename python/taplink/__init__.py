@@ -14,11 +14,11 @@ from .client import DEFAULT_SOCKET, SOCKET_ENV, Client, Monitor, socket_path
 from .errors import (ExpectedMore, InterfaceNotFound, InvalidParameter, KernelError, MethodNotFound,
                      MethodNotImplemented, NoSlotAvailable, NoSuchSlot, PermissionDenied, PortInUse,
                      ProtocolError, QuotaExceeded, TaplinkError)
-from .objects import Counters, Event, Info, Net, Slot, Status
+from .objects import Clone, Counters, Event, Info, Net, Slot, Status
 
 __all__ = [
     "Client", "Monitor", "socket_path", "DEFAULT_SOCKET", "SOCKET_ENV",
-    "Slot", "Net", "Counters", "Status", "Info", "Event",
+    "Slot", "Net", "Counters", "Clone", "Status", "Info", "Event",
     "TaplinkError", "ProtocolError", "PermissionDenied", "QuotaExceeded", "NoSlotAvailable",
     "NoSuchSlot", "KernelError", "PortInUse", "InvalidParameter", "MethodNotFound",
     "MethodNotImplemented", "InterfaceNotFound", "ExpectedMore",

@@ -112,7 +112,8 @@ class Client:
     def acquire(self, label=None, mtu=None, queues=None, vnet_header=None, persistent=None, **future):
         """A new slot, with its queue fds in Slot.fds. Parameters left None
         take the daemon's defaults; further keyword arguments pass on as
-        Varlink parameters of the same name in camelCase (egress="none")."""
+        Varlink parameters of the same name in camelCase (egress="none",
+        clone=True)."""
         options = dict(label=label, mtu=mtu, queues=queues, vnet_header=vnet_header,
                        persistent=persistent, **future)
         parameters = {camel_case(k): v for k, v in options.items() if v is not None}

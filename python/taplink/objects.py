@@ -57,6 +57,25 @@ class Counters:
 
 
 @dataclasses.dataclass
+class Clone:
+    """A clone slot's namespace (docs/io.taplinkd.varlink, Clone): the TAP
+    tap_name inside netns (a path), its guest's fixed address."""
+    netns: str
+    tap_name: str
+    guest: str
+    gateway: str
+    prefix_length: int
+
+    @classmethod
+    def from_json(cls, obj, where):
+        return cls(netns=_get(obj, "netns", str, where),
+                   tap_name=_get(obj, "tapName", str, where),
+                   guest=_get(obj, "guest", str, where),
+                   gateway=_get(obj, "gateway", str, where),
+                   prefix_length=_get(obj, "prefixLength", int, where))
+
+
+@dataclasses.dataclass
 class Slot:
     """A slot. fds are the TAP's queue fds (plain ints, one per queue, not
     inheritable) when this Slot came from acquire(), else empty; they are
@@ -75,6 +94,7 @@ class Slot:
     ipv6: Optional[Net]
     kernel_ip_arg: str
     counters: Optional[Counters] = None
+    clone: Optional[Clone] = None
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
     fds: List[int] = dataclasses.field(default_factory=list)
 
@@ -82,6 +102,7 @@ class Slot:
     def from_json(cls, obj, where="slot"):
         ipv6 = _get(obj, "ipv6", dict, where, optional=True)
         counters = _get(obj, "counters", dict, where, optional=True)
+        clone = _get(obj, "clone", dict, where, optional=True)
         return cls(slot=_get(obj, "slot", int, where),
                    ifname=_get(obj, "ifname", str, where),
                    label=_get(obj, "label", str, where),
@@ -96,6 +117,7 @@ class Slot:
                    kernel_ip_arg=_get(obj, "kernelIpArg", str, where),
                    counters=(Counters.from_json(counters, where + ".counters")
                              if counters is not None else None),
+                   clone=Clone.from_json(clone, where + ".clone") if clone is not None else None,
                    raw=obj)
 
     def close(self):

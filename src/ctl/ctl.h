@@ -92,11 +92,13 @@ enum {
         CTL_OPT_EGRESS = 0x200,
         CTL_OPT_ALLOW,
         CTL_OPT_PUBLISH,
+        CTL_OPT_CLONE,
 };
 struct policy_args {
         const char *egress; /* NULL: the daemon's default */
         VEC(struct allow_spec) allow;
         VEC(struct port_spec) publish;
+        bool clone; /* --clone */
 };
 /* Takes one of the options above; an exit status (0: go on). */
 int policy_option(const char *command, int option, const char *arg, struct policy_args *p);

@@ -63,6 +63,10 @@ void print_slot(FILE *f, const tl_slot *s)
                         tl_slot_prefix_length(s, fam), tl_slot_gateway(s, fam));
         }
         fprintf(f, "kernel ip=:    %s\n", tl_slot_kernel_ip_arg(s));
+        tl_clone cl;
+        if (tl_slot_clone(s, &cl) >= 0)
+                fprintf(f, "clone:         %s in %s, guest %s/%u (gateway %s)\n", cl.tap_name, cl.netns,
+                        cl.guest, cl.prefix_length, cl.gateway);
         print_slot_policy(f, s);
 }
 

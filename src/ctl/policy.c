@@ -224,6 +224,9 @@ int policy_option(const char *command, int option, const char *arg, struct polic
                 if (VEC_PUSH(&p->publish, port) < 0)
                         return ctl_error(CTL_EXIT_REFUSED, command, "%s", strerror(ENOMEM));
                 return 0;
+        case CTL_OPT_CLONE:
+                p->clone = true;
+                return 0;
         }
         return ctl_usage_error(command, "unknown option");
 }
@@ -246,7 +249,9 @@ void policy_help(void)
                "  --allow CIDR[,PORT/tcp|udp]  a destination allowed beyond MODE, e.g.\n"
                "                 203.0.113.7,443/tcp or 2001:db8::/32,udp (repeatable, at most %d)\n"
                "  --publish [ADDR:]HOSTPORT:GUESTPORT[/tcp|udp]  forward a host port to the\n"
-               "                 guest (default tcp; an IPv6 ADDR in brackets; repeatable)\n",
+               "                 guest (default tcp; an IPv6 ADDR in brackets; repeatable)\n"
+               "  --clone        a clone slot: the TAP in a network namespace of its own,\n"
+               "                 with the daemon's fixed [clone] addresses (taplinkd(8))\n",
                TAPLINKD_ALLOW_MAX);
 }
 
@@ -257,6 +262,8 @@ static int make_extra(const struct policy_args *p, tl_acquire_extra **ret)
 
         if (r >= 0 && p->egress)
                 r = tl_acquire_extra_set_egress(x, p->egress);
+        if (r >= 0 && p->clone)
+                r = tl_acquire_extra_set_clone(x, true);
         for (size_t i = 0; r >= 0 && i < p->allow.n; i++) {
                 tl_allow a = allow_spec_view(&p->allow.items[i]);
                 r = tl_acquire_extra_add_allow(x, &a);

@@ -41,6 +41,20 @@ int export_slot_environment(const tl_slot *s, int first_fd)
             (r = set("TAPLINK_KERNEL_IP_ARG", tl_slot_kernel_ip_arg(s))) < 0)
                 return r;
 
+        /* A clone slot's guest has the fixed clone addressing, in the
+         * namespace the VMM joins (a jailer's --netns). */
+        tl_clone cl;
+        if (tl_slot_clone(s, &cl) >= 0) {
+                if ((r = set("TAPLINK_NETNS", cl.netns)) < 0 ||
+                    (r = set("TAPLINK_TAP_NAME", cl.tap_name)) < 0 ||
+                    (r = set("TAPLINK_IPV4_GUEST", cl.guest)) < 0 ||
+                    (r = set("TAPLINK_IPV4_GATEWAY", cl.gateway)) < 0 ||
+                    (r = set_uint("TAPLINK_IPV4_PREFIX", cl.prefix_length)) < 0)
+                        return r;
+        } else {
+                unsetenv("TAPLINK_NETNS");
+                unsetenv("TAPLINK_TAP_NAME");
+        }
         if (tl_slot_has_net(s, TL_IPV6)) {
                 if ((r = set("TAPLINK_IPV6_GUEST", tl_slot_guest(s, TL_IPV6))) < 0 ||
                     (r = set("TAPLINK_IPV6_GATEWAY", tl_slot_gateway(s, TL_IPV6))) < 0)

@@ -174,6 +174,7 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
             {"egress", required_argument, NULL, CTL_OPT_EGRESS},
             {"allow", required_argument, NULL, CTL_OPT_ALLOW},
             {"publish", required_argument, NULL, CTL_OPT_PUBLISH},
+            {"clone", no_argument, NULL, CTL_OPT_CLONE},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -187,6 +188,7 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
             {"egress", required_argument, NULL, CTL_OPT_EGRESS},
             {"allow", required_argument, NULL, CTL_OPT_ALLOW},
             {"publish", required_argument, NULL, CTL_OPT_PUBLISH},
+            {"clone", no_argument, NULL, CTL_OPT_CLONE},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -237,6 +239,7 @@ static int parse_acquire_args(const char *command, bool run, int argc, char **ar
                 case CTL_OPT_EGRESS:
                 case CTL_OPT_ALLOW:
                 case CTL_OPT_PUBLISH:
+                case CTL_OPT_CLONE:
                         r = policy_option(command, c, optarg, &ret->policy);
                         if (r != 0)
                                 return r;

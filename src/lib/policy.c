@@ -100,6 +100,13 @@ _public_ int tl_acquire_extra_set_egress(tl_acquire_extra *x, const char *mode)
         return json_add(x->parameters, "egress", json_object_new_string(mode));
 }
 
+_public_ int tl_acquire_extra_set_clone(tl_acquire_extra *x, bool clone)
+{
+        if (!x)
+                return -EINVAL;
+        return json_add(x->parameters, "clone", json_object_new_boolean(clone));
+}
+
 _public_ int tl_acquire_extra_add_allow(tl_acquire_extra *x, const tl_allow *allow)
 {
         json_object *o;

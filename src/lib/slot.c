@@ -178,7 +178,7 @@ int tlp_slot_parse(json_object *o, tl_slot *ret, const char **ret_detail)
                         FAIL("ipv6");
                 s.has_ipv6 = true;
         }
-        if (tlp_slot_check_policy(o, ret_detail) < 0)
+        if (tlp_slot_check_policy(o, ret_detail) < 0 || tlp_slot_check_clone(o, ret_detail) < 0)
                 return -EBADMSG;
 #undef FAIL
         if (parse_counters(o, &s, ret_detail) < 0)

@@ -130,5 +130,7 @@ int tlp_json_get_bool(json_object *o, const char *key, bool *ret);
 /* Checks a Slot's egress, allow and published members, when present; on
  * failure *ret_detail names the bad one. */
 int tlp_slot_check_policy(json_object *o, const char **ret_detail);
+/* The same for the Slot's clone member (clone.c). */
+int tlp_slot_check_clone(json_object *o, const char **ret_detail);
 /* Adds (a reference to) every member of from to o; -ENOMEM. */
 int tlp_json_merge(json_object *o, json_object *from);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy lib/monitor
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy lib/clone lib/monitor
 // MAX_LEN: 16384
 
 /* libtaplink reading a daemon's reply. The client's parser has no pure

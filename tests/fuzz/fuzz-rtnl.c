@@ -4,7 +4,8 @@
 
 /* The rtnetlink parsers over an arbitrary datagram, as the link dumps and
  * the link monitor hand it to them: every message whose framing holds goes
- * to rtnl_parse_link(), rtnl_parse_dellink() and rtnl_parse_link_stats(),
+ * to rtnl_parse_link(), rtnl_parse_veth(), rtnl_parse_dellink() and
+ * rtnl_parse_link_stats(),
  * with and without a name prefix. Each message is copied into a buffer of exactly nlmsg_len bytes
  * (malloc's alignment suits struct nlmsghdr), so ASan sees any read past
  * the message. The walk checks the framing itself with size_t arithmetic:
@@ -53,6 +54,27 @@ static void parse_link(const struct nlmsghdr *nlh, const char *prefix)
         CHECK(strnlen(info.alias, sizeof(info.alias)) < sizeof(info.alias));
         CHECK(info.multi_queue || info.queues == 1);
         CHECK(info.has_owner || info.owner == (uid_t)-1);
+}
+
+/* A clone slot's veth: the same framing, no tun fields. */
+static void parse_veth(const struct nlmsghdr *nlh, const char *prefix)
+{
+        struct rtnl_tap_info info, untouched;
+        int r;
+
+        memset(&info, 0xa5, sizeof(info));
+        untouched = info;
+        r = rtnl_parse_veth(nlh, prefix, &info);
+        CHECK(r == 1 || r == 0 || r == -EBADMSG);
+        if (r != 1) {
+                CHECK(memcmp(&info, &untouched, sizeof(info)) == 0);
+                return;
+        }
+        CHECK(nlh->nlmsg_type == RTM_NEWLINK || nlh->nlmsg_type == RTM_DELLINK);
+        CHECK(name_ok(info.ifname, sizeof(info.ifname), prefix));
+        CHECK(strnlen(info.alias, sizeof(info.alias)) < sizeof(info.alias));
+        /* A link is a TAP or a veth, never both. */
+        CHECK(rtnl_parse_link(nlh, prefix, &untouched) != 1);
 }
 
 static void parse_dellink(const struct nlmsghdr *nlh, const char *prefix)
@@ -106,6 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
                 parse_link(nlh, PREFIX);
                 parse_link(nlh, NULL);
+                parse_veth(nlh, PREFIX);
+                parse_veth(nlh, NULL);
                 parse_dellink(nlh, PREFIX);
                 parse_dellink(nlh, NULL);
                 parse_stats(nlh, PREFIX);

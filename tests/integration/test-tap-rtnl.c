@@ -420,7 +420,7 @@ static void on_resync(void *userdata)
         ev->resyncs++;
 }
 
-static const struct rtnl_monitor_callbacks monitor_cbs = {on_dellink, on_resync};
+static const struct rtnl_monitor_callbacks monitor_cbs = {.on_dellink = on_dellink, .on_resync = on_resync};
 
 /* Processes the monitor until want dellinks were seen or a second passed. */
 static void monitor_wait(struct rtnl_monitor *m, struct events *ev, unsigned want)

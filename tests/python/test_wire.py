@@ -257,6 +257,25 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(got.fds, [])
         self.assertNoFdLeak()
 
+    def test_clone_slot(self):
+        clone = {"netns": "/run/netns/tl7", "tapName": "tap0", "guest": "169.254.0.21",
+                 "gateway": "169.254.0.22", "prefixLength": 30}
+        fds = pipe_fds(1)
+        reply = b'{"parameters": {"slot": %s, "fileDescriptors": [0]}}\0' % json.dumps(
+            dict(SLOT, ipv6=None, clone=clone)).encode()
+        s = self.serve(("recv",), ("send", reply, fds))
+        got = s.client.acquire(clone=True, persistent=True)
+        s.stop()
+        os.close(fds[0])
+        self.assertEqual(s.requests[0]["parameters"], {"clone": True, "persistent": True})
+        self.assertEqual(got.clone, taplink.Clone("/run/netns/tl7", "tap0", "169.254.0.21", "169.254.0.22", 30))
+        self.assertIsNone(got.ipv6)
+        got.close()
+        self.assertIsNone(taplink.Slot.from_json(dict(SLOT, clone=None)).clone)
+        self.assertIsNone(taplink.Slot.from_json(SLOT).clone)
+        with self.assertRaises(taplink.ProtocolError):
+            taplink.Slot.from_json(dict(SLOT, clone=dict(clone, prefixLength="30")))
+
     def test_acquire_with_bad_fd_indexes_closes_every_fd(self):
         cases = [([0, 0], 2), ([0], 2), ([0, 2], 2), ([0, -1], 2), ([0, True], 2), ("0", 2), (None, 1),
                  ([0, 1], 1)]

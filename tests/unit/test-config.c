@@ -155,6 +155,13 @@ static void assert_config_equal(const struct config *a, const struct config *b)
         if (a->dns.n_v6 > 0)
                 assert_memory_equal(a->dns.v6, b->dns.v6, a->dns.n_v6 * sizeof(a->dns.v6[0]));
         assert_string_equal(a->dns.search, b->dns.search);
+        assert_int_equal(a->clone_enabled, b->clone_enabled);
+        assert_string_equal(a->clone_tap_name, b->clone_tap_name);
+        assert_memory_equal(a->clone_tap_mac, b->clone_tap_mac, 6);
+        assert_int_equal(a->clone_guest.s_addr, b->clone_guest.s_addr);
+        assert_int_equal(a->clone_gateway.s_addr, b->clone_gateway.s_addr);
+        assert_int_equal(a->clone_prefix, b->clone_prefix);
+        assert_int_equal(a->clone_pool, b->clone_pool);
 }
 
 /* --- defaults ------------------------------------------------------------ */
@@ -197,6 +204,13 @@ static void test_defaults(void **state)
         assert_int_equal(c.publish_port_min, 20000);
         assert_int_equal(c.publish_port_max, 29999);
         assert_int_equal(c.max_published_per_slot, 16);
+        assert_false(c.clone_enabled);
+        assert_string_equal(c.clone_tap_name, "tap0");
+        assert_memory_equal(c.clone_tap_mac, ((uint8_t[]){0x06, 0x74, 0x6c, 0xff, 0xff, 0xfe}), 6);
+        assert_string_equal(ntop4(c.clone_guest, buf), "169.254.0.21");
+        assert_string_equal(ntop4(c.clone_gateway, buf), "169.254.0.22");
+        assert_int_equal(c.clone_prefix, 30);
+        assert_int_equal(c.clone_pool, 0);
 
         if (getgrnam("taplink")) {
                 assert_null(warning);
@@ -277,7 +291,16 @@ static const char every_key[] = "# every key, none at its default\n"
                                 "[policy]\n"
                                 "default_egress = public\n"
                                 "publish_port_range = 1024 - 2047\n"
-                                "max_published_per_slot = 0\n";
+                                "max_published_per_slot = 0\n"
+                                "\n"
+                                "[clone]\n"
+                                "enabled = yes\n"
+                                "tap_name = eth0\n"
+                                "tap_mac = 02:AB:cd:00:00:01\n"
+                                "guest = 192.168.7.2\n"
+                                "gateway = 192.168.7.1\n"
+                                "prefix = 24\n"
+                                "pool = 0\n";
 
 static void test_every_key(void **state)
 {
@@ -328,6 +351,12 @@ static void test_every_key(void **state)
         assert_int_equal(c.publish_port_min, 1024);
         assert_int_equal(c.publish_port_max, 2047);
         assert_int_equal(c.max_published_per_slot, 0);
+        assert_true(c.clone_enabled);
+        assert_string_equal(c.clone_tap_name, "eth0");
+        assert_memory_equal(c.clone_tap_mac, ((uint8_t[]){0x02, 0xab, 0xcd, 0x00, 0x00, 0x01}), 6);
+        assert_string_equal(ntop4(c.clone_guest, buf), "192.168.7.2");
+        assert_string_equal(ntop4(c.clone_gateway, buf), "192.168.7.1");
+        assert_int_equal(c.clone_prefix, 24);
         config_done(&c);
 }
 
@@ -353,6 +382,9 @@ static const struct good_case good_cases[] = {
         { "[daemon]\nforward_ipv4 = 0\n", FIELD(forward_ipv4), true, 0 },
         { "[network]\nipv6 = no\nmtu = 68\n", FIELD(mtu), false, 68 },
         { "[network]\nmtu = 1280\n", FIELD(mtu), false, 1280 },
+        { "[clone]\nenabled = yes\n", FIELD(clone_enabled), true, 1 },
+        { "[clone]\nprefix = 24\n", FIELD(clone_prefix), false, 24 },
+        { "[clone]\npool = 0\n", FIELD(clone_pool), false, 0 },
         { "[network]\nmtu = 65521\n", FIELD(mtu), false, 65521 },
         { "[network]\nmtu=1400\n", FIELD(mtu), false, 1400 },
         { "[network]\nmtu : 1400\n", FIELD(mtu), false, 1400 },
@@ -646,6 +678,25 @@ static const struct bad_case bad_cases[] = {
         { "[access]\nallow_groups = 99999999999\n", 0, 2, "allow_groups: 99999999999 is not a valid group id" },
         { "[access]\nmax_slots_per_user = 1048577\n", 0, 2, "max_slots_per_user: 1048577 is out of range 0..1048576" },
         { "[access]\nmax_slots_per_user = -1\n", 0, 2, "max_slots_per_user: -1 is not a decimal number" },
+        /* [clone] */
+        { "[clone]\nenabled = maybe\n", 0, 2, "enabled: maybe is not a boolean" },
+        { "[clone]\ntap_name = tap0123456789abcd\n", 0, 2, "tap_name: tap0123456789abcd is not a valid interface name" },
+        { "[clone]\ntap_name = tap/0\n", 0, 2, "tap_name: tap/0 is not a valid interface name" },
+        { "[clone]\ntap_name = ..\n", 0, 2, "tap_name: .. is not a valid interface name" },
+        { "[clone]\ntap_mac = 06:74:6c:ff:ff\n", 0, 2, "tap_mac: 06:74:6c:ff:ff is not a MAC address" },
+        { "[clone]\ntap_mac = 06:74:6c:ff:ff:fg\n", 0, 2, "tap_mac: 06:74:6c:ff:ff:fg is not a MAC address" },
+        { "[clone]\ntap_mac = 06:74:6c:ff:f:ffe\n", 0, 2, "is not a MAC address" },
+        { "[clone]\ntap_mac = 07:74:6c:ff:ff:fe\n", 0, 2, "tap_mac: 07:74:6c:ff:ff:fe is a multicast address" },
+        { "[clone]\nguest = 169.254.0.300\n", 0, 2, "guest: 169.254.0.300 is not an IPv4 address" },
+        { "[clone]\ngateway = fe80::1\n", 0, 2, "gateway: fe80::1 is not an IPv4 address" },
+        { "[clone]\nprefix = 31\n", 0, 2, "prefix: 31 is out of range 1..30" },
+        { "[clone]\npool = 4\n", 0, 2, "pool: 4: only 0 is supported" },
+        { "[clone]\nguest = 169.254.0.22\n", 0, 2, "[clone]: guest and gateway are both 169.254.0.22" },
+        { "[clone]\nprefix = 29\ngateway = 169.254.0.9\n", 0, 3,
+          "[clone]: guest 169.254.0.21 and gateway 169.254.0.9 are not in one /29" },
+        { "[clone]\nguest = 169.254.0.20\n", 0, 2, "is the network or broadcast address of its /30" },
+        { "[clone]\ngateway = 169.254.0.23\n", 0, 2, "is the network or broadcast address of its /30" },
+        { "[policy]\ntap_name = tap0\n", 0, 2, "unknown key tap_name in [policy] (it belongs in [clone])" },
         /* structure */
         { "[bogus]\nkey = 1\n", 0, 1, "unknown section [bogus]" },
         { "[daemon]\nmax_slots = 5\n[netwrk]\n", 0, 3, "unknown section [netwrk]" },

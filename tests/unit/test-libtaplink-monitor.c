@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods lib/monitor lib/policy
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/monitor lib/policy lib/clone
 
 /* libtaplink's Monitor stream (tl_monitor_start, tl_monitor_next, tl_event)
  * over a socketpair whose other end the test writes by hand: several

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy lib/clone
 // WRAP: recvmsg
 
 /* libtaplink's egress policy and published ports against the fake server
@@ -67,6 +67,71 @@ static void assert_slot_policy(const tl_slot *s)
         assert_int_equal(p.guest_port, 53);
         assert_string_equal(p.host_address, "2001:db8::1");
         assert_int_equal(tl_slot_published_get(s, 2, &p), -EINVAL);
+}
+
+#define CLONE                                                                                      \
+        "\"clone\":{\"netns\":\"/run/netns/tl3\",\"tapName\":\"tap0\",\"guest\":\"169.254.0.21\"," \
+        "\"gateway\":\"169.254.0.22\",\"prefixLength\":30}"
+
+/* clone: true asked for, the Clone object read back; a plain slot has none;
+ * a broken one is refused on arrival. */
+static void test_clone(void **state)
+{
+        struct server *s = *state;
+        _cleanup_free_ char *slot = slot_with(3, CLONE);
+        struct step *st = add_step(s, "{\"parameters\":{\"slot\":%s,\"fileDescriptors\":[0]}}", slot);
+        int r = add_pipe_fd(st);
+        _cleanup_(tl_client_freep) tl_client *c = connect_to(s);
+        _cleanup_(tl_acquire_extra_freep) tl_acquire_extra *x = NULL;
+        _cleanup_(tl_slot_freep) tl_slot *sl = NULL;
+        tl_acquire_options o = TL_ACQUIRE_OPTIONS_INIT;
+        tl_clone cl;
+
+        assert_int_equal(tl_acquire_extra_new(&x), 0);
+        assert_int_equal(tl_acquire_extra_set_clone(x, false), 0);
+        assert_int_equal(tl_acquire_extra_set_clone(x, true), 0); /* the last wins */
+        assert_int_equal(tl_acquire_extra_set_clone(NULL, true), -EINVAL);
+        assert_int_equal(tl_acquire_full(c, &o, x, &sl), 0);
+        server_join(s);
+        assert_request(s, 0, "io.taplinkd.Acquire", "{\"clone\":true}");
+        assert_int_equal(tl_slot_clone(sl, &cl), 0);
+        assert_string_equal(cl.netns, "/run/netns/tl3");
+        assert_string_equal(cl.tap_name, "tap0");
+        assert_string_equal(cl.guest, "169.254.0.21");
+        assert_string_equal(cl.gateway, "169.254.0.22");
+        assert_int_equal(cl.prefix_length, 30);
+        assert_int_equal(tl_slot_clone(NULL, &cl), -EINVAL);
+        close(r);
+
+        static const char *const plain[] = {"\"clone\":null", "\"egress\":\"internet\""};
+        static const char *const broken[] = {
+            "\"clone\":{}",
+            "\"clone\":true",
+            "\"clone\":{\"netns\":\"tl3\",\"tapName\":\"tap0\",\"guest\":\"169.254.0.21\","
+            "\"gateway\":\"169.254.0.22\",\"prefixLength\":30}",
+            "\"clone\":{\"netns\":\"/run/netns/tl3\",\"tapName\":\"tap0\",\"guest\":\"169.254.0.300\","
+            "\"gateway\":\"169.254.0.22\",\"prefixLength\":30}",
+            "\"clone\":{\"netns\":\"/run/netns/tl3\",\"tapName\":\"tap0\",\"guest\":\"169.254.0.21\","
+            "\"gateway\":\"169.254.0.22\",\"prefixLength\":33}",
+            "\"clone\":{\"netns\":\"/run/netns/tl3\",\"tapName\":\"\",\"guest\":\"169.254.0.21\","
+            "\"gateway\":\"169.254.0.22\",\"prefixLength\":30}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(plain) + ELEMENTSOF(broken); i++) {
+                bool ok = i < ELEMENTSOF(plain);
+                _cleanup_free_ char *text = slot_with(5, ok ? plain[i] : broken[i - ELEMENTSOF(plain)]);
+                json_object *obj = json_tokener_parse(text);
+                const char *detail = NULL;
+                tl_slot t;
+
+                assert_non_null(obj);
+                assert_int_equal(tlp_slot_parse(obj, &t, &detail), ok ? 0 : -EBADMSG);
+                if (ok) {
+                        assert_int_equal(tl_slot_clone(&t, &cl), -ENOENT);
+                        tlp_slot_done(&t);
+                } else
+                        assert_string_equal(detail, "clone");
+                json_object_put(obj);
+        }
 }
 
 static void test_acquire_with_policy(void **state)
@@ -388,6 +453,7 @@ static void test_error_mapping_port_in_use(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            T(test_clone),
             T(test_acquire_with_policy),
             T(test_acquire_full_plain),
             T(test_extra_invalid),

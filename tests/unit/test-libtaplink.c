@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: lib/client lib/wire lib/slot lib/methods lib/policy lib/clone
 // WRAP: recvmsg
 
 /* libtaplink against a fake Varlink server in a thread: canned replies,

@@ -33,6 +33,7 @@ struct fake {
         int fail_errno;
         unsigned busy_slot; /* tap_create: -EBUSY for this slot's name, +1 */
         int next_ifindex;
+        unsigned clone_mtu;
         int open_fds; /* made by tap_create, not yet closed */
         int delete_ifindex;
         unsigned delete_slot;
@@ -75,6 +76,25 @@ static int fake_tap_create(void *ctx, const char *name, const struct tap_options
         }
         *ret_ifindex = ++f->next_ifindex;
         return 0;
+}
+
+/* A clone slot's device: the namespace's TAP fds and the veth's ifindex,
+ * made as fake_tap_create() makes a TAP. */
+static int fake_clone_create(void *ctx, unsigned slot, const char *name, const struct tap_options *opts,
+                             unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op)
+{
+        struct fake *f = ctx;
+        char want[IFNAMSIZ];
+        int e;
+
+        assert_int_equal(slot_ifname(&f->config, slot, want), 0);
+        assert_string_equal(name, want);
+        f->clone_mtu = mtu;
+        e = fake_tap_create(ctx, name, opts, fds, ret_ifindex, ret_op);
+        /* fake_tap_create() noted itself: this call's name instead. */
+        f->calls[strlen(f->calls) - strlen("tap_create")] = '\0';
+        call(f, "clone_create");
+        return e;
 }
 
 static int fake_configure_link(void *ctx, const struct rtnl_link_config *lc, const char **ret_op)
@@ -146,6 +166,7 @@ static void fake_close_fds(void *ctx, int *fds, size_t n)
 
 static const struct manager_ops fake_ops = {
     .tap_create = fake_tap_create,
+    .clone_create = fake_clone_create,
     .configure_link = fake_configure_link,
     .add_elements = fake_add_elements,
     .set_egress = fake_set_egress,
@@ -325,6 +346,46 @@ static void test_acquire(void **state)
         assert_int_equal(acquire(t, &op, &r), 0);
         assert_int_equal(r->slot, 1);
         assert_int_equal(manager_slots_in_use(t->fake.m), 2);
+}
+
+/* A clone slot: its device from clone_create, configured without IPv6;
+ * without the op clone slots are refused before anything is made. */
+static void test_acquire_clone(void **state)
+{
+        struct t *t = *state;
+        struct slot_request req = plain;
+        struct slot_rec *r = NULL;
+        const char *op = NULL;
+        struct manager *m2;
+
+        req.clone = true;
+        req.mtu = 1400;
+        t->fake.calls[0] = '\0';
+        assert_true(t->fake.config.ipv6);
+        assert_int_equal(manager_acquire(t->fake.m, &req, t, &r, &op), 0);
+        assert_string_equal(t->fake.calls, "clone_create configure add_elements");
+        assert_true(r->clone);
+        assert_int_equal(t->fake.clone_mtu, 1400);
+        assert_false(t->fake.lc.ipv6);
+        assert_int_equal(t->fake.lc.ifindex, r->ifindex);
+        assert_int_equal(t->sub.n_live, 1);
+        /* It ends as any slot does. */
+        link_gone(t, r);
+        assert_int_equal(manager_slots_in_use(t->fake.m), 0);
+
+        /* An ordinary slot is configured with IPv6 as before. */
+        assert_int_equal(acquire(t, &op, &r), 0);
+        assert_false(r->clone);
+        assert_true(t->fake.lc.ipv6);
+
+        struct manager_ops no_clone = fake_ops;
+        no_clone.clone_create = NULL;
+        assert_int_equal(manager_new(&t->fake.config, &no_clone, &t->fake, &m2), 0);
+        t->fake.calls[0] = '\0';
+        assert_int_equal(manager_acquire(m2, &req, t, &r, &op), -EOPNOTSUPP);
+        assert_string_equal(op, "clone");
+        assert_string_equal(t->fake.calls, "");
+        manager_free(m2);
 }
 
 /* Nobody takes the fds: they are closed, so the device goes. */
@@ -839,6 +900,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_acquire, setup, teardown),
             cmocka_unit_test_setup_teardown(test_acquire_fds_untaken, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_acquire_clone, setup, teardown),
             cmocka_unit_test(test_acquire_fails),
             cmocka_unit_test_setup_teardown(test_no_slot_available, setup, teardown),
             cmocka_unit_test_setup_teardown(test_foreign_name, setup, teardown),

@@ -109,6 +109,38 @@ static void test_acquire_values(void **state)
         call_params_done(&p);
 }
 
+/* clone: refused while [clone] enabled = no; a clone slot has no IPv6, so
+ * an MTU below 1280 is fine for it even with IPv6 on. */
+static void test_acquire_clone(void **state)
+{
+        struct config enabled;
+        struct call_params p;
+        char *error = NULL;
+
+        assert_string_equal(parse(params_acquire, &config_v6, "{\"clone\":true}", &p), "clone");
+        assert_null(parse(params_acquire, &config_v6, "{\"clone\":false}", &p));
+        assert_false(p.acquire.clone);
+        call_params_done(&p);
+        assert_null(parse(params_acquire, &config_v6, "{\"clone\":null}", &p));
+        assert_false(p.acquire.clone);
+        call_params_done(&p);
+
+        assert_int_equal(config_init(&enabled, NULL), 0);
+        enabled.clone_enabled = true;
+        assert_int_equal(config_finish(&enabled, &error), 0);
+        assert_null(parse(params_acquire, &enabled, "{\"clone\":true,\"persistent\":true}", &p));
+        assert_true(p.acquire.clone);
+        assert_true(p.acquire.persistent);
+        call_params_done(&p);
+        assert_null(parse(params_acquire, &enabled, "{\"clone\":true,\"mtu\":576}", &p));
+        assert_int_equal(p.acquire.mtu, 576);
+        call_params_done(&p);
+        assert_string_equal(parse(params_acquire, &enabled, "{\"mtu\":576}", &p), "mtu");
+        assert_string_equal(parse(params_acquire, &enabled, "{\"clone\":1}", &p), "clone");
+        assert_string_equal(parse(params_acquire, &enabled, "{\"clone\":\"yes\"}", &p), "clone");
+        config_done(&enabled);
+}
+
 static void test_acquire_refused(void **state)
 {
         static const struct {
@@ -292,10 +324,15 @@ static void test_list(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_acquire_defaults), cmocka_unit_test(test_acquire_values),
-            cmocka_unit_test(test_acquire_refused),  cmocka_unit_test(test_set_egress),
+            cmocka_unit_test(test_acquire_defaults),
+            cmocka_unit_test(test_acquire_values),
+            cmocka_unit_test(test_acquire_refused),
+            cmocka_unit_test(test_acquire_clone),
+            cmocka_unit_test(test_set_egress),
             cmocka_unit_test(test_publish),
-            cmocka_unit_test(test_release),          cmocka_unit_test(test_none), cmocka_unit_test(test_list),
+            cmocka_unit_test(test_release),
+            cmocka_unit_test(test_none),
+            cmocka_unit_test(test_list),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

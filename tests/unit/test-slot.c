@@ -525,6 +525,26 @@ static void test_kernel_ip_arg(void **state)
         }
 }
 
+/* A clone slot's: [clone] guest, gateway and prefix, whatever the slot. */
+static void test_clone_ip_arg(void **state)
+{
+        const struct net_spec net = {.ipv4_pool = "10.213.0.0/16", .ipv4_prefix = 30};
+        const char *want = "ip=169.254.0.21::169.254.0.22:255.255.255.252::eth0:off";
+        char buf[128];
+        struct config c;
+
+        make_config(&net, &c);
+        assert_int_equal(slot_clone_ip_arg(&c, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, want);
+        assert_int_equal(slot_clone_ip_arg(&c, buf, strlen(want)), -ENOBUFS);
+        c.clone_prefix = 24;
+        inet_pton(AF_INET, "192.168.7.2", &c.clone_guest);
+        inet_pton(AF_INET, "192.168.7.1", &c.clone_gateway);
+        assert_int_equal(slot_clone_ip_arg(&c, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "ip=192.168.7.2::192.168.7.1:255.255.255.0::eth0:off");
+        config_done(&c);
+}
+
 /* --- the free list ------------------------------------------------------- */
 
 /* Takes everything that is left and compares it with expected[]. */
@@ -827,6 +847,7 @@ int main(void)
             cmocka_unit_test(test_ifname_long_prefix),
             cmocka_unit_test(test_mac),
             cmocka_unit_test(test_kernel_ip_arg),
+            cmocka_unit_test(test_clone_ip_arg),
             cmocka_unit_test(test_pool_ascending),
             cmocka_unit_test(test_pool_lru),
             cmocka_unit_test(test_pool_take_slot),

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: ctl/util ctl/run ctl/output ctl/policy lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: ctl/util ctl/run ctl/output ctl/policy lib/client lib/wire lib/slot lib/methods lib/policy lib/clone
 // WRAP: recvmsg
 
 /* taplinkctl's --allow and --publish syntax (every malformed form a usage

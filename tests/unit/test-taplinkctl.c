@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: ctl/util ctl/run ctl/output ctl/policy ctl/top lib/client lib/wire lib/slot lib/methods lib/policy
+// MODULES: ctl/util ctl/run ctl/output ctl/policy ctl/top lib/client lib/wire lib/slot lib/methods lib/policy lib/clone
 
 /* taplinkctl's pieces that need no daemon: strict numbers, fd placement
  * whatever collides, the environment a command gets, and the output. */

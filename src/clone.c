@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clone-build.h"
+#include "clone.h"
+#include "log.h"
+#include "macro.h"
+#include "netns.h"
+#include "nft-internal.h"
+#include "slot.h"
+
+/* The inner end of the veth pair, in every clone namespace. */
+#define CLONE_UPLINK "veth0"
+/* Room for one request of clone-build.c. */
+#define CLONE_MSG_SIZE 256
+
+struct clone {
+        const struct config *config;
+        struct rtnl *rtnl; /* the daemon's, in its namespace */
+        struct manager *manager;
+        int home_fd; /* the daemon's network namespace */
+        /* Each clone slot's namespace id in ours (-1: none), by slot:
+         * CLONE_NSID_BASE + slot unless that id was still held. */
+        int32_t *nsids;
+};
+
+/* What is made inside a new namespace while the thread is in it. */
+struct inside {
+        struct rtnl *rtnl;
+        struct nft *nft;
+        int tap_ifindex;
+        int uplink_ifindex;
+};
+
+static void inside_done(struct inside *in)
+{
+        rtnl_close(in->rtnl);
+        nft_close(in->nft);
+        *in = (struct inside){0};
+}
+
+/* One request of clone-build.c: msg_new() numbers it on r, the builder
+ * fills m.buf with m.seq, msg_send() sends what it built (or returns its
+ * error). */
+struct msg {
+        _Alignas(struct nlmsghdr) uint8_t buf[CLONE_MSG_SIZE];
+        uint32_t seq;
+};
+
+static struct msg msg_new(struct rtnl *r)
+{
+        return (struct msg){.seq = rtnl_reserve_seq(r, 1)};
+}
+
+static int msg_send(struct rtnl *r, const struct msg *m, int len_or_error)
+{
+        if (len_or_error < 0)
+                return len_or_error;
+        return rtnl_request(r, m->buf, (size_t)len_or_error, m->seq, 1, NULL);
+}
+
+/* The veth is made from inside, its peer straight into the daemon's
+ * namespace: each end is created where it lives. */
+static int make_veth(struct clone *cl, struct inside *in, const char *name)
+{
+        struct msg m = msg_new(in->rtnl);
+        int e;
+
+        e = msg_send(in->rtnl, &m,
+                     clone_build_veth(m.buf, sizeof(m.buf), m.seq, CLONE_UPLINK, name, cl->home_fd));
+        if (e == -EEXIST)
+                return -EBUSY; /* the host name is taken */
+        if (e < 0)
+                return e;
+        in->uplink_ifindex = (int)if_nametoindex(CLONE_UPLINK);
+        return in->uplink_ifindex > 0 ? 0 : negative_errno();
+}
+
+/* In the new namespace: the TAP (opened here, so its fds belong to it),
+ * sockets bound here for the configuration, the veth pair. */
+static int build_inside(struct clone *cl, int nsfd, const char *name, const struct tap_options *opts,
+                        int *fds, struct inside *in, const char **ret_op)
+{
+        int e;
+
+        *ret_op = "setns";
+        e = netns_enter(nsfd);
+        if (e < 0)
+                return e;
+        e = tap_create(cl->config->clone_tap_name, opts, fds, &in->tap_ifindex, ret_op);
+        if (e >= 0) {
+                *ret_op = "rtnetlink socket";
+                e = rtnl_open(&in->rtnl);
+        }
+        if (e >= 0) {
+                *ret_op = "nftables socket";
+                e = nft_open(cl->config, &in->nft);
+        }
+        if (e >= 0) {
+                *ret_op = "RTM_NEWLINK veth";
+                e = make_veth(cl, in, name);
+        }
+        netns_leave(cl->home_fd);
+        if (e < 0 && in->tap_ifindex > 0)
+                close_many(fds, opts->queues);
+        return e;
+}
+
+/* On a socket opened inside the namespace: the NAT between the clone
+ * guest and the slot's guest address, one batch (nft-clone.c builds it). */
+static int commit_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest)
+{
+        _cleanup_(nft_batch_done) struct nft_batch b = {0};
+        int r;
+
+        r = nft_batch_begin(n, &b);
+        if (r >= 0)
+                r = nft_build_clone_nat(&b, nft_layout(n)->table, clone_guest, slot_guest);
+        if (r >= 0)
+                r = nft_batch_commit(n, &b);
+        return r;
+}
+
+static int set_forwarding(struct rtnl *r, int ifindex)
+{
+        struct msg m = msg_new(r);
+
+        return msg_send(r, &m, clone_build_forwarding(m.buf, sizeof(m.buf), m.seq, ifindex));
+}
+
+/* Addresses, forwarding, the default route and the NAT, through the
+ * sockets made inside. */
+static int configure_inside(struct clone *cl, unsigned slot, unsigned mtu, struct inside *in,
+                            const char **ret_op)
+{
+        const struct config *c = cl->config;
+        struct rtnl_link_config tap = {
+            .ifindex = in->tap_ifindex,
+            .mtu = mtu,
+            .gateway4 = c->clone_gateway,
+            .prefix4 = c->clone_prefix,
+        };
+        struct rtnl_link_config uplink = {.ifindex = in->uplink_ifindex, .mtu = mtu};
+        struct slot_net4 n4;
+        struct msg m;
+        int e;
+
+        memcpy(tap.mac, c->clone_tap_mac, sizeof(tap.mac));
+        slot_ipv4(c, slot, &n4);
+        /* The namespace's end holds the slot's guest address: seen from
+         * the host it is the guest, with the guest's MAC. */
+        slot_guest_mac(slot, uplink.mac);
+        uplink.gateway4 = n4.guest;
+        uplink.prefix4 = n4.prefix_len;
+
+        e = rtnl_configure_link(in->rtnl, &tap, ret_op);
+        if (e >= 0)
+                e = rtnl_configure_link(in->rtnl, &uplink, ret_op);
+        if (e < 0)
+                return e;
+        *ret_op = "RTM_NEWLINK forwarding";
+        e = set_forwarding(in->rtnl, in->tap_ifindex);
+        if (e >= 0)
+                e = set_forwarding(in->rtnl, in->uplink_ifindex);
+        if (e < 0)
+                return e;
+        *ret_op = "RTM_NEWROUTE";
+        m = msg_new(in->rtnl);
+        e = msg_send(in->rtnl, &m,
+                     clone_build_default_route(m.buf, sizeof(m.buf), m.seq, in->uplink_ifindex, n4.gateway));
+        if (e < 0)
+                return e;
+        *ret_op = "nft batch (clone NAT)";
+        return commit_nat(in->nft, c->clone_guest, n4.guest);
+}
+
+static int new_nsid(struct clone *cl, int nsfd, int32_t nsid)
+{
+        struct msg m = msg_new(cl->rtnl);
+
+        return msg_send(cl->rtnl, &m, clone_build_newnsid(m.buf, sizeof(m.buf), m.seq, nsfd, nsid));
+}
+
+/* Gives the namespace an id in ours, so that its link events reach the
+ * monitor (docs/DESIGN.md, "Clone slots"): the slot's own id, or, while
+ * an earlier namespace of the slot that a VMM still holds keeps that one,
+ * any the kernel picks. One it has already (a restart) is kept. */
+static int set_nsid(struct clone *cl, int nsfd, unsigned slot)
+{
+        int32_t nsid = -1;
+        int e = rtnl_get_nsid(cl->rtnl, nsfd, &nsid);
+
+        if (e >= 0 && nsid < 0) {
+                e = new_nsid(cl, nsfd, clone_nsid(slot));
+                if (e == -EEXIST)
+                        e = new_nsid(cl, nsfd, -1);
+                if (e >= 0)
+                        e = rtnl_get_nsid(cl->rtnl, nsfd, &nsid);
+        }
+        if (e >= 0 && nsid < 0)
+                e = -ENOENT;
+        if (e >= 0)
+                cl->nsids[slot] = nsid;
+        return e;
+}
+
+static int slot_of_nsid(const struct clone *cl, int32_t nsid, unsigned *ret_slot)
+{
+        unsigned slot;
+
+        if (nsid < 0)
+                return -ENOENT;
+        if (clone_slot_of_nsid(nsid, &slot) >= 0 && slot < cl->config->effective_max_slots &&
+            cl->nsids[slot] == nsid) {
+                *ret_slot = slot;
+                return 0;
+        }
+        for (slot = 0; slot < cl->config->effective_max_slots; slot++)
+                if (cl->nsids[slot] == nsid) {
+                        *ret_slot = slot;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
+                 unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op)
+{
+        _cleanup_close_ int nsfd = -1;
+        struct inside in = {0};
+        int e, ifindex = 0;
+
+        *ret_op = "netns";
+        e = netns_create(SLOT_NETNS_DIR, name, cl->home_fd, &nsfd);
+        if (e < 0)
+                return e;
+        e = build_inside(cl, nsfd, name, opts, fds, &in, ret_op);
+        if (e < 0)
+                goto fail;
+        e = configure_inside(cl, slot, mtu, &in, ret_op);
+        if (e >= 0) {
+                /* Events of the namespace reach the link monitor now. */
+                *ret_op = "RTM_NEWNSID";
+                e = set_nsid(cl, nsfd, slot);
+        }
+        if (e >= 0) {
+                *ret_op = "SIOCGIFINDEX";
+                ifindex = (int)if_nametoindex(name);
+                e = ifindex > 0 ? 0 : negative_errno();
+        }
+        if (e < 0) {
+                close_many(fds, opts->queues);
+                goto fail;
+        }
+        inside_done(&in);
+        *ret_ifindex = ifindex;
+        return 0;
+fail:
+        inside_done(&in);
+        /* The namespace goes with its mount and our fds, and the veth
+         * with it. */
+        (void)netns_remove(SLOT_NETNS_DIR, name);
+        return e;
+}
+
+/* RTM_DELLINK of the clone TAP inside slot's namespace. */
+static int delete_tap(struct clone *cl, unsigned slot)
+{
+        struct msg m = msg_new(cl->rtnl);
+
+        if (cl->nsids[slot] < 0)
+                return -ENOENT;
+        return msg_send(cl->rtnl, &m,
+                        clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, cl->nsids[slot],
+                                               cl->config->clone_tap_name));
+}
+
+/* Whatever way the slot ended, its namespace goes: the TAP (a VMM may hold
+ * it, or it is persistent), the bind mount; the namespace itself, and
+ * conntrack in it, end when the last holder lets go. An Acquire that failed
+ * still has its veth, whose RTM_DELLINK then ends the slot. */
+static void on_gone(struct slot_rec *r, void *userdata)
+{
+        struct clone *cl = userdata;
+        char name[IFNAMSIZ];
+        int e;
+
+        if (!r->clone || slot_ifname(cl->config, r->slot, name) < 0)
+                return;
+        e = delete_tap(cl, r->slot);
+        cl->nsids[r->slot] = -1;
+        if (e < 0 && e != -ENODEV && e != -EINVAL && e != -ENOENT)
+                log_warning_errno(e, "%s: deleting %s in its namespace failed: %m", name,
+                                  cl->config->clone_tap_name);
+        if (r->phase == SLOT_FAILED) {
+                e = rtnl_delete_link(cl->rtnl, r->ifindex);
+                if (e < 0 && e != -ENODEV)
+                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", name);
+        }
+        e = netns_remove(SLOT_NETNS_DIR, name);
+        if (e < 0)
+                log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name);
+}
+
+static const struct slot_hooks clone_hooks = {
+    .name = "clone",
+    .gone = on_gone,
+};
+
+void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname)
+{
+        struct slot_rec *r;
+        char name[IFNAMSIZ];
+        unsigned slot;
+        int e;
+
+        if (strcmp(ifname, cl->config->clone_tap_name) != 0 || slot_of_nsid(cl, nsid, &slot) < 0)
+                return;
+        r = manager_slot(cl->manager, slot);
+        if (!r || !r->clone || (r->phase != SLOT_LIVE && r->phase != SLOT_RELEASING))
+                return;
+        if (slot_ifname(cl->config, slot, name) < 0)
+                return;
+        /* The VMM's last fd closed: the host end goes, and its RTM_DELLINK
+         * ends the slot the usual way. */
+        log_debug("%s: %s gone in its namespace", name, ifname);
+        e = rtnl_delete_link(cl->rtnl, r->ifindex);
+        if (e < 0 && e != -ENODEV)
+                log_error_errno(e, "%s: RTM_DELLINK failed: %m", name);
+}
+
+int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, struct clone **ret)
+{
+        _cleanup_free_ struct clone *cl = calloc(1, sizeof(*cl));
+        int e;
+
+        if (!cl)
+                return -ENOMEM;
+        cl->config = c;
+        cl->rtnl = rtnl;
+        cl->manager = m;
+        cl->home_fd = -1;
+        cl->nsids = malloc(sizeof(int32_t) * c->effective_max_slots);
+        if (!cl->nsids)
+                return -ENOMEM;
+        for (unsigned i = 0; i < c->effective_max_slots; i++)
+                cl->nsids[i] = -1;
+        e = netns_open_current(&cl->home_fd);
+        if (e < 0)
+                return log_error_errno(e, "clone: opening our network namespace failed: %m");
+        e = netns_dir_setup(SLOT_NETNS_DIR);
+        if (e < 0) {
+                close(cl->home_fd);
+                return log_error_errno(e,
+                                       "clone: making " SLOT_NETNS_DIR " a shared mount point failed: %m");
+        }
+        e = manager_subscribe(m, &clone_hooks, cl);
+        if (e < 0) {
+                close(cl->home_fd);
+                return log_error_errno(e, "clone: subscribing to the slot lifecycle failed: %m");
+        }
+        *ret = TAKE_PTR(cl);
+        return 0;
+}
+
+void clone_free(struct clone *cl)
+{
+        if (!cl)
+                return;
+        manager_unsubscribe(cl->manager, &clone_hooks, cl);
+        close(cl->home_fd);
+        free(cl->nsids);
+        free(cl);
+}
+
+/* ---- start-up and --cleanup ---- */
+
+/* The veths named like slots, by slot; matched ones are adopted or
+ * removed with their namespace, the rest had no namespace. */
+struct veths {
+        const struct config *config;
+        VEC(struct rtnl_tap_info) items;
+};
+
+static int collect_veth(const struct rtnl_tap_info *info, void *userdata)
+{
+        struct veths *v = userdata;
+        unsigned slot;
+
+        if (slot_from_ifname(v->config, info->ifname, &slot) < 0)
+                return 0;
+        return VEC_PUSH(&v->items, *info);
+}
+
+static struct rtnl_tap_info *veth_of(struct veths *v, const char *name)
+{
+        for (size_t i = 0; i < v->items.n; i++)
+                if (streq_ptr(v->items.items[i].ifname, name))
+                        return &v->items.items[i];
+        return NULL;
+}
+
+struct tap_lookup {
+        const char *name;
+        struct rtnl_tap_info info;
+        bool found;
+};
+
+static int find_tap(const struct rtnl_tap_info *info, void *userdata)
+{
+        struct tap_lookup *t = userdata;
+
+        if (streq_ptr(info->ifname, t->name)) {
+                t->info = *info;
+                t->found = true;
+        }
+        return 0;
+}
+
+/* The clone TAP in nsfd's namespace, through a socket made there (which
+ * *ret_rtnl keeps for removing it). */
+static int read_tap(struct clone *cl, int nsfd, struct tap_lookup *t, struct rtnl **ret_rtnl)
+{
+        int e = netns_enter(nsfd);
+
+        if (e < 0)
+                return e;
+        e = rtnl_open(ret_rtnl);
+        netns_leave(cl->home_fd);
+        if (e < 0)
+                return e;
+        return rtnl_dump_taps(*ret_rtnl, t->name, find_tap, t);
+}
+
+static bool ours(const struct config *c, const struct rtnl_tap_info *veth, unsigned slot)
+{
+        uint8_t mac[6];
+
+        slot_host_mac(slot, mac);
+        return veth && memcmp(mac, veth->mac, sizeof(mac)) == 0;
+}
+
+/* One /run/netns/<name>: a live clone slot (namespace, TAP and our veth)
+ * is adopted; anything less is removed. */
+static int reconcile_one(struct clone *cl, const char *name, unsigned slot, struct veths *v)
+{
+        struct tap_lookup t = {.name = cl->config->clone_tap_name};
+        _cleanup_(rtnl_closep) struct rtnl *inner = NULL;
+        struct rtnl_tap_info *veth = veth_of(v, name);
+        _cleanup_close_ int nsfd = -1;
+        int e;
+
+        e = netns_open(SLOT_NETNS_DIR, name, &nsfd);
+        if (e >= 0)
+                e = set_nsid(cl, nsfd, slot);
+        if (e >= 0)
+                e = read_tap(cl, nsfd, &t, &inner);
+        if (e >= 0 && t.found && ours(cl->config, veth, slot)) {
+                struct rtnl_tap_info info = *veth;
+
+                info.has_owner = t.info.has_owner;
+                info.owner = t.info.owner;
+                info.queues = t.info.queues;
+                info.multi_queue = t.info.multi_queue;
+                info.vnet_header = t.info.vnet_header;
+                info.persist = t.info.persist;
+                info.clone = true;
+                veth->ifindex = 0; /* taken */
+                return manager_adopt(cl->manager, &info);
+        }
+        log_info("%s: a clone namespace half made or ended while no daemon ran (%s); removing it", name,
+                 nsfd < 0   ? "no namespace"
+                 : !t.found ? "no TAP"
+                            : "no veth");
+        if (t.found && (e = rtnl_delete_link(inner, t.info.ifindex)) < 0 && e != -ENODEV)
+                log_warning_errno(e, "%s: deleting its TAP failed: %m", name);
+        if (ours(cl->config, veth, slot)) {
+                e = rtnl_delete_link(cl->rtnl, veth->ifindex);
+                if (e < 0 && e != -ENODEV)
+                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", name);
+                veth->ifindex = 0;
+        }
+        e = netns_remove(SLOT_NETNS_DIR, name);
+        return e < 0 ? log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name) : 0;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+/* Calls fn for each entry of /run/netns named like a slot. */
+static int for_each_netns(const struct config *c, int (*fn)(const char *name, unsigned slot, void *userdata),
+                          void *userdata)
+{
+        _cleanup_(closedirp) DIR *d = opendir(SLOT_NETNS_DIR);
+        struct dirent *de;
+        int e = 0;
+
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (e >= 0 && (de = readdir(d))) {
+                unsigned slot;
+
+                if (slot_from_ifname(c, de->d_name, &slot) >= 0)
+                        e = fn(de->d_name, slot, userdata);
+        }
+        return e;
+}
+
+struct reconcile_ctx {
+        struct clone *cl;
+        struct veths *veths;
+};
+
+static int reconcile_entry(const char *name, unsigned slot, void *userdata)
+{
+        struct reconcile_ctx *ctx = userdata;
+        return reconcile_one(ctx->cl, name, slot, ctx->veths);
+}
+
+int clone_reconcile(struct clone *cl)
+{
+        struct veths v = {.config = cl->config};
+        struct reconcile_ctx ctx = {cl, &v};
+        int e;
+
+        e = rtnl_dump_veths(cl->rtnl, cl->config->ifname_prefix, collect_veth, &v);
+        if (e < 0) {
+                log_error_errno(e, "rtnetlink: dumping veths failed: %m");
+                goto out;
+        }
+        e = for_each_netns(cl->config, reconcile_entry, &ctx);
+        if (e < 0) {
+                log_error_errno(e, "clone: reading " SLOT_NETNS_DIR " failed: %m");
+                goto out;
+        }
+        /* Our veths whose namespace has no bind mount any more. */
+        for (size_t i = 0; i < v.items.n; i++) {
+                struct rtnl_tap_info *veth = &v.items.items[i];
+                unsigned slot;
+
+                if (veth->ifindex == 0 || slot_from_ifname(cl->config, veth->ifname, &slot) < 0 ||
+                    !ours(cl->config, veth, slot))
+                        continue;
+                log_info("%s: a clone slot's veth without its namespace; deleting it", veth->ifname);
+                e = rtnl_delete_link(cl->rtnl, veth->ifindex);
+                if (e < 0 && e != -ENODEV)
+                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", veth->ifname);
+        }
+        e = 0;
+out:
+        VEC_FREE(&v.items);
+        return e;
+}
+
+static int remove_entry(const char *name, unsigned slot, void *userdata)
+{
+        unsigned *n = userdata;
+        int e = netns_remove(SLOT_NETNS_DIR, name);
+
+        if (e < 0)
+                return log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name);
+        (*n)++;
+        return 0;
+}
+
+int clone_cleanup(const struct config *c)
+{
+        unsigned n = 0;
+        int e = for_each_netns(c, remove_entry, &n);
+
+        if (e >= 0 && n > 0)
+                log_info("cleanup: removed %u clone namespaces", n);
+        return e;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <stddef.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "nft-internal.h"
+
+/* The NAT inside a clone slot's namespace (docs/DESIGN.md, "Clone slots"):
+ *
+ *   table inet <table> {
+ *     chain prerouting  { type nat hook prerouting priority dstnat; policy accept;
+ *       meta nfproto ipv4 ip daddr <slot guest> dnat ip to <clone guest> }
+ *     chain postrouting { type nat hook postrouting priority srcnat; policy accept;
+ *       meta nfproto ipv4 ip saddr <clone guest> snat ip to <slot guest> }
+ *   }
+ *
+ * Two fixed rules a namespace; conntrack undoes each for the replies. */
+
+#define NAT_DSTNAT_PRIORITY (-100)
+#define NAT_SRCNAT_PRIORITY 100
+
+static const struct {
+        const char *name;
+        uint32_t hook;
+        int32_t prio;
+        uint32_t match_offset; /* of the address matched: daddr or saddr */
+        uint32_t nat_type;
+} clone_chains[] = {
+    {"prerouting", NF_INET_PRE_ROUTING, NAT_DSTNAT_PRIORITY, offsetof(struct iphdr, daddr), NFT_NAT_DNAT},
+    {"postrouting", NF_INET_POST_ROUTING, NAT_SRCNAT_PRIORITY, offsetof(struct iphdr, saddr), NFT_NAT_SNAT},
+};
+
+static int build_chain(struct nft_batch *b, const char *table, size_t i)
+{
+        _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+
+        if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table) < 0 ||
+            nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, clone_chains[i].name) < 0 ||
+            nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat") < 0)
+                return -ENOMEM;
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, clone_chains[i].hook);
+        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, clone_chains[i].prio);
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+        nftnl_chain_nlmsg_build_payload(nft_batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE), c);
+        return nft_batch_next(b);
+}
+
+static struct nftnl_expr *expr_immediate(uint32_t dreg, const void *data, uint32_t len)
+{
+        _cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+        if (nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len) < 0)
+                return NULL;
+        return TAKE_PTR(e);
+}
+
+static struct nftnl_expr *expr_nat(uint32_t type, uint32_t reg)
+{
+        struct nftnl_expr *e = nftnl_expr_alloc("nat");
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg);
+        return e;
+}
+
+/* Chain i's rule: the address `match` at its offset becomes `to`. */
+static int build_rule(struct nft_batch *b, const char *table, size_t i, struct in_addr match,
+                      struct in_addr to)
+{
+        _cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+        struct rule_builder rb = {.rule = r};
+
+        if (!r || nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
+            nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, clone_chains[i].name) < 0)
+                return -ENOMEM;
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+        nft_match_nfproto(&rb, NFPROTO_IPV4);
+        nft_put_expr(&rb, nft_expr_payload_nh(NFT_REG_1, clone_chains[i].match_offset, sizeof(match)));
+        nft_put_expr(&rb, nft_expr_cmp_eq(NFT_REG_1, &match, sizeof(match)));
+        nft_put_expr(&rb, expr_immediate(NFT_REG_1, &to, sizeof(to)));
+        nft_put_expr(&rb, expr_nat(clone_chains[i].nat_type, NFT_REG_1));
+        if (rb.oom)
+                return -ENOMEM;
+        nftnl_rule_nlmsg_build_payload(nft_batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r);
+        return nft_batch_next(b);
+}
+
+int nft_build_clone_nat(struct nft_batch *b, const char *table, struct in_addr clone_guest,
+                        struct in_addr slot_guest)
+{
+        _cleanup_(nftnl_table_freep) struct nftnl_table *t = nftnl_table_alloc();
+        int r;
+
+        if (!t || nftnl_table_set_str(t, NFTNL_TABLE_NAME, table) < 0)
+                return -ENOMEM;
+        nftnl_table_nlmsg_build_payload(nft_batch_msg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE), t);
+        r = nft_batch_next(b);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(clone_chains); i++)
+                r = build_chain(b, table, i);
+        if (r >= 0) /* inbound: the slot's guest address is the clone guest */
+                r = build_rule(b, table, 0, slot_guest, clone_guest);
+        if (r >= 0) /* outbound: the clone guest leaves as the slot's guest */
+                r = build_rule(b, table, 1, clone_guest, slot_guest);
+        return r;
+}

@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: MIT
+"""Clone slots (docs/DESIGN.md, "Clone slots"): each TAP in a network
+namespace of its own, every guest with the same address, NATed to its
+slot's guest address.
+
+    guest 169.254.0.21 --tap0-- netns tl0 (NAT to 10.213.0.2) --veth-- tl0 host 192.0.2.1 --veth-- world 192.0.2.2
+    guest 169.254.0.21 --tap0-- netns tl1 (NAT to 10.213.0.6) --veth-- tl1 /
+
+The guests are frames written into and read from the TAP fds. The test runs
+in a private mount namespace of its own with a tmpfs on /run, so the
+daemon's /run/netns bind mounts are seen by nobody else and vanish with
+it."""
+
+import ctypes
+import json
+import os
+import re
+import socket
+import struct
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402
+    TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
+    expected_elements, link, links_with_prefix, require_sandbox, run, wait_for)
+from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes  # noqa: E402
+
+CLONE_GUEST, CLONE_GATEWAY = "169.254.0.21", "169.254.0.22"
+CLONE_TAP_MAC = "06:74:6c:ff:ff:fe"
+GUEST_MAC = "02:00:00:00:00:21"  # every restored guest has the same
+HOST_V4, WORLD_V4 = "192.0.2.1", "192.0.2.2"
+CLONE_NS_FLAG = 0x00020000  # CLONE_NEWNS
+
+
+def setUpModule():
+    require_sandbox()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NS_FLAG) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    run("mount", "--make-rprivate", "/")
+    run("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "taplink-clone-test", "/run")
+
+
+def netns_mounts():
+    """The slot namespaces' mount points under /run/netns in this mount
+    namespace (what the copied mount table had there is under our tmpfs and
+    named otherwise)."""
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f if re.fullmatch(r"/run/netns/tl[0-9]+", l.split()[4])]
+
+
+def nsids():
+    out = run("ip", "netns", "list-id").stdout
+    return [int(l.split()[1]) for l in out.splitlines() if l.startswith("nsid ")]
+
+
+def in_netns(name, *argv, check=True):
+    return run("ip", "netns", "exec", name, *argv, check=check)
+
+
+class Guest:
+    """A restored guest: 169.254.0.21 with one MAC for all, behind an fd."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        os.set_blocking(fd, False)
+
+    def send(self, frame):
+        os.write(self.fd, b"\0" * VNET_HDR_LEN + frame)
+
+    def frames(self, timeout):
+        return _read_frames([self.fd], VNET_HDR_LEN, time.monotonic() + timeout)
+
+    def arp_gateway(self):
+        """ARP for the gateway; the kernel learns our MAC from the request.
+        Returns the MAC that answered."""
+        arp = struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, 1) + mac_bytes(GUEST_MAC) + ip4(CLONE_GUEST) + \
+            b"\0" * 6 + ip4(CLONE_GATEWAY)
+        self.send(eth(b"\xff" * 6, GUEST_MAC, ETH_P_ARP, arp))
+        for f in self.frames(WAIT_TIMEOUT):
+            if struct.unpack("!H", f[12:14])[0] == ETH_P_ARP and f[20:22] == b"\0\2" and f[28:32] == ip4(CLONE_GATEWAY):
+                return f[6:12]
+        return None
+
+    def echo(self, dst, ident):
+        icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"clone"
+        icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0x4000, 64, 1, 0, ip4(CLONE_GUEST),
+                          ip4(dst))
+        hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
+        self.send(eth(CLONE_TAP_MAC, GUEST_MAC, ETH_P_IP, hdr + icmp))
+
+    def echo_replies(self, timeout):
+        """(source, ident) of every echo reply that arrives within timeout,
+        each addressed to the clone guest."""
+        out = []
+        for f in self.frames(timeout):
+            if struct.unpack("!H", f[12:14])[0] != ETH_P_IP or f[23] != 1 or f[34] != 0:
+                continue
+            if f[30:34] != ip4(CLONE_GUEST) or f[0:6] != mac_bytes(GUEST_MAC):
+                raise AssertionError("echo reply not for the clone guest: %r" % f[:42])
+            out.append((socket.inet_ntoa(f[26:30]), struct.unpack("!H", f[38:40])[0]))
+        return out
+
+
+class CloneTest(DaemonTestCase):
+    # Two slots: a released number comes round again at once.
+    config = {"clone.enabled": "yes", "daemon.max_slots": "2"}
+
+    def setUp(self):
+        super().setUp()
+        self.world = Namespace()
+        self.addCleanup(self.world.stop)
+        run("ip", "link", "add", "clw0", "type", "veth", "peer", "name", "clw1")
+        self.addCleanup(run, "ip", "link", "del", "clw0", check=False)
+        run("ip", "link", "set", "clw1", "netns", str(self.world.proc.pid))
+        run("ip", "addr", "add", HOST_V4 + "/24", "dev", "clw0")
+        run("ip", "link", "set", "clw0", "up")
+        self.world.run("ip", "addr", "add", WORLD_V4 + "/24", "dev", "clw1")
+        self.world.run("ip", "link", "set", "clw1", "up")
+        self.world.run("ip", "link", "set", "lo", "up")
+        run("ip", "link", "show", "clw0")  # gives the world its id here
+        self.other_nsids = set(nsids())
+
+    def acquire_clone(self, c, **params):
+        slot, fds = c.acquire(clone=True, **params)
+        self.assertEqual(len(fds), 1)
+        return slot, Guest(fds[0])
+
+    def assertNothingLeft(self, nsid=True):
+        """No device, bind mount, element; with nsid, no namespace id either
+        (a namespace lives on, empty, while a VMM holds its TAP's fd)."""
+        def clean():
+            return (not links_with_prefix(self.d.prefix) and not netns_mounts() and
+                    not os.listdir("/run/netns") and (not nsid or set(nsids()) <= self.other_nsids) and
+                    all(not v for v in all_elements(self.d.table).values()))
+        wait_for(clean, what="no namespace, mount, nsid, device or element left")
+
+    def test_slot_object_and_namespace(self):
+        c = self.client()
+        slot, g = self.acquire_clone(c, label="snap-1")
+        s = slot["slot"]
+        self.assertEqual(slot["clone"], {"netns": "/run/netns/tl%d" % s, "tapName": "tap0",
+                                         "guest": CLONE_GUEST, "gateway": CLONE_GATEWAY, "prefixLength": 30})
+        self.assertIsNone(slot["ipv6"])
+        self.assertEqual(slot["kernelIpArg"], "ip=169.254.0.21::169.254.0.22:255.255.255.252::eth0:off")
+        self.assertEqual(netns_mounts(), ["/run/netns/tl%d" % s])
+        self.assertIn(0x746c0000 + s, nsids())
+        # The host end: the slot's name, host MAC, gateway, alias.
+        l = link("tl%d" % s)
+        self.assertEqual(l["linkinfo"]["info_kind"], "veth")
+        self.assertEqual(l["address"], "06" + slot["mac"][2:])
+        self.assertEqual(l.get("ifalias"), "snap-1")
+        # Inside: tap0 with the fixed MAC and gateway, the uplink with the
+        # slot's guest address, forwarding on, the NAT.
+        tap = in_netns("tl%d" % s, "ip", "-j", "-d", "addr", "show", "tap0").stdout
+        self.assertIn('"address":"%s"' % CLONE_TAP_MAC, tap)
+        self.assertIn('"local":"%s","prefixlen":30' % CLONE_GATEWAY, tap)
+        self.assertIn('"local":"%s"' % slot["ipv4"]["guest"], in_netns("tl%d" % s, "ip", "-j", "addr").stdout)
+        self.assertIn("inet tap0 forwarding on", in_netns("tl%d" % s, "ip", "netconf", "show", "dev", "tap0").stdout)
+        nat = in_netns("tl%d" % s, "nft", "list", "ruleset").stdout
+        self.assertIn("ip daddr %s dnat ip to %s" % (slot["ipv4"]["guest"], CLONE_GUEST), nat)
+        self.assertIn("ip saddr %s snat ip to %s" % (CLONE_GUEST, slot["ipv4"]["guest"]), nat)
+        # The host side is an ordinary slot's.
+        elements = all_elements(self.d.table)
+        for name in ("slots_v4", "guests_v4", "dropped_spoofed", "egress_internet"):
+            self.assertEqual(sorted(elements[name]), expected_elements([slot | {"ipv6": {"subnet": "", "guest": ""}}])[name], name)
+        os.close(g.fd)
+        self.assertNothingLeft()
+
+    def test_two_clones_same_address(self):
+        c = self.client()
+        a, ga = self.acquire_clone(c)
+        b, gb = self.acquire_clone(c)
+        self.assertEqual(ga.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        self.assertEqual(gb.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        # Both guests, same address, reach the world; each gets its own reply.
+        ga.echo(WORLD_V4, 0xa1)
+        gb.echo(WORLD_V4, 0xb2)
+        self.assertEqual(ga.echo_replies(2.0), [(WORLD_V4, 0xa1)])
+        self.assertEqual(gb.echo_replies(0.5), [(WORLD_V4, 0xb2)])
+        # Neither reaches the other (nor its host-side address).
+        ga.echo(b["ipv4"]["guest"], 0xa2)
+        gb.echo(a["ipv4"]["guest"], 0xb3)
+        self.assertEqual(ga.echo_replies(1.0) + gb.echo_replies(0.2), [])
+        os.close(ga.fd)
+        os.close(gb.fd)
+        self.assertNothingLeft()
+
+    def test_release_and_persistent(self):
+        c = self.client()
+        slot, g = self.acquire_clone(c, persistent=True)
+        s = slot["slot"]
+        self.assertTrue(slot["persistent"])
+        os.close(g.fd)
+        # A VMM joins the namespace and opens tap0 by name; it lives on.
+        time.sleep(0.2)
+        self.assertIsNotNone(link("tl%d" % s))
+        self.assertIn("tap0", in_netns("tl%d" % s, "ip", "link", "show", "tap0").stdout)
+        c.call("io.taplinkd.Release", {"slot": s})
+        self.assertNothingLeft()
+        # Release while a VMM holds the fd: everything goes all the same;
+        # the kernel keeps the empty namespace until the fd closes.
+        slot, g = self.acquire_clone(c)
+        self.addCleanup(os.close, g.fd)
+        c.call("io.taplinkd.Release", {"slot": slot["slot"]})
+        self.assertNothingLeft(nsid=False)
+        # Its number again while the old namespace still holds its id.
+        slots = [self.acquire_clone(c) for _ in range(2)]
+        self.assertIn(slot["slot"], [s["slot"] for s, _ in slots])
+        for s, g2 in slots:
+            self.assertEqual(g2.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+            os.close(g2.fd)
+        self.assertNothingLeft(nsid=False)
+
+    def test_kill9_restart_adopts(self):
+        c = self.client()
+        a, ga = self.acquire_clone(c)
+        self.assertEqual(ga.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        self.d.kill9()
+        c.close()
+        self.d.start()
+        c = self.client()
+        listed = c.call("io.taplinkd.List")[0]["slots"]
+        self.assertEqual([(x["slot"], x["clone"]["netns"]) for x in listed],
+                         [(a["slot"], "/run/netns/tl%d" % a["slot"])])
+        ga.echo(WORLD_V4, 0xc4)
+        self.assertEqual(ga.echo_replies(2.0), [(WORLD_V4, 0xc4)])
+        # The restarted daemon still sees the VMM go.
+        os.close(ga.fd)
+        self.assertNothingLeft()
+
+    def test_half_built_removed_at_start(self):
+        self.d.stop()
+        # A bind mount's file without a namespace; a namespace without its
+        # TAP or veth; a slot's veth (our MAC) whose namespace is gone.
+        open("/run/netns/tl0", "w").close()
+        run("ip", "netns", "add", "tl1")
+        run("ip", "link", "add", "tl0", "address", "06:74:6c:00:00:00", "type", "veth", "peer", "name", "clx0")
+        self.d.start()
+        self.assertNothingLeft()
+        self.assertIsNone(link("clx0"))
+        slot, g = self.acquire_clone(self.client())
+        self.assertEqual(g.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        os.close(g.fd)
+        self.assertNothingLeft()
+
+    def test_cleanup(self):
+        c = self.client()
+        slot, g = self.acquire_clone(c, persistent=True)
+        os.close(g.fd)
+        self.d.stop()
+        self.assertEqual(netns_mounts(), ["/run/netns/tl%d" % slot["slot"]])
+        r = run(TAPLINKD, "--config", self.d.conf, "--cleanup")
+        self.assertIn("removed 1 clone namespaces", r.stderr + r.stdout)
+        self.assertFalse(links_with_prefix(self.d.prefix))
+        self.assertEqual(netns_mounts(), [])
+        self.assertEqual(os.listdir("/run/netns"), [])
+        wait_for(lambda: set(nsids()) <= self.other_nsids, what="the namespace to end")
+
+    def test_taplinkctl(self):
+        env = dict(os.environ, TAPLINK_SOCKET=self.d.socket)
+        out = run(TAPLINKCTL, "--socket", self.d.socket, "run", "--clone", "--", "sh", "-c",
+                  'echo "$TAPLINK_NETNS $TAPLINK_TAP_NAME $TAPLINK_IPV4_GUEST/$TAPLINK_IPV4_PREFIX '
+                  '$TAPLINK_IPV4_GATEWAY $TAPLINK_KERNEL_IP_ARG"; ip netns exec "${TAPLINK_NETNS##*/}" '
+                  'ip -br link show "$TAPLINK_TAP_NAME"', env=env).stdout.splitlines()
+        self.assertEqual(out[0], "/run/netns/tl0 tap0 169.254.0.21/30 169.254.0.22 "
+                                 "ip=169.254.0.21::169.254.0.22:255.255.255.252::eth0:off")
+        self.assertTrue(out[1].startswith("tap0 "), out)
+        self.assertNothingLeft()
+        # acquire --clone --persistent: a jailer joins the namespace later.
+        slot = json.loads(run(TAPLINKCTL, "--socket", self.d.socket, "--json", "acquire", "--clone",
+                              "--persistent").stdout)
+        self.assertEqual(slot["clone"]["netns"], "/run/netns/%s" % slot["ifname"])
+        self.assertTrue(slot["persistent"])
+        self.assertIn("tap0", in_netns(slot["ifname"], "ip", "link", "show", "tap0").stdout)
+        shown = run(TAPLINKCTL, "--socket", self.d.socket, "release", str(slot["slot"]))
+        self.assertEqual(shown.returncode, 0)
+        self.assertNothingLeft()
+
+
+class CloneDisabledTest(DaemonTestCase):
+    def test_refused(self):
+        c = self.client()
+        with self.assertRaises(VarlinkError) as cm:
+            c.acquire(clone=True)
+        self.assertEqual(cm.exception.name, "org.varlink.service.InvalidParameter")
+        self.assertEqual(cm.exception.parameters, {"parameter": "clone"})
+        self.assertFalse(os.path.exists("/run/netns") and os.listdir("/run/netns"))
+        self.assertNoLeak()
+
+
+if __name__ == "__main__":
+    unittest.main()
