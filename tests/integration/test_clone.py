@@ -17,13 +17,14 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
+    PYTHON, TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
     expected_elements, link, links_with_prefix, require_sandbox, run, wait_for)
 from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes  # noqa: E402
 
@@ -91,6 +92,26 @@ class Guest:
                           ip4(dst))
         hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
         self.send(eth(CLONE_TAP_MAC, GUEST_MAC, ETH_P_IP, hdr + icmp))
+
+    def udp(self, dst, sport, dport, payload):
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # no checksum: allowed in IPv4
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x7a7a, 0x4000, 64, 17, 0, ip4(CLONE_GUEST),
+                          ip4(dst))
+        hdr = hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
+        self.send(eth(CLONE_TAP_MAC, GUEST_MAC, ETH_P_IP, hdr + udp))
+
+    def udp_received(self, timeout):
+        """(source, sport, destination, dport, payload) of every UDP datagram
+        that arrives within timeout."""
+        out = []
+        for f in self.frames(timeout):
+            if struct.unpack("!H", f[12:14])[0] != ETH_P_IP or f[23] != 17:
+                continue
+            ihl = (f[14] & 0xf) * 4
+            sport, dport, length = struct.unpack("!HHH", f[14 + ihl:20 + ihl])
+            out.append((socket.inet_ntoa(f[26:30]), sport, socket.inet_ntoa(f[30:34]), dport,
+                        f[22 + ihl:14 + ihl + length]))
+        return out
 
     def echo_replies(self, timeout):
         """(source, ident) of every echo reply that arrives within timeout,
@@ -185,6 +206,36 @@ class CloneTest(DaemonTestCase):
         ga.echo(b["ipv4"]["guest"], 0xa2)
         gb.echo(a["ipv4"]["guest"], 0xb3)
         self.assertEqual(ga.echo_replies(1.0) + gb.echo_replies(0.2), [])
+        os.close(ga.fd)
+        os.close(gb.fd)
+        self.assertNothingLeft()
+
+    def test_published_port_reaches_the_right_clone(self):
+        c = self.client()
+        a, ga = self.acquire_clone(c, publish=[{"protocol": "udp", "hostPort": 20700, "guestPort": 7}])
+        b, gb = self.acquire_clone(c)
+        self.assertEqual(a["published"], [{"protocol": "udp", "hostPort": 20700, "guestPort": 7}])
+        ga.arp_gateway()
+        gb.arp_gateway()
+        # Another host sends to the host's port; clone a gets it, with the
+        # client's real address, on the address every clone has.
+        client = subprocess.Popen(self.world.cmd(
+            PYTHON, "-c", "import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('', 40000)); s.settimeout(%f); s.sendto(b'to-a', ('%s', 20700))\n"
+            "data, peer = s.recvfrom(64); print(data.decode(), peer[0], peer[1])" % (WAIT_TIMEOUT, HOST_V4)),
+            stdout=subprocess.PIPE, text=True)
+        try:
+            got = [d for d in ga.udp_received(2.0) if d[3] == 7]
+            self.assertEqual(got, [(WORLD_V4, 40000, CLONE_GUEST, 7, b"to-a")])
+            self.assertEqual(gb.udp_received(0.2), [])
+            # Its answer goes back as from the host's port.
+            ga.udp(WORLD_V4, 7, 40000, b"from-a")
+            out, _ = client.communicate(timeout=WAIT_TIMEOUT)
+            self.assertEqual(out.split(), ["from-a", HOST_V4, "20700"])
+        finally:
+            client.kill()
+            client.wait()
         os.close(ga.fd)
         os.close(gb.fd)
         self.assertNothingLeft()
