@@ -3,7 +3,7 @@
 # its own (unshare -n): never the host's interfaces or firewall.
 #   - every C test binary given as an argument (build/itests/test-*)
 #   - every tests/integration/test_*.py (stdlib unittest)
-# JOBS suites at a time (default 3); each suite's output is printed whole
+# JOBS suites at a time (default 4); each suite's output is printed whole
 # when it ends (scripts/run-suites.py). BUILD names the build directory the
 # Python tests use (default build).
 set -u

@@ -13,7 +13,7 @@ The longest suites start first (the order is fixed; see SLOW_FIRST), the
 rest in name order. At the end: one line per suite with its time, and the
 failed ones named; the exit status is 1 when any failed.
 
-Environment: JOBS (suites at once; default 3: most of a suite's time is
+Environment: JOBS (suites at once; default 4: most of a suite's time is
 spent waiting for packets, timeouts and daemons, not on a CPU), BUILD (the
 build tree the suites use), TAPLINK_HOST_NETNS (exported by the caller)."""
 
@@ -109,7 +109,7 @@ def run_all(pending, jobs):
 
 
 def main():
-    jobs = int(os.environ.get("JOBS") or 3)
+    jobs = int(os.environ.get("JOBS") or 4)
     if jobs < 1:
         sys.exit("JOBS must be at least 1")
     t0 = time.monotonic()
