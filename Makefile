@@ -88,14 +88,20 @@ run: deps
 # summary; the first failing stage stops the run. The unit and integration
 # tests run a second time built with ASan+UBSan (build/sanitize), unless this
 # run is already SANITIZE=1.
+# The builds use every CPU (BUILD_JOBS); the integration suites run JOBS at
+# a time (scripts/run-integration-tests.sh; tests/README.md). No stage runs
+# beside another: a TCG guest starved of CPU can panic at boot ("IO-APIC +
+# timer doesn't work!"), and valgrind slows down as much as it lends.
 CHECK_FUZZ_SECONDS ?= 10
 CHAOS_ROUNDS ?= 120
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+JOBS ?= 4
 check: deps
-	@$(MAKE) --no-print-directory all unit-tests $(ITESTS)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all unit-tests $(ITESTS)
 	@$(MAKE) --no-print-directory check-unit check-python check-integration check-chaos check-fuzz \
 		check-systemd check-idl check-valgrind check-e2e
 ifneq ($(SANITIZE),1)
-	@$(MAKE) --no-print-directory SANITIZE=1 all unit-tests itests
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) SANITIZE=1 all unit-tests itests
 	@$(MAKE) --no-print-directory SANITIZE=1 check-unit check-integration check-chaos
 endif
 
@@ -134,7 +140,7 @@ check-python:
 	@python3 -m unittest $(wildcard tests/python/test_*.py)
 
 check-integration: all $(ITESTS)
-	@BUILD=$(BUILD) scripts/run-integration-tests.sh $(ITESTS)
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/run-integration-tests.sh $(ITESTS)
 
 # `make e2e`: a real QEMU guest networked through a taplinkd fd (tests/e2e/).
 e2e: deps all

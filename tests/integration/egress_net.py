@@ -123,11 +123,13 @@ for t in threads:
 print(json.dumps(out))
 """
 
-# One TCP connection and one UDP socket, kept open; on each line of stdin
-# ("tcp" or "udp"), sends a datagram or a segment and prints "open" or
-# "timeout". argv: tcp address, tcp port, udp address, udp port, timeout.
+# One TCP connection and one UDP socket, kept open; on each line of stdin,
+# sends a segment on the connection and a datagram on the socket, both at
+# once, and prints what came of each: "open open", "timeout timeout"...
+# (so that two drops cost one timeout, not two). argv: tcp address, tcp
+# port, udp address, udp port, timeout.
 FLOW = r"""
-import socket, sys
+import socket, sys, threading
 timeout = float(sys.argv[5])
 def family(a):
     return socket.AF_INET6 if ":" in a else socket.AF_INET
@@ -136,25 +138,30 @@ u = socket.socket(family(sys.argv[3]), socket.SOCK_DGRAM)
 u.connect((sys.argv[3], int(sys.argv[4])))
 u.settimeout(0.5)
 print("connected", flush=True)
-for n, line in enumerate(sys.stdin):
-    data = b"flow %d" % n
-    if line.strip() == "tcp":
-        t.sendall(data)
+def tcp(data, out):
+    t.sendall(data)
+    try:
+        out[0] = "open" if t.recv(64) == data else "no echo"
+    except socket.timeout:
+        out[0] = "timeout"
+def udp(data, out):
+    out[1] = "timeout"
+    for _ in range(int(timeout / 0.5)):
+        u.send(data)
         try:
-            print("open" if t.recv(64) == data else "no echo", flush=True)
+            if u.recv(64) == data:
+                out[1] = "open"
+                return
         except socket.timeout:
-            print("timeout", flush=True)
-    else:
-        result = "timeout"
-        for _ in range(int(timeout / 0.5)):
-            u.send(data)
-            try:
-                if u.recv(64) == data:
-                    result = "open"
-                    break
-            except socket.timeout:
-                pass
-        print(result, flush=True)
+            pass
+for n, line in enumerate(sys.stdin):
+    out = [None, None]
+    threads = [threading.Thread(target=f, args=(b"flow %d" % n, out)) for f in (tcp, udp)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    print(" ".join(out), flush=True)
 """
 
 
@@ -221,9 +228,32 @@ def guest_for(slot, fd, scratch):
 
 def probe(cmd, probes):
     """Runs PROBE under cmd: {(proto, address, port): result}."""
-    probes = [list(p) for p in probes]
-    out = run(*(cmd + [PYTHON, "-c", PROBE, json.dumps(probes), str(PROBE_TIMEOUT)])).stdout
-    return {tuple(p): r for p, r in zip(probes, json.loads(out))}
+    return probe_at_once([(cmd, probes)])[0]
+
+
+def probe_at_once(batches):
+    """Runs PROBE under each batch's cmd, all at once, so that the dropped
+    probes of every batch wait out one PROBE_TIMEOUT together. batches:
+    [(cmd, probes)...]; returns one {(proto, address, port): result} each."""
+    started = []
+    try:
+        for cmd, probes in batches:
+            probes = [list(p) for p in probes]
+            p = subprocess.Popen(cmd + [PYTHON, "-c", PROBE, json.dumps(probes), str(PROBE_TIMEOUT)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started.append((p, probes))
+        results = []
+        for p, probes in started:
+            out, err = p.communicate()
+            if p.returncode != 0:
+                raise AssertionError("the probe failed (exit status %d): %s" % (p.returncode, err))
+            results.append({tuple(q): r for q, r in zip(probes, json.loads(out))})
+        return results
+    finally:
+        for p, _ in started:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
 
 
 class Flow:
@@ -238,10 +268,11 @@ class Flow:
             self.close()
             raise AssertionError("the flow did not connect: %r" % line)
 
-    def send(self, proto):
-        self.proc.stdin.write(proto + "\n")
+    def send(self):
+        """A segment and a datagram at once: (TCP's result, UDP's)."""
+        self.proc.stdin.write("send\n")
         self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
+        return tuple(self.proc.stdout.readline().split())
 
     def close(self):
         self.proc.kill()

@@ -163,8 +163,14 @@ class RoutedTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def ask(self, guest, address):
-        out = guest.run(PYTHON, "-c", ASK, address, str(PORT), str(1.0 * TIMEOUT_SCALE)).stdout
-        return out.strip()
+        return self.ask_at_once((guest, address))[0]
+
+    def ask_at_once(self, *asks):
+        """ASK for each (guest, address) at once, so that those that time
+        out wait together: the answers, in order."""
+        procs = [subprocess.Popen(guest.cmd(PYTHON, "-c", ASK, address, str(PORT), str(1.0 * TIMEOUT_SCALE)),
+                                  stdout=subprocess.PIPE, text=True) for guest, address in asks]
+        return [p.communicate()[0].strip() for p in procs]
 
     def test_guest_reaches_the_world_without_nat(self):
         # The world sees the guest's own address: nothing translated it.
@@ -193,9 +199,10 @@ class RoutedTest(unittest.TestCase):
         # too), and still reach the world.
         self.restart_a("10.212.0.0/14, 192.0.2.128/25, fd00::/8")
         try:
-            self.assertEqual(self.ask(self.guest_a, self.guest_b.slot["ipv4"]["guest"]), "timeout")
-            self.assertEqual(self.ask(self.guest_b, self.guest_a.slot["ipv4"]["guest"]), "timeout")
-            self.assertEqual(self.ask(self.guest_a, WORLD), self.guest_a.slot["ipv4"]["guest"])
+            self.assertEqual(self.ask_at_once((self.guest_a, self.guest_b.slot["ipv4"]["guest"]),
+                                              (self.guest_b, self.guest_a.slot["ipv4"]["guest"]),
+                                              (self.guest_a, WORLD)),
+                             ["timeout", "timeout", self.guest_a.slot["ipv4"]["guest"]])
             ruleset = run("nft", "list", "table", "inet", self.daemon_a.table).stdout
             self.assertIn('iifname "tl*" ip daddr { 10.212.0.0/14, 192.0.2.128/25 } drop', ruleset)
             self.assertIn('iifname "tl*" ip6 daddr fd00::/8 drop', ruleset)
