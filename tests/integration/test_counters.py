@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
-    VNET_HDR_LEN, DaemonTestCase, link, set_elements, wait_for)
+    VNET_HDR_LEN, DaemonTestCase, link, run, set_elements, wait_for)
 from packets import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, eth, ipv4_udp, ipv6  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("BUILD", "build"))
@@ -112,6 +112,12 @@ class CountersTest(CountersCase):
         slot, fds = self.acquire("spoofer")
         other, other_fds = self.acquire("bystander")
         base = self.counters(slot["slot"])["guestSentPackets"]
+        # The kernel installs the gateway's IPv6 address's local route from
+        # a workqueue, after RTM_NEWADDR has returned: until then a frame to
+        # it fails routing (Ip6InAddrErrors) before netfilter sees it.
+        gw6 = slot["ipv6"]["gateway"]
+        wait_for(lambda: run("ip", "-6", "route", "show", "table", "local", gw6).stdout.strip(),
+                 what="the local route of %s" % gw6)
         send(fds[0], udp4_frame(slot, src="10.99.0.1"), 7)
         send(fds[0], udp6_frame(slot, "fd00::99"), 5)
         # Another slot's guest address is spoofing too.
