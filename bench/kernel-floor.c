@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "rtnl.h"
 #include "tap.h"
 #include "../tests/throwaway-netns.h"
@@ -40,12 +41,6 @@ struct slot {
         int ifindex;
 };
 
-/* Samples in ns. */
-struct samples {
-        uint64_t *v;
-        size_t n;
-};
-
 struct bench {
         struct rtnl *rtnl;
         unsigned n;
@@ -55,35 +50,6 @@ struct bench {
         struct samples by_close, by_delete, by_group; /* by_group: per device */
         uint64_t dump_ns;
 };
-
-static _Noreturn void die(const char *what, int r)
-{
-        fprintf(stderr, "kernel-floor: %s: %s\n", what, strerror(-r));
-        exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void samples_init(struct samples *s, size_t capacity)
-{
-        s->v = calloc(capacity, sizeof(uint64_t));
-        s->n = 0;
-        if (!s->v)
-                die("calloc", -ENOMEM);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-        return x < y ? -1 : x > y;
-}
 
 /* The q-th quantile (0..1) of v[from..from+n-1], in µs. */
 static double quantile_us(const struct samples *s, size_t from, size_t n, double q)

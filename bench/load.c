@@ -1182,12 +1182,18 @@ static double cpu_busy(uint64_t *prev_total, uint64_t *prev_idle)
  * address work on new ones for a while after a fill or a mass release, and
  * that would be measured as the daemon's cost (it shows up mostly in the
  * wake-ups between client and daemon, which a busy CPU delays). */
+/* --no-wait: measure at once, busy or not (only figures from one run,
+ * interleaved, compare then). */
+static bool no_wait;
+
 static void wait_for_quiet(const char *before)
 {
         uint64_t total = 0, idle = 0, t0 = now_ns();
         unsigned quiet = 0;
         double busy = 0;
 
+        if (no_wait)
+                return;
         cpu_busy(&total, &idle);
         while (quiet < 2 && now_ns() - t0 < 60 * 1000000000ull) {
                 sleep(1);
@@ -1599,7 +1605,7 @@ static void usage(FILE *f, const char *argv0)
 {
         fprintf(f,
                 "usage: unshare -n %s [--taplinkd PATH] [--ipv6 yes|no] [--levels 0,1000,...] [--quick] "
-                "[--keep] [--sequential-only]\n"
+                "[--keep] [--sequential-only] [--no-wait]\n"
                 "\n"
                 "Starts a private taplinkd in this (throwaway) network namespace and measures it\n"
                 "through libtaplink next to the same kernel work done in-process: acquire latency\n"
@@ -1612,6 +1618,7 @@ static void usage(FILE *f, const char *argv0)
                 "  --quick           fewer samples\n"
                 "  --keep            keep the temporary directory (config, logs)\n"
                 "  --sequential-only only the one-client sequential passes at each level\n"
+                "  --no-wait         do not wait for a quiet machine before each pass\n"
                 "  --help            this text\n",
                 argv0);
 }
@@ -1626,6 +1633,7 @@ int main(int argc, char **argv)
             {"keep", no_argument, NULL, 'k'},
             /* only the one-client passes, for exploring the kernel's share */
             {"sequential-only", no_argument, NULL, 's'},
+            {"no-wait", no_argument, NULL, 'w'},
             {"help", no_argument, NULL, 'h'},
             {},
         };
@@ -1655,6 +1663,9 @@ int main(int argc, char **argv)
                         break;
                 case 's':
                         b.sequential_only = true;
+                        break;
+                case 'w':
+                        no_wait = true;
                         break;
                 case 'h':
                         usage(stdout, argv[0]);

@@ -35,7 +35,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "bench: needs root (network namespaces, TAP devices, nftables)" >&2
     exit 1
 fi
-for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack" "$BUILD/bench/nft-batch"; do
+for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack" "$BUILD/bench/nft-batch" \
+    "$BUILD/bench/kernel-seq"; do
     [ -x "$b" ] || { echo "bench: $b is missing (make bench builds them)" >&2; exit 1; }
 done
 
@@ -52,6 +53,15 @@ guest() {
 # Deleting one slot's conntrack entries among 0, 100 and 10,000 others.
 conntrack() {
     unshare -n -- "$BUILD/bench/conntrack" "$@"
+}
+
+# The kernel call sequences for a slot's link side by side (naive, the
+# daemon's, and the others tried), IPv6 on, at each level: a namespace each.
+kernelseq() {
+    local l
+    for l in $(echo "$1" | tr , " "); do
+        unshare -n -- "$BUILD/bench/kernel-seq" --live "$l" --rounds 4
+    done
 }
 
 # A well-behaved client's round trips while each hostile client of
@@ -116,6 +126,10 @@ if [ "${BENCH_ONLY:-}" = policy ]; then
     policy
     exit 0
 fi
+if [ "${BENCH_ONLY:-}" = kernel-seq ]; then
+    kernelseq "$levels"
+    exit 0
+fi
 hostile
 if [ -n "$quick" ]; then
     run --quick --ipv6 yes --levels "$levels"
@@ -123,6 +137,7 @@ else
     run --ipv6 no --levels "$levels"
     run --ipv6 yes --levels "$levels"
 fi
+kernelseq "$levels"
 guest $quick --levels "$levels"
 conntrack
 policy

@@ -26,8 +26,8 @@ void rtnl_close(struct rtnl *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl *, rtnl_close)
 
 /* What a new slot's link gets in one exchange: RTM_NEWLINK (MTU, MAC,
- * alias, IFF_UP) + RTM_NEWADDR IPv4 gateway + RTM_NEWADDR IPv6 gateway
- * (IFA_F_NODAD), addressed by ifindex. */
+ * alias) while it is down, RTM_NEWADDR IPv4 gateway, RTM_NEWADDR IPv6
+ * gateway (IFA_F_NODAD), then RTM_NEWLINK IFF_UP; addressed by ifindex. */
 struct rtnl_link_config {
         int ifindex;
         unsigned mtu;
@@ -40,9 +40,11 @@ struct rtnl_link_config {
         unsigned prefix6;
 };
 
-/* Sends the three (two without IPv6) messages in one sendmsg and waits for
- * every ack. On failure returns the first error and names the message that
- * failed in *ret_failed_op ("RTM_NEWLINK", "RTM_NEWADDR"). */
+/* Sends the four messages in two sendmsgs, the IFF_UP
+ * alone in the second one once the rest was acked without error (a link
+ * whose MTU or address was refused stays down), and waits for every ack. On
+ * failure returns the first error and names the message that failed in
+ * *ret_failed_op ("RTM_NEWLINK", "RTM_NEWADDR"). */
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op);
 
 /* RTM_GETNSID: the id the namespace of netns_fd has in ours, -1 for none. */
@@ -164,13 +166,19 @@ int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes);
  * must all fit the socket's receive buffer. */
 #define RTNL_BATCH_MAX 64
 
+/* The most messages rtnl_build_configure() writes. */
+#define RTNL_CONFIGURE_MAX 4
+
 /* Without ipv6 first an RTM_NEWLINK setting IFLA_AF_SPEC/AF_INET6/
  * IFLA_INET6_ADDR_GEN_MODE to none (no link-local address); then RTM_NEWLINK
- * (IFLA_MTU, IFLA_ADDRESS, IFLA_IFALIAS when alias is not empty, IFF_UP),
- * RTM_NEWADDR IPv4 (IFA_LOCAL = IFA_ADDRESS = gateway4, IFA_BROADCAST when
- * prefix4 <= 30), and with ipv6 RTM_NEWADDR IPv6 (IFA_ADDRESS = gateway6,
- * IFA_F_NODAD in ifa_flags and IFA_FLAGS); the addresses NLM_F_CREATE |
- * NLM_F_EXCL. Always three messages. */
+ * (IFLA_MTU, IFLA_ADDRESS, IFLA_IFALIAS when alias is not empty; ifi_change
+ * 0: the link stays down), RTM_NEWADDR IPv4 (IFA_LOCAL = IFA_ADDRESS =
+ * gateway4, IFA_BROADCAST when prefix4 <= 30), with ipv6 RTM_NEWADDR IPv6
+ * (IFA_ADDRESS = gateway6, IFA_F_NODAD in ifa_flags and IFA_FLAGS), the
+ * addresses NLM_F_CREATE | NLM_F_EXCL; last RTM_NEWLINK with IFF_UP and no
+ * attribute. Always four messages. The link comes up once, with everything
+ * set: a change to an up link costs IPv6 a walk of every route in the
+ * namespace (bench/README.md, "Issue 17: which kernel sequence"). */
 int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl_link_config *cfg);
 /* RTM_DELLINK by ifindex. */
 int rtnl_build_dellink(void *buf, size_t size, uint32_t seq, int ifindex);

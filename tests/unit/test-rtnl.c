@@ -161,12 +161,12 @@ static void check_configure(const struct configure_case *c)
             .ipv6 = c->ipv6,
             .prefix6 = c->prefix6,
         };
-        const struct nlmsghdr *msgs[4];
+        const struct nlmsghdr *msgs[RTNL_CONFIGURE_MAX + 1];
         const struct ifinfomsg *ifi;
         const struct ifaddrmsg *ifa;
         struct in_addr brd;
         struct attrs a;
-        unsigned n;
+        unsigned n, expected_attrs;
         int len;
 
         print_message("configure: %s\n", c->name);
@@ -179,7 +179,7 @@ static void check_configure(const struct configure_case *c)
         len = rtnl_build_configure(buf, sizeof(buf), 4000000000u, &cfg);
         assert_true(len > 0);
         n = split(buf, len, msgs, ELEMENTSOF(msgs));
-        assert_int_equal(n, 3);
+        assert_int_equal(n, 4);
 
         /* Consecutive sequence numbers, every request acked. */
         for (unsigned i = 0; i < n; i++) {
@@ -189,7 +189,7 @@ static void check_configure(const struct configure_case *c)
         }
 
         if (!c->ipv6) {
-                /* First, before the link is up: no IPv6 address generation. */
+                /* First, before the MTU: no IPv6 address generation. */
                 const struct nlattr *spec, *inet6, *mode;
                 assert_int_equal(msgs[0]->nlmsg_type, RTM_NEWLINK);
                 assert_int_equal(msgs[0]->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
@@ -206,29 +206,33 @@ static void check_configure(const struct configure_case *c)
                 assert_int_equal(mnl_attr_get_type(mode), IFLA_INET6_ADDR_GEN_MODE);
                 assert_int_equal(mnl_attr_get_u8(mode), IN6_ADDR_GEN_MODE_NONE);
                 /* The rest as with IPv6, one message later. */
-                msgs[0] = msgs[1];
-                msgs[1] = msgs[2];
+                for (unsigned i = 0; i + 1 < n; i++)
+                        msgs[i] = msgs[i + 1];
+                n--;
         }
 
-        /* RTM_NEWLINK: MTU, MAC, alias, up; no create/replace flags. */
+        /* RTM_NEWLINK: MTU, MAC, alias while the link is down; no
+         * create/replace flags. */
         assert_int_equal(msgs[0]->nlmsg_type, RTM_NEWLINK);
         assert_int_equal(msgs[0]->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
         ifi = mnl_nlmsg_get_payload(msgs[0]);
         assert_int_equal(ifi->ifi_family, AF_UNSPEC);
         assert_int_equal(ifi->ifi_index, c->ifindex);
-        assert_int_equal(ifi->ifi_flags, IFF_UP);
-        assert_int_equal(ifi->ifi_change, IFF_UP);
+        assert_int_equal(ifi->ifi_flags, 0);
+        assert_int_equal(ifi->ifi_change, 0);
         collect(msgs[0], sizeof(*ifi), &a);
         assert_u32_attr(a.tb[IFLA_MTU], c->mtu);
         assert_bytes_attr(a.tb[IFLA_ADDRESS], c->mac, 6);
+        assert_null(a.tb[IFLA_AF_SPEC]);
+        expected_attrs = 2;
         if (c->alias && c->alias[0]) {
                 assert_int_equal(mnl_attr_validate(a.tb[IFLA_IFALIAS], MNL_TYPE_NUL_STRING), 0);
                 assert_string_equal(mnl_attr_get_str(a.tb[IFLA_IFALIAS]), c->alias);
-                assert_int_equal(a.count, 3);
+                expected_attrs++;
         } else {
                 assert_null(a.tb[IFLA_IFALIAS]);
-                assert_int_equal(a.count, 2);
         }
+        assert_int_equal(a.count, expected_attrs);
 
         /* RTM_NEWADDR IPv4. */
         assert_int_equal(msgs[1]->nlmsg_type, RTM_NEWADDR);
@@ -248,21 +252,31 @@ static void check_configure(const struct configure_case *c)
                 assert_null(a.tb[IFA_BROADCAST]);
         }
 
-        if (!c->ipv6)
-                return;
+        if (c->ipv6) {
+                /* RTM_NEWADDR IPv6, without duplicate address detection. */
+                assert_int_equal(msgs[2]->nlmsg_type, RTM_NEWADDR);
+                assert_int_equal(msgs[2]->nlmsg_flags,
+                                 NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+                ifa = mnl_nlmsg_get_payload(msgs[2]);
+                assert_int_equal(ifa->ifa_family, AF_INET6);
+                assert_int_equal(ifa->ifa_prefixlen, c->prefix6);
+                assert_int_equal(ifa->ifa_index, c->ifindex);
+                assert_int_equal(ifa->ifa_flags, IFA_F_NODAD);
+                collect(msgs[2], sizeof(*ifa), &a);
+                assert_bytes_attr(a.tb[IFA_ADDRESS], &cfg.gateway6, 16);
+                assert_u32_attr(a.tb[IFA_FLAGS], IFA_F_NODAD);
+                assert_null(a.tb[IFA_LOCAL]);
+        }
 
-        /* RTM_NEWADDR IPv6, without duplicate address detection. */
-        assert_int_equal(msgs[2]->nlmsg_type, RTM_NEWADDR);
-        assert_int_equal(msgs[2]->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-        ifa = mnl_nlmsg_get_payload(msgs[2]);
-        assert_int_equal(ifa->ifa_family, AF_INET6);
-        assert_int_equal(ifa->ifa_prefixlen, c->prefix6);
-        assert_int_equal(ifa->ifa_index, c->ifindex);
-        assert_int_equal(ifa->ifa_flags, IFA_F_NODAD);
-        collect(msgs[2], sizeof(*ifa), &a);
-        assert_bytes_attr(a.tb[IFA_ADDRESS], &cfg.gateway6, 16);
-        assert_u32_attr(a.tb[IFA_FLAGS], IFA_F_NODAD);
-        assert_null(a.tb[IFA_LOCAL]);
+        /* Last, the link comes up: IFF_UP and nothing else. */
+        assert_int_equal(msgs[n - 1]->nlmsg_type, RTM_NEWLINK);
+        assert_int_equal(msgs[n - 1]->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
+        ifi = mnl_nlmsg_get_payload(msgs[n - 1]);
+        assert_int_equal(ifi->ifi_index, c->ifindex);
+        assert_int_equal(ifi->ifi_flags, IFF_UP);
+        assert_int_equal(ifi->ifi_change, IFF_UP);
+        collect(msgs[n - 1], sizeof(*ifi), &a);
+        assert_int_equal(a.count, 0);
 }
 
 static void test_configure(void **state)
