@@ -102,42 +102,6 @@ int conntrack_build_delete(void *buf, const struct nf_conntrack *entry, uint32_t
 
 /* ---- which slots an entry is about ---- */
 
-static int slot_of_guest4(const struct config *c, const struct in_addr *addr, unsigned *ret)
-{
-        struct slot_net4 n;
-        struct in_addr subnet;
-        unsigned slot;
-
-        slot_ipv4(c, 0, &n);
-        subnet.s_addr = addr->s_addr & n.netmask.s_addr;
-        if (slot_from_ipv4_subnet(c, subnet, &slot) < 0)
-                return -ENOENT;
-        slot_ipv4(c, slot, &n);
-        if (n.guest.s_addr != addr->s_addr)
-                return -ENOENT;
-        *ret = slot;
-        return 0;
-}
-
-static int slot_of_guest6(const struct config *c, const struct in6_addr *addr, unsigned *ret)
-{
-        struct in6_addr subnet = *addr;
-        struct slot_net6 n;
-        unsigned slot;
-
-        if (!c->ipv6)
-                return -ENOENT;
-        for (unsigned i = c->ipv6_prefix; i < 128; i++)
-                subnet.s6_addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-        if (slot_from_ipv6_subnet(c, &subnet, &slot) < 0)
-                return -ENOENT;
-        slot_ipv6(c, slot, &n);
-        if (memcmp(&n.guest, addr, sizeof(*addr)) != 0)
-                return -ENOENT;
-        *ret = slot;
-        return 0;
-}
-
 unsigned conntrack_entry_slots(const struct config *c, const struct nf_conntrack *entry,
                                unsigned ret[_CONNTRACK_FIELD_MAX])
 {
@@ -157,10 +121,10 @@ unsigned conntrack_entry_slots(const struct config *c, const struct nf_conntrack
 
                 if (family == AF_INET && nfct_attr_is_set(entry, v4[f])) {
                         addr = nfct_get_attr(entry, v4[f]);
-                        e = slot_of_guest4(c, addr, &slot);
+                        e = slot_from_ipv4_guest(c, *(const struct in_addr *)addr, &slot);
                 } else if (family == AF_INET6 && nfct_attr_is_set(entry, v6[f])) {
                         addr = nfct_get_attr(entry, v6[f]);
-                        e = slot_of_guest6(c, addr, &slot);
+                        e = slot_from_ipv6_guest(c, addr, &slot);
                 } else
                         continue;
                 if (e < 0)

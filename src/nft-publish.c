@@ -98,7 +98,8 @@ void nft_publish_rule(struct rule_builder *rb, enum nft_rule_kind kind)
         nft_put_expr(rb, nft_expr_meta(NFT_META_L4PROTO, nft_reg_at(key_offset)));
         nft_put_expr(rb, nft_expr_payload_th(nft_reg_at(key_offset + 4), 2, 2));
 
-        struct nftnl_expr *lookup = nft_expr_lookup(NFT_REG_1, nft_set_name(set), nft_named_set_id(set), false);
+        struct nftnl_expr *lookup =
+            nft_expr_lookup(NFT_REG_1, nft_set_name(set), nft_named_set_id(set), false);
         if (lookup)
                 nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
         nft_put_expr(rb, lookup);
@@ -163,15 +164,18 @@ bool nft_publish_elem_from_key(enum nft_set_id set, const uint8_t *key, size_t l
                ret->to_port != 0;
 }
 
-static void elem_of(enum nft_set_id set, const struct publish_port *p, const void *guest, struct nft_elem *ret)
+static void elem_of(enum nft_set_id set, const struct publish_port *p, const void *guest,
+                    struct nft_elem *ret)
 {
-        *ret = (struct nft_elem){.set = set, .protocol = p->protocol, .port = p->host_port, .to_port = p->guest_port};
+        *ret = (struct nft_elem){
+            .set = set, .protocol = p->protocol, .port = p->host_port, .to_port = p->guest_port};
         if (!set_any(set))
                 memcpy(&ret->addr, &p->addr, set_ipv6(set) ? 16 : 4);
         memcpy(&ret->to, guest, set_ipv6(set) ? 16 : 4);
 }
 
-size_t nft_publish_elems(const struct config *c, unsigned slot, const struct publish_list *l, struct nft_elem *ret)
+size_t nft_publish_elems(const struct config *c, unsigned slot, const struct publish_list *l,
+                         struct nft_elem *ret)
 {
         struct slot_net4 net4;
         struct slot_net6 net6;
@@ -196,39 +200,10 @@ size_t nft_publish_elems(const struct config *c, unsigned slot, const struct pub
 
 int nft_publish_elem_slot(const struct config *c, const struct nft_elem *e, unsigned *ret)
 {
-        unsigned slot;
-        int r;
-
         if (!nft_publish_set(e->set))
                 return -EINVAL;
-        if (set_ipv6(e->set)) {
-                struct slot_net6 net;
-                struct in6_addr subnet = e->to.v6;
-                if (!c->ipv6)
-                        return -EINVAL;
-                /* The slot's subnet: the guest's address with its host bits cleared. */
-                for (unsigned i = 0; i < 16; i++) {
-                        unsigned bits = c->ipv6_prefix > i * 8 ? MIN(c->ipv6_prefix - i * 8, 8u) : 0;
-                        subnet.s6_addr[i] &= (uint8_t)(0xff00u >> bits);
-                }
-                r = slot_from_ipv6_subnet(c, &subnet, &slot);
-                if (r < 0)
-                        return r;
-                slot_ipv6(c, slot, &net);
-                if (memcmp(&net.guest, &e->to.v6, 16) != 0)
-                        return -EINVAL;
-        } else {
-                struct slot_net4 net;
-                uint32_t mask = c->ipv4_prefix ? htonl(~0u << (32 - c->ipv4_prefix)) : 0;
-                r = slot_from_ipv4_subnet(c, (struct in_addr){e->to.v4.s_addr & mask}, &slot);
-                if (r < 0)
-                        return r;
-                slot_ipv4(c, slot, &net);
-                if (net.guest.s_addr != e->to.v4.s_addr)
-                        return -EINVAL;
-        }
-        *ret = slot;
-        return 0;
+        return set_ipv6(e->set) ? slot_from_ipv6_guest(c, &e->to.v6, ret)
+                                : slot_from_ipv4_guest(c, e->to.v4, ret);
 }
 
 static int cmp_port(const void *a, const void *b)
@@ -257,7 +232,9 @@ int nft_publish_from_elems(const struct nft_elem *elems, size_t n, struct publis
                     .protocol = e->protocol,
                     .host_port = e->port,
                     .guest_port = e->to_port,
-                    .family = set_any(e->set) ? AF_UNSPEC : set_ipv6(e->set) ? AF_INET6 : AF_INET,
+                    .family = set_any(e->set)    ? AF_UNSPEC
+                              : set_ipv6(e->set) ? AF_INET6
+                                                 : AF_INET,
                 };
                 if (p.family != AF_UNSPEC)
                         memcpy(&p.addr, &e->addr, p.family == AF_INET6 ? 16 : 4);

@@ -105,8 +105,9 @@ bool nft_publish_set(enum nft_set_id set);
 #define NFT_PUBLISH_ELEMS_MAX (2 * PUBLISH_PORTS_MAX)
 size_t nft_publish_elems(const struct config *c, unsigned slot, const struct publish_list *l,
                          struct nft_elem *ret);
-/* The slot whose guest a published_* element's data names; -EINVAL when
- * it names no slot's guest under c. */
+/* The slot whose guest a published_* element's data names; -ENOENT when
+ * it names no slot's guest under c, -EINVAL for an element of another
+ * set. */
 int nft_publish_elem_slot(const struct config *c, const struct nft_elem *e, unsigned *ret);
 /* The ports that elems[] (one slot's, from a dump) describe: a port
  * published on every address is in both families' wildcard maps (or, with

@@ -177,6 +177,40 @@ int slot_from_ipv6_subnet(const struct config *c, const struct in6_addr *addr, u
         return 0;
 }
 
+int slot_from_ipv4_guest(const struct config *c, struct in_addr addr, unsigned *ret_slot)
+{
+        struct slot_net4 n;
+        struct in_addr subnet = {addr.s_addr & htonl(ipv4_netmask(c->ipv4_prefix))};
+        unsigned slot;
+
+        if (slot_from_ipv4_subnet(c, subnet, &slot) < 0)
+                return -ENOENT;
+        slot_ipv4(c, slot, &n);
+        if (n.guest.s_addr != addr.s_addr)
+                return -ENOENT;
+        *ret_slot = slot;
+        return 0;
+}
+
+int slot_from_ipv6_guest(const struct config *c, const struct in6_addr *addr, unsigned *ret_slot)
+{
+        struct in6_addr subnet = *addr;
+        struct slot_net6 n;
+        unsigned slot;
+
+        if (!c->ipv6)
+                return -ENOENT;
+        for (unsigned i = c->ipv6_prefix; i < 128; i++)
+                subnet.s6_addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+        if (slot_from_ipv6_subnet(c, &subnet, &slot) < 0)
+                return -ENOENT;
+        slot_ipv6(c, slot, &n);
+        if (memcmp(&n.guest, addr, sizeof(*addr)) != 0)
+                return -ENOENT;
+        *ret_slot = slot;
+        return 0;
+}
+
 static void slot_mac(uint8_t first, unsigned slot, uint8_t ret[6])
 {
         ret[0] = first;

@@ -48,6 +48,10 @@ void slot_ipv6(const struct config *c, unsigned slot, struct slot_net6 *ret);
  * reconcile on dumped set elements. */
 int slot_from_ipv4_subnet(const struct config *c, struct in_addr addr, unsigned *ret_slot);
 int slot_from_ipv6_subnet(const struct config *c, const struct in6_addr *addr, unsigned *ret_slot);
+/* The slot whose guest address addr is (B4+2, B6::2; /31: B4+1), or
+ * -ENOENT when it is no slot's guest. */
+int slot_from_ipv4_guest(const struct config *c, struct in_addr addr, unsigned *ret_slot);
+int slot_from_ipv6_guest(const struct config *c, const struct in6_addr *addr, unsigned *ret_slot);
 
 /* 02:74:6c:SS:SS:SS and 06:74:6c:SS:SS:SS, SS:SS:SS = slot, 24-bit BE. */
 void slot_guest_mac(unsigned slot, uint8_t ret[6]);

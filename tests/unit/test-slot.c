@@ -324,10 +324,34 @@ static const struct reverse_case reverse_cases[] = {
 };
 /* clang-format on */
 
-static void test_reverse(void **state)
+/* clang-format off */
+static const struct reverse_case guest_cases[] = {
+        { {}, "10.213.0.2", 0 },
+        { {}, "10.213.0.30", 7 },
+        { {}, "10.213.255.254", 16383 },
+        { {}, "10.213.0.1", -ENOENT },      /* the gateway */
+        { {}, "10.213.0.4", -ENOENT },      /* a subnet base */
+        { {}, "10.214.0.2", -ENOENT },      /* past the pool */
+        { { .max_slots = 100 }, "10.213.1.146", -ENOENT }, /* slot 100 */
+        { { .ipv4_prefix = 31 }, "10.213.0.7", 3 },
+        { { .ipv4_prefix = 31 }, "10.213.0.6", -ENOENT },
+        { {}, "fd74:6c00::2", 0 },
+        { {}, "fd74:6c00:0:7::2", 7 },
+        { {}, "fd74:6c00:0:7::1", -ENOENT },
+        { {}, "fd74:6c00:0:7::3", -ENOENT },
+        { {}, "fd74:6c00:0:4000::2", -ENOENT },
+        { { .no_ipv6 = true }, "fd74:6c00:0:7::2", -ENOENT },
+};
+/* clang-format on */
+
+/* Each case through the IPv4 or the IPv6 reverse function, by the
+ * address's family: the slot, or the error with the output untouched. */
+static void check_reverse(const struct reverse_case *cases, size_t n,
+                          int (*from4)(const struct config *, struct in_addr, unsigned *),
+                          int (*from6)(const struct config *, const struct in6_addr *, unsigned *))
 {
-        for (size_t i = 0; i < ELEMENTSOF(reverse_cases); i++) {
-                const struct reverse_case *t = &reverse_cases[i];
+        for (size_t i = 0; i < n; i++) {
+                const struct reverse_case *t = &cases[i];
                 unsigned slot = NONE;
                 struct config c;
                 int r;
@@ -337,12 +361,12 @@ static void test_reverse(void **state)
                         struct in6_addr a;
 
                         assert_int_equal(inet_pton(AF_INET6, t->addr, &a), 1);
-                        r = slot_from_ipv6_subnet(&c, &a, &slot);
+                        r = from6(&c, &a, &slot);
                 } else {
                         struct in_addr a;
 
                         assert_int_equal(inet_pton(AF_INET, t->addr, &a), 1);
-                        r = slot_from_ipv4_subnet(&c, a, &slot);
+                        r = from4(&c, a, &slot);
                 }
                 if (t->expected < 0) {
                         if (r != t->expected)
@@ -354,6 +378,18 @@ static void test_reverse(void **state)
                 }
                 config_done(&c);
         }
+}
+
+static void test_reverse(void **state)
+{
+        check_reverse(reverse_cases, ELEMENTSOF(reverse_cases), slot_from_ipv4_subnet, slot_from_ipv6_subnet);
+}
+
+/* The slot of a guest address (published ports' map data, conntrack
+ * entries). */
+static void test_from_guest(void **state)
+{
+        check_reverse(guest_cases, ELEMENTSOF(guest_cases), slot_from_ipv4_guest, slot_from_ipv6_guest);
 }
 
 /* --- interface names ---------------------------------------------------- */
@@ -842,6 +878,7 @@ int main(void)
             cmocka_unit_test(test_addresses),
             cmocka_unit_test(test_addresses_every_slot),
             cmocka_unit_test(test_reverse),
+            cmocka_unit_test(test_from_guest),
             cmocka_unit_test(test_ifname_parse),
             cmocka_unit_test(test_ifname_round_trip),
             cmocka_unit_test(test_ifname_long_prefix),
