@@ -245,56 +245,7 @@ static int apply_chunked(struct elements *el, const struct nft_elem *add, size_t
         return 0;
 }
 
-static int cmp_elem_slot(const void *a, const void *b)
-{
-        const struct nft_elem *x = a, *y = b;
-        return strncmp(x->ifname, y->ifname, IFNAMSIZ);
-}
-
-/* Adopted slots get their egress policy back from the kernel: the elements
- * are the policy. A slot without any (made by taplinkd 0.1) gets
- * default_egress, which the reconcile then writes. */
-static int adopt_policies(struct elements *el, const struct nft_elem *dumped, size_t n_dumped)
-{
-        _cleanup_free_ struct nft_elem *egress = NULL;
-        size_t n = 0;
-
-        egress = calloc(n_dumped + 1, sizeof(*egress));
-        if (!egress)
-                return log_error_errno(-ENOMEM, "nftables: reading the slots' egress policies: %m");
-        for (size_t i = 0; i < n_dumped; i++)
-                if (nft_egress_set(dumped[i].set))
-                        egress[n++] = dumped[i];
-        qsort(egress, n, sizeof(*egress), cmp_elem_slot);
-
-        for (struct slot_rec *r = manager_records(el->manager); r; r = r->records_next) {
-                struct egress_policy *p = NULL;
-                char name[IFNAMSIZ] = {0};
-                struct nft_elem key = {0};
-                int e;
-
-                if (r->egress || slot_ifname(el->config, r->slot, name) < 0)
-                        continue;
-                memcpy(key.ifname, name, IFNAMSIZ);
-                struct nft_elem *first = bsearch(&key, egress, n, sizeof(*egress), cmp_elem_slot);
-                while (first && first > egress && cmp_elem_slot(first - 1, &key) == 0)
-                        first--;
-                size_t count = 0;
-                while (first && first + count < egress + n && cmp_elem_slot(first + count, &key) == 0)
-                        count++;
-                e = first ? nft_egress_from_elems(first, count, &p) : -ENOENT;
-                if (e == -ENOENT) {
-                        log_info("%s: no egress policy in the sets; giving it default_egress", name);
-                        p = egress_policy_new(el->config->default_egress, 0);
-                        e = p ? 0 : -ENOMEM;
-                }
-                if (e < 0)
-                        return log_error_errno(e, "%s: reading its egress policy: %m", name);
-                manager_set_egress(r, p);
-        }
-        return 0;
-}
-
+/* One dumped element of a slot's policy or ports, and the slot it names. */
 struct slot_elem {
         unsigned slot;
         struct nft_elem elem;
@@ -306,36 +257,59 @@ static int cmp_slot_elem(const void *a, const void *b)
         return (x->slot > y->slot) - (x->slot < y->slot);
 }
 
-/* Adopted slots get their published ports back from the maps, whose data
- * names the slot's guest. */
-static int adopt_published(struct elements *el, const struct nft_elem *dumped, size_t n_dumped)
+/* Adopted slots get their egress policy and their published ports back
+ * from the kernel: the elements are the state. A slot without a mode
+ * element (made by taplinkd 0.1) gets default_egress, which the reconcile
+ * then writes. Elements that name no live slot are left to the reconcile,
+ * which removes them as stale. */
+static int adopt_state(struct elements *el, const struct nft_elem *dumped, size_t n_dumped)
 {
         _cleanup_free_ struct slot_elem *v = calloc(n_dumped + 1, sizeof(*v));
+        _cleanup_free_ struct nft_elem *group = calloc(n_dumped + 1, sizeof(*group));
         size_t n = 0;
 
-        if (!v)
-                return log_error_errno(-ENOMEM, "nftables: reading the slots' published ports: %m");
+        if (!v || !group)
+                return log_error_errno(-ENOMEM, "nftables: reading the slots' policies and ports: %m");
         for (size_t i = 0; i < n_dumped; i++)
-                if (nft_publish_set(dumped[i].set) &&
-                    nft_publish_elem_slot(el->config, &dumped[i], &v[n].slot) == 0)
+                if ((nft_egress_set(dumped[i].set) || nft_publish_set(dumped[i].set)) &&
+                    elem_slot(el->config, &dumped[i], &v[n].slot) == 0)
                         v[n++].elem = dumped[i];
         qsort(v, n, sizeof(*v), cmp_slot_elem);
 
-        for (size_t i = 0; i < n;) {
-                unsigned slot = v[i].slot;
-                struct slot_rec *r = manager_slot(el->manager, slot);
-                struct nft_elem group[NFT_PUBLISH_ELEMS_MAX];
-                struct publish_list *l = NULL;
+        for (struct slot_rec *r = manager_records(el->manager); r; r = r->records_next) {
+                struct slot_elem key = {.slot = r->slot};
+                struct slot_elem *first = bsearch(&key, v, n, sizeof(*v), cmp_slot_elem);
                 size_t count = 0;
+                int e;
 
-                for (; i < n && v[i].slot == slot; i++)
-                        if (count < ELEMENTSOF(group))
-                                group[count++] = v[i].elem;
-                if (!r || r->published)
-                        continue; /* stale: the reconcile removes them */
-                if (nft_publish_from_elems(group, count, &l) < 0)
-                        return log_error_errno(-ENOMEM, "nftables: reading the slots' published ports: %m");
-                manager_set_published(r, l);
+                while (first && first > v && first[-1].slot == r->slot)
+                        first--;
+                while (first && first + count < v + n && first[count].slot == r->slot) {
+                        group[count] = first[count].elem;
+                        count++;
+                }
+                if (!r->egress) {
+                        struct egress_policy *p = NULL;
+                        e = nft_egress_from_elems(group, count, &p);
+                        if (e == -ENOENT) {
+                                log_info(
+                                    "tap slot %u: no egress policy in the sets; giving it default_egress",
+                                    r->slot);
+                                p = egress_policy_new(el->config->default_egress, 0);
+                                e = p ? 0 : -ENOMEM;
+                        }
+                        if (e < 0)
+                                return log_error_errno(e, "tap slot %u: reading its egress policy: %m",
+                                                       r->slot);
+                        manager_set_egress(r, p);
+                }
+                if (!r->published) {
+                        struct publish_list *l = NULL;
+                        if (nft_publish_from_elems(group, count, &l) < 0)
+                                return log_error_errno(
+                                    -ENOMEM, "tap slot %u: reading its published ports: %m", r->slot);
+                        manager_set_published(r, l);
+                }
         }
         return 0;
 }
@@ -351,9 +325,7 @@ int elements_reconcile(struct elements *el)
         if (e < 0)
                 return log_error_errno(e, "nftables: dumping the set elements of table %s failed: %m",
                                        el->config->nft_table);
-        e = adopt_policies(el, dumped, n_dumped);
-        if (e >= 0)
-                e = adopt_published(el, dumped, n_dumped);
+        e = adopt_state(el, dumped, n_dumped);
         if (e < 0)
                 goto out;
         for (size_t i = 0; i < n_dumped; i++)
