@@ -12,6 +12,7 @@
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
@@ -48,7 +49,7 @@
 #define NFT_UDATA_IP6HDR_SADDR 8
 #define NFT_UDATA_IP6HDR_DADDR 9
 
-#define NFT_SRCNAT_PRIORITY 100 /* "priority srcnat" */
+#define NFT_SRCNAT_PRIORITY 100  /* "priority srcnat" */
 #define NFT_DSTNAT_PRIORITY -100 /* "priority dstnat" */
 
 /* One page holds a small batch; a message never exceeds the overrun
@@ -78,10 +79,10 @@
         }
 
 /* The published-port maps: a concatenated key and data. */
-#define SET_MAP(n, type, len, dtype, dlen)                                                            \
-        {                                                                                            \
+#define SET_MAP(n, type, len, dtype, dlen)                                                               \
+        {                                                                                                \
                 .name = (n), .key_type = (type), .key_len = (len), .concat = true, .flags = NFT_SET_MAP, \
-                .data_type = (dtype), .data_len = (dlen)                                             \
+                .data_type = (dtype), .data_len = (dlen)                                                 \
         }
 
 static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
@@ -125,14 +126,18 @@ static const struct nft_set_desc set_descs[_NFT_SET_MAX] = {
         SET_ALLOW("allow_port_v6",
                   CONCAT4(NFT_TYPE_IFNAME, NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
                   IFNAMSIZ + 24, IFNAMSIZ, 16, 1, 2),
-    [NFT_SET_PUBLISHED_V4] = SET_MAP("published_v4", CONCAT3(NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
-                                     12, CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
-    [NFT_SET_PUBLISHED_ANY_V4] = SET_MAP("published_any_v4", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
-                                         CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
-    [NFT_SET_PUBLISHED_V6] = SET_MAP("published_v6", CONCAT3(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE),
-                                     24, CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
-    [NFT_SET_PUBLISHED_ANY_V6] = SET_MAP("published_any_v6", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
-                                         CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
+    [NFT_SET_PUBLISHED_V4] =
+        SET_MAP("published_v4", CONCAT3(NFT_TYPE_IPADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 12,
+                CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
+    [NFT_SET_PUBLISHED_ANY_V4] =
+        SET_MAP("published_any_v4", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
+                CONCAT2(NFT_TYPE_IPADDR, NFT_TYPE_INET_SERVICE), 8),
+    [NFT_SET_PUBLISHED_V6] =
+        SET_MAP("published_v6", CONCAT3(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 24,
+                CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
+    [NFT_SET_PUBLISHED_ANY_V6] =
+        SET_MAP("published_any_v6", CONCAT2(NFT_TYPE_INET_PROTO, NFT_TYPE_INET_SERVICE), 8,
+                CONCAT2(NFT_TYPE_IP6ADDR, NFT_TYPE_INET_SERVICE), 20),
 };
 
 static const struct nft_chain_desc chain_descs[_NFT_CHAIN_MAX] = {
@@ -585,6 +590,29 @@ struct nftnl_expr *nft_expr_payload_th(uint32_t dreg, uint32_t offset, uint32_t 
         struct nftnl_expr *e = nft_expr_payload_nh(dreg, offset, len);
         if (e)
                 nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+        return e;
+}
+
+struct nftnl_expr *nft_expr_nat(uint32_t type, uint32_t family, uint32_t reg_addr, uint32_t reg_proto)
+{
+        struct nftnl_expr *e = nftnl_expr_alloc("nat");
+        uint32_t flags = NF_NAT_RANGE_MAP_IPS;
+
+        if (!e)
+                return NULL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family);
+        /* What the kernel dumps back (it fills in the maxima and the flags
+         * that nft leaves out), so that the repair's comparison of the
+         * rules finds them equal. */
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, reg_addr);
+        if (reg_proto) {
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_proto);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, reg_proto);
+                flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+        }
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, flags);
         return e;
 }
 

@@ -61,17 +61,6 @@ static struct nftnl_expr *expr_immediate(uint32_t dreg, const void *data, uint32
         return TAKE_PTR(e);
 }
 
-static struct nftnl_expr *expr_nat(uint32_t type, uint32_t reg)
-{
-        struct nftnl_expr *e = nftnl_expr_alloc("nat");
-        if (!e)
-                return NULL;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, type);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg);
-        return e;
-}
-
 /* Chain i's rule: the address `match` at its offset becomes `to`. */
 static int build_rule(struct nft_batch *b, const char *table, size_t i, struct in_addr match,
                       struct in_addr to)
@@ -87,7 +76,7 @@ static int build_rule(struct nft_batch *b, const char *table, size_t i, struct i
         nft_put_expr(&rb, nft_expr_payload_nh(NFT_REG_1, clone_chains[i].match_offset, sizeof(match)));
         nft_put_expr(&rb, nft_expr_cmp_eq(NFT_REG_1, &match, sizeof(match)));
         nft_put_expr(&rb, expr_immediate(NFT_REG_1, &to, sizeof(to)));
-        nft_put_expr(&rb, expr_nat(clone_chains[i].nat_type, NFT_REG_1));
+        nft_put_expr(&rb, nft_expr_nat(clone_chains[i].nat_type, NFPROTO_IPV4, NFT_REG_1, 0));
         if (rb.oom)
                 return -ENOMEM;
         nftnl_rule_nlmsg_build_payload(nft_batch_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), r);

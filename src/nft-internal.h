@@ -316,6 +316,9 @@ bool nft_publish_elem_from_key(enum nft_set_id set, const uint8_t *key, size_t l
 uint32_t nft_reg_at(uint32_t offset);
 struct nftnl_expr *nft_expr_payload_th(uint32_t dreg, uint32_t offset, uint32_t len);
 struct nftnl_expr *nft_expr_cmp(uint32_t op, uint32_t sreg, const void *data, uint32_t len);
+/* snat/dnat (NFT_NAT_*) of family to the address in reg_addr and, with
+ * reg_proto non-zero, the port in reg_proto. */
+struct nftnl_expr *nft_expr_nat(uint32_t type, uint32_t family, uint32_t reg_addr, uint32_t reg_proto);
 
 /* The kinds of the chain's rules, in order; returns how many. */
 size_t nft_chain_rule_kinds(const struct nft_layout *l, enum nft_chain_id id,

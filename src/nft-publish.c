@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <linux/netfilter.h>
-#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
 
@@ -43,24 +42,6 @@ static struct nftnl_expr *expr_fib_daddr_type(uint32_t dreg)
         nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
         nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
         nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-        return e;
-}
-
-static struct nftnl_expr *expr_dnat(bool ipv6, uint32_t reg_addr, uint32_t reg_port)
-{
-        struct nftnl_expr *e = nftnl_expr_alloc("nat");
-        if (!e)
-                return NULL;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
-        /* What the kernel dumps back (it fills in the maxima and the
-         * flags that nft leaves out), so that the repair's comparison of
-         * the rules finds them equal. */
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, reg_addr);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_port);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, reg_port);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED);
         return e;
 }
 
@@ -104,7 +85,8 @@ void nft_publish_rule(struct rule_builder *rb, enum nft_rule_kind kind)
                 nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
         nft_put_expr(rb, lookup);
         /* The data: guest address . guest port */
-        nft_put_expr(rb, expr_dnat(ipv6, NFT_REG_1, nft_reg_at(addr_len)));
+        nft_put_expr(rb, nft_expr_nat(NFT_NAT_DNAT, ipv6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
+                                      nft_reg_at(addr_len)));
 }
 
 /* --- elements -------------------------------------------------------------- */
