@@ -43,7 +43,7 @@ static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_el
                 return n;
         if (r->egress && slot_ifname(el->config, slot, name) == 0)
                 n += nft_egress_elems(name, r->egress, ret + n);
-        n += nft_publish_elems(el->config, slot, r->published, ret + n);
+        n += nft_publish_elems(el->config, slot, !r->clone, r->published, ret + n);
         return n;
 }
 
@@ -407,8 +407,8 @@ int elements_set_published(struct elements *el, struct slot_rec *r, struct publi
 
         if (!old || !new)
                 return -ENOMEM;
-        size_t n_old = nft_publish_elems(el->config, r->slot, r->published, old);
-        size_t n_new = nft_publish_elems(el->config, r->slot, l, new);
+        size_t n_old = nft_publish_elems(el->config, r->slot, !r->clone, r->published, old);
+        size_t n_new = nft_publish_elems(el->config, r->slot, !r->clone, l, new);
         e = replace_elems(el, old, n_old, new, n_new);
         if (e < 0)
                 return e;

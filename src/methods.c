@@ -147,9 +147,9 @@ static void run_acquire(struct methods *mt, struct acquire_req *q)
         /* Checked when the Acquire runs, not when it was queued: the
          * Acquires before it may have taken the ports. */
         const struct publish_port *port;
-        e = ports_check(mt->config, mt->manager, uid, NULL, q->published, &port);
+        e = ports_check(mt->config, mt->manager, uid, NULL, !q->req.clone, q->published, &port);
         if (e < 0) {
-                ports_reply_error(q->conn, mt->config, e, port);
+                ports_reply_error(q->conn, mt->config, e, port, "publish");
                 return;
         }
         q->req.owner = uid;
@@ -304,19 +304,20 @@ static void change_published(struct methods *mt, struct varlink_conn *conn, stru
                 reply_error_int(conn, TAPLINKD_ERROR_NO_SUCH_SLOT, "slot", p->slot);
                 return;
         }
-        e = publish ? publish_list_add(r->published, &p->port, &l) : publish_list_remove(r->published, &p->port, &l);
+        e = publish ? publish_list_add(r->published, &p->port, &l)
+                    : publish_list_remove(r->published, &p->port, &l);
         if (e == -ENOENT) {
                 varlink_conn_error_invalid_parameter(conn, "port");
                 return;
         }
         if (e >= 0 && publish)
-                e = ports_check(mt->config, mt->manager, peer->uid, r, l, &port);
+                e = ports_check(mt->config, mt->manager, peer->uid, r, !r->clone, l, &port);
         if (e == -ENOMEM) {
                 reply_kernel_error(conn, "malloc", e);
                 return;
         }
         if (e < 0) {
-                ports_reply_error(conn, mt->config, e, port ? port : &p->port);
+                ports_reply_error(conn, mt->config, e, port ? port : &p->port, "port");
                 return;
         }
         e = manager_change_published(mt->manager, r, l);
@@ -326,9 +327,9 @@ static void change_published(struct methods *mt, struct varlink_conn *conn, stru
                 return;
         }
         TAKE_PTR(l); /* the record's now */
-        log_debug("tap slot %u: %s %s port %u -> %u (uid %u)", r->slot, publish ? "published" : "unpublished",
-                  publish_protocol_to_string(p->port.protocol), p->port.host_port, p->port.guest_port,
-                  (unsigned)peer->uid);
+        log_debug("tap slot %u: %s %s port %u -> %u (uid %u)", r->slot,
+                  publish ? "published" : "unpublished", publish_protocol_to_string(p->port.protocol),
+                  p->port.host_port, p->port.guest_port, (unsigned)peer->uid);
         reply_slot(mt, conn, r);
 }
 

@@ -156,7 +156,7 @@ static void elem_of(enum nft_set_id set, const struct publish_port *p, const voi
         memcpy(&ret->to, guest, set_ipv6(set) ? 16 : 4);
 }
 
-size_t nft_publish_elems(const struct config *c, unsigned slot, const struct publish_list *l,
+size_t nft_publish_elems(const struct config *c, unsigned slot, bool ipv6, const struct publish_list *l,
                          struct nft_elem *ret)
 {
         struct slot_net4 net4;
@@ -165,15 +165,16 @@ size_t nft_publish_elems(const struct config *c, unsigned slot, const struct pub
 
         if (!l)
                 return 0;
+        ipv6 = ipv6 && c->ipv6;
         slot_ipv4(c, slot, &net4);
-        if (c->ipv6)
+        if (ipv6)
                 slot_ipv6(c, slot, &net6);
         for (size_t i = 0; i < l->n; i++) {
                 const struct publish_port *p = &l->ports[i];
                 if (p->family != AF_INET6)
                         elem_of(p->family == AF_INET ? NFT_SET_PUBLISHED_V4 : NFT_SET_PUBLISHED_ANY_V4, p,
                                 &net4.guest, &ret[n++]);
-                if (p->family != AF_INET && c->ipv6)
+                if (p->family != AF_INET && ipv6)
                         elem_of(p->family == AF_INET6 ? NFT_SET_PUBLISHED_V6 : NFT_SET_PUBLISHED_ANY_V6, p,
                                 &net6.guest, &ret[n++]);
         }

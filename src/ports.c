@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <sys/socket.h>
 
 #include "json-util.h"
 #include "ports.h"
@@ -27,12 +28,19 @@ static const struct publish_port *conflict(struct manager *m, const struct slot_
         return NULL;
 }
 
-int ports_check(const struct config *c, struct manager *m, uid_t uid, const struct slot_rec *self,
+int ports_check(const struct config *c, struct manager *m, uid_t uid, const struct slot_rec *self, bool ipv6,
                 const struct publish_list *l, const struct publish_port **ret_port)
 {
         *ret_port = NULL;
         if (!l || l->n == 0)
                 return 0;
+        /* Such a port would have no element: published, yet nothing listens. */
+        if (!ipv6 || !c->ipv6)
+                for (size_t i = 0; i < l->n; i++)
+                        if (l->ports[i].family == AF_INET6) {
+                                *ret_port = &l->ports[i];
+                                return -EAFNOSUPPORT;
+                        }
         if (uid != 0)
                 for (size_t i = 0; i < l->n; i++)
                         if (!in_range(c, &l->ports[i])) {
@@ -46,11 +54,14 @@ int ports_check(const struct config *c, struct manager *m, uid_t uid, const stru
 }
 
 void ports_reply_error(struct varlink_conn *conn, const struct config *c, int error,
-                       const struct publish_port *p)
+                       const struct publish_port *p, const char *parameter)
 {
         _cleanup_json_ struct json_object *o = json_object_new_object();
 
         switch (error) {
+        case -EAFNOSUPPORT:
+                varlink_conn_error_invalid_parameter(conn, parameter);
+                return;
         case -EPERM:
                 varlink_conn_error(conn, TAPLINKD_ERROR_PERMISSION_DENIED, NULL);
                 return;
@@ -60,7 +71,8 @@ void ports_reply_error(struct varlink_conn *conn, const struct config *c, int er
                 varlink_conn_error(conn, TAPLINKD_ERROR_QUOTA_EXCEEDED, TAKE_PTR(o));
                 return;
         default: /* -EADDRINUSE, -EEXIST */
-                if (json_add(o, "protocol", json_object_new_string(publish_protocol_to_string(p->protocol))) < 0 ||
+                if (json_add(o, "protocol",
+                             json_object_new_string(publish_protocol_to_string(p->protocol))) < 0 ||
                     json_add(o, "hostPort", json_object_new_int64(p->host_port)) < 0)
                         json_object_put(TAKE_PTR(o));
                 varlink_conn_error(conn, TAPLINKD_ERROR_PORT_IN_USE, TAKE_PTR(o));

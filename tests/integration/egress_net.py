@@ -220,9 +220,10 @@ def guest_for(slot, fd, scratch):
     g.run("sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0", "net.ipv6.conf.eth0.autoconf=0", check=True)
     g.run("ip", "-6", "addr", "flush", "dev", "eth0", "scope", "global", check=True)
     g.run("ip", "addr", "add", "%s/%d" % (v4["guest"], v4["prefixLength"]), "dev", "eth0", check=True)
-    g.run("ip", "addr", "add", "%s/%d" % (v6["guest"], v6["prefixLength"]), "dev", "eth0", "nodad", check=True)
     g.run("ip", "route", "add", "default", "via", v4["gateway"], check=True)
-    g.run("ip", "-6", "route", "replace", "default", "via", v6["gateway"], check=True)
+    if v6:  # null with ipv6 = no
+        g.run("ip", "addr", "add", "%s/%d" % (v6["guest"], v6["prefixLength"]), "dev", "eth0", "nodad", check=True)
+        g.run("ip", "-6", "route", "replace", "default", "via", v6["gateway"], check=True)
     return g
 
 

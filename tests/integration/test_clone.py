@@ -25,7 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     PYTHON, TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
-    expected_elements, link, links_with_prefix, require_sandbox, run, wait_for)
+    expected_elements, link, links_with_prefix, require_sandbox, run, table_elements, wait_for)
 from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes  # noqa: E402
 
 CLONE_GUEST, CLONE_GATEWAY = "169.254.0.21", "169.254.0.22"
@@ -215,6 +215,16 @@ class CloneTest(DaemonTestCase):
         a, ga = self.acquire_clone(c, publish=[{"protocol": "udp", "hostPort": 20700, "guestPort": 7}])
         b, gb = self.acquire_clone(c)
         self.assertEqual(a["published"], [{"protocol": "udp", "hostPort": 20700, "guestPort": 7}])
+        # A clone slot has no IPv6: the port is forwarded over IPv4 only, and
+        # a port on an IPv6 host address is refused (it could not work).
+        maps = table_elements(self.d.table)
+        self.assertEqual(len(maps["published_any_v4"]), 1)
+        self.assertEqual(maps["published_any_v6"], [])
+        with self.assertRaises(VarlinkError) as e:
+            c.call("io.taplinkd.Publish", {"slot": a["slot"], "port": {
+                "protocol": "tcp", "hostPort": 20701, "guestPort": 7, "hostAddress": "2001:db8::1"}})
+        self.assertEqual((e.exception.name, e.exception.parameters),
+                         ("org.varlink.service.InvalidParameter", {"parameter": "port"}))
         ga.arp_gateway()
         gb.arp_gateway()
         # Another host sends to the host's port; clone a gets it, with the

@@ -263,6 +263,27 @@ class LimitTest(PublishNet):
             other.stop()
 
 
+class NoIpv6Test(PublishNet):
+    config = {"network.ipv6": "no"}
+
+    def test_ipv4_only(self):
+        # A port on every address is forwarded over IPv4 only; one on an
+        # IPv6 host address is refused, in an Acquire and in a Publish.
+        g = self.new_guest("v4", publish=[port("tcp", 20800, 8080)])
+        maps = map_elements(self.daemon.table)
+        self.assertEqual(len(maps["published_any_v4"]), 1)
+        self.assertEqual(maps["published_any_v6"], [])
+        v6 = port("tcp", 20801, 8080, HOST_V6)
+        e = self.assertError("org.varlink.service.InvalidParameter", "Publish", slot=g.slot["slot"], port=v6)
+        self.assertEqual(e, {"parameter": "port"})
+        with self.assertRaises(VarlinkError) as e:
+            self.client.acquire(vnetHeader=False, publish=[v6])
+        self.assertEqual(e.exception.parameters, {"parameter": "publish"})
+        self.assertEqual(map_elements(self.daemon.table), maps)
+        one = [("tcp", HOST_V4, 20800)]
+        self.assertEqual(probe(self.world.cmd(), one), {one[0]: WORLD_V4})
+
+
 class LifetimeTest(PublishNet):
 
     def test_ports_go_with_the_slot_and_survive_kill9(self):
