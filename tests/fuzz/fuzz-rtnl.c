@@ -36,22 +36,34 @@ static bool name_ok(const char *name, size_t size, const char *prefix)
         return strnlen(name, size) < size && (!prefix || strncmp(name, prefix, strlen(prefix)) == 0);
 }
 
-static void parse_link(const struct nlmsghdr *nlh, const char *prefix)
+/* Runs one link parser: on no answer the output is untouched; on one, the
+ * checks every link of ours passes. Returns whether it parsed a link. */
+static bool parse_one(int (*parse)(const struct nlmsghdr *, const char *, struct rtnl_tap_info *),
+                      const struct nlmsghdr *nlh, const char *prefix, struct rtnl_tap_info *info)
 {
-        struct rtnl_tap_info info, untouched;
+        struct rtnl_tap_info untouched;
         int r;
 
-        memset(&info, 0xa5, sizeof(info));
-        untouched = info;
-        r = rtnl_parse_link(nlh, prefix, &info);
+        memset(info, 0xa5, sizeof(*info));
+        untouched = *info;
+        r = parse(nlh, prefix, info);
         CHECK(r == 1 || r == 0 || r == -EBADMSG);
         if (r != 1) {
-                CHECK(memcmp(&info, &untouched, sizeof(info)) == 0);
-                return;
+                CHECK(memcmp(info, &untouched, sizeof(*info)) == 0);
+                return false;
         }
         CHECK(nlh->nlmsg_type == RTM_NEWLINK || nlh->nlmsg_type == RTM_DELLINK);
-        CHECK(name_ok(info.ifname, sizeof(info.ifname), prefix));
-        CHECK(strnlen(info.alias, sizeof(info.alias)) < sizeof(info.alias));
+        CHECK(name_ok(info->ifname, sizeof(info->ifname), prefix));
+        CHECK(strnlen(info->alias, sizeof(info->alias)) < sizeof(info->alias));
+        return true;
+}
+
+static void parse_link(const struct nlmsghdr *nlh, const char *prefix)
+{
+        struct rtnl_tap_info info;
+
+        if (!parse_one(rtnl_parse_link, nlh, prefix, &info))
+                return;
         CHECK(info.multi_queue || info.queues == 1);
         CHECK(info.has_owner || info.owner == (uid_t)-1);
 }
@@ -59,22 +71,12 @@ static void parse_link(const struct nlmsghdr *nlh, const char *prefix)
 /* A clone slot's veth: the same framing, no tun fields. */
 static void parse_veth(const struct nlmsghdr *nlh, const char *prefix)
 {
-        struct rtnl_tap_info info, untouched;
-        int r;
+        struct rtnl_tap_info info, scratch;
 
-        memset(&info, 0xa5, sizeof(info));
-        untouched = info;
-        r = rtnl_parse_veth(nlh, prefix, &info);
-        CHECK(r == 1 || r == 0 || r == -EBADMSG);
-        if (r != 1) {
-                CHECK(memcmp(&info, &untouched, sizeof(info)) == 0);
+        if (!parse_one(rtnl_parse_veth, nlh, prefix, &info))
                 return;
-        }
-        CHECK(nlh->nlmsg_type == RTM_NEWLINK || nlh->nlmsg_type == RTM_DELLINK);
-        CHECK(name_ok(info.ifname, sizeof(info.ifname), prefix));
-        CHECK(strnlen(info.alias, sizeof(info.alias)) < sizeof(info.alias));
         /* A link is a TAP or a veth, never both. */
-        CHECK(rtnl_parse_link(nlh, prefix, &untouched) != 1);
+        CHECK(rtnl_parse_link(nlh, prefix, &scratch) != 1);
 }
 
 static void parse_dellink(const struct nlmsghdr *nlh, const char *prefix)
