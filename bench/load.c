@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "netlink-msgs.h"
 #include "nft.h"
 #include "rtnl.h"
 #include "slot.h"
@@ -218,7 +219,7 @@ struct level {
         long rss_fresh_kib;  /* a daemon started with this many live */
         double reconcile_ms; /* kill -9, restart, READY=1 */
         bool seq_done;
-        double seq_p50[4], seq_p99[4]; /* by enum seq_kind (below) */
+        double seq_p50[5], seq_p99[5]; /* by enum seq_kind (below) */
         struct latency lat[ELEMENTSOF(client_counts)];
         double status_p50, status_p99;
         bool pressure_done;
@@ -614,6 +615,8 @@ struct worker {
 
         /* floor */
         struct rtnl *rtnl;
+        struct mnl_socket *naive_nl; /* set: the naive sequence (naive_configure()) */
+        uint32_t naive_seq;
         struct nft *nft;
         unsigned first_slot;
         struct samples phase[3]; /* tap_create, rtnl_configure_link, nft_apply */
@@ -655,8 +658,38 @@ static void *daemon_round_thread(void *p)
 
 /* ---- acquire latency: the floor ---- */
 
+/* The naive floor's link: the issue's "minimal floor", what a simple
+ * program would do: one RTM_NEWLINK with the MTU and IFF_UP (and, with
+ * ipv6 = no, address generation off, as the daemon does), the addresses
+ * in the same sendmsg; no MAC, no alias, not configured while down. */
+static void naive_configure(struct worker *w, const struct rtnl_link_config *lc, const char *name)
+{
+        _Alignas(struct nlmsghdr) uint8_t buf[1024] = {0};
+        struct in_addr brd4 = {lc->gateway4.s_addr | htonl(0xffffffffu >> lc->prefix4)};
+        struct nlmsghdr *nlh;
+        size_t off = 0;
+        unsigned n = 0;
+        int r;
+
+        nlh = nl_link_msg(buf, off, w->naive_seq + n++, lc->ifindex, true);
+        mnl_attr_put_u32(nlh, IFLA_MTU, lc->mtu);
+        if (!lc->ipv6)
+                nl_put_addr_gen_none(nlh);
+        off += nlh->nlmsg_len;
+        nl_addr_msg(buf, &off, w->naive_seq + n++, lc->ifindex, AF_INET, lc->prefix4, &lc->gateway4, &brd4,
+                    false);
+        if (lc->ipv6)
+                nl_addr_msg(buf, &off, w->naive_seq + n++, lc->ifindex, AF_INET6, lc->prefix6, &lc->gateway6,
+                            NULL, true);
+        w->naive_seq += n;
+        r = nl_talk(w->naive_nl, buf, off, n);
+        if (r < 0)
+                die("floor: %s: the naive sequence: %s", name, strerror(-r));
+}
+
 /* What the daemon does for a slot, done here for slot s of the floor's
- * configuration; fills w->fds[i] and w->ifindexes[i]. */
+ * configuration; fills w->fds[i] and w->ifindexes[i]. With w->naive_nl,
+ * the link is configured the naive way instead (naive_configure()). */
 static void floor_acquire(struct worker *w, unsigned i, unsigned s)
 {
         const struct config *c = &w->b->floor_config;
@@ -688,8 +721,9 @@ static void floor_acquire(struct worker *w, unsigned i, unsigned s)
                 lc.prefix6 = n6.prefix_len;
         }
         t1 = now_ns();
-        r = rtnl_configure_link(w->rtnl, &lc, &op);
-        if (r < 0)
+        if (w->naive_nl)
+                naive_configure(w, &lc, name);
+        else if ((r = rtnl_configure_link(w->rtnl, &lc, &op)) < 0)
                 die("floor: %s: %s: %s", name, op, strerror(-r));
         t2 = now_ns();
         n = nft_slot_elems(c, s, elems);
@@ -1210,9 +1244,10 @@ static void wait_for_quiet(const char *before)
 
 /* ---- as a client sees it: one client, one Acquire after another ---- */
 
-enum seq_kind { SEQ_PLAIN, SEQ_PERSISTENT, SEQ_FLOOR, SEQ_FLOOR_PERSISTENT, SEQ_KINDS };
+enum seq_kind { SEQ_PLAIN, SEQ_PERSISTENT, SEQ_FLOOR, SEQ_FLOOR_PERSISTENT, SEQ_NAIVE, SEQ_KINDS };
 
-static const char *const seq_kind_name[SEQ_KINDS] = {"plain", "persistent", "floor", "floor_persistent"};
+static const char *const seq_kind_name[SEQ_KINDS] = {"plain", "persistent", "floor", "floor_persistent",
+                                                     "naive_floor"};
 
 /* The daemon: Acquires back to back on one connection, every slot kept
  * until the pass ends, as a VMM manager starting sandboxes does. Plain:
@@ -1248,8 +1283,9 @@ static void seq_daemon(struct bench *b, unsigned n, bool persistent, struct samp
 /* The floor of the same: floor_acquire() n times from one thread, the
  * devices kept; persistent: TUNSETPERSIST and the fd closed at once, so
  * that the kernel takes the carrier down as it does when the client
- * closes its fds. Torn down off the clock. */
-static void seq_floor(struct bench *b, unsigned n, bool persistent, struct samples *ret)
+ * closes its fds; naive: the naive link sequence. Torn down off the
+ * clock. */
+static void seq_floor(struct bench *b, unsigned n, bool persistent, bool naive, struct samples *ret)
 {
         struct worker w = {.b = b};
         int *fds = calloc(n, sizeof(int)), *ifindexes = calloc(n, sizeof(int));
@@ -1262,6 +1298,10 @@ static void seq_floor(struct bench *b, unsigned n, bool persistent, struct sampl
         r = rtnl_open(&w.rtnl);
         if (r >= 0)
                 r = nft_open(&b->floor_config, &w.nft);
+        if (r >= 0 && naive &&
+            (!(w.naive_nl = mnl_socket_open(NETLINK_ROUTE)) ||
+             mnl_socket_bind(w.naive_nl, 0, MNL_SOCKET_AUTOPID) < 0))
+                r = -errno;
         if (r < 0)
                 die("floor: opening sockets: %s", strerror(-r));
         for (unsigned i = 0; i < n; i++) {
@@ -1291,6 +1331,8 @@ static void seq_floor(struct bench *b, unsigned n, bool persistent, struct sampl
                 samples_free(&w.phase[ph]);
         rtnl_close(w.rtnl);
         nft_close(w.nft);
+        if (w.naive_nl)
+                mnl_socket_close(w.naive_nl);
         free(fds);
         free(ifindexes);
         free(elems);
@@ -1306,7 +1348,7 @@ static void measure_sequential(struct bench *b, unsigned live, struct level *lv)
         struct samples all[SEQ_KINDS] = {{0}};
 
         progress("live %u: one client, %u Acquires back to back, slots kept: plain, persistent (fds "
-                 "closed), and the floor of each (%d passes)",
+                 "closed), the floor of each, and the naive floor (%d passes)",
                  live, n, REPS);
         for (unsigned rep = 0; rep < REPS; rep++)
                 for (unsigned i = 0; i < SEQ_KINDS; i++) {
@@ -1317,7 +1359,7 @@ static void measure_sequential(struct bench *b, unsigned live, struct level *lv)
                         if (k == SEQ_PLAIN || k == SEQ_PERSISTENT)
                                 seq_daemon(b, n, persistent, &all[k]);
                         else
-                                seq_floor(b, n, persistent, &all[k]);
+                                seq_floor(b, n, persistent, k == SEQ_NAIVE, &all[k]);
                 }
         expect_live(b, live, "after the sequential passes");
         for (unsigned k = 0; k < SEQ_KINDS; k++) {
@@ -1327,10 +1369,11 @@ static void measure_sequential(struct bench *b, unsigned live, struct level *lv)
         }
         lv->seq_done = true;
         progress("  plain p50 %.0f p99 %.0f, persistent p50 %.0f p99 %.0f; floor p50 %.0f p99 %.0f, "
-                 "floor persistent p50 %.0f p99 %.0f us",
+                 "floor persistent p50 %.0f p99 %.0f, naive floor p50 %.0f p99 %.0f us",
                  lv->seq_p50[SEQ_PLAIN], lv->seq_p99[SEQ_PLAIN], lv->seq_p50[SEQ_PERSISTENT],
                  lv->seq_p99[SEQ_PERSISTENT], lv->seq_p50[SEQ_FLOOR], lv->seq_p99[SEQ_FLOOR],
-                 lv->seq_p50[SEQ_FLOOR_PERSISTENT], lv->seq_p99[SEQ_FLOOR_PERSISTENT]);
+                 lv->seq_p50[SEQ_FLOOR_PERSISTENT], lv->seq_p99[SEQ_FLOOR_PERSISTENT],
+                 lv->seq_p50[SEQ_NAIVE], lv->seq_p99[SEQ_NAIVE]);
 }
 
 static void run_level(struct bench *b, struct level *lv)
@@ -1399,6 +1442,34 @@ static double median3(const double v[REPS])
         return s[REPS / 2];
 }
 
+/* The client's view: naive floor, best floor (the daemon's own kernel
+ * sequence in-process) and the daemon, side by side, p50 (p99). */
+static void report_sequential(const struct bench *b)
+{
+        printf("\nAs a client sees it: one client, Acquires back to back, every slot kept until the pass\n"
+               "ends; persistent: the client closes its fds at once (the VMM opens the TAP by name).\n"
+               "Floors in-process: naive (one NEWLINK mtu+up, the addresses; no MAC, no alias), best (the\n"
+               "daemon's sequence: configured down, up last; persistent: TUNSETPERSIST, close). µs.\n");
+        printf("%6s | %14s %14s %14s | %14s %14s | %6s %6s %6s %6s\n", "live", "naive floor", "best floor",
+               "daemon", "best fl pers", "daemon pers", "d/nai", "d/best", "pers", "pe/pl");
+        for (size_t l = 0; l < b->n_levels; l++) {
+                const struct level *lv = &b->results[l];
+                const double *p50 = lv->seq_p50, *p99 = lv->seq_p99;
+                char cell[5][32];
+                const enum seq_kind order[5] = {SEQ_NAIVE, SEQ_FLOOR, SEQ_PLAIN, SEQ_FLOOR_PERSISTENT,
+                                                SEQ_PERSISTENT};
+
+                if (!lv->seq_done)
+                        continue;
+                for (unsigned i = 0; i < 5; i++)
+                        snprintf(cell[i], sizeof(cell[i]), "%.0f (%.0f)", p50[order[i]], p99[order[i]]);
+                printf("%6u | %14s %14s %14s | %14s %14s | %6.2f %6.2f %6.2f %6.2f\n", lv->live, cell[0],
+                       cell[1], cell[2], cell[3], cell[4], p50[SEQ_PLAIN] / p50[SEQ_NAIVE],
+                       p50[SEQ_PLAIN] / p50[SEQ_FLOOR], p50[SEQ_PERSISTENT] / p50[SEQ_FLOOR_PERSISTENT],
+                       p50[SEQ_PERSISTENT] / p50[SEQ_PLAIN]);
+        }
+}
+
 static void report(const struct bench *b)
 {
         const char *v6 = b->ipv6 ? "IPv6 on" : "ipv6 = no";
@@ -1432,23 +1503,7 @@ static void report(const struct bench *b)
                                x->n);
                 }
 
-        printf("\nAs a client sees it: one client, Acquires back to back, every slot kept until the pass\n"
-               "ends; persistent: the client closes its fds at once (the VMM opens the TAP by name).\n"
-               "The floor does the same in-process (persistent: TUNSETPERSIST, close). p50/p99 in µs.\n");
-        printf("%6s | %6s %6s | %6s %6s | %6s %6s | %6s %6s | %5s %5s %6s\n", "live", "plain", "p99",
-               "persis", "p99", "floor", "p99", "fl per", "p99", "x50", "xpers", "pe/pl");
-        for (size_t l = 0; l < b->n_levels; l++) {
-                const struct level *lv = &b->results[l];
-                const double *p50 = lv->seq_p50, *p99 = lv->seq_p99;
-
-                if (!lv->seq_done)
-                        continue;
-                printf("%6u | %6.0f %6.0f | %6.0f %6.0f | %6.0f %6.0f | %6.0f %6.0f | %5.2f %5.2f %6.2f\n",
-                       lv->live, p50[SEQ_PLAIN], p99[SEQ_PLAIN], p50[SEQ_PERSISTENT], p99[SEQ_PERSISTENT],
-                       p50[SEQ_FLOOR], p99[SEQ_FLOOR], p50[SEQ_FLOOR_PERSISTENT], p99[SEQ_FLOOR_PERSISTENT],
-                       p50[SEQ_PLAIN] / p50[SEQ_FLOOR], p50[SEQ_PERSISTENT] / p50[SEQ_FLOOR_PERSISTENT],
-                       p50[SEQ_PERSISTENT] / p50[SEQ_PLAIN]);
-        }
+        report_sequential(b);
 
         printf("\nAcquire while releases run: %d clients acquire alone / while %d others release\n",
                PRESSURE_CLIENTS, PRESSURE_CLIENTS);
