@@ -65,6 +65,8 @@ ITESTS     := $(patsubst tests/integration/%.c,$(BUILD)/itests/%,$(ITEST_SRCS))
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+# build/bench/load is bench/load.c with its parts in bench/load/.
+LOAD_PARTS := $(wildcard bench/load/*.c)
 
 MANPAGES := $(wildcard docs/*.[1358])
 
@@ -231,6 +233,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< \
 		$(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a $(PKG_LIBS) -lpthread -lm
 
+$(BUILD)/bench/load: bench/load.c $(LOAD_PARTS) bench/load/load.h $(BUILD)/libtaplinkd-core.a \
+		$(BUILD)/libtaplink.a
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(BASEFLAGS)) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/load.c $(LOAD_PARTS) \
+		$(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a $(PKG_LIBS) -lpthread -lm
+
 # --- install --------------------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -280,7 +288,7 @@ uninstall:
 
 format:
 	clang-format -i $(wildcard src/*.[ch] src/lib/*.[ch] src/ctl/*.[ch] include/*.h \
-		tests/unit/*.c tests/fuzz/*.c bench/*.c)
+		tests/unit/*.c tests/fuzz/*.c bench/*.[ch] bench/load/*.[ch])
 
 clean:
 	rm -rf build
