@@ -99,25 +99,32 @@ void *floor_round_thread(void *p)
         return NULL;
 }
 
+/* The floor's devices in one group deletion, their elements in one batch. */
+static void floor_delete(struct bench *b, const int *ifindexes, size_t n, const struct nft_elem *elems,
+                         size_t n_elems)
+{
+        int r = rtnl_delete_links(b->rtnl, ifindexes, n, FLOOR_GROUP);
+
+        if (r < 0)
+                die("floor: rtnl_delete_links: %s", strerror(-r));
+        r = nft_apply(b->nft, NULL, 0, elems, n_elems);
+        if (r < 0)
+                die("floor: nft_apply (delete): %s", strerror(-r));
+}
+
 /* Undoes a floor round off the clock: one group deletion, one batch. */
 void floor_cleanup(struct bench *b, struct worker *w, unsigned n_workers)
 {
-        int ifindexes[MAX_CLIENTS * MAX_PER_ROUND];
-        struct nft_elem elems[MAX_CLIENTS * MAX_PER_ROUND * NFT_SLOT_ELEMS_MAX];
+        int ifindexes[MAX_CLIENTS * MAX_PER_ROUND] = {0};
+        struct nft_elem elems[MAX_CLIENTS * MAX_PER_ROUND * NFT_SLOT_ELEMS_MAX] = {0};
         size_t n = 0, n_elems = 0;
-        int r;
 
         for (unsigned t = 0; t < n_workers; t++)
                 for (unsigned i = 0; i < w[t].k; i++) {
                         ifindexes[n++] = w[t].ifindexes[i];
                         n_elems += nft_slot_elems(&b->floor_config, w[t].first_slot + i, elems + n_elems);
                 }
-        r = rtnl_delete_links(b->rtnl, ifindexes, n, FLOOR_GROUP);
-        if (r < 0)
-                die("floor: rtnl_delete_links: %s", strerror(-r));
-        r = nft_apply(b->nft, NULL, 0, elems, n_elems);
-        if (r < 0)
-                die("floor: nft_apply (delete): %s", strerror(-r));
+        floor_delete(b, ifindexes, n, elems, n_elems);
         for (unsigned t = 0; t < n_workers; t++)
                 close_many(w[t].fds, w[t].k);
 }
@@ -162,12 +169,7 @@ void seq_floor(struct bench *b, unsigned n, bool persistent, bool naive, struct 
                 samples_add(ret, now_ns() - t0);
                 n_elems += nft_slot_elems(&b->floor_config, i, elems + n_elems);
         }
-        r = rtnl_delete_links(b->rtnl, ifindexes, n, FLOOR_GROUP);
-        if (r < 0)
-                die("floor: rtnl_delete_links: %s", strerror(-r));
-        r = nft_apply(b->nft, NULL, 0, elems, n_elems);
-        if (r < 0)
-                die("floor: nft_apply (delete): %s", strerror(-r));
+        floor_delete(b, ifindexes, n, elems, n_elems);
         close_many(fds, n);
         for (unsigned ph = 0; ph < 3; ph++)
                 samples_free(&w.phase[ph]);
