@@ -201,6 +201,16 @@ static void on_reaped(int ifindex, unsigned slot, int error, void *userdata)
                 manager_link_delete_failed(k->manager, ifindex, slot, error);
 }
 
+void kernel_close_fds(int *fds, size_t n, void *ctx)
+{
+        struct kernel *k = ctx;
+
+        if (k->reaper)
+                reaper_close_fds(k->reaper, fds, n);
+        else
+                close_many(fds, n);
+}
+
 static void on_made(struct device_made *made, void *userdata)
 {
         struct kernel *k = userdata;
