@@ -557,6 +557,7 @@ class Chaos:
         self.stats["kill mode " + mode] += 1
         pending_releases = []
         conns = []
+        before = clones.names()
         if mode in ("burst", "burst-release", "term", "clone"):
             conns = self.send_burst(clone=True if mode == "clone" else None)
         if mode in ("burst-release", "release") and self.known:
@@ -564,7 +565,13 @@ class Chaos:
             victims = self.rng.sample(list(self.known.values()), min(len(self.known), self.rng.randint(1, 4)))
             c.send_raw(b"".join(frame("io.taplinkd.Release", {"slot": h.slot["slot"]}) for h in victims))
             pending_releases = [(c, victims)]
-        if mode == "clone":
+        if mode == "clone" and self.rng.random() < 0.5:
+            # From the moment a clone_create() made its netns file (its
+            # first step): a delay within one clone Acquire's ~3 ms.
+            if clones.wait_new_name(before, 1.0):
+                busy_wait(self.rng.uniform(0, 0.003))
+                self.stats["clone kills timed from the netns file"] += 1
+        elif mode == "clone":
             # Each clone Acquire takes some 3 ms: a delay anywhere in the
             # burst's span lands inside one's clone_create() or commit.
             busy_wait(self.rng.uniform(0, 0.003 * sum(len(reqs) for _, reqs in conns)))

@@ -180,12 +180,25 @@ def frozen_stage(name, host_v4, slot_subnets):
     return STAGES[7] if subnet not in slot_subnets else STAGES[8]
 
 
+def names():
+    return set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
+
+
+def wait_new_name(before, timeout):
+    """Spins until a /run/netns entry not in `before` appears: a
+    clone_create() has begun. False at the timeout."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if names() - before:
+            return True
+    return False
+
+
 def frozen(known_names, slot_subnets):
     """With the daemon stopped: the stage of every namespace whose slot this
     script does not hold yet (an Acquire in flight)."""
-    names = sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []
-    names = [n for n in names if n not in known_names]
-    if not names:
+    building = sorted(names() - set(known_names))
+    if not building:
         return []
     host_v4 = {l["ifname"]: _v4(l) for l in harness.ip_json("addr", "show")}
-    return [frozen_stage(n, host_v4, slot_subnets) for n in names]
+    return [frozen_stage(n, host_v4, slot_subnets) for n in building]
