@@ -60,6 +60,7 @@ import json
 import os
 import pwd
 import random
+import re
 import signal
 import socket
 import sys
@@ -178,6 +179,7 @@ class Chaos:
         self.label_seq = 0
         self.round = 0
         self.leaked = 0
+        self.clone_pool = clone_pool
 
     # ------------------------------------------------------------ plumbing
 
@@ -687,6 +689,13 @@ class Chaos:
 
         by_name = {s["ifname"]: s for s in listed}
         ours = {n for n in links if n.startswith(PREFIX) and n not in self.foreign}
+        # [clone] pool: up to that many ready namespaces, each with its veth's
+        # host end <prefix>p<k> and an id here, but no bind mount.
+        pooled = {n for n in ours if re.fullmatch(PREFIX + "p[0-9]+", n)}
+        ours -= pooled
+        if len(pooled) > self.clone_pool:
+            out.append(("leak", "%d pooled clone namespaces' veths %s, the pool holds %d" % (
+                len(pooled), sorted(pooled), self.clone_pool)))
         for n in sorted(ours - set(by_name)):
             info = links[n].get("linkinfo", {})
             out.append(("leak", "device %s (%s, alias %r, %s) is not listed" % (
@@ -699,7 +708,8 @@ class Chaos:
             else:
                 out += self.device_mismatch(by_name[n], links[n], addr_info.get(n, []))
         # A cut-off Release whose fd is still held keeps its namespace.
-        out += clones.leaks(listed, sum(1 for h in self.known.values() if h.clone and h.cut_off and h.fds))
+        out += clones.leaks(listed, self.clone_pool +
+                            sum(1 for h in self.known.values() if h.clone and h.cut_off and h.fds))
 
         if elems is None:
             out.append(("nft", "table inet %s is gone" % self.d.table))

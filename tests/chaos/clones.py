@@ -91,7 +91,8 @@ def leaks(listed, lingering):
     """Namespaces, bind mounts and namespace ids no listed clone slot
     accounts for. lingering: how many namespaces may live on unnamed (a
     Release cut off by a kill, whose TAP fd this script still holds: the
-    fd keeps the namespace, docs/DESIGN.md "Clone slots")."""
+    fd keeps the namespace, docs/DESIGN.md "Clone slots"; and the [clone]
+    pool's ready ones, which have an id here but no bind mount)."""
     out = []
     want = sorted(netns_name(s) for s in listed if s.get("clone"))
     files = sorted(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else []
@@ -114,7 +115,7 @@ def leaks(listed, lingering):
         if named[name] != 1:
             out.append(("nsid", "clone slot %s's namespace has %d ids here" % (name, named[name])))
     if len(unnamed) > lingering:
-        out.append(("leak", "namespaces with ids %s live on with no bind mount (%d may: cut-off Releases whose "
+        out.append(("leak", "namespaces with ids %s live on with no bind mount (%d may: the pool, and cut-off Releases whose "
                             "fds are still held)" % (unnamed, lingering)))
     return out
 
