@@ -875,9 +875,10 @@ class Chaos:
             del self.foreign[name]
         self.drop_conns()
         st = self.call(0, "io.taplinkd.Status")[0]["parameters"]
-        left = [n for n in harness.links_with_prefix(PREFIX)]
+        # (the pool's ready namespaces stay: check() has counted them)
+        left = [n for n in harness.links_with_prefix(PREFIX) if not re.fullmatch(PREFIX + "p[0-9]+", n)]
         elems = table_elements(self.d.table) or {}
-        namespaces = clones.leaks([], 0)
+        namespaces = clones.leaks([], self.clone_pool)
         if st["slotsInUse"] != 0 or left or any(elems.values()) or namespaces:
             self.leaked += len(left) + sum(len(v) for v in elems.values()) + len(namespaces)
             self.fail("after giving everything back: slotsInUse=%d, devices %s, elements %s, namespaces %s" % (
