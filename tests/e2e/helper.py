@@ -23,7 +23,7 @@
                                           fds at 3, 4, ... and exec CMD (the
                                           manual stand-in for taplinkctl run)
   helper.py ctl --socket PATH [--json] list|status
-  helper.py ctl --socket PATH run [--queues N] [--no-vnet-hdr] -- CMD...
+  helper.py ctl --socket PATH run [--queues N] [--no-vnet-hdr] [--clone] -- CMD...
                                           a stand-in for taplinkctl (the same
                                           Varlink calls and TAPLINK_* environment)
                                           for testing the daemon before it exists
@@ -394,6 +394,8 @@ def cmd_ctl(*argv):
             params["vnetHeader"] = False
         elif opt == "--label":
             params["label"] = argv.pop(0)
+        elif opt == "--clone":
+            params["clone"] = True
         else:
             sys.exit("ctl: unknown run option %s" % opt)
     argv = argv[1:]
@@ -418,6 +420,10 @@ def cmd_ctl(*argv):
         "TAPLINK_IPV4_PREFIX": slot["ipv4"]["prefixLength"],
         "TAPLINK_KERNEL_IP_ARG": slot["kernelIpArg"],
     }
+    if slot.get("clone"):
+        c = slot["clone"]
+        env.update({"TAPLINK_NETNS": c["netns"], "TAPLINK_TAP_NAME": c["tapName"], "TAPLINK_IPV4_GUEST": c["guest"],
+                    "TAPLINK_IPV4_GATEWAY": c["gateway"], "TAPLINK_IPV4_PREFIX": c["prefixLength"]})
     if slot.get("ipv6"):
         env["TAPLINK_IPV6_GUEST"] = slot["ipv6"]["guest"]
         env["TAPLINK_IPV6_GATEWAY"] = slot["ipv6"]["gateway"]
