@@ -296,13 +296,7 @@ static int parse_clone_prefix(struct config *c, const char *value, char **ret_ms
 
 static int parse_clone_pool(struct config *c, const char *value, char **ret_msg)
 {
-        /* Namespaces made ahead are not built yet (docs/taplinkd.conf.5):
-         * refuse rather than accept a setting that does nothing. */
-        if (strcmp(value, "0") != 0)
-                return config_fail(ret_msg, "%s: only 0 is supported (no namespaces are made ahead yet)",
-                                   value);
-        c->clone_pool = 0;
-        return 0;
+        return config_parse_number(value, 0, CONFIG_CLONE_POOL_MAX, &c->clone_pool, ret_msg);
 }
 
 static const struct key_def keys[_KEY_MAX] = {
@@ -374,6 +368,8 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
             KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
         };
         static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
+        static const enum key_id pool_keys[] = {KEY_CLONE_POOL, KEY_CLONE_ENABLED};
+        static const enum key_id pool_name_keys[] = {KEY_CLONE_POOL, KEY_IFNAME_PREFIX};
         char pool[INET6_ADDRSTRLEN], name[32];
         _cleanup_free_ char *msg = NULL;
         unsigned n;
@@ -424,6 +420,22 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
         }
         if (r < 0)
                 return r;
+
+        if (c->clone_pool > 0 && !c->clone_enabled) {
+                *ret_keys = pool_keys;
+                *ret_n_keys = ELEMENTSOF(pool_keys);
+                return config_fail(ret_msg, "[clone] pool = %u needs [clone] enabled = yes", c->clone_pool);
+        }
+        /* The pool's veths are named <prefix>p<k> until they have a slot. */
+        r = snprintf(name, sizeof(name), "%sp%u", c->ifname_prefix, c->clone_pool);
+        if (c->clone_pool > 0 && r > IFNAMSIZ - 1) {
+                *ret_keys = pool_name_keys;
+                *ret_n_keys = ELEMENTSOF(pool_name_keys);
+                return config_fail(ret_msg,
+                                   "[clone] pool: %u namespaces need names up to %s, %d bytes; an "
+                                   "interface name has at most %d (a shorter ifname_prefix)",
+                                   c->clone_pool, name, r, IFNAMSIZ - 1);
+        }
 
         n = slot_capacity(c);
         if (n == 0) {

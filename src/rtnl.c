@@ -25,7 +25,6 @@
 #define RTNL_MONITOR_RCVBUF (16 << 20)
 
 /* Room for one configure batch: the alias (< IFALIASZ) dominates. */
-#define RTNL_CONFIGURE_SIZE 1024
 /* One RTM_NEWLINK with IFLA_GROUP, and one RTM_DELLINK by ifindex. */
 #define RTNL_LINK_MSG_SIZE 64
 
@@ -495,7 +494,7 @@ static int configure_talk(struct rtnl *r, const uint8_t *buf, size_t len, uint32
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
 {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE] = {0};
-        unsigned n = 4;
+        unsigned n = RTNL_CONFIGURE_MAX;
         uint32_t seq = rtnl_reserve_seq(r, n);
         int len, k;
 
