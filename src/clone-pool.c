@@ -18,6 +18,11 @@
  * memory) costs a line in the log, not a spinning thread. */
 #define RETRY_FIRST_SEC 1
 #define RETRY_MAX_SEC 60
+/* The worker starts a namespace only this long after the last take: making
+ * one holds the rtnl lock for much of its time, and the Acquire that took
+ * one (rename, addresses, the host end's configuration) or the next one of
+ * a burst would wait for it. Measured in docs/DESIGN.md, "The pool". */
+#define SETTLE_NSEC (20 * 1000 * 1000L)
 
 struct clone_pool {
         const struct config *config;
@@ -32,6 +37,7 @@ struct clone_pool {
         pthread_cond_t wake;
         bool stop;
         unsigned failures; /* in a row */
+        struct timespec last_take; /* CLOCK_MONOTONIC */
         struct clone_ns *ready;
         size_t n_ready, size;
 };
@@ -89,6 +95,32 @@ static int build_one(struct clone_pool *p, struct clone_ns *ret, const char **re
         return e;
 }
 
+static struct timespec add_nsec(struct timespec t, long nsec)
+{
+        t.tv_nsec += nsec;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        return t;
+}
+
+static bool before(struct timespec a, struct timespec b)
+{
+        return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/* Whether the last take is recent; if so waits until it is not (or a
+ * wake-up) and the caller looks again. */
+static bool settling(struct clone_pool *p)
+{
+        struct timespec now, until = add_nsec(p->last_take, SETTLE_NSEC);
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!before(now, until))
+                return false;
+        (void)pthread_cond_timedwait(&p->wake, &p->lock, &until);
+        return true;
+}
+
 static void wait_retry(struct clone_pool *p)
 {
         unsigned shift = p->failures - 1 < 6 ? p->failures - 1 : 6;
@@ -117,6 +149,8 @@ static void *worker(void *userdata)
                         pthread_cond_wait(&p->wake, &p->lock);
                         continue;
                 }
+                if (settling(p))
+                        continue;
                 pthread_mutex_unlock(&p->lock);
                 e = build_one(p, &ns, &op);
                 pthread_mutex_lock(&p->lock);
@@ -186,6 +220,7 @@ int clone_pool_take(struct clone_pool *p, struct clone_ns *ret)
         int e = -EAGAIN;
 
         pthread_mutex_lock(&p->lock);
+        clock_gettime(CLOCK_MONOTONIC, &p->last_take);
         if (p->n_ready > 0) {
                 /* The oldest first. */
                 *ret = p->ready[0];
