@@ -122,7 +122,7 @@ static int append(size_t *off, unsigned *n, int len_or_error)
  * from the one it was made with. */
 static int configure_uplink(struct clone *cl, unsigned slot, unsigned mtu, struct clone_ns *ns)
 {
-        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE + 2 * CLONE_MSG_SIZE];
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE + 2 * CLONE_MSG_SIZE] = {0};
         struct rtnl_link_config uplink = {.ifindex = ns->uplink_ifindex, .mtu = mtu};
         struct slot_net4 n4;
         size_t off = 0;

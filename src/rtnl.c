@@ -799,7 +799,7 @@ static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malforme
 static int link_dump_run(struct rtnl *r, int (*build)(void *, size_t, uint32_t), dump_link_fn on_link,
                          struct link_dump *d)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
+        _Alignas(struct nlmsghdr) uint8_t req[128] = {0}; /* the padding is sent too */
         struct dump_state st = {.seq = r->seq, .on_link = on_link, .ctx = d};
         return rtnl_dump(r, req, build(req, sizeof(req), r->seq++), &st);
 }
