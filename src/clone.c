@@ -201,7 +201,11 @@ int clone_create(struct clone *cl, unsigned slot, const char *name, const struct
                 ns.tap_ifindex = 0; /* the fds are the caller's */
                 *ret_ifindex = ns.host_ifindex;
         }
-        /* On failure the namespace goes with our fds, and the veth with it. */
+        /* On failure the namespace goes with our fds, and the veth with it;
+         * but that happens in a kernel worker, later, and the slot's name
+         * must be free again at once (a pooled veth may have it by now). */
+        if (e < 0 && rtnl_delete_link(cl->rtnl, ns.host_ifindex) < 0)
+                log_debug("%s: the veth of a failed clone Acquire goes with its namespace", name);
         clone_ns_done(&ns);
         return e;
 }

@@ -95,6 +95,24 @@ class PooledCloneTest(PoolMixin, test_clone.CloneTest):
         os.close(g.fd)
         self.assertNothingLeft()
 
+    def test_taken_name_costs_a_pooled_namespace_only(self):
+        before = self.wait_pool_full()
+        # Someone else's /run/netns/tl0: the pooled namespace taken for
+        # slot 0 cannot be mounted there; it goes, and slot 1 gets the next.
+        open("/run/netns/tl0", "w").close()
+        self.addCleanup(lambda: os.path.exists("/run/netns/tl0") and os.unlink("/run/netns/tl0"))
+        c = self.client()
+        slot, g = self.acquire_clone(c)
+        self.assertEqual(slot["slot"], 1)
+        self.assertIn(link("tl1")["ifindex"], before.values())
+        self.assertIsNone(link("tl0"))
+        self.assertEqual(sorted(os.listdir("/run/netns")), ["tl0", "tl1"])
+        self.assertEqual(len(set(self.pool_veths().values()) & set(before.values())), 0)
+        self.assertEqual(g.arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+        os.close(g.fd)
+        os.unlink("/run/netns/tl0")
+        self.assertNothingLeft()
+
     def test_options_the_pool_has_not(self):
         before = self.wait_pool_full()
         c = self.client()
