@@ -353,6 +353,39 @@ static int find_key(const char *section, const char *name)
         return -1;
 }
 
+/* [clone]: its network, and the pool (which needs clone slots on, and
+ * names its veths <prefix>p<k> until they have a slot). */
+static int check_clone(const struct config *c, const enum key_id **ret_keys, size_t *ret_n_keys,
+                       char **ret_msg)
+{
+        static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
+        static const enum key_id pool_keys[] = {KEY_CLONE_POOL, KEY_CLONE_ENABLED};
+        static const enum key_id pool_name_keys[] = {KEY_CLONE_POOL, KEY_IFNAME_PREFIX};
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = config_check_clone_net(c->clone_guest, c->clone_gateway, c->clone_prefix, &msg);
+        if (r == -EINVAL) {
+                *ret_keys = clone_keys;
+                *ret_n_keys = ELEMENTSOF(clone_keys);
+                return config_fail(ret_msg, "[clone]: %s", msg);
+        }
+        if (r < 0 || c->clone_pool == 0)
+                return r;
+        if (!c->clone_enabled) {
+                *ret_keys = pool_keys;
+                *ret_n_keys = ELEMENTSOF(pool_keys);
+                return config_fail(ret_msg, "[clone] pool = %u needs [clone] enabled = yes", c->clone_pool);
+        }
+        r = config_check_clone_pool_names(c->ifname_prefix, c->clone_pool, &msg);
+        if (r == -EINVAL) {
+                *ret_keys = pool_name_keys;
+                *ret_n_keys = ELEMENTSOF(pool_name_keys);
+                return config_fail(ret_msg, "[clone] %s", msg);
+        }
+        return r;
+}
+
 /* Checks what no single line carries. On failure *ret_keys lists the keys
  * involved, most telling first, so that config_load() can point at a line. */
 static int config_check(const struct config *c, const enum key_id **ret_keys, size_t *ret_n_keys,
@@ -367,9 +400,6 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
             KEY_IFNAME_PREFIX, KEY_MAX_SLOTS, KEY_IPV4_PREFIX, KEY_IPV4_POOL,
             KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
         };
-        static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
-        static const enum key_id pool_keys[] = {KEY_CLONE_POOL, KEY_CLONE_ENABLED};
-        static const enum key_id pool_name_keys[] = {KEY_CLONE_POOL, KEY_IFNAME_PREFIX};
         char pool[INET6_ADDRSTRLEN], name[32];
         _cleanup_free_ char *msg = NULL;
         unsigned n;
@@ -412,30 +442,9 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                                    c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
 
-        r = config_check_clone_net(c->clone_guest, c->clone_gateway, c->clone_prefix, &msg);
-        if (r == -EINVAL) {
-                *ret_keys = clone_keys;
-                *ret_n_keys = ELEMENTSOF(clone_keys);
-                return config_fail(ret_msg, "[clone]: %s", msg);
-        }
+        r = check_clone(c, ret_keys, ret_n_keys, ret_msg);
         if (r < 0)
                 return r;
-
-        if (c->clone_pool > 0 && !c->clone_enabled) {
-                *ret_keys = pool_keys;
-                *ret_n_keys = ELEMENTSOF(pool_keys);
-                return config_fail(ret_msg, "[clone] pool = %u needs [clone] enabled = yes", c->clone_pool);
-        }
-        /* The pool's veths are named <prefix>p<k> until they have a slot. */
-        r = snprintf(name, sizeof(name), "%sp%u", c->ifname_prefix, c->clone_pool);
-        if (c->clone_pool > 0 && r > IFNAMSIZ - 1) {
-                *ret_keys = pool_name_keys;
-                *ret_n_keys = ELEMENTSOF(pool_name_keys);
-                return config_fail(ret_msg,
-                                   "[clone] pool: %u namespaces need names up to %s, %d bytes; an "
-                                   "interface name has at most %d (a shorter ifname_prefix)",
-                                   c->clone_pool, name, r, IFNAMSIZ - 1);
-        }
 
         n = slot_capacity(c);
         if (n == 0) {
