@@ -7,13 +7,13 @@ of test_clone.py runs again with a pool, plus what only a pool does."""
 import os
 import re
 import sys
-import time
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_clone  # noqa: E402
 from harness import (  # noqa: E402
-    TAPLINKD, DaemonTestCase, VarlinkError, all_elements, ip_json, link, links_with_prefix, run, wait_for)
+    TAPLINKD, DaemonTestCase, all_elements, ip_json, link, links_with_prefix, run, wait_for)
 from packets import mac_bytes  # noqa: E402
 from test_clone import CLONE_TAP_MAC, WORLD_V4, Guest, netns_mounts, nsid_of, nsids  # noqa: E402
 
@@ -191,13 +191,13 @@ class PoolBurstTest(PoolMixin, DaemonTestCase):
 
 class PoolConfigTest(unittest.TestCase):
     def test_pool_needs_clone_enabled(self):
-        with open("/tmp/taplinkd-pool-test.conf", "w") as f:
-            f.write("[clone]\nenabled = no\npool = 3\n")
-        r = run(TAPLINKD, "--config", "/tmp/taplinkd-pool-test.conf", "--check-config", check=False)
-        os.unlink("/tmp/taplinkd-pool-test.conf")
+        with tempfile.TemporaryDirectory() as d:
+            conf = os.path.join(d, "taplinkd.conf")
+            with open(conf, "w") as f:
+                f.write("[clone]\nenabled = no\npool = 3\n")
+            r = run(TAPLINKD, "--config", conf, "--check-config", check=False)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("taplinkd-pool-test.conf:3: [clone] pool = 3 needs [clone] enabled = yes", r.stderr)
-
+        self.assertIn("taplinkd.conf:3: [clone] pool = 3 needs [clone] enabled = yes", r.stderr)
 
 if __name__ == "__main__":
     unittest.main()
