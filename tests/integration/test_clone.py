@@ -44,9 +44,7 @@ def nsids():
 
 def nsid_of(name):
     """The id the namespace mounted on /run/netns/<name> has here, or None."""
-    out = run("ip", "netns", "list-id").stdout
-    m = re.search(r"^nsid ([0-9]+) \(iproute2 netns name: %s\)$" % re.escape(name), out, re.M)
-    return int(m.group(1)) if m else None
+    return next((nsid for nsid, n in netns_ids().items() if n == name), None)
 
 
 def in_netns(name, *argv, check=True):
