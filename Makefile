@@ -112,8 +112,11 @@ itests: $(ITESTS)
 check-e2e: all
 	@BUILD=$(BUILD) tests/e2e/run.sh
 
+# The plain pass has clone slots made on the spot, the sanitized one from a
+# pool of 2 (tests/chaos/clones.py).
+CHAOS_CLONE_POOL ?= $(if $(filter 1,$(SANITIZE)),2,0)
 check-chaos: all
-	@BUILD=$(BUILD) tests/chaos/run.sh $(CHAOS_ROUNDS)
+	@BUILD=$(BUILD) tests/chaos/run.sh $(CHAOS_ROUNDS) --clone-pool $(CHAOS_CLONE_POOL)
 
 check-fuzz:
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS) tests/fuzz/run.sh
