@@ -267,7 +267,7 @@ int kernel_start(struct kernel *k, struct manager *m)
         if (e < 0)
                 return log_error_errno(e, "conntrack: opening a ctnetlink socket failed: %m");
         if (c->clone_enabled) {
-                e = clone_new(c, k->rtnl, m, &k->clone);
+                e = clone_new(c, k->rtnl, k->reaper, m, &k->clone);
                 if (e < 0)
                         return e;
         }
