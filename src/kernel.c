@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <net/if.h>
 #include <stdlib.h>
 
 #include "clone.h"
@@ -10,7 +9,6 @@
 #include "firewall.h"
 #include "kernel.h"
 #include "log.h"
-#include "maker.h"
 #include "nft.h"
 #include "reaper.h"
 #include "reconcile.h"
@@ -31,7 +29,6 @@ struct kernel {
         struct conntrack *conntrack;
         struct firewall *firewall;
         struct reaper *reaper;
-        struct maker *maker;
         struct clone *clone; /* NULL unless [clone] enabled */
 };
 
@@ -59,17 +56,6 @@ static int op_configure_link(void *ctx, const struct rtnl_link_config *lc, const
 {
         struct kernel *k = ctx;
         return rtnl_configure_link(k->rtnl, lc, ret_op);
-}
-
-static int op_make_device(void *ctx, const struct device_job *job)
-{
-        struct kernel *k = ctx;
-        return maker_submit(k->maker, job);
-}
-
-static bool op_name_in_use(void *ctx, const char *name)
-{
-        return if_nametoindex(name) > 0;
 }
 
 static int op_add_elements(void *ctx, unsigned slot)
@@ -106,8 +92,6 @@ const struct manager_ops kernel_ops = {
     .tap_create = op_tap_create,
     .clone_create = op_clone_create,
     .configure_link = op_configure_link,
-    .make_device = op_make_device,
-    .name_in_use = op_name_in_use,
     .add_elements = op_add_elements,
     .set_egress = op_set_egress,
     .set_published = op_set_published,
@@ -209,16 +193,6 @@ void kernel_close_fds(int *fds, size_t n, void *ctx)
                 reaper_close_fds(k->reaper, fds, n);
         else
                 close_many(fds, n);
-}
-
-static void on_made(struct device_made *made, void *userdata)
-{
-        struct kernel *k = userdata;
-
-        if (k->manager)
-                manager_device_made(k->manager, made);
-        else
-                close_many(made->fds, made->n_fds);
 }
 
 /* ---- start-up ---- */
@@ -345,11 +319,6 @@ int kernel_new(sd_event *event, const struct config *c, struct kernel **ret)
                 log_error_errno(e, "starting the device reaper failed: %m");
                 goto fail;
         }
-        e = maker_new(event, on_made, k, &k->maker);
-        if (e < 0) {
-                log_error_errno(e, "starting the device maker failed: %m");
-                goto fail;
-        }
         *ret = k;
         return 0;
 fail:
@@ -361,10 +330,6 @@ void kernel_stop(struct kernel *k)
 {
         if (!k)
                 return;
-        /* Devices being made go with their fds; their Acquires get no
-         * answer (the daemon is going). */
-        maker_free(k->maker);
-        k->maker = NULL;
         /* Nothing is restored while the daemon goes. */
         firewall_free(k->firewall);
         k->firewall = NULL;
