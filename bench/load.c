@@ -72,7 +72,7 @@
 #include "slot.h"
 #include "tap.h"
 #include "taplink.h"
-#include "bench-daemon.h"
+#include "../tests/throwaway-netns.h"
 
 #define MAX_CLIENTS 32
 #define MAX_LEVELS 8
@@ -87,10 +87,24 @@
 
 static const unsigned client_counts[] = {1, 8, 32};
 
-/* The daemon we started (bench_daemon_pid) must not outlive us, or the
- * namespace (and every device in it) would stay with it: bench_fail()
- * kills it. */
-#define die bench_fail
+/* The daemon we started: it must not outlive us, or the namespace (and
+ * every device in it) would stay with it. */
+static pid_t daemon_pid;
+
+static _Noreturn void die(const char *fmt, ...)
+{
+        va_list ap;
+
+        if (daemon_pid > 0)
+                kill(daemon_pid, SIGKILL);
+
+        fprintf(stderr, "bench: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        exit(1);
+}
 
 static uint64_t now_ns(void)
 {
@@ -100,7 +114,18 @@ static uint64_t now_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-#define progress bench_progress
+static uint64_t start_ns;
+
+static void progress(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "[%7.1fs] ", (now_ns() - start_ns) / 1e9);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
 
 /* ---- samples (ns) ---- */
 
@@ -356,7 +381,7 @@ static uint64_t daemon_start(struct bench *b)
                 execl(b->taplinkd, "taplinkd", "--config", b->conf, "--socket", b->socket, (char *)NULL);
                 _exit(127);
         }
-        b->pid = bench_daemon_pid = pid;
+        b->pid = daemon_pid = pid;
 
         while (!ready) {
                 struct timespec until;
@@ -376,7 +401,7 @@ static uint64_t daemon_start(struct bench *b)
                 if (ready)
                         break;
                 if (waitpid(pid, &status, WNOHANG) == pid) {
-                        b->pid = bench_daemon_pid = 0;
+                        b->pid = daemon_pid = 0;
                         log_tail(b);
                         die("taplinkd exited during start-up (status %d)", status);
                 }
@@ -397,7 +422,7 @@ static void daemon_stop(struct bench *b, int sig)
         kill(b->pid, sig);
         if (waitpid(b->pid, &status, 0) < 0)
                 die("waitpid: %s", strerror(errno));
-        b->pid = bench_daemon_pid = 0;
+        b->pid = daemon_pid = 0;
 }
 
 static long daemon_rss_kib(const struct bench *b)
@@ -1129,6 +1154,29 @@ static void setup_floor(struct bench *b)
                 die("floor: opening sockets: %s", strerror(-r));
 }
 
+/* Busy share of all CPUs over the last interval, from /proc/stat. */
+static double cpu_busy(uint64_t *prev_total, uint64_t *prev_idle)
+{
+        unsigned long long v[8] = {0};
+        uint64_t total = 0, idle, dt, di;
+        FILE *f = fopen("/proc/stat", "re");
+
+        if (!f)
+                return 0;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) != 8)
+                v[3] = 1;
+        fclose(f);
+        for (int i = 0; i < 8; i++)
+                total += v[i];
+        idle = v[3] + v[4];
+        dt = total - *prev_total;
+        di = idle - *prev_idle;
+        *prev_total = total;
+        *prev_idle = idle;
+        return dt ? 1.0 - (double)di / (double)dt : 0;
+}
+
 /* Waits (up to a minute) until the machine has been quiet for two seconds
  * in a row: the kernel goes on freeing deleted devices and running IPv6
  * address work on new ones for a while after a fill or a mass release, and
@@ -1140,12 +1188,19 @@ static bool no_wait;
 
 static void wait_for_quiet(const char *before)
 {
-        uint64_t t0 = now_ns();
+        uint64_t total = 0, idle = 0, t0 = now_ns();
+        unsigned quiet = 0;
         double busy = 0;
 
         if (no_wait)
                 return;
-        if (!bench_wait_for_quiet(60, &busy))
+        cpu_busy(&total, &idle);
+        while (quiet < 2 && now_ns() - t0 < 60 * 1000000000ull) {
+                sleep(1);
+                busy = cpu_busy(&total, &idle);
+                quiet = busy <= 0.10 ? quiet + 1 : 0;
+        }
+        if (quiet < 2)
                 progress("the machine is still busy (%.0f%% CPU) after 60 s; measuring %s anyway",
                          busy * 100, before);
         else if (now_ns() - t0 > 3000000000ull)
@@ -1526,8 +1581,23 @@ static void report(const struct bench *b)
 
 static void parse_levels(struct bench *b, const char *arg)
 {
-        b->n_levels = bench_parse_levels(arg, b->levels, MAX_LEVELS, 15000);
-        if (b->levels[0] != 0)
+        char *copy = strdup(arg), *save = NULL;
+
+        if (!copy)
+                die("out of memory");
+        b->n_levels = 0;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *end;
+                unsigned long v = strtoul(t, &end, 10);
+
+                if (*end || v > 15000 || b->n_levels == MAX_LEVELS)
+                        die("--levels: a list of at most %d slot counts up to 15000", MAX_LEVELS);
+                if (b->n_levels > 0 && v <= b->levels[b->n_levels - 1])
+                        die("--levels must increase");
+                b->levels[b->n_levels++] = (unsigned)v;
+        }
+        free(copy);
+        if (b->n_levels == 0 || b->levels[0] != 0)
                 die("--levels must start with 0 (the RSS baseline)");
 }
 
@@ -1570,7 +1640,7 @@ int main(int argc, char **argv)
         struct bench b = {.taplinkd = "build/taplinkd", .ipv6 = true, .pid = 0};
         int c;
 
-        bench_start_ns = now_ns();
+        start_ns = now_ns();
         parse_levels(&b, "0,1000,10000");
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
@@ -1604,7 +1674,10 @@ int main(int argc, char **argv)
                         usage(stderr, argv[0]);
                         return 2;
                 }
-        bench_check_runnable(b.taplinkd, argv[0]);
+        if (geteuid() != 0 || !namespace_is_throwaway())
+                die("run it as root in a throwaway network namespace: unshare -n %s", argv[0]);
+        if (access(b.taplinkd, X_OK) < 0)
+                die("%s: %s (run make)", b.taplinkd, strerror(errno));
         pthread_mutex_init(&b.lock, NULL);
         signal(SIGPIPE, SIG_IGN);
 

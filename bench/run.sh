@@ -9,6 +9,10 @@
 #   BENCH_ONLY=guest  only the guest-services part (bench/guest.c)
 #   BENCH_ONLY=conntrack  only the deletion of a slot's conntrack entries
 #                     (bench/conntrack.c, ~5 s)
+#   BENCH_ONLY=clone  only clone slots (bench/clone.c): Acquire with pool = 0
+#                     and with a warm pool of BENCH_CLONE_POOL (default 16),
+#                     next to plain Acquires; bursts of 32; Release and VMM
+#                     exit; at 0 and 1,000 live clone slots (~5 min)
 #   BENCH_ONLY=policy  only the egress policy and published ports: their
 #                     nftables commits at 0, 1,000 and 10,000 slots
 #                     (bench/nft-batch.c, ~25 s), and a QEMU guest's
@@ -36,7 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 for b in "$BUILD/taplinkd" "$BUILD/bench/load" "$BUILD/bench/guest" "$BUILD/bench/conntrack" "$BUILD/bench/nft-batch" \
-    "$BUILD/bench/kernel-seq"; do
+    "$BUILD/bench/kernel-seq" "$BUILD/bench/clone"; do
     [ -x "$b" ] || { echo "bench: $b is missing (make bench builds them)" >&2; exit 1; }
 done
 
@@ -48,6 +52,21 @@ run() {
 # slots flood DHCP: a namespace and a daemon of its own.
 guest() {
     unshare -n -- "$BUILD/bench/guest" --taplinkd "$BUILD/taplinkd" "$@"
+}
+
+# Clone slots next to plain ones, pool = 0 and warm: a network namespace
+# (and a mount namespace with /run of its own) and a daemon of its own.
+# Levels of live clone slots: those of BENCH_LEVELS up to 1,000 (a
+# namespace each; the levels above are left to the other parts).
+clone() {
+    local l levels=
+    for l in $(echo "$1" | tr , " "); do
+        if [ "$l" -le 1000 ]; then
+            levels=${levels:+$levels,}$l
+        fi
+    done
+    unshare -n -- "$BUILD/bench/clone" --taplinkd "$BUILD/taplinkd" --levels "$levels" \
+        --pool "${BENCH_CLONE_POOL:-16}" $2
 }
 
 # Deleting one slot's conntrack entries among 0, 100 and 10,000 others.
@@ -126,6 +145,10 @@ if [ "${BENCH_ONLY:-}" = policy ]; then
     policy
     exit 0
 fi
+if [ "${BENCH_ONLY:-}" = clone ]; then
+    clone "$levels" "$quick"
+    exit 0
+fi
 if [ "${BENCH_ONLY:-}" = kernel-seq ]; then
     kernelseq "$levels"
     exit 0
@@ -139,5 +162,6 @@ else
 fi
 kernelseq "$levels"
 guest $quick --levels "$levels"
+clone "$levels" "$quick"
 conntrack
 policy
