@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Suites that take the longest (tests/README.md, "How make check runs the
 # integration suites"): started first so that one of them is not the last
 # to begin. A suite missing here just starts after them.
-SLOW_FIRST = ("test_egress.py", "test_guest.py", "test_clone.py", "test-nft", "test_monitor.py",
+SLOW_FIRST = ("test_egress.py", "test_guest.py", "test_clone_pool.py", "test_clone.py", "test-nft", "test_monitor.py",
               "test_firewall.py", "test-firewall", "test_routed.py", "test_publish.py")
 
 

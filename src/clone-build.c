@@ -6,6 +6,7 @@
 #include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clone-build.h"
@@ -23,6 +24,20 @@ static struct nlmsghdr *begin(void *buf, size_t size, uint16_t type, uint16_t fl
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         nlh->nlmsg_seq = seq;
         mnl_nlmsg_put_extra_header(nlh, hdrlen);
+        return nlh;
+}
+
+/* An RTM_NEWLINK about the link ifindex. */
+static struct nlmsghdr *setlink_begin(void *buf, size_t size, uint32_t seq, int ifindex)
+{
+        struct nlmsghdr *nlh = begin(buf, size, RTM_NEWLINK, 0, seq, sizeof(struct ifinfomsg));
+        struct ifinfomsg *ifi;
+
+        if (!nlh)
+                return NULL;
+        ifi = mnl_nlmsg_get_payload(nlh);
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = ifindex;
         return nlh;
 }
 
@@ -93,17 +108,13 @@ int clone_build_default_route(void *buf, size_t size, uint32_t seq, int ifindex,
 int clone_build_forwarding(void *buf, size_t size, uint32_t seq, int ifindex)
 {
         struct nlattr *spec, *inet, *conf;
-        struct ifinfomsg *ifi;
         struct nlmsghdr *nlh;
 
         if (ifindex <= 0)
                 return -EINVAL;
-        nlh = begin(buf, size, RTM_NEWLINK, 0, seq, sizeof(*ifi));
+        nlh = setlink_begin(buf, size, seq, ifindex);
         if (!nlh)
                 return -ENOBUFS;
-        ifi = mnl_nlmsg_get_payload(nlh);
-        ifi->ifi_family = AF_UNSPEC;
-        ifi->ifi_index = ifindex;
         if (!(spec = mnl_attr_nest_start_check(nlh, size, IFLA_AF_SPEC)) ||
             !(inet = mnl_attr_nest_start_check(nlh, size, AF_INET)) ||
             !(conf = mnl_attr_nest_start_check(nlh, size, IFLA_INET_CONF)) ||
@@ -149,6 +160,28 @@ int clone_build_dellink_in(void *buf, size_t size, uint32_t seq, int32_t nsid, c
             !mnl_attr_put_u32_check(nlh, size, IFLA_TARGET_NETNSID, (uint32_t)nsid))
                 return -ENOBUFS;
         return (int)nlh->nlmsg_len;
+}
+
+int clone_build_setlink(void *buf, size_t size, uint32_t seq, int ifindex, const char *name, unsigned mtu)
+{
+        struct nlmsghdr *nlh;
+
+        if (ifindex <= 0 || (!name && mtu == 0) || (name && !name_ok(name)))
+                return -EINVAL;
+        nlh = setlink_begin(buf, size, seq, ifindex);
+        if (!nlh)
+                return -ENOBUFS;
+        if ((name && !mnl_attr_put_strz_check(nlh, size, IFLA_IFNAME, name)) ||
+            (mtu && !mnl_attr_put_u32_check(nlh, size, IFLA_MTU, mtu)))
+                return -ENOBUFS;
+        return (int)nlh->nlmsg_len;
+}
+
+int clone_pool_ifname(const char *prefix, unsigned k, char ret[IFNAMSIZ])
+{
+        int n = snprintf(ret, IFNAMSIZ, "%sp%u", prefix, k);
+
+        return n < 0 || n >= IFNAMSIZ ? -ENAMETOOLONG : 0;
 }
 
 int32_t clone_nsid(unsigned slot)

@@ -44,6 +44,16 @@ int clone_build_newnsid(void *buf, size_t size, uint32_t seq, int netns_fd, int3
  * (IFLA_TARGET_NETNSID). */
 int clone_build_dellink_in(void *buf, size_t size, uint32_t seq, int32_t nsid, const char *ifname);
 
+/* RTM_NEWLINK of the link ifindex setting its name (unless NULL; a link
+ * must be down to be renamed) and its MTU (unless 0); -EINVAL for
+ * neither. */
+int clone_build_setlink(void *buf, size_t size, uint32_t seq, int ifindex, const char *name, unsigned mtu);
+
+/* The name of the pool's k-th veth host end, "<prefix>p<k>": never a slot's
+ * name (slot names end in digits after the prefix). -ENAMETOOLONG when it
+ * does not fit IFNAMSIZ. */
+int clone_pool_ifname(const char *prefix, unsigned k, char ret[IFNAMSIZ]);
+
 /* The slot's nsid, and the slot of an nsid (-ENOENT for another id). */
 int32_t clone_nsid(unsigned slot);
 int clone_slot_of_nsid(int32_t nsid, unsigned *ret_slot);

@@ -8,17 +8,13 @@
 #include <unistd.h>
 
 #include "clone-build.h"
+#include "clone-ns.h"
+#include "clone-pool.h"
 #include "clone.h"
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
-#include "nft-internal.h"
 #include "slot.h"
-
-/* The inner end of the veth pair, in every clone namespace. */
-#define CLONE_UPLINK "veth0"
-/* Room for one request of clone-build.c. */
-#define CLONE_MSG_SIZE 256
 
 struct clone {
         const struct config *config;
@@ -26,165 +22,19 @@ struct clone {
         struct manager *manager;
         int home_fd; /* the daemon's network namespace */
         /* Each clone slot's namespace id in ours (-1: none), by slot:
-         * CLONE_NSID_BASE + slot unless that id was still held. */
+         * CLONE_NSID_BASE + slot unless that id was still held, or the
+         * one a pooled namespace was given. */
         int32_t *nsids;
+        struct clone_pool *pool; /* NULL: [clone] pool = 0 */
+        struct tap_options pool_opts;
+        unsigned pool_mtu;
 };
-
-/* What is made inside a new namespace while the thread is in it. */
-struct inside {
-        struct rtnl *rtnl;
-        struct nft *nft;
-        int tap_ifindex;
-        int uplink_ifindex;
-};
-
-static void inside_done(struct inside *in)
-{
-        rtnl_close(in->rtnl);
-        nft_close(in->nft);
-        *in = (struct inside){0};
-}
-
-/* One request of clone-build.c: msg_new() numbers it on r, the builder
- * fills m.buf with m.seq, msg_send() sends what it built (or returns its
- * error). */
-struct msg {
-        _Alignas(struct nlmsghdr) uint8_t buf[CLONE_MSG_SIZE];
-        uint32_t seq;
-};
-
-static struct msg msg_new(struct rtnl *r)
-{
-        return (struct msg){.seq = rtnl_reserve_seq(r, 1)};
-}
-
-static int msg_send(struct rtnl *r, const struct msg *m, int len_or_error)
-{
-        if (len_or_error < 0)
-                return len_or_error;
-        return rtnl_request(r, m->buf, (size_t)len_or_error, m->seq, 1, NULL);
-}
-
-/* The veth is made from inside, its peer straight into the daemon's
- * namespace: each end is created where it lives. */
-static int make_veth(struct clone *cl, struct inside *in, const char *name)
-{
-        struct msg m = msg_new(in->rtnl);
-        int e;
-
-        e = msg_send(in->rtnl, &m,
-                     clone_build_veth(m.buf, sizeof(m.buf), m.seq, CLONE_UPLINK, name, cl->home_fd));
-        if (e == -EEXIST)
-                return -EBUSY; /* the host name is taken */
-        if (e < 0)
-                return e;
-        in->uplink_ifindex = (int)if_nametoindex(CLONE_UPLINK);
-        return in->uplink_ifindex > 0 ? 0 : negative_errno();
-}
-
-/* In the new namespace: the TAP (opened here, so its fds belong to it),
- * sockets bound here for the configuration, the veth pair. */
-static int build_inside(struct clone *cl, int nsfd, const char *name, const struct tap_options *opts,
-                        int *fds, struct inside *in, const char **ret_op)
-{
-        int e;
-
-        *ret_op = "setns";
-        e = netns_enter(nsfd);
-        if (e < 0)
-                return e;
-        e = tap_create(cl->config->clone_tap_name, opts, fds, &in->tap_ifindex, ret_op);
-        if (e >= 0) {
-                *ret_op = "rtnetlink socket";
-                e = rtnl_open(&in->rtnl);
-        }
-        if (e >= 0) {
-                *ret_op = "nftables socket";
-                e = nft_open(cl->config, &in->nft);
-        }
-        if (e >= 0) {
-                *ret_op = "RTM_NEWLINK veth";
-                e = make_veth(cl, in, name);
-        }
-        netns_leave(cl->home_fd);
-        if (e < 0 && in->tap_ifindex > 0)
-                close_many(fds, opts->queues);
-        return e;
-}
-
-/* On a socket opened inside the namespace: the NAT between the clone
- * guest and the slot's guest address, one batch (nft-clone.c builds it). */
-static int commit_nat(struct nft *n, struct in_addr clone_guest, struct in_addr slot_guest)
-{
-        _cleanup_(nft_batch_done) struct nft_batch b = {0};
-        int r;
-
-        r = nft_batch_begin(n, &b);
-        if (r >= 0)
-                r = nft_build_clone_nat(&b, nft_layout(n)->table, clone_guest, slot_guest);
-        if (r >= 0)
-                r = nft_batch_commit(n, &b);
-        return r;
-}
-
-static int set_forwarding(struct rtnl *r, int ifindex)
-{
-        struct msg m = msg_new(r);
-
-        return msg_send(r, &m, clone_build_forwarding(m.buf, sizeof(m.buf), m.seq, ifindex));
-}
-
-/* Addresses, forwarding, the default route and the NAT, through the
- * sockets made inside. */
-static int configure_inside(struct clone *cl, unsigned slot, unsigned mtu, struct inside *in,
-                            const char **ret_op)
-{
-        const struct config *c = cl->config;
-        struct rtnl_link_config tap = {
-            .ifindex = in->tap_ifindex,
-            .mtu = mtu,
-            .gateway4 = c->clone_gateway,
-            .prefix4 = c->clone_prefix,
-        };
-        struct rtnl_link_config uplink = {.ifindex = in->uplink_ifindex, .mtu = mtu};
-        struct slot_net4 n4;
-        struct msg m;
-        int e;
-
-        memcpy(tap.mac, c->clone_tap_mac, sizeof(tap.mac));
-        slot_ipv4(c, slot, &n4);
-        /* The namespace's end holds the slot's guest address: seen from
-         * the host it is the guest, with the guest's MAC. */
-        slot_guest_mac(slot, uplink.mac);
-        uplink.gateway4 = n4.guest;
-        uplink.prefix4 = n4.prefix_len;
-
-        e = rtnl_configure_link(in->rtnl, &tap, ret_op);
-        if (e >= 0)
-                e = rtnl_configure_link(in->rtnl, &uplink, ret_op);
-        if (e < 0)
-                return e;
-        *ret_op = "RTM_NEWLINK forwarding";
-        e = set_forwarding(in->rtnl, in->tap_ifindex);
-        if (e >= 0)
-                e = set_forwarding(in->rtnl, in->uplink_ifindex);
-        if (e < 0)
-                return e;
-        *ret_op = "RTM_NEWROUTE";
-        m = msg_new(in->rtnl);
-        e = msg_send(in->rtnl, &m,
-                     clone_build_default_route(m.buf, sizeof(m.buf), m.seq, in->uplink_ifindex, n4.gateway));
-        if (e < 0)
-                return e;
-        *ret_op = "nft batch (clone NAT)";
-        return commit_nat(in->nft, c->clone_guest, n4.guest);
-}
 
 static int new_nsid(struct clone *cl, int nsfd, int32_t nsid)
 {
-        struct msg m = msg_new(cl->rtnl);
+        struct clone_msg m = clone_msg_new(cl->rtnl);
 
-        return msg_send(cl->rtnl, &m, clone_build_newnsid(m.buf, sizeof(m.buf), m.seq, nsfd, nsid));
+        return clone_msg_send(cl->rtnl, &m, clone_build_newnsid(m.buf, sizeof(m.buf), m.seq, nsfd, nsid));
 }
 
 /* Gives the namespace an id in ours, so that its link events reach the
@@ -229,56 +79,147 @@ static int slot_of_nsid(const struct clone *cl, int32_t nsid, unsigned *ret_slot
         return -ENOENT;
 }
 
-int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
-                 unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op)
+/* A pooled namespace if one fits (the TAP's queues and vnet header are
+ * fixed when it is made), else one made now with the veth's host end
+ * named `name` at once. */
+static int take_or_build(struct clone *cl, const char *name, const struct tap_options *opts, unsigned mtu,
+                         struct clone_ns *ret, const char **ret_op)
 {
-        _cleanup_close_ int nsfd = -1;
-        struct inside in = {0};
-        int e, ifindex = 0;
+        if (cl->pool && clone_ns_opts_fit(&cl->pool_opts, opts) && clone_pool_take(cl->pool, ret) >= 0)
+                return 0;
+        return clone_ns_build(cl->config, cl->home_fd, name, opts, mtu, ret, ret_op);
+}
 
-        *ret_op = "netns";
-        e = netns_create(SLOT_NETNS_DIR, name, cl->home_fd, &nsfd);
+static int rename_host_end(struct clone *cl, struct clone_ns *ns, const char *name)
+{
+        struct clone_msg m = clone_msg_new(cl->rtnl);
+        int e;
+
+        if (strcmp(ns->host_name, name) == 0)
+                return 0;
+        e = clone_msg_send(cl->rtnl, &m,
+                           clone_build_setlink(m.buf, sizeof(m.buf), m.seq, ns->host_ifindex, name, 0));
+        if (e == -EEXIST)
+                return -EBUSY; /* a device someone else made */
+        if (e >= 0)
+                strcpy(ns->host_name, name);
+        return e;
+}
+
+/* One more request, built at *off (or the builder's error). */
+static int append(size_t *off, unsigned *n, int len_or_error)
+{
+        if (len_or_error < 0)
+                return len_or_error;
+        *off += (size_t)len_or_error;
+        (*n)++;
+        return 0;
+}
+
+/* Inside, in one sendmsg: the uplink's MAC (the slot's guest MAC: seen from
+ * the host it is the guest), MTU, the slot's guest address, up, the
+ * default route via the slot's gateway; the TAP's MTU if the slot's differs
+ * from the one it was made with. */
+static int configure_uplink(struct clone *cl, unsigned slot, unsigned mtu, struct clone_ns *ns)
+{
+        _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE + 2 * CLONE_MSG_SIZE] = {0};
+        struct rtnl_link_config uplink = {.ifindex = ns->uplink_ifindex, .mtu = mtu};
+        struct slot_net4 n4;
+        size_t off = 0;
+        unsigned n = 0;
+        uint32_t seq;
+        int e;
+
+        slot_ipv4(cl->config, slot, &n4);
+        slot_guest_mac(slot, uplink.mac);
+        uplink.gateway4 = n4.guest;
+        uplink.prefix4 = n4.prefix_len;
+        seq = rtnl_reserve_seq(ns->rtnl, RTNL_CONFIGURE_MAX + 2);
+        e = rtnl_build_configure(buf, sizeof(buf), seq, &uplink);
         if (e < 0)
                 return e;
-        e = build_inside(cl, nsfd, name, opts, fds, &in, ret_op);
+        off = (size_t)e;
+        n = RTNL_CONFIGURE_MAX;
+        e = append(&off, &n,
+                   clone_build_default_route(buf + off, sizeof(buf) - off, seq + n, ns->uplink_ifindex,
+                                             n4.gateway));
+        if (e >= 0 && mtu != ns->mtu)
+                e = append(
+                    &off, &n,
+                    clone_build_setlink(buf + off, sizeof(buf) - off, seq + n, ns->tap_ifindex, NULL, mtu));
         if (e < 0)
-                goto fail;
-        e = configure_inside(cl, slot, mtu, &in, ret_op);
+                return e;
+        return rtnl_request(ns->rtnl, buf, off, seq, n, NULL);
+}
+
+/* What makes the namespace the slot's: its bind mount, the veth's host end
+ * renamed to the slot's name, the TAP's owner, the uplink, the nsid. */
+static int commit_slot(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
+                       unsigned mtu, struct clone_ns *ns, const char **ret_op)
+{
+        int e;
+
+        *ret_op = "netns";
+        e = netns_attach(SLOT_NETNS_DIR, name, ns->nsfd);
+        if (e < 0)
+                return e;
+        *ret_op = "RTM_NEWLINK rename";
+        e = rename_host_end(cl, ns, name);
+        if (e >= 0 && ns->opts.owner != opts->owner) {
+                *ret_op = "TUNSETOWNER";
+                e = tap_set_owner(ns->tap_fds[0], opts->owner);
+        }
+        if (e >= 0) {
+                *ret_op = "RTM_NEWLINK/RTM_NEWADDR/RTM_NEWROUTE uplink";
+                e = configure_uplink(cl, slot, mtu, ns);
+        }
         if (e >= 0) {
                 /* Events of the namespace reach the link monitor now. */
                 *ret_op = "RTM_NEWNSID";
-                e = set_nsid(cl, nsfd, slot);
+                if (ns->nsid >= 0)
+                        cl->nsids[slot] = ns->nsid;
+                else
+                        e = set_nsid(cl, ns->nsfd, slot);
         }
+        if (e < 0)
+                (void)netns_remove(SLOT_NETNS_DIR, name);
+        return e;
+}
+
+int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
+                 unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op)
+{
+        struct clone_ns ns;
+        int e;
+
+        e = take_or_build(cl, name, opts, mtu, &ns, ret_op);
+        if (e < 0)
+                return e;
+        e = commit_slot(cl, slot, name, opts, mtu, &ns, ret_op);
         if (e >= 0) {
-                *ret_op = "SIOCGIFINDEX";
-                ifindex = (int)if_nametoindex(name);
-                e = ifindex > 0 ? 0 : negative_errno();
+                memcpy(fds, ns.tap_fds, sizeof(int) * ns.opts.queues);
+                ns.tap_ifindex = 0; /* the fds are the caller's */
+                *ret_ifindex = ns.host_ifindex;
         }
-        if (e < 0) {
-                close_many(fds, opts->queues);
-                goto fail;
-        }
-        inside_done(&in);
-        *ret_ifindex = ifindex;
-        return 0;
-fail:
-        inside_done(&in);
-        /* The namespace goes with its mount and our fds, and the veth
-         * with it. */
-        (void)netns_remove(SLOT_NETNS_DIR, name);
+        /* On failure the namespace goes with our fds, and the veth with it;
+         * but that happens in a kernel worker, later, and the slot's name
+         * must be free again at once (a pooled veth may have it by now). */
+        if (e < 0 && rtnl_delete_link(cl->rtnl, ns.host_ifindex) < 0)
+                log_debug("%s: the veth of a failed clone Acquire goes with its namespace", name);
+        clone_ns_done(&ns);
         return e;
 }
 
 /* RTM_DELLINK of the clone TAP inside slot's namespace. */
 static int delete_tap(struct clone *cl, unsigned slot)
 {
-        struct msg m = msg_new(cl->rtnl);
+        struct clone_msg m = clone_msg_new(cl->rtnl);
 
         if (cl->nsids[slot] < 0)
                 return -ENOENT;
-        return msg_send(cl->rtnl, &m,
-                        clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, cl->nsids[slot],
-                                               cl->config->clone_tap_name));
+        return clone_msg_send(cl->rtnl, &m,
+                              clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, cl->nsids[slot],
+                                                     cl->config->clone_tap_name));
 }
 
 /* Whatever way the slot ended, its namespace goes: the TAP (a VMM may hold
@@ -360,12 +301,34 @@ int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, stru
                 return log_error_errno(e,
                                        "clone: making " SLOT_NETNS_DIR " a shared mount point failed: %m");
         }
+        if (c->clone_pool > 0) {
+                clone_pool_defaults(c, &cl->pool_opts, &cl->pool_mtu);
+                e = clone_pool_new(c, cl->home_fd, &cl->pool);
+                if (e < 0) {
+                        close(cl->home_fd);
+                        return log_error_errno(e, "clone pool: opening an rtnetlink socket failed: %m");
+                }
+        }
         e = manager_subscribe(m, &clone_hooks, cl);
         if (e < 0) {
+                clone_pool_free(cl->pool);
                 close(cl->home_fd);
                 return log_error_errno(e, "clone: subscribing to the slot lifecycle failed: %m");
         }
         *ret = TAKE_PTR(cl);
+        return 0;
+}
+
+int clone_start_pool(struct clone *cl)
+{
+        int e;
+
+        if (!cl->pool)
+                return 0;
+        e = clone_pool_start(cl->pool);
+        if (e < 0)
+                return log_error_errno(e, "clone pool: starting its thread failed: %m");
+        log_debug("clone pool: filling %u namespaces", cl->config->clone_pool);
         return 0;
 }
 
@@ -374,6 +337,8 @@ void clone_free(struct clone *cl)
         if (!cl)
                 return;
         manager_unsubscribe(cl->manager, &clone_hooks, cl);
+        /* The worker uses home_fd: it goes first. */
+        clone_pool_free(cl->pool);
         close(cl->home_fd);
         free(cl->nsids);
         free(cl);

@@ -23,10 +23,16 @@ struct clone;
 int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, struct clone **ret);
 void clone_free(struct clone *cl);
 
+/* Starts the pool's worker ([clone] pool > 0; docs/DESIGN.md, "The
+ * pool"), after clone_reconcile(): it fills the pool in the background. */
+int clone_start_pool(struct clone *cl);
+
 /* manager_ops.clone_create: the namespace, the TAP in it (fds), the veth
  * pair, addresses, routes, forwarding and NAT inside, and the namespace's
- * id; *ret_ifindex is the veth's host end `name`. -EBUSY when the name is
- * taken in /run/netns or by a host device. On failure nothing is left. */
+ * id; *ret_ifindex is the veth's host end `name`. A namespace from the
+ * pool when one is ready and opts fit it, else one made now. -EBUSY when
+ * the name is taken in /run/netns or by a host device. On failure nothing
+ * is left. */
 int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
                  unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op);
 

@@ -539,3 +539,16 @@ int config_check_clone_net(struct in_addr guest, struct in_addr gateway, unsigne
                                    a, b, prefix);
         return 0;
 }
+
+int config_check_clone_pool_names(const char *ifname_prefix, unsigned pool, char **ret_msg)
+{
+        char name[32];
+        int n = snprintf(name, sizeof(name), "%sp%u", ifname_prefix, pool);
+
+        if (n > IFNAMSIZ - 1)
+                return config_fail(ret_msg,
+                                   "pool: %u namespaces need names up to %s, %d bytes; an interface name "
+                                   "has at most %d (a shorter ifname_prefix)",
+                                   pool, name, n, IFNAMSIZ - 1);
+        return 0;
+}

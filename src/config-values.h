@@ -78,3 +78,7 @@ int config_parse_ipv4_address(const char *value, struct in_addr *ret, char **ret
 /* [clone]: guest and gateway differ and lie in one /prefix, neither its
  * network nor its broadcast address. */
 int config_check_clone_net(struct in_addr guest, struct in_addr gateway, unsigned prefix, char **ret_msg);
+
+/* [clone] pool: the pool's veths, named <ifname_prefix>p<k> (k < pool
+ * and a few skipped) until they have a slot, fit IFNAMSIZ. */
+int config_check_clone_pool_names(const char *ifname_prefix, unsigned pool, char **ret_msg);

@@ -296,13 +296,7 @@ static int parse_clone_prefix(struct config *c, const char *value, char **ret_ms
 
 static int parse_clone_pool(struct config *c, const char *value, char **ret_msg)
 {
-        /* Namespaces made ahead are not built yet (docs/taplinkd.conf.5):
-         * refuse rather than accept a setting that does nothing. */
-        if (strcmp(value, "0") != 0)
-                return config_fail(ret_msg, "%s: only 0 is supported (no namespaces are made ahead yet)",
-                                   value);
-        c->clone_pool = 0;
-        return 0;
+        return config_parse_number(value, 0, CONFIG_CLONE_POOL_MAX, &c->clone_pool, ret_msg);
 }
 
 static const struct key_def keys[_KEY_MAX] = {
@@ -359,6 +353,39 @@ static int find_key(const char *section, const char *name)
         return -1;
 }
 
+/* [clone]: its network, and the pool (which needs clone slots on, and
+ * names its veths <prefix>p<k> until they have a slot). */
+static int check_clone(const struct config *c, const enum key_id **ret_keys, size_t *ret_n_keys,
+                       char **ret_msg)
+{
+        static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
+        static const enum key_id pool_keys[] = {KEY_CLONE_POOL, KEY_CLONE_ENABLED};
+        static const enum key_id pool_name_keys[] = {KEY_CLONE_POOL, KEY_IFNAME_PREFIX};
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = config_check_clone_net(c->clone_guest, c->clone_gateway, c->clone_prefix, &msg);
+        if (r == -EINVAL) {
+                *ret_keys = clone_keys;
+                *ret_n_keys = ELEMENTSOF(clone_keys);
+                return config_fail(ret_msg, "[clone]: %s", msg);
+        }
+        if (r < 0 || c->clone_pool == 0)
+                return r;
+        if (!c->clone_enabled) {
+                *ret_keys = pool_keys;
+                *ret_n_keys = ELEMENTSOF(pool_keys);
+                return config_fail(ret_msg, "[clone] pool = %u needs [clone] enabled = yes", c->clone_pool);
+        }
+        r = config_check_clone_pool_names(c->ifname_prefix, c->clone_pool, &msg);
+        if (r == -EINVAL) {
+                *ret_keys = pool_name_keys;
+                *ret_n_keys = ELEMENTSOF(pool_name_keys);
+                return config_fail(ret_msg, "[clone] %s", msg);
+        }
+        return r;
+}
+
 /* Checks what no single line carries. On failure *ret_keys lists the keys
  * involved, most telling first, so that config_load() can point at a line. */
 static int config_check(const struct config *c, const enum key_id **ret_keys, size_t *ret_n_keys,
@@ -373,7 +400,6 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
             KEY_IFNAME_PREFIX, KEY_MAX_SLOTS, KEY_IPV4_PREFIX, KEY_IPV4_POOL,
             KEY_IPV6_PREFIX,   KEY_IPV6_POOL, KEY_IPV6,
         };
-        static const enum key_id clone_keys[] = {KEY_CLONE_GUEST, KEY_CLONE_GATEWAY, KEY_CLONE_PREFIX};
         char pool[INET6_ADDRSTRLEN], name[32];
         _cleanup_free_ char *msg = NULL;
         unsigned n;
@@ -416,12 +442,7 @@ static int config_check(const struct config *c, const enum key_id **ret_keys, si
                                    c->mtu, TAPLINKD_IPV6_MTU_MIN);
         }
 
-        r = config_check_clone_net(c->clone_guest, c->clone_gateway, c->clone_prefix, &msg);
-        if (r == -EINVAL) {
-                *ret_keys = clone_keys;
-                *ret_n_keys = ELEMENTSOF(clone_keys);
-                return config_fail(ret_msg, "[clone]: %s", msg);
-        }
+        r = check_clone(c, ret_keys, ret_n_keys, ret_msg);
         if (r < 0)
                 return r;
 

@@ -18,6 +18,7 @@
 #define CONFIG_DEFAULT_PATH "/etc/taplinkd/taplinkd.conf"
 #define CONFIG_DEFAULT_SOCKET "/run/taplinkd/io.taplinkd"
 #define CONFIG_MAX_SLOTS_LIMIT (1u << 20)      /* upper bound for max_slots */
+#define CONFIG_CLONE_POOL_MAX 1024             /* upper bound for [clone] pool */
 #define CONFIG_DHCP_LEASE_TIME_MIN 60u         /* bounds of dhcp_lease_time, seconds */
 #define CONFIG_DHCP_LEASE_TIME_MAX 2147483647u /* 2^31-1 */
 #define CONFIG_PUBLISH_PORT_MIN 20000u         /* the default publish_port_range */

@@ -268,6 +268,8 @@ int kernel_start(struct kernel *k, struct manager *m)
                 return e;
         if (k->clone) {
                 e = clone_reconcile(k->clone);
+                if (e >= 0)
+                        e = clone_start_pool(k->clone);
                 if (e < 0)
                         return e;
         }

@@ -8,8 +8,10 @@
 
 #include "log.h"
 
-static int max_level = LOG_INFO;
-static int use_prefix = -1; /* -1: not yet decided */
+/* Safe from any thread (the clone pool's worker logs): the settings are
+ * atomics, each line is one fprintf, which stdio locks. */
+static _Atomic int max_level = LOG_INFO;
+static _Atomic int use_prefix = -1; /* -1: not yet decided */
 
 void log_set_max_level(int level)
 {

@@ -60,35 +60,40 @@ int netns_enter(int fd)
         return setns(fd, CLONE_NEWNET) < 0 ? negative_errno() : 0;
 }
 
-int netns_create(const char *dir, const char *name, int home_fd, int *ret_fd)
+int netns_new(int home_fd, int *ret_fd)
 {
-        char path[PATH_MAX];
-        int fd, e;
+        int fd = -1, e = 0;
+
+        if (unshare(CLONE_NEWNET) < 0)
+                return negative_errno();
+        e = netns_open_current(&fd);
+        netns_leave(home_fd);
+        if (e < 0)
+                return e;
+        *ret_fd = fd;
+        return 0;
+}
+
+int netns_attach(const char *dir, const char *name, int fd)
+{
+        char path[PATH_MAX], source[64];
+        int file, e;
 
         e = path_of(dir, name, path);
         if (e < 0)
                 return e;
-        fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-        if (fd < 0)
+        file = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+        if (file < 0)
                 return errno == EEXIST ? -EBUSY : negative_errno();
-        close(fd);
-
-        if (unshare(CLONE_NEWNET) < 0) {
+        close(file);
+        /* The namespace file behind our fd, as `ip netns attach` mounts
+         * /proc/<pid>/ns/net. */
+        snprintf(source, sizeof(source), "/proc/self/fd/%d", fd);
+        if (mount(source, path, "none", MS_BIND, NULL) < 0) {
                 e = negative_errno();
                 unlink(path);
                 return e;
         }
-        e = 0;
-        if (mount(THREAD_NETNS, path, "none", MS_BIND, NULL) < 0)
-                e = negative_errno();
-        else
-                e = netns_open_current(&fd);
-        netns_leave(home_fd);
-        if (e < 0) {
-                (void)netns_remove(dir, name);
-                return e;
-        }
-        *ret_fd = fd;
         return 0;
 }
 

@@ -16,11 +16,16 @@ int netns_open_current(int *ret_fd);
  * itself first if it is not a mount point), as `ip netns add` does. */
 int netns_dir_setup(const char *dir);
 
-/* A new namespace bind-mounted on <dir>/<name>; *ret_fd refers to it.
- * -EBUSY when <dir>/<name> exists. The thread is back in home_fd's
- * namespace on return; if it cannot get back the process aborts (every
- * socket it made afterwards would be in the wrong namespace). */
-int netns_create(const char *dir, const char *name, int home_fd, int *ret_fd);
+/* A new namespace, held only by *ret_fd (no bind mount: it ends with the
+ * fd, and so with the process). The thread is back in home_fd's namespace
+ * on return; if it cannot get back the process aborts (every socket it made
+ * afterwards would be in the wrong namespace). Safe in any thread: only the
+ * calling thread switches. */
+int netns_new(int home_fd, int *ret_fd);
+
+/* Bind-mounts fd's namespace on <dir>/<name>, made O_EXCL: -EBUSY when it
+ * exists. On failure the file is removed again. */
+int netns_attach(const char *dir, const char *name, int fd);
 
 /* Unmounts <dir>/<name> (detached) and removes the file; both may be gone
  * already. The namespace itself ends when nothing else holds it. */

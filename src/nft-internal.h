@@ -349,9 +349,11 @@ int nft_build_chain_flush(struct nft_batch *b, const struct nft_layout *l, enum 
  * empty name): what nft_open() asks to learn whether the kernel has it. */
 int nft_build_destroy_probe(struct nft_batch *b, const struct nft_layout *l);
 
-/* The NAT table inside a clone slot's namespace (nft-clone.c). */
+/* The NAT table inside a clone slot's namespace (nft-clone.c): what
+ * arrives on the uplink goes to clone_guest, what clone_guest sends out of
+ * it is masqueraded. Names no slot. */
 int nft_build_clone_nat(struct nft_batch *b, const char *table, struct in_addr clone_guest,
-                        struct in_addr slot_guest);
+                        int uplink_ifindex);
 
 /* nft.c's socket, for nft-ruleset.c. */
 #define NFT_DUMP_RETRIES 8

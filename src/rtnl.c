@@ -25,7 +25,6 @@
 #define RTNL_MONITOR_RCVBUF (16 << 20)
 
 /* Room for one configure batch: the alias (< IFALIASZ) dominates. */
-#define RTNL_CONFIGURE_SIZE 1024
 /* One RTM_NEWLINK with IFLA_GROUP, and one RTM_DELLINK by ifindex. */
 #define RTNL_LINK_MSG_SIZE 64
 
@@ -490,7 +489,7 @@ static int configure_talk(struct rtnl *r, const uint8_t *buf, size_t len, uint32
 int rtnl_configure_link(struct rtnl *r, const struct rtnl_link_config *cfg, const char **ret_failed_op)
 {
         _Alignas(struct nlmsghdr) uint8_t buf[RTNL_CONFIGURE_SIZE] = {0};
-        unsigned n = 4;
+        unsigned n = RTNL_CONFIGURE_MAX;
         uint32_t seq = rtnl_reserve_seq(r, n);
         int len, k;
 
@@ -795,7 +794,7 @@ static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malforme
 static int link_dump_run(struct rtnl *r, const char *kind, bool stats, dump_link_fn on_link,
                          struct link_dump *d)
 {
-        _Alignas(struct nlmsghdr) uint8_t req[128];
+        _Alignas(struct nlmsghdr) uint8_t req[128] = {0}; /* the padding is sent too */
         struct dump_state st = {.seq = r->seq, .on_link = on_link, .ctx = d};
         return rtnl_dump(r, req, build_dump_kind(req, sizeof(req), r->seq++, stats, kind), &st);
 }

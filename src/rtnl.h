@@ -183,6 +183,8 @@ int rtnl_monitor_set_rcvbuf(struct rtnl_monitor *m, int bytes);
  * set: a change to an up link costs IPv6 a walk of every route in the
  * namespace (bench/README.md, "Issue 17: which kernel sequence"). */
 int rtnl_build_configure(void *buf, size_t size, uint32_t seq, const struct rtnl_link_config *cfg);
+/* Room for what it builds. */
+#define RTNL_CONFIGURE_SIZE 1024
 /* RTM_DELLINK by ifindex. */
 int rtnl_build_dellink(void *buf, size_t size, uint32_t seq, int ifindex);
 /* RTM_NEWLINK by ifindex setting IFLA_GROUP. group != 0. */

@@ -184,3 +184,10 @@ int tap_set_persist(int fd, bool persist)
                 return negative_errno();
         return 0;
 }
+
+int tap_set_owner(int fd, uid_t owner)
+{
+        if (ioctl(fd, TUNSETOWNER, (unsigned long)owner) < 0)
+                return negative_errno();
+        return 0;
+}

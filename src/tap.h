@@ -46,3 +46,7 @@ int tap_get_netns(int fd, int *ret_fd);
 
 /* TUNSETPERSIST on one of the device's fds. */
 int tap_set_persist(int fd, bool persist);
+
+/* TUNSETOWNER on one of the device's fds (a pooled clone TAP changing
+ * hands, docs/DESIGN.md, "The pool"). */
+int tap_set_owner(int fd, uid_t owner);

@@ -28,6 +28,7 @@
 #include "clone-build.h"
 #include "nft-internal.h"
 #include "rtnl.h"
+#include "slot.h"
 
 static _Alignas(struct nlmsghdr) uint8_t buf[1024];
 
@@ -158,6 +159,57 @@ static void test_nsid_and_dellink(void **state)
         assert_int_equal(clone_slot_of_nsid(-1, &slot), -ENOENT);
 }
 
+static void test_rename_and_mtu(void **state)
+{
+        const struct nlattr *tb[64] = {0};
+        const struct nlmsghdr *nlh = (const void *)buf;
+        int len = clone_build_setlink(buf, sizeof(buf), 3, 41, "tl7", 0);
+
+        header_ok(nlh, len, RTM_NEWLINK, 3);
+        /* Not a create: the link exists. */
+        assert_false(nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL));
+        assert_int_equal(((const struct ifinfomsg *)mnl_nlmsg_get_payload(nlh))->ifi_index, 41);
+        assert_int_equal(mnl_attr_parse(nlh, sizeof(struct ifinfomsg), attr_cb, tb), MNL_CB_OK);
+        assert_string_equal(mnl_attr_get_str(tb[IFLA_IFNAME]), "tl7");
+        assert_null(tb[IFLA_MTU]);
+        assert_int_equal(clone_build_setlink(buf, sizeof(buf), 3, 0, "tl7", 0), -EINVAL);
+        assert_int_equal(clone_build_setlink(buf, sizeof(buf), 3, 41, "", 0), -EINVAL);
+        assert_int_equal(clone_build_setlink(buf, sizeof(buf), 3, 41, "0123456789abcdef", 0), -EINVAL);
+        assert_int_equal(clone_build_setlink(buf, 16, 3, 41, "tl7", 0), -ENOBUFS);
+
+        memset(tb, 0, sizeof(tb));
+        len = clone_build_setlink(buf, sizeof(buf), 4, 5, NULL, 1400);
+        header_ok(nlh, len, RTM_NEWLINK, 4);
+        assert_int_equal(((const struct ifinfomsg *)mnl_nlmsg_get_payload(nlh))->ifi_index, 5);
+        assert_int_equal(mnl_attr_parse(nlh, sizeof(struct ifinfomsg), attr_cb, tb), MNL_CB_OK);
+        assert_int_equal(mnl_attr_get_u32(tb[IFLA_MTU]), 1400);
+        assert_null(tb[IFLA_IFNAME]);
+        assert_int_equal(clone_build_setlink(buf, sizeof(buf), 4, 0, NULL, 1400), -EINVAL);
+        assert_int_equal(clone_build_setlink(buf, sizeof(buf), 4, 5, NULL, 0), -EINVAL);
+}
+
+static void test_pool_ifname(void **state)
+{
+        char name[IFNAMSIZ], *warning = NULL;
+        unsigned slot;
+        struct config c;
+
+        assert_int_equal(clone_pool_ifname("tl", 0, name), 0);
+        assert_string_equal(name, "tlp0");
+        assert_int_equal(clone_pool_ifname("tl", 1023, name), 0);
+        assert_string_equal(name, "tlp1023");
+        /* 15 bytes fit, 16 do not. */
+        assert_int_equal(clone_pool_ifname("abcdefghijklm", 9, name), 0);
+        assert_string_equal(name, "abcdefghijklmp9");
+        assert_int_equal(clone_pool_ifname("abcdefghijklm", 10, name), -ENAMETOOLONG);
+        /* Never a slot's name. */
+        assert_int_equal(config_init(&c, &warning), 0);
+        free(warning);
+        assert_int_equal(clone_pool_ifname(c.ifname_prefix, 3, name), 0);
+        assert_int_equal(slot_from_ifname(&c, name, &slot), -EINVAL);
+        config_done(&c);
+}
+
 /* A link message of kind `kind` named name. */
 static const struct nlmsghdr *link_msg(const char *name, const char *kind)
 {
@@ -232,57 +284,63 @@ static size_t nat_batch(struct nft_batch *b, uint8_t **ret_flat, const struct nl
 
 #define NFT_TYPE(t) ((NFNL_SUBSYS_NFTABLES << 8) | (t))
 
-/* The rule's expressions: payload offset, the cmp'd address, the
- * immediate address, the NAT type. */
-static void check_rule(const struct nlmsghdr *nlh, const char *chain, uint32_t offset, const char *match,
-                       const char *to, uint32_t nat_type)
+/* One expression a rule should hold: its name and, for a cmp or an
+ * immediate, the data; for a meta, the key; for a payload, the offset; for
+ * a nat, the type. */
+struct want_expr {
+        const char *name;
+        uint32_t value; /* meta key, payload offset, nat type */
+        const void *data;
+        uint32_t len;
+};
+
+static void check_rule(const struct nlmsghdr *nlh, const char *chain, const struct want_expr *want,
+                       size_t n_want)
 {
         struct nftnl_rule *r = nftnl_rule_alloc();
-        struct in_addr want_match, want_to;
-        const char *names[8];
         size_t n = 0;
         uint32_t len;
 
-        inet_pton(AF_INET, match, &want_match);
-        inet_pton(AF_INET, to, &want_to);
         assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
         assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), chain);
         struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
-        for (struct nftnl_expr *e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {
+        for (struct nftnl_expr *e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it), n++) {
                 const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-                assert_true(n < ELEMENTSOF(names));
-                names[n++] = name;
-                if (strcmp(name, "payload") == 0)
-                        assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET), offset);
-                else if (strcmp(name, "cmp") == 0 && n == 4)
-                        assert_memory_equal(nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len), &want_match, 4);
-                else if (strcmp(name, "immediate") == 0)
-                        assert_memory_equal(nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &len), &want_to, 4);
+                const struct want_expr *w = &want[n];
+
+                assert_true(n < n_want);
+                assert_string_equal(name, w->name);
+                if (strcmp(name, "meta") == 0)
+                        assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY), w->value);
+                else if (strcmp(name, "payload") == 0)
+                        assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET), w->value);
+                else if (strcmp(name, "cmp") == 0) {
+                        assert_memory_equal(nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len), w->data, w->len);
+                        assert_int_equal(len, w->len);
+                } else if (strcmp(name, "immediate") == 0)
+                        assert_memory_equal(nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &len), w->data, w->len);
                 else if (strcmp(name, "nat") == 0) {
-                        assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_TYPE), nat_type);
+                        assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_TYPE), w->value);
                         assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_FAMILY), NFPROTO_IPV4);
                 }
         }
         nftnl_expr_iter_destroy(it);
-        /* meta nfproto ipv4, the address, then the NAT to the other. */
-        assert_int_equal(n, 6);
-        const char *want[] = {"meta", "cmp", "payload", "cmp", "immediate", "nat"};
-        for (size_t i = 0; i < n; i++)
-                assert_string_equal(names[i], want[i]);
+        assert_int_equal(n, n_want);
         nftnl_rule_free(r);
 }
 
 static void test_nat_batch(void **state)
 {
         const struct nlmsghdr *m[16];
-        struct in_addr clone_guest, slot_guest;
+        static const uint8_t ipv4 = NFPROTO_IPV4;
+        static const uint32_t uplink = 7;
+        struct in_addr clone_guest;
         struct nft_batch b;
         uint8_t *flat;
 
         inet_pton(AF_INET, "169.254.0.21", &clone_guest);
-        inet_pton(AF_INET, "10.213.0.50", &slot_guest);
         assert_int_equal(nft_batch_start(&b, 100), 0);
-        assert_int_equal(nft_build_clone_nat(&b, "taplinkd", clone_guest, slot_guest), 0);
+        assert_int_equal(nft_build_clone_nat(&b, "taplinkd", clone_guest, (int)uplink), 0);
         assert_int_equal(nft_batch_finish(&b), 0);
         size_t n = nat_batch(&b, &flat, m, ELEMENTSOF(m));
 
@@ -305,11 +363,24 @@ static void test_nat_batch(void **state)
                 assert_int_equal(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), chains[i].prio);
                 nftnl_chain_free(c);
         }
-        /* In: the slot's guest address becomes the clone guest; out: back. */
-        check_rule(m[4], "prerouting", offsetof(struct iphdr, daddr), "10.213.0.50", "169.254.0.21",
-                   NFT_NAT_DNAT);
-        check_rule(m[5], "postrouting", offsetof(struct iphdr, saddr), "169.254.0.21", "10.213.0.50",
-                   NFT_NAT_SNAT);
+        /* In: whatever comes in on the uplink is for the clone guest; out:
+         * the clone guest leaving by the uplink is masqueraded. No slot. */
+        const struct want_expr dnat[] = {
+            {"meta", NFT_META_NFPROTO, NULL, 0}, {"cmp", 0, &ipv4, 1},
+            {"meta", NFT_META_IIF, NULL, 0},     {"cmp", 0, &uplink, 4},
+            {"immediate", 0, &clone_guest, 4},   {"nat", NFT_NAT_DNAT, NULL, 0},
+        };
+        const struct want_expr masq[] = {
+            {"meta", NFT_META_NFPROTO, NULL, 0},
+            {"cmp", 0, &ipv4, 1},
+            {"payload", offsetof(struct iphdr, saddr), NULL, 0},
+            {"cmp", 0, &clone_guest, 4},
+            {"meta", NFT_META_OIF, NULL, 0},
+            {"cmp", 0, &uplink, 4},
+            {"masq", 0, NULL, 0},
+        };
+        check_rule(m[4], "prerouting", dnat, ELEMENTSOF(dnat));
+        check_rule(m[5], "postrouting", masq, ELEMENTSOF(masq));
         free(flat);
         nft_batch_done(&b);
 }
@@ -317,9 +388,10 @@ static void test_nat_batch(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_veth),       cmocka_unit_test(test_default_route),
-            cmocka_unit_test(test_forwarding), cmocka_unit_test(test_nsid_and_dellink),
-            cmocka_unit_test(test_parse_veth), cmocka_unit_test(test_nat_batch),
+            cmocka_unit_test(test_veth),           cmocka_unit_test(test_default_route),
+            cmocka_unit_test(test_forwarding),     cmocka_unit_test(test_nsid_and_dellink),
+            cmocka_unit_test(test_parse_veth),     cmocka_unit_test(test_nat_batch),
+            cmocka_unit_test(test_rename_and_mtu), cmocka_unit_test(test_pool_ifname),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
