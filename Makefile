@@ -65,6 +65,8 @@ ITESTS     := $(patsubst tests/integration/%.c,$(BUILD)/itests/%,$(ITEST_SRCS))
 
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+# build/bench/load is bench/load.c with its parts in bench/load/.
+LOAD_PARTS := $(wildcard bench/load/*.c)
 
 MANPAGES := $(wildcard docs/*.[1358])
 
@@ -110,8 +112,11 @@ itests: $(ITESTS)
 check-e2e: all
 	@BUILD=$(BUILD) tests/e2e/run.sh
 
+# The plain pass has clone slots made on the spot, the sanitized one from a
+# pool of 2 (tests/chaos/clones.py).
+CHAOS_CLONE_POOL ?= $(if $(filter 1,$(SANITIZE)),2,0)
 check-chaos: all
-	@BUILD=$(BUILD) tests/chaos/run.sh $(CHAOS_ROUNDS)
+	@BUILD=$(BUILD) tests/chaos/run.sh $(CHAOS_ROUNDS) --clone-pool $(CHAOS_CLONE_POOL)
 
 check-fuzz:
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS) tests/fuzz/run.sh
@@ -231,6 +236,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< \
 		$(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a $(PKG_LIBS) -lpthread -lm
 
+$(BUILD)/bench/load: bench/load.c $(LOAD_PARTS) bench/load/load.h $(BUILD)/libtaplinkd-core.a \
+		$(BUILD)/libtaplink.a
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -MMD -MP,$(BASEFLAGS)) $(CFLAGS) $(PKG_CFLAGS) -o $@ bench/load.c $(LOAD_PARTS) \
+		$(BUILD)/libtaplinkd-core.a $(BUILD)/libtaplink.a $(PKG_LIBS) -lpthread -lm
+
 # --- install --------------------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
@@ -280,7 +291,7 @@ uninstall:
 
 format:
 	clang-format -i $(wildcard src/*.[ch] src/lib/*.[ch] src/ctl/*.[ch] include/*.h \
-		tests/unit/*.c tests/fuzz/*.c bench/*.c)
+		tests/unit/*.c tests/fuzz/*.c bench/*.[ch] bench/load/*.[ch])
 
 clean:
 	rm -rf build

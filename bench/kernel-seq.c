@@ -36,6 +36,7 @@
 
 #include "packet.h"
 #include "bench-util.h"
+#include "netlink-msgs.h"
 #include "rtnl.h"
 #include "slot.h"
 #include "tap.h"
@@ -96,77 +97,13 @@ static uint64_t cpu_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static struct nlmsghdr *msg_begin(uint8_t *buf, size_t *off, uint32_t seq, uint16_t type, uint16_t flags,
-                                  size_t hdrlen)
-{
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + *off);
-
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        nlh->nlmsg_seq = seq;
-        mnl_nlmsg_put_extra_header(nlh, hdrlen);
-        return nlh;
-}
-
-static struct nlmsghdr *link_msg(uint8_t *buf, size_t *off, uint32_t seq, int ifindex, bool up)
-{
-        struct nlmsghdr *nlh = msg_begin(buf, off, seq, RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
-        struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-
-        ifi->ifi_family = AF_UNSPEC;
-        ifi->ifi_index = ifindex;
-        ifi->ifi_flags = up ? IFF_UP : 0;
-        ifi->ifi_change = up ? IFF_UP : 0;
-        return nlh;
-}
-
-static void addr_msg(uint8_t *buf, size_t *off, uint32_t seq, int ifindex, int family, unsigned prefix,
-                     const void *addr, const void *brd, bool nodad)
-{
-        struct nlmsghdr *nlh =
-            msg_begin(buf, off, seq, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifaddrmsg));
-        struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
-        size_t len = family == AF_INET ? 4 : 16;
-
-        ifa->ifa_family = family;
-        ifa->ifa_prefixlen = prefix;
-        ifa->ifa_index = ifindex;
-        if (family == AF_INET)
-                mnl_attr_put(nlh, IFA_LOCAL, len, addr);
-        mnl_attr_put(nlh, IFA_ADDRESS, len, addr);
-        if (brd)
-                mnl_attr_put(nlh, IFA_BROADCAST, len, brd);
-        if (nodad) {
-                ifa->ifa_flags = IFA_F_NODAD;
-                mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
-        }
-        *off += nlh->nlmsg_len;
-}
-
 /* Sends the n messages in buf in one sendmsg and waits for their acks. */
 static void talk(struct bench *b, uint8_t *buf, size_t len, unsigned n)
 {
-        uint8_t rbuf[8192];
+        int r = nl_talk(b->nl, buf, len, n);
 
-        if (mnl_socket_sendto(b->nl, buf, len) < 0)
-                die("sendto", -errno);
-        while (n > 0) {
-                ssize_t k = mnl_socket_recvfrom(b->nl, rbuf, sizeof(rbuf));
-                const struct nlmsghdr *nlh = (const void *)rbuf;
-                int left = (int)k;
-
-                if (k < 0)
-                        die("recvfrom", -errno);
-                for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-                        const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-                        if (nlh->nlmsg_type != NLMSG_ERROR)
-                                continue;
-                        if (e->error < 0)
-                                die("netlink request", e->error);
-                        n--;
-                }
-        }
+        if (r < 0)
+                die("netlink request", r);
 }
 
 /* Runs the carrier's pending link-watch event for ifname now, while the
@@ -210,27 +147,21 @@ static void configure(struct bench *b, enum variant v, unsigned s, int ifindex, 
         if (v == V_SYNC || v == V_LL)
                 sync_linkwatch(b, ifname);
 
-        nlh = link_msg(buf, &off, b->seq + n++, ifindex, v == V_NAIVE);
+        nlh = nl_link_msg(buf, off, b->seq + n++, ifindex, v == V_NAIVE);
         mnl_attr_put_u32(nlh, IFLA_MTU, 1500);
         mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(mac), mac);
         mnl_attr_put_strz(nlh, IFLA_IFALIAS, alias);
-        if (v == V_LL || v == V_LLDOWN) {
-                struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
-                struct nlattr *inet6 = mnl_attr_nest_start(nlh, AF_INET6);
-
-                mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
-                mnl_attr_nest_end(nlh, inet6);
-                mnl_attr_nest_end(nlh, spec);
-        }
+        if (v == V_LL || v == V_LLDOWN)
+                nl_put_addr_gen_none(nlh);
         off += nlh->nlmsg_len;
-        addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET, 30, &gw4, &brd4, false);
-        addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET6, 64, &gw6, NULL, true);
+        nl_addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET, 30, &gw4, &brd4, false);
+        nl_addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET6, 64, &gw6, NULL, true);
         if (v == V_LL || v == V_LLDOWN) {
                 guest_link_local(mac, &ll);
-                addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET6, 64, &ll, NULL, true);
+                nl_addr_msg(buf, &off, b->seq + n++, ifindex, AF_INET6, 64, &ll, NULL, true);
         }
         if (v != V_NAIVE) {
-                nlh = link_msg(buf, &off, b->seq + n++, ifindex, true);
+                nlh = nl_link_msg(buf, off, b->seq + n++, ifindex, true);
                 off += nlh->nlmsg_len;
         }
         b->seq += n;

@@ -19,6 +19,7 @@
 struct clone {
         const struct config *config;
         struct rtnl *rtnl; /* the daemon's, in its namespace */
+        struct reaper *reaper;
         struct manager *manager;
         int home_fd; /* the daemon's network namespace */
         /* Each clone slot's namespace id in ours (-1: none), by slot:
@@ -268,15 +269,19 @@ void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname)
                 return;
         if (slot_ifname(cl->config, slot, name) < 0)
                 return;
-        /* The VMM's last fd closed: the host end goes, and its RTM_DELLINK
-         * ends the slot the usual way. */
+        /* The VMM's last fd closed: the host end goes, off the event loop
+         * (a device's deletion waits ~20 ms), and its RTM_DELLINK ends the
+         * slot the usual way. */
         log_debug("%s: %s gone in its namespace", name, ifname);
-        e = rtnl_delete_link(cl->rtnl, r->ifindex);
+        e = reaper_delete_link(cl->reaper, r->ifindex, slot);
+        if (e < 0)
+                e = rtnl_delete_link(cl->rtnl, r->ifindex);
         if (e < 0 && e != -ENODEV)
                 log_error_errno(e, "%s: RTM_DELLINK failed: %m", name);
 }
 
-int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, struct clone **ret)
+int clone_new(const struct config *c, struct rtnl *rtnl, struct reaper *reaper, struct manager *m,
+              struct clone **ret)
 {
         _cleanup_free_ struct clone *cl = calloc(1, sizeof(*cl));
         int e;
@@ -285,6 +290,7 @@ int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, stru
                 return -ENOMEM;
         cl->config = c;
         cl->rtnl = rtnl;
+        cl->reaper = reaper;
         cl->manager = m;
         cl->home_fd = -1;
         cl->nsids = malloc(sizeof(int32_t) * c->effective_max_slots);

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "manager.h"
+#include "reaper.h"
 #include "rtnl.h"
 #include "tap.h"
 
@@ -18,9 +19,10 @@
 struct clone;
 
 /* Prepares /run/netns (a shared mount point) and subscribes to m. rtnl
- * is the daemon's request socket (in its own namespace); it must outlive
- * the clone module. */
-int clone_new(const struct config *c, struct rtnl *rtnl, struct manager *m, struct clone **ret);
+ * is the daemon's request socket (in its own namespace), reaper deletes a
+ * slot's host end when its TAP went; both must outlive the clone module. */
+int clone_new(const struct config *c, struct rtnl *rtnl, struct reaper *reaper, struct manager *m,
+              struct clone **ret);
 void clone_free(struct clone *cl);
 
 /* Starts the pool's worker ([clone] pool > 0; docs/DESIGN.md, "The

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 
 #include "clone.h"
@@ -9,6 +10,7 @@
 #include "firewall.h"
 #include "kernel.h"
 #include "log.h"
+#include "maker.h"
 #include "nft.h"
 #include "reaper.h"
 #include "reconcile.h"
@@ -29,6 +31,7 @@ struct kernel {
         struct conntrack *conntrack;
         struct firewall *firewall;
         struct reaper *reaper;
+        struct maker *maker;
         struct clone *clone; /* NULL unless [clone] enabled */
 };
 
@@ -56,6 +59,17 @@ static int op_configure_link(void *ctx, const struct rtnl_link_config *lc, const
 {
         struct kernel *k = ctx;
         return rtnl_configure_link(k->rtnl, lc, ret_op);
+}
+
+static int op_make_device(void *ctx, const struct device_job *job)
+{
+        struct kernel *k = ctx;
+        return maker_submit(k->maker, job);
+}
+
+static bool op_name_in_use(void *ctx, const char *name)
+{
+        return if_nametoindex(name) > 0;
 }
 
 static int op_add_elements(void *ctx, unsigned slot)
@@ -92,6 +106,8 @@ const struct manager_ops kernel_ops = {
     .tap_create = op_tap_create,
     .clone_create = op_clone_create,
     .configure_link = op_configure_link,
+    .make_device = op_make_device,
+    .name_in_use = op_name_in_use,
     .add_elements = op_add_elements,
     .set_egress = op_set_egress,
     .set_published = op_set_published,
@@ -189,6 +205,26 @@ static void on_reaped(int ifindex, unsigned slot, int error, void *userdata)
                 manager_link_delete_failed(k->manager, ifindex, slot, error);
 }
 
+void kernel_close_fds(int *fds, size_t n, void *ctx)
+{
+        struct kernel *k = ctx;
+
+        if (k->reaper)
+                reaper_close_fds(k->reaper, fds, n);
+        else
+                close_many(fds, n);
+}
+
+static void on_made(struct device_made *made, void *userdata)
+{
+        struct kernel *k = userdata;
+
+        if (k->manager)
+                manager_device_made(k->manager, made);
+        else
+                close_many(made->fds, made->n_fds);
+}
+
 /* ---- start-up ---- */
 
 static int start_monitor(struct kernel *k)
@@ -235,7 +271,7 @@ int kernel_start(struct kernel *k, struct manager *m)
         if (e < 0)
                 return log_error_errno(e, "conntrack: opening a ctnetlink socket failed: %m");
         if (c->clone_enabled) {
-                e = clone_new(c, k->rtnl, m, &k->clone);
+                e = clone_new(c, k->rtnl, k->reaper, m, &k->clone);
                 if (e < 0)
                         return e;
         }
@@ -313,6 +349,11 @@ int kernel_new(sd_event *event, const struct config *c, struct kernel **ret)
                 log_error_errno(e, "starting the device reaper failed: %m");
                 goto fail;
         }
+        e = maker_new(event, on_made, k, &k->maker);
+        if (e < 0) {
+                log_error_errno(e, "starting the device maker failed: %m");
+                goto fail;
+        }
         *ret = k;
         return 0;
 fail:
@@ -324,6 +365,10 @@ void kernel_stop(struct kernel *k)
 {
         if (!k)
                 return;
+        /* Devices being made go with their fds; their Acquires get no
+         * answer (the daemon is going). */
+        maker_free(k->maker);
+        k->maker = NULL;
         /* Nothing is restored while the daemon goes. */
         firewall_free(k->firewall);
         k->firewall = NULL;

@@ -34,5 +34,9 @@ int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op);
 
 /* Stops the firewall, commits the element deletions gathered (their slots
  * are then free) and stops the reaper once it has finished its work. */
+/* varlink_close_fds_handler: a reply's fds that never left, closed on
+ * the reaper (closing a TAP's last fd deletes it). */
+void kernel_close_fds(int *fds, size_t n, void *ctx);
+
 void kernel_stop(struct kernel *k);
 void kernel_free(struct kernel *k);

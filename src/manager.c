@@ -34,6 +34,9 @@ struct manager {
         struct subscriber subscribers[MANAGER_HOOKS_MAX];
         size_t n_subscribers;
         bool started; /* manager_started() */
+
+        manager_acquire_done_fn acquire_done;
+        void *acquire_done_userdata;
 };
 
 static const char *const phase_names[_SLOT_PHASE_MAX] = {
@@ -312,60 +315,29 @@ static struct rtnl_link_config link_config(const struct manager *m, const struct
         return lc;
 }
 
-int manager_acquire(struct manager *m, const struct slot_request *req, void *cookie, struct slot_rec **ret,
-                    const char **ret_op)
+/* What the request says about the slot, on its record. -ENOMEM. */
+static int rec_fill(struct manager *m, struct slot_rec *r, const struct slot_request *req)
 {
-        const struct tap_options opts = {
-            .queues = req->queues,
-            .vnet_header = req->vnet_header,
-            .owner = req->owner,
-        };
-        int fds[TAP_MAX_QUEUES], ifindex = 0, e;
-        struct slot_rec *r;
-        unsigned slot;
-
-        assert(req->queues >= 1 && req->queues <= TAP_MAX_QUEUES);
-        if (req->clone && !m->ops->clone_create) {
-                *ret_op = "clone";
-                return -EOPNOTSUPP;
-        }
-        e = take_slot(m, req, &opts, &slot, fds, &ifindex, ret_op);
-        if (e < 0)
-                return e;
-        r = rec_new(m, slot, SLOT_ACQUIRING);
-        if (!r) {
-                /* The device goes with its fds; if its name is still taken
-                 * when the slot comes round again, it is skipped as foreign. */
-                m->ops->close_fds(m->ops_ctx, fds, req->queues);
-                slot_pool_put(&m->pool, slot);
-                *ret_op = "malloc";
-                return -ENOMEM;
-        }
-        r->ifindex = ifindex;
         r->owner = req->owner;
         r->mtu = req->mtu;
         r->queues = req->queues;
         r->vnet_header = req->vnet_header;
         r->persistent = req->persistent;
         r->clone = req->clone;
-        memcpy(r->fds, fds, sizeof(int) * req->queues);
-        r->n_fds = req->queues;
-
-        e = -ENOMEM;
-        *ret_op = "malloc";
         r->label = req->label ? strdup(req->label) : NULL;
         r->egress =
             req->egress ? egress_policy_dup(req->egress) : egress_policy_new(m->config->default_egress, 0);
         r->published = req->published ? publish_list_dup(req->published) : NULL;
-        if ((!req->label || r->label) && r->egress && (!req->published || r->published)) {
-                struct rtnl_link_config lc = link_config(m, r);
-                *ret_op = "RTM_NEWLINK";
-                e = m->ops->configure_link(m->ops_ctx, &lc, ret_op);
-        }
-        if (e >= 0) {
-                *ret_op = "nft batch";
-                e = m->ops->add_elements(m->ops_ctx, slot);
-        }
+        return (!req->label || r->label) && r->egress && (!req->published || r->published) ? 0 : -ENOMEM;
+}
+
+/* The device is made and configured: the elements, then live. */
+static int finish_acquire(struct manager *m, struct slot_rec *r, void *cookie, const char **ret_op)
+{
+        int e;
+
+        *ret_op = "nft batch";
+        e = m->ops->add_elements(m->ops_ctx, r->slot);
         if (e >= 0 && r->device_gone) {
                 *ret_op = "device vanished";
                 e = -ENODEV;
@@ -384,9 +356,165 @@ int manager_acquire(struct manager *m, const struct slot_request *req, void *coo
         /* Nobody took the fds: nobody will hold the device. */
         m->ops->close_fds(m->ops_ctx, r->fds, r->n_fds);
         r->n_fds = 0;
-        if (ret)
-                *ret = r;
         return 0;
+}
+
+/* A free slot whose name no device holds; the ones found taken are kept
+ * out of the free list as FOREIGN, as in take_slot(). */
+static int take_free_name(struct manager *m, unsigned *ret_slot, char name[IFNAMSIZ], const char **ret_op)
+{
+        unsigned slot;
+
+        for (;;) {
+                if (slot_pool_take(&m->pool, &slot) < 0)
+                        return -ENOSPC;
+                if (slot_ifname(m->config, slot, name) < 0) {
+                        slot_pool_put(&m->pool, slot);
+                        *ret_op = "slot_ifname";
+                        return -EINVAL;
+                }
+                if (!m->ops->name_in_use(m->ops_ctx, name)) {
+                        *ret_slot = slot;
+                        return 0;
+                }
+                log_notice("%s: name taken by a device taplinkd did not create; skipping slot %u", name,
+                           slot);
+                if (!rec_new(m, slot, SLOT_FOREIGN)) {
+                        slot_pool_put(&m->pool, slot);
+                        *ret_op = "malloc";
+                        return -ENOMEM;
+                }
+        }
+}
+
+/* manager_acquire() with ops->make_device: the record now, the device
+ * off the loop, the rest in manager_device_made(). */
+static int acquire_async(struct manager *m, const struct slot_request *req, const struct tap_options *opts,
+                         void *cookie, const char **ret_op)
+{
+        struct device_job job = {.opts = *opts};
+        struct slot_rec *r;
+        int e;
+
+        e = take_free_name(m, &job.slot, job.name, ret_op);
+        if (e < 0)
+                return e;
+        r = rec_new(m, job.slot, SLOT_ACQUIRING);
+        if (!r) {
+                slot_pool_put(&m->pool, job.slot);
+                *ret_op = "malloc";
+                return -ENOMEM;
+        }
+        *ret_op = "malloc";
+        e = rec_fill(m, r, req);
+        if (e >= 0) {
+                job.lc = link_config(m, r);
+                snprintf(job.alias, sizeof(job.alias), "%s", r->label ? r->label : "");
+                *ret_op = "make device";
+                e = m->ops->make_device(m->ops_ctx, &job);
+        }
+        if (e < 0) {
+                r->device_gone = true; /* there is none */
+                fail_acquire(m, r, *ret_op, e);
+                return e;
+        }
+        r->making = true;
+        r->acquire_cookie = cookie;
+        return 1;
+}
+
+int manager_acquire(struct manager *m, const struct slot_request *req, void *cookie, struct slot_rec **ret,
+                    const char **ret_op)
+{
+        const struct tap_options opts = {
+            .queues = req->queues,
+            .vnet_header = req->vnet_header,
+            .owner = req->owner,
+        };
+        int fds[TAP_MAX_QUEUES], ifindex = 0, e;
+        struct slot_rec *r;
+        unsigned slot;
+
+        assert(req->queues >= 1 && req->queues <= TAP_MAX_QUEUES);
+        if (req->clone && !m->ops->clone_create) {
+                *ret_op = "clone";
+                return -EOPNOTSUPP;
+        }
+        if (m->ops->make_device && !req->clone)
+                return acquire_async(m, req, &opts, cookie, ret_op);
+        e = take_slot(m, req, &opts, &slot, fds, &ifindex, ret_op);
+        if (e < 0)
+                return e;
+        r = rec_new(m, slot, SLOT_ACQUIRING);
+        if (!r) {
+                /* The device goes with its fds; if its name is still taken
+                 * when the slot comes round again, it is skipped as foreign. */
+                m->ops->close_fds(m->ops_ctx, fds, req->queues);
+                slot_pool_put(&m->pool, slot);
+                *ret_op = "malloc";
+                return -ENOMEM;
+        }
+        r->ifindex = ifindex;
+        memcpy(r->fds, fds, sizeof(int) * req->queues);
+        r->n_fds = req->queues;
+
+        *ret_op = "malloc";
+        e = rec_fill(m, r, req);
+        if (e >= 0) {
+                struct rtnl_link_config lc = link_config(m, r);
+                *ret_op = "RTM_NEWLINK";
+                e = m->ops->configure_link(m->ops_ctx, &lc, ret_op);
+        }
+        if (e < 0) {
+                fail_acquire(m, r, *ret_op, e);
+                return e;
+        }
+        e = finish_acquire(m, r, cookie, ret_op);
+        if (e >= 0 && ret)
+                *ret = r;
+        return e;
+}
+
+void manager_set_acquire_done(struct manager *m, manager_acquire_done_fn done, void *userdata)
+{
+        m->acquire_done = done;
+        m->acquire_done_userdata = userdata;
+}
+
+void manager_device_made(struct manager *m, const struct device_made *made)
+{
+        struct slot_rec *r = made->slot < m->config->effective_max_slots ? m->slots[made->slot] : NULL;
+        const char *op = made->op;
+        int fds[TAP_MAX_QUEUES], e = made->error;
+        void *cookie;
+
+        memcpy(fds, made->fds, sizeof(int) * made->n_fds);
+        if (!r || r->phase != SLOT_ACQUIRING || !r->making) {
+                /* Cannot happen: every job has its record until it ends. */
+                m->ops->close_fds(m->ops_ctx, fds, made->n_fds);
+                return;
+        }
+        r->making = false;
+        cookie = r->acquire_cookie;
+        r->acquire_cookie = NULL;
+        if (e < 0) {
+                r->device_gone = true; /* the worker closed its fds */
+                fail_acquire(m, r, op, e);
+        } else {
+                char name[IFNAMSIZ];
+
+                r->ifindex = made->ifindex;
+                memcpy(r->fds, fds, sizeof(int) * made->n_fds);
+                r->n_fds = made->n_fds;
+                /* Deleted before we knew its ifindex, or perhaps during
+                 * an overrun of the monitor. */
+                if (r->gone_ifindex == made->ifindex ||
+                    (r->verify && !m->ops->name_in_use(m->ops_ctx, rec_ifname(m, r, name))))
+                        r->device_gone = true;
+                e = finish_acquire(m, r, cookie, &op);
+        }
+        if (m->acquire_done)
+                m->acquire_done(e, op, cookie, m->acquire_done_userdata);
 }
 
 size_t manager_take_fds(struct slot_rec *r, int *fds)
@@ -469,6 +597,11 @@ void manager_link_gone(struct manager *m, int ifindex, const char *ifname)
         if (slot_from_ifname(m->config, ifname, &slot) < 0)
                 return;
         r = m->slots[slot];
+        if (r && r->making) {
+                /* Ours, made after the record, or nothing of ours. */
+                r->gone_ifindex = ifindex;
+                return;
+        }
         /* A foreign device holding a slot's name has no ifindex of ours. */
         if (!r || (r->phase != SLOT_FOREIGN && r->ifindex != ifindex))
                 return;
@@ -484,8 +617,10 @@ void manager_links_present(struct manager *m, const int *ifindexes, size_t n)
         /* First the list, then the events: a "gone" subscriber may free
          * other records (a commit answering several at once). */
         LIST_FOREACH(records, r, m->records)
-        if (r->phase != SLOT_GONE && !bsearch(&r->ifindex, ifindexes, n, sizeof(int), cmp_int) &&
-            VEC_PUSH(&missing, r->slot) < 0) {
+        if (r->making)
+                r->verify = true; /* its ifindex is not known yet */
+        else if (r->phase != SLOT_GONE && !bsearch(&r->ifindex, ifindexes, n, sizeof(int), cmp_int) &&
+                 VEC_PUSH(&missing, r->slot) < 0) {
                 log_error("out of memory after lost link events; some slots stay until restart");
                 break;
         }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "egress.h"
+#include "protocol.h"
 #include "publish.h"
 #include "rtnl.h"
 #include "tap.h"
@@ -84,8 +85,35 @@ struct slot_rec {
         unsigned n_fds;
         unsigned holds;
         bool device_gone; /* the device went while ACQUIRING or FAILED */
+        bool making;      /* ACQUIRING, its device being made (make_device) */
+        bool verify;      /* events were lost while making: check the name */
+        int gone_ifindex; /* RTM_DELLINK for the slot's name while making */
         struct waiter *waiters;
         struct slot_rec *records_next, *records_prev;
+};
+
+/* At most this many Acquires wait for their devices at once
+ * (manager_ops.make_device takes that many). */
+#define MANAGER_MAKING_MAX 4
+
+/* A slot's device to make off the event loop (manager_ops.make_device):
+ * tap_create() and rtnl_configure_link() with these arguments. */
+struct device_job {
+        unsigned slot;
+        char name[IFNAMSIZ];
+        struct tap_options opts;
+        struct rtnl_link_config lc; /* ifindex and alias are set there */
+        char alias[TAPLINKD_LABEL_MAX + 1];
+};
+
+/* What came of it (manager_device_made()). */
+struct device_made {
+        unsigned slot;
+        int error;      /* 0, or -errno with op naming the step */
+        const char *op; /* a static string */
+        int ifindex;
+        int fds[TAP_MAX_QUEUES];
+        unsigned n_fds;
 };
 
 /* The kernel work of a slot. `ctx` is manager_new()'s ops_ctx. Each call
@@ -103,6 +131,12 @@ struct manager_ops {
                             unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op);
         /* MAC, MTU, addresses, alias, up. */
         int (*configure_link)(void *ctx, const struct rtnl_link_config *lc, const char **ret_op);
+        /* Optional: tap_create and configure_link off the event loop
+         * (docs/DESIGN.md, "Performance"); the result comes back by
+         * manager_device_made(). -EBUSY when too many are in flight.
+         * With it, name_in_use tells a foreign device by its name first. */
+        int (*make_device)(void *ctx, const struct device_job *job);
+        bool (*name_in_use)(void *ctx, const char *name);
         /* Commits the slot's set elements, now. */
         int (*add_elements)(void *ctx, unsigned slot);
         /* Replaces a live slot's egress policy in one commit; on success p
@@ -158,17 +192,25 @@ struct slot_request {
         bool vnet_header;
         bool persistent;
         bool clone;
-        const struct egress_policy *egress; /* copied; NULL: default_egress */
+        const struct egress_policy *egress;   /* copied; NULL: default_egress */
         const struct publish_list *published; /* copied; NULL: none */
 };
 
 /* Makes a slot: a device, its configuration, its elements; then the slot
  * goes live and the "live" subscribers run with r->acquire_cookie ==
- * cookie (one of them takes the fds: manager_take_fds()). Returns the
- * slot, or -ENOSPC (no slot free) or another -errno with *ret_op naming
- * the step that failed. */
+ * cookie (one of them takes the fds: manager_take_fds()). Returns 0 and
+ * the slot, or -ENOSPC (no slot free) or another -errno with *ret_op
+ * naming the step that failed. With ops->make_device (and not a clone
+ * slot) it returns 1 instead once the device is being made: the rest
+ * happens in manager_device_made(), which ends with the acquire_done
+ * callback (manager_set_acquire_done()). */
 int manager_acquire(struct manager *m, const struct slot_request *req, void *cookie, struct slot_rec **ret,
                     const char **ret_op);
+
+/* How an Acquire that returned 1 ended: 0 once it went live (after the
+ * "live" subscribers), else -errno and the step that failed. */
+typedef void (*manager_acquire_done_fn)(int error, const char *op, void *cookie, void *userdata);
+void manager_set_acquire_done(struct manager *m, manager_acquire_done_fn done, void *userdata);
 
 /* Moves the fds of a slot going live to the caller (who sends them). */
 size_t manager_take_fds(struct slot_rec *r, int *fds);
@@ -196,6 +238,8 @@ void manager_unhold(struct manager *m, struct slot_rec *r);
 
 /* ---- kernel events ---- */
 
+/* ops->make_device's result. */
+void manager_device_made(struct manager *m, const struct device_made *made);
 /* RTM_DELLINK for a device named like a slot. */
 void manager_link_gone(struct manager *m, int ifindex, const char *ifname);
 /* After lost events: the ifindexes of the slot devices that exist,

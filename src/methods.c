@@ -37,6 +37,8 @@ struct methods {
         void *counters_ctx;
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
+        struct acquire_req *making;         /* whose devices are being made */
+        unsigned n_making;
         sd_event_source *acquire_source;
         bool acquire_yield;
         void (*acquire_queued)(void *ctx);
@@ -102,8 +104,10 @@ static void on_live(struct slot_rec *r, void *userdata)
         /* Counted low by one on failure: the uid may get one slot more. */
         if (quota_inc(&mt->quota, r->owner) < 0)
                 log_error("tap slot %u: out of memory counting uid %u's slots", r->slot, (unsigned)r->owner);
-        if (r->acquire_cookie)
-                reply_acquire(mt, r, r->acquire_cookie);
+        if (r->acquire_cookie) {
+                struct acquire_req *q = r->acquire_cookie;
+                reply_acquire(mt, r, q->conn);
+        }
 }
 
 static void on_gone(struct slot_rec *r, void *userdata)
@@ -133,16 +137,29 @@ static void acquire_req_free(struct acquire_req *q)
         free(q);
 }
 
-static void run_acquire(struct methods *mt, struct acquire_req *q)
+/* The Acquires of uid whose devices are being made: not live yet, so not
+ * in the quota, but already taken. */
+static unsigned making_of(const struct methods *mt, uid_t uid)
+{
+        unsigned n = 0;
+
+        for (const struct acquire_req *q = mt->making; q; q = q->next)
+                n += q->req.owner == uid;
+        return n;
+}
+
+/* Runs an Acquire; returns true when its device is being made (q then
+ * waits in mt->making for acquire_done()). */
+static bool run_acquire(struct methods *mt, struct acquire_req *q)
 {
         uid_t uid = varlink_conn_peer(q->conn)->uid;
         const char *op = "?";
         int e;
 
-        if (policy_check_quota(mt->config, &mt->quota, uid) < 0) {
+        if (policy_check_quota(mt->config, &mt->quota, uid, making_of(mt, uid)) < 0) {
                 reply_error_int(q->conn, TAPLINKD_ERROR_QUOTA_EXCEEDED, "limit",
                                 mt->config->max_slots_per_user);
-                return;
+                return false;
         }
         /* Checked when the Acquire runs, not when it was queued: the
          * Acquires before it may have taken the ports. */
@@ -150,15 +167,41 @@ static void run_acquire(struct methods *mt, struct acquire_req *q)
         e = ports_check(mt->config, mt->manager, uid, NULL, !q->req.clone, q->published, &port);
         if (e < 0) {
                 ports_reply_error(q->conn, mt->config, e, port, "publish");
-                return;
+                return false;
         }
         q->req.owner = uid;
         /* On success the "live" subscriber (on_live) replies. */
-        e = manager_acquire(mt->manager, &q->req, q->conn, NULL, &op);
+        e = manager_acquire(mt->manager, &q->req, q, NULL, &op);
         if (e == -ENOSPC)
                 varlink_conn_error(q->conn, TAPLINKD_ERROR_NO_SLOT_AVAILABLE, NULL);
         else if (e < 0)
                 reply_kernel_error(q->conn, op, e);
+        if (e <= 0)
+                return false;
+        q->next = mt->making;
+        mt->making = q;
+        mt->n_making++;
+        return true;
+}
+
+/* An Acquire whose device was made off the loop ended (live: on_live
+ * replied). */
+static void acquire_done(int error, const char *op, void *cookie, void *userdata)
+{
+        struct methods *mt = userdata;
+        struct acquire_req *q = cookie, **p;
+
+        if (error < 0)
+                reply_kernel_error(q->conn, op, error);
+        for (p = &mt->making; *p && *p != q; p = &(*p)->next)
+                ;
+        if (*p) {
+                *p = q->next;
+                mt->n_making--;
+        }
+        acquire_req_free(q);
+        if (mt->acquires.head && !mt->acquire_yield)
+                sd_event_source_set_enabled(mt->acquire_source, SD_EVENT_ONESHOT);
 }
 
 /* Runs the oldest queued Acquire.
@@ -175,7 +218,11 @@ static void run_acquire(struct methods *mt, struct acquire_req *q)
  * The source runs at normal priority and yields once between two Acquires
  * (re-arming itself makes it the youngest pending source), so the replies
  * just queued go out first, and a client pipelining cheap calls cannot keep
- * Acquires waiting. */
+ * Acquires waiting.
+ *
+ * A device is made off the loop (docs/DESIGN.md, "Performance"): while it
+ * is, the next Acquires start, up to MANAGER_MAKING_MAX at once, so that
+ * the loop commits and answers one while the kernel makes the next. */
 static int on_acquire_work(sd_event_source *s, void *userdata)
 {
         struct methods *mt = userdata;
@@ -186,16 +233,15 @@ static int on_acquire_work(sd_event_source *s, void *userdata)
                 sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
                 return 0;
         }
-        while ((q = QUEUE_POP(&mt->acquires))) {
+        while (mt->n_making < MANAGER_MAKING_MAX && (q = QUEUE_POP(&mt->acquires))) {
                 /* A client that went away while waiting gets no device. */
                 bool run = varlink_conn_is_open(q->conn);
-                if (run)
-                        run_acquire(mt, q);
-                acquire_req_free(q);
+                if (!run || !run_acquire(mt, q))
+                        acquire_req_free(q);
                 if (run)
                         break;
         }
-        if (mt->acquires.head) {
+        if (mt->acquires.head && mt->n_making < MANAGER_MAKING_MAX) {
                 mt->acquire_yield = true;
                 sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         }
@@ -548,6 +594,8 @@ int methods_new(sd_event *event, struct manager *m, void (*acquire_queued)(void 
                 e = sd_event_source_set_enabled(mt->acquire_source, SD_EVENT_OFF);
         if (e >= 0)
                 e = manager_subscribe(m, &hooks, mt);
+        if (e >= 0)
+                manager_set_acquire_done(m, acquire_done, mt);
         if (e < 0) {
                 methods_free(mt);
                 return e;
@@ -578,11 +626,18 @@ void methods_free(struct methods *mt)
 
         if (!mt)
                 return;
-        /* Acquires that never ran: nothing was made for them. */
+        /* Acquires that never ran: nothing was made for them. Those whose
+         * devices were being made lose them with the maker. */
         while ((q = QUEUE_POP(&mt->acquires))) {
                 reply_kernel_error(q->conn, "shutdown", -ESHUTDOWN);
                 acquire_req_free(q);
         }
+        while ((q = mt->making)) {
+                mt->making = q->next;
+                reply_kernel_error(q->conn, "shutdown", -ESHUTDOWN);
+                acquire_req_free(q);
+        }
+        manager_set_acquire_done(mt->manager, NULL, NULL);
         manager_unsubscribe(mt->manager, &hooks, mt);
         sd_event_source_disable_unref(mt->acquire_source);
         quota_done(&mt->quota);

@@ -41,9 +41,9 @@ int policy_check_access(const struct config *c, const struct varlink_peer *peer)
         return -EPERM;
 }
 
-int policy_check_quota(const struct config *c, const struct quota *q, uid_t uid)
+int policy_check_quota(const struct config *c, const struct quota *q, uid_t uid, unsigned pending)
 {
         if (uid == 0)
                 return 0;
-        return quota_get(q, uid) >= c->max_slots_per_user ? -EDQUOT : 0;
+        return quota_get(q, uid) + pending >= c->max_slots_per_user ? -EDQUOT : 0;
 }

@@ -24,6 +24,7 @@ bool policy_may_see(const struct varlink_peer *peer, uid_t owner);
 /* 0 when the peer may use the methods that act on slots, -EPERM if not. */
 int policy_check_access(const struct config *c, const struct varlink_peer *peer);
 
-/* 0 when uid may take one more slot, -EDQUOT if it holds its limit already.
+/* 0 when uid may take one more slot, -EDQUOT if it holds its limit already
+ * with its live slots and the `pending` Acquires still making theirs.
  * Root has no limit. */
-int policy_check_quota(const struct config *c, const struct quota *q, uid_t uid);
+int policy_check_quota(const struct config *c, const struct quota *q, uid_t uid, unsigned pending);

@@ -6,7 +6,9 @@
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/net_namespace.h>
+#include <linux/filter.h>
 #include <linux/rtnetlink.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -819,6 +821,28 @@ int rtnl_dump_stats(struct rtnl *r, const char *prefix, const char *kind, rtnl_s
 
 /* ---- the monitor ---- */
 
+/* The monitor acts on RTM_DELLINK only, yet RTNLGRP_LINK carries every
+ * RTM_NEWLINK too: three or four per Acquire, each a wake-up and a read on
+ * the event loop. A socket filter drops them in the kernel, before they
+ * take room in the receive buffer (docs/DESIGN.md, "Performance"). Each
+ * link notification is a datagram of one message, so looking at the first
+ * header is enough; nlmsg_type is in host order, as BPF_H loads in network
+ * order, hence htons(). */
+static int monitor_attach_filter(struct mnl_socket *nl)
+{
+        struct sock_filter code[] = {
+            BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(struct nlmsghdr, nlmsg_type)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_DELLINK), 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+            BPF_STMT(BPF_RET | BPF_K, 0),
+        };
+        struct sock_fprog prog = {.len = ELEMENTSOF(code), .filter = code};
+
+        if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *cb, void *userdata,
                       struct rtnl_monitor **ret)
 {
@@ -835,6 +859,9 @@ int rtnl_monitor_open(const char *prefix, const struct rtnl_monitor_callbacks *c
                 return negative_errno();
         if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
                 return negative_errno();
+        k = monitor_attach_filter(nl);
+        if (k < 0)
+                return k;
         if (mnl_socket_setsockopt(nl, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
                 return negative_errno();
         k = netlink_set_rcvbuf(nl, RTNL_MONITOR_RCVBUF);

@@ -415,6 +415,7 @@ static int serve(const struct config *c)
                 goto out;
         }
         varlink_server_set_send_fds_handler(server, methods_on_send_fds);
+        varlink_server_set_close_fds_handler(server, kernel_close_fds, d.kernel);
 
         log_info("serving io.taplinkd on %s%s (%u of %u slots in use)", address,
                  bound ? "" : " (from systemd)", manager_slots_in_use(d.manager), c->effective_max_slots);

@@ -24,11 +24,26 @@
 
 /* ---- lifetime ---- */
 
-static void out_msg_free(struct out_msg *m)
+/* Fds that never reached the peer: closing the last fd of a TAP deletes
+ * it, so they go to the server's handler (varlink_server_set_close_fds_handler()). */
+void varlink_conn_close_fds(struct varlink_conn *conn, int *fds, size_t n)
+{
+        if (n > 0 && conn && conn->close_fds)
+                conn->close_fds(fds, n, conn->close_fds_userdata);
+        else
+                close_many(fds, n);
+}
+
+/* The fds ride on a message's first byte: once any of it was sent, the
+ * peer has them and ours are copies. */
+static void out_msg_free(struct varlink_conn *conn, struct out_msg *m)
 {
         if (!m)
                 return;
-        close_many(m->fds, m->n_fds);
+        if (m->sent > 0)
+                close_many(m->fds, m->n_fds);
+        else
+                varlink_conn_close_fds(conn, m->fds, m->n_fds);
         free(m->fds);
         free(m);
 }
@@ -41,7 +56,7 @@ static void conn_free_output(struct varlink_conn *conn)
         while ((m = QUEUE_POP(&conn->out))) {
                 if (m->announced && m->n_fds > 0 && s && s->on_send_fds)
                         (void)s->on_send_fds(m->fds, m->n_fds, false, s->userdata);
-                out_msg_free(m);
+                out_msg_free(conn, m);
         }
         conn->out_bytes = 0;
 }
@@ -228,7 +243,7 @@ static void conn_consume_output(struct varlink_conn *conn, size_t n)
                 n -= k;
                 if (m->sent < m->size)
                         break;
-                out_msg_free(QUEUE_POP(&conn->out));
+                out_msg_free(conn, QUEUE_POP(&conn->out));
         }
 }
 
@@ -362,18 +377,18 @@ static int conn_enqueue(struct varlink_conn *conn, struct json_object *msg, int 
 
         text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text) {
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
                 return -ENOMEM;
         }
         size = strlen(text) + 1;
         if (size > output_max - MIN(conn->out_bytes, output_max)) {
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
                 return -ENOBUFS;
         }
 
         m = malloc(sizeof(*m) + size);
         if (!m) {
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
                 return -ENOMEM;
         }
         *m = (struct out_msg){.size = size};
@@ -382,7 +397,7 @@ static int conn_enqueue(struct varlink_conn *conn, struct json_object *msg, int 
                 m->fds = malloc(n_fds * sizeof(int));
                 if (!m->fds) {
                         free(m);
-                        close_many(fds, n_fds);
+                        varlink_conn_close_fds(conn, fds, n_fds);
                         return -ENOMEM;
                 }
                 memcpy(m->fds, fds, n_fds * sizeof(int));
@@ -401,11 +416,11 @@ int varlink_conn_answer(struct varlink_conn *conn, struct json_object *msg, int 
         conn->call_pending = false;
         conn_schedule(conn);
         if (conn->call.oneway) {
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
                 return 0;
         }
         if (!msg) {
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
                 r = -ENOMEM;
         } else
                 r = conn_enqueue(conn, msg, fds, n_fds);
@@ -587,6 +602,8 @@ int varlink_conn_new(struct varlink_server *s, int fd, struct varlink_peer *peer
         conn->n_ref = 1;
         conn->fd = fd;
         conn->server = s;
+        conn->close_fds = s->close_fds;
+        conn->close_fds_userdata = s->close_fds_userdata;
         conn->peer = *peer;
         peer->groups = NULL;
 

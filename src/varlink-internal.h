@@ -55,6 +55,10 @@ struct varlink_conn {
         bool dispatching; /* inside the method handler of conn->call */
         bool drop;        /* a reply could not be queued: close at the next chance */
         bool closed;
+        /* The server's close_fds handler, kept past the close: a reply
+         * to a connection that went has fds that never left. */
+        varlink_close_fds_handler close_fds;
+        void *close_fds_userdata;
 };
 
 struct varlink_server {
@@ -68,6 +72,8 @@ struct varlink_server {
         varlink_disconnect_handler on_disconnect;
         varlink_send_fds_handler on_send_fds;
         void *userdata;
+        varlink_close_fds_handler close_fds;
+        void *close_fds_userdata;
         struct varlink_conn *conns; /* LIST_* on conns */
         size_t n_conns;
         size_t n_conns_unprivileged; /* of uids other than root */
@@ -96,6 +102,9 @@ void varlink_conn_close(struct varlink_conn *conn);
  * queued marks the connection to be dropped, as the client would wait
  * forever for it: -ENOMEM, -ENOBUFS. */
 int varlink_conn_answer(struct varlink_conn *conn, struct json_object *msg, int *fds, size_t n_fds);
+/* Closes fds of a reply that never left, by the server's close_fds
+ * handler if it has one. conn may be NULL. */
+void varlink_conn_close_fds(struct varlink_conn *conn, int *fds, size_t n);
 /* Queues msg (NULL: building it failed) as one more reply of the pending
  * streaming call, which stays pending. Outside the method handler the
  * queued output must be below the high-water mark; a message that cannot

@@ -28,7 +28,7 @@ static int conn_check_answer(struct varlink_conn *conn, struct json_object *para
         else if (n_fds > VARLINK_SCM_MAX_FDS)
                 r = -E2BIG;
         if (r < 0 && fds)
-                close_many(fds, n_fds);
+                varlink_conn_close_fds(conn, fds, n_fds);
         return r;
 }
 

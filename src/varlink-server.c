@@ -265,6 +265,13 @@ void varlink_server_set_send_fds_handler(struct varlink_server *s, varlink_send_
         s->on_send_fds = handler;
 }
 
+void varlink_server_set_close_fds_handler(struct varlink_server *s, varlink_close_fds_handler handler,
+                                          void *userdata)
+{
+        s->close_fds = handler;
+        s->close_fds_userdata = userdata;
+}
+
 void varlink_server_free(struct varlink_server *s)
 {
         if (!s)

@@ -134,6 +134,15 @@ size_t varlink_server_n_connections(const struct varlink_server *s);
 typedef int (*varlink_send_fds_handler)(const int *fds, size_t n_fds, bool sending, void *userdata);
 void varlink_server_set_send_fds_handler(struct varlink_server *s, varlink_send_fds_handler handler);
 
+/* Closes fds of a reply that never reached the peer (the connection went,
+ * or the reply could not be queued); without one they are closed at once.
+ * taplinkd hands them to its reaper: closing a TAP's last fd deletes the
+ * device, ~20 ms inside close(), which the event loop must not wait for.
+ * Takes the fds. */
+typedef void (*varlink_close_fds_handler)(int *fds, size_t n_fds, void *userdata);
+void varlink_server_set_close_fds_handler(struct varlink_server *s, varlink_close_fds_handler handler,
+                                          void *userdata);
+
 const struct varlink_peer *varlink_conn_peer(const struct varlink_conn *conn);
 void varlink_conn_set_userdata(struct varlink_conn *conn, void *userdata);
 void *varlink_conn_get_userdata(const struct varlink_conn *conn);

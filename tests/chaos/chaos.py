@@ -4,11 +4,15 @@ random acquires (root and an allowed non-root uid; queues, vnet header, MTU,
 persistent, labels), VMM exits (fd close), releases (also while the fds are
 held, and refused across owners), client disconnects mid-request (after the
 request, or half-way through writing it), slow readers that give up with a
-reply queued, names taken by foreign devices, pipelined bursts, and `kill -9`
+reply queued, names taken by foreign devices, pipelined bursts, clone slots
+(a share of every kind of Acquire, [clone] enabled; tests/chaos/clones.py),
+and `kill -9`
 at random points: right after a burst of Acquires at sub-millisecond delays,
 after SIGSTOP under load (recording whether a device was frozen between its
-creation and its elements' commit), during start-up's reconcile; and
-SIGTERM. Restarted each time, its state is checked from outside after every
+creation and its elements' commit), in a burst of clone Acquires at a
+delay within the burst's span (mostly SIGSTOP first, recording the step of
+clone_create() it froze: "clone frozen at"), during start-up's reconcile;
+and SIGTERM. Restarted each time, its state is checked from outside after every
 restart, every 10 rounds and at the end: a kill -9 of the daemon at any
 moment, then a restart, leaves no leaked device, element or slot, and never
 disturbs a running sandbox (docs/DESIGN.md, "The kernel is the state").
@@ -35,7 +39,14 @@ What the invariant check demands, once the daemon has settled:
     SIGKILLed may survive if the kill fell between TUNSETPERSIST and the
     sendmsg of its reply (no restart can tell whether the reply left).
     Those are counted as kill-orphans, then released;
-  - foreign devices are untouched.
+  - foreign devices are untouched;
+  - clone slots: the host end of the veth as the slot says, tap0 and the
+    uplink in its namespace as well; every /run/netns entry, bind mount and
+    namespace id here is a listed clone slot's (but for namespaces that the
+    fds of a Release cut off by a kill still hold), and each listed clone
+    slot has its own; a held clone slot's guest reaches its host gateway
+    through the NAT. The script runs in a mount namespace of its own with
+    a tmpfs on /run, so /run/netns is the test daemon's alone.
 A client that gives up on an Acquire shuts its socket down before reading:
 whatever reply had reached it by then is its slot; if none had, the reply
 could not be delivered and nothing may remain (docs/DESIGN.md, "The kernel
@@ -49,6 +60,7 @@ import json
 import os
 import pwd
 import random
+import re
 import signal
 import socket
 import sys
@@ -62,6 +74,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import (  # noqa: E402
     Daemon, Varlink, arp_probe, connect_as, ip_json, run, table_elements)
+import clones  # noqa: E402
 
 USER = 1000            # the allowed non-root uid
 MAX_SLOTS = 40
@@ -72,6 +85,9 @@ OK_ACQUIRE_ERRORS = {"io.taplinkd.NoSlotAvailable", "io.taplinkd.QuotaExceeded"}
 # device's RTM_DELLINK handled, its elements deleted): a ceiling, not a
 # figure; it settles in well under a second even on a loaded machine.
 SETTLE_TIMEOUT = 30.0 * harness.TIMEOUT_SCALE
+# The share of Acquires that ask for a clone slot (a namespace each: about
+# 3 ms to make, and the invariant enters each one).
+CLONE_SHARE = 0.2
 
 
 class Violation(Exception):
@@ -91,6 +107,10 @@ class Held:
     @property
     def persistent(self):
         return self.slot["persistent"]
+
+    @property
+    def clone(self):
+        return self.slot.get("clone") is not None
 
     def close_fds(self):
         for fd in self.fds:
@@ -139,7 +159,7 @@ def drain(conn):
 
 class Chaos:
 
-    def __init__(self, seed, rounds, workdir):
+    def __init__(self, seed, rounds, workdir, clone_pool=0):
         self.seed = seed
         self.rounds = rounds
         self.rng = random.Random(seed)
@@ -147,7 +167,9 @@ class Chaos:
             "daemon.max_slots": str(MAX_SLOTS),
             "access.allow_users": str(USER),
             "access.allow_groups": "",
-            "access.max_slots_per_user": str(USER_QUOTA)})
+            "access.max_slots_per_user": str(USER_QUOTA),
+            "clone.enabled": "yes",
+            "clone.pool": str(clone_pool)})
         self.known = {}        # label -> Held
         self.uncertain = {}    # label -> why (a persistent Acquire in flight at a SIGKILL)
         self.foreign = {}      # ifname -> what it looked like when made
@@ -157,6 +179,7 @@ class Chaos:
         self.label_seq = 0
         self.round = 0
         self.leaked = 0
+        self.clone_pool = clone_pool
 
     # ------------------------------------------------------------ plumbing
 
@@ -203,10 +226,14 @@ class Chaos:
         self.label_seq += 1
         return "ch-%d" % self.label_seq
 
-    def acquire_params(self, persistent=None, origin="?"):
+    def acquire_params(self, persistent=None, origin="?", clone=None):
         r = self.rng.random
         p = {"label": self.new_label()}
         self.origin[p["label"]] = "round %d, %s" % (self.round, origin)
+        if clone is None:
+            clone = r() < CLONE_SHARE
+        if clone:
+            p["clone"] = True
         if r() < 0.3:
             p["queues"] = self.rng.choice([2, 3, 4])
         if r() < 0.3:
@@ -239,8 +266,10 @@ class Chaos:
         s = reply["parameters"]["slot"]
         want = {"label": params["label"], "ownerUid": uid, "queues": params.get("queues", 1),
                 "vnetHeader": params.get("vnetHeader", True), "mtu": params.get("mtu", 1500),
-                "persistent": params.get("persistent", False), "published": params.get("publish", [])}
-        got = {k: s[k] for k in want}
+                "persistent": params.get("persistent", False), "published": params.get("publish", []),
+                "clone": params.get("clone", False)}
+        got = {k: s[k] for k in want if k != "clone"}
+        got["clone"] = s.get("clone") is not None
         if got != want or len(fds) != want["queues"] or \
                 reply["parameters"]["fileDescriptors"] != list(range(len(fds))):
             h = Held(params["label"], uid, s, fds)
@@ -252,6 +281,8 @@ class Chaos:
         self.stats["acquired"] += 1
         if params.get("publish"):
             self.stats["acquired with a published port"] += 1
+        if h.clone:
+            self.stats["acquired clone slots"] += 1
         return h
 
     # ------------------------------------------------------------ actions (daemon alive)
@@ -456,16 +487,17 @@ class Chaos:
             return self.rng.uniform(0.0005, 0.004)
         return self.rng.uniform(0.004, 0.02)
 
-    def send_burst(self, releases=()):
-        """Opens 1-3 connections and pipelines Acquires on each (Releases of
-        `releases` on the first); returns [(conn, [(uid, params)])]."""
+    def send_burst(self, clone=None):
+        """Opens 1-3 connections and pipelines Acquires on each (clone
+        Acquires all, or none, or a share as acquire_params() picks);
+        returns [(conn, [(uid, params)])]."""
         out = []
         for i in range(self.rng.randint(1, 3)):
             uid = self.pick_uid()
             c = self.connect(uid)
             reqs, data = [], b""
             for _ in range(self.rng.randint(1, 6)):
-                p = self.acquire_params(origin="pipelined burst")
+                p = self.acquire_params(origin="pipelined burst", clone=clone)
                 reqs.append((uid, p))
                 data += frame("io.taplinkd.Acquire", p)
             out.append((c, reqs))
@@ -484,9 +516,11 @@ class Chaos:
 
     def frozen_window(self):
         """With the daemon stopped: devices of ours caught between creation
-        and their elements' commit. Returns (unconfigured, uncommitted)."""
+        and their elements' commit, and the stages of the clone slots being
+        made. Returns (unconfigured, uncommitted, [stage])."""
         elems = table_elements(self.d.table) or {}
         subnets = set(elems.get("slots_v4", []))
+        stages = clones.frozen({h.slot["ifname"] for h in self.known.values() if h.clone}, subnets)
         unconfigured = uncommitted = 0
         for l in ip_json("-d", "link", "show"):
             name = l["ifname"]
@@ -497,7 +531,7 @@ class Chaos:
                 unconfigured += 1
             elif "10.213.%d.%d" % ((slot * 4) >> 8, (slot * 4) & 255) not in subnets:
                 uncommitted += 1
-        return unconfigured, uncommitted
+        return unconfigured, uncommitted, stages
 
     def kill_now(self, how):
         pid = self.d.proc.pid
@@ -505,8 +539,12 @@ class Chaos:
             os.kill(pid, signal.SIGSTOP)
             while not self.stopped(pid):
                 pass
-            unconfigured, uncommitted = self.frozen_window()
+            unconfigured, uncommitted, stages = self.frozen_window()
             self.stats["stop-kills"] += 1
+            for stage in stages:
+                self.stats["clone frozen at: " + stage] += 1
+            if any(st != clones.STAGES[-1] for st in stages):
+                self.stats["stop-kills inside clone_create..commit"] += 1
             if unconfigured or uncommitted:
                 self.stats["stop-kills inside create..commit"] += 1
                 self.stats["devices frozen before configure"] += unconfigured
@@ -516,19 +554,30 @@ class Chaos:
         self.stats["kills"] += 1
 
     def kill_round(self):
-        mode = self.rng.choices(["burst", "burst-release", "release", "idle", "startup", "term"],
-                                [40, 15, 12, 8, 12, 13])[0]
+        mode = self.rng.choices(["burst", "burst-release", "release", "idle", "startup", "term", "clone"],
+                                [40, 15, 12, 8, 12, 13, 30])[0]
         self.stats["kill mode " + mode] += 1
         pending_releases = []
         conns = []
-        if mode in ("burst", "burst-release", "term"):
-            conns = self.send_burst()
+        before = clones.names()
+        if mode in ("burst", "burst-release", "term", "clone"):
+            conns = self.send_burst(clone=True if mode == "clone" else None)
         if mode in ("burst-release", "release") and self.known:
             c = self.connect(0)
             victims = self.rng.sample(list(self.known.values()), min(len(self.known), self.rng.randint(1, 4)))
             c.send_raw(b"".join(frame("io.taplinkd.Release", {"slot": h.slot["slot"]}) for h in victims))
             pending_releases = [(c, victims)]
-        if mode != "idle":
+        if mode == "clone" and self.rng.random() < 0.5:
+            # From the moment a clone_create() made its netns file (its
+            # first step): a delay within one clone Acquire's ~3 ms.
+            if clones.wait_new_name(before, 1.0):
+                busy_wait(self.rng.uniform(0, 0.003))
+                self.stats["clone kills timed from the netns file"] += 1
+        elif mode == "clone":
+            # Each clone Acquire takes some 3 ms: a delay anywhere in the
+            # burst's span lands inside one's clone_create() or commit.
+            busy_wait(self.rng.uniform(0, 0.003 * sum(len(reqs) for _, reqs in conns)))
+        elif mode != "idle":
             busy_wait(self.pick_delay())
 
         if mode == "term":
@@ -537,7 +586,9 @@ class Chaos:
                 self.fail("SIGTERM: taplinkd exited with %d" % self.d.proc.returncode)
             self.stats["sigterm restarts"] += 1
         else:
-            self.kill_now("stop" if self.rng.random() < 0.5 else "kill")
+            # A clone Acquire's kill is mostly seen where it froze the
+            # daemon: SIGSTOP first, the same kill at the same moment.
+            self.kill_now("stop" if self.rng.random() < (0.8 if mode == "clone" else 0.5) else "kill")
         self.drop_conns()
 
         # What got out before the daemon died is ours; the rest never happened
@@ -632,12 +683,19 @@ class Chaos:
             if len(vals) != len(set(vals)):
                 out.append(("dup", "two listed slots share a %s: %s" % (key, sorted(vals))))
         for fam in ("ipv4", "ipv6"):
-            vals = [s[fam]["subnet"] for s in listed]
+            vals = [s[fam]["subnet"] for s in listed if s[fam]]
             if len(vals) != len(set(vals)):
                 out.append(("dup", "two listed slots share an %s subnet" % fam))
 
         by_name = {s["ifname"]: s for s in listed}
         ours = {n for n in links if n.startswith(PREFIX) and n not in self.foreign}
+        # [clone] pool: up to that many ready namespaces, each with its veth's
+        # host end <prefix>p<k> and an id here, but no bind mount.
+        pooled = {n for n in ours if re.fullmatch(PREFIX + "p[0-9]+", n)}
+        ours -= pooled
+        if len(pooled) > self.clone_pool:
+            out.append(("leak", "%d pooled clone namespaces' veths %s, the pool holds %d" % (
+                len(pooled), sorted(pooled), self.clone_pool)))
         for n in sorted(ours - set(by_name)):
             info = links[n].get("linkinfo", {})
             out.append(("leak", "device %s (%s, alias %r, %s) is not listed" % (
@@ -645,15 +703,21 @@ class Chaos:
         for n in sorted(set(by_name) - ours):
             out.append(("lost", "listed slot %s has no device" % n))
         for n in sorted(set(by_name) & ours):
-            out += self.device_mismatch(by_name[n], links[n], addr_info.get(n, []))
+            if by_name[n].get("clone"):
+                out += clones.device_mismatch(by_name[n], links[n], addr_info.get(n, []), user_name)
+            else:
+                out += self.device_mismatch(by_name[n], links[n], addr_info.get(n, []))
+        # A cut-off Release whose fd is still held keeps its namespace.
+        out += clones.leaks(listed, self.clone_pool +
+                            sum(1 for h in self.known.values() if h.clone and h.cut_off and h.fds))
 
         if elems is None:
             out.append(("nft", "table inet %s is gone" % self.d.table))
         else:
             want = {"slots_v4": {s["ipv4"]["subnet"] for s in listed},
-                    "slots_v6": {s["ipv6"]["subnet"] for s in listed},
+                    "slots_v6": {s["ipv6"]["subnet"] for s in listed if s["ipv6"]},
                     "guests_v4": {(s["ifname"], s["ipv4"]["guest"]) for s in listed},
-                    "guests_v6": {(s["ifname"], s["ipv6"]["guest"]) for s in listed},
+                    "guests_v6": {(s["ifname"], s["ipv6"]["guest"]) for s in listed if s["ipv6"]},
                     "dropped_spoofed": {s["ifname"] for s in listed},
                     "dropped_policy": {s["ifname"] for s in listed}}
             # Each slot's name in the set of its egress mode, and no other.
@@ -760,12 +824,15 @@ class Chaos:
             if not h.fds or h.cut_off:
                 continue
             try:
-                ok = arp_probe(h.fds[0], h.slot, vnet_header=h.slot["vnetHeader"], read_fds=h.fds)
+                if h.clone:
+                    ok = clones.probe(h.fds, h.slot)
+                else:
+                    ok = arp_probe(h.fds[0], h.slot, vnet_header=h.slot["vnetHeader"], read_fds=h.fds)
             except OSError as e:  # EBADFD: the device went from under the fd
                 ok = e
             if ok is not True:
                 self.fail("held slot %d (%s) passes no traffic %s: %s" % (h.slot["slot"], h.label, why, ok))
-            self.stats["traffic probes"] += 1
+            self.stats["traffic probes" + (" (clone, through its NAT)" if h.clone else "")] += 1
 
         # Persistent slots whose Acquire was cut off by a SIGKILL: report,
         # then give them back.
@@ -808,12 +875,14 @@ class Chaos:
             del self.foreign[name]
         self.drop_conns()
         st = self.call(0, "io.taplinkd.Status")[0]["parameters"]
-        left = [n for n in harness.links_with_prefix(PREFIX)]
+        # (the pool's ready namespaces stay: check() has counted them)
+        left = [n for n in harness.links_with_prefix(PREFIX) if not re.fullmatch(PREFIX + "p[0-9]+", n)]
         elems = table_elements(self.d.table) or {}
-        if st["slotsInUse"] != 0 or left or any(elems.values()):
-            self.leaked += len(left) + sum(len(v) for v in elems.values())
-            self.fail("after giving everything back: slotsInUse=%d, devices %s, elements %s" % (
-                st["slotsInUse"], left, elems))
+        namespaces = clones.leaks([], self.clone_pool)
+        if st["slotsInUse"] != 0 or left or any(elems.values()) or namespaces:
+            self.leaked += len(left) + sum(len(v) for v in elems.values()) + len(namespaces)
+            self.fail("after giving everything back: slotsInUse=%d, devices %s, elements %s, namespaces %s" % (
+                st["slotsInUse"], left, elems, namespaces))
         self.drop_conns()
         if self.d.stop(signal.SIGTERM) != 0:
             self.fail("taplinkd exited with %d on SIGTERM" % self.d.proc.returncode)
@@ -845,16 +914,20 @@ class Chaos:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("CHAOS_ROUNDS", "120")))
+    ap.add_argument("--clone-pool", type=int, default=int(os.environ.get("CHAOS_CLONE_POOL", "0")),
+                    help="[clone] pool of the daemon's configuration")
     args = ap.parse_args()
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 2 ** 31))
     harness.require_sandbox()
+    # Clone slots' bind mounts go to a /run of our own (harness.private_run).
+    harness.private_run()
     run("ip", "link", "set", "lo", "up")
-    print("chaos: seed=%d rounds=%d (replay: CHAOS_SEED=%d tests/chaos/run.sh %d)" % (
-        seed, args.rounds, seed, args.rounds), flush=True)
+    print("chaos: seed=%d rounds=%d clone-pool=%d (replay: CHAOS_SEED=%d tests/chaos/run.sh %d)" % (
+        seed, args.rounds, args.clone_pool, seed, args.rounds), flush=True)
     t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="taplinkd-chaos-")
     os.chmod(tmp, 0o755)
-    ch = Chaos(seed, args.rounds, tmp)
+    ch = Chaos(seed, args.rounds, tmp, clone_pool=args.clone_pool)
     ok = False
     try:
         ch.run()

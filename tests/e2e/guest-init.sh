@@ -25,7 +25,7 @@
 # The host talks back over TCP: it sends one line to port 5020 when a step
 # waits for it. Ports on the gateway (the host): 5002 TCP sink, 8000 HTTP,
 # 6969/udp datagram log. On the "internet" address: 7000 (answers
-# "peer=<source address>"), 6969/udp. In the guest: 5001 TCP sink, 80 HTTP.
+# "peer=<source address>"), 6969/udp, 8080 HTTP (step clone). In the guest: 5001 TCP sink, 80 HTTP.
 # The guest powers off when done (poweroff -f), whatever happened.
 
 export PATH=/bin
@@ -261,6 +261,21 @@ step_serve() { # the host fetches from us and sends to us, then says "done"
     wait $recv 2>/dev/null
 }
 
+step_clone() { # a restored clone: on the host's word "get=PATH", fetch
+    # PATH from "the internet" (port 8080 there answers once every clone
+    # asked); then wait for the host's "done"
+    msg=$(ctl_wait 240)
+    case $msg in get=*) ;; *) info "$NAME clone_md5 no-word-from-host:${msg:-nothing}"; return ;; esac
+    t0=$(now_ms)
+    if timeout 180 wget -q -O /tmp/clone.got "http://$INET:8080/${msg#get=}"; then
+        info "$NAME clone_md5 $(md5sum < /tmp/clone.got | cut -d' ' -f1) $(wc -c < /tmp/clone.got) $(($(now_ms) - t0))"
+    else
+        info "$NAME clone_md5 failed"
+    fi
+    msg=$(ctl_wait 120)
+    say "E2E-LOG $NAME host says: ${msg:-nothing}"
+}
+
 tftp_mark() { # server tag: a UDP datagram (a TFTP read request) naming tag;
     # nobody answers it, so tftp is stopped once it has sent it (and a retry).
     timeout 2 tftp -g -r "$2" -l "/tmp/tftp.$2.$1" "$1" 6969 >/dev/null 2>&1
@@ -311,6 +326,7 @@ for s in $STEPS; do
         policy) step_policy ;;
         serve) step_serve ;;
         pair) step_pair ;;
+        clone) step_clone ;;
         *) say "E2E-LOG unknown step $s" ;;
     esac
 done

@@ -2,6 +2,11 @@
 """Host-side peers for the end-to-end test (tests/e2e/run.sh).
 
   helper.py http DIR PORT                 serve DIR over HTTP (threads, quiet)
+  helper.py together DIR PORT N LOG        serve DIR over HTTP, each answer held
+                                          until N requests are in (all N
+                                          connections open at once); LOG gets
+                                          "<source-ip> <port> <path> <status>" per
+                                          request, after its answer
   helper.py sink PORT OUT                 accept one TCP connection, write it to OUT,
                                           then OUT.done holds "<md5> <bytes>"
   helper.py udplog PORT LOG               append "<source-ip> <payload>" per datagram
@@ -18,7 +23,7 @@
                                           fds at 3, 4, ... and exec CMD (the
                                           manual stand-in for taplinkctl run)
   helper.py ctl --socket PATH [--json] list|status
-  helper.py ctl --socket PATH run [--queues N] [--no-vnet-hdr] -- CMD...
+  helper.py ctl --socket PATH run [--queues N] [--no-vnet-hdr] [--clone] -- CMD...
                                           a stand-in for taplinkctl (the same
                                           Varlink calls and TAPLINK_* environment)
                                           for testing the daemon before it exists
@@ -56,6 +61,39 @@ def cmd_http(directory, port):
         daemon_threads = True
 
     Server(("0.0.0.0", int(port)), Quiet).serve_forever()
+
+
+def cmd_together(directory, port, n, log):
+    import threading
+
+    barrier = threading.Barrier(int(n))
+    lock = threading.Lock()
+
+    class Together(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=directory, **kw)
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            try:
+                barrier.wait(timeout=120)
+                together = "together"
+            except threading.BrokenBarrierError:
+                together = "alone"
+            if together == "together":
+                super().do_GET()
+            else:
+                self.send_error(503, "the other requests did not come")
+            with lock, open(log, "a") as f:
+                f.write("%s %d %s %s\n" % (self.client_address[0], self.client_address[1], self.path, together))
+
+    class Server(http.server.ThreadingHTTPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    Server(("0.0.0.0", int(port)), Together).serve_forever()
 
 
 def listen(port, kind=socket.SOCK_STREAM):
@@ -356,6 +394,8 @@ def cmd_ctl(*argv):
             params["vnetHeader"] = False
         elif opt == "--label":
             params["label"] = argv.pop(0)
+        elif opt == "--clone":
+            params["clone"] = True
         else:
             sys.exit("ctl: unknown run option %s" % opt)
     argv = argv[1:]
@@ -380,6 +420,10 @@ def cmd_ctl(*argv):
         "TAPLINK_IPV4_PREFIX": slot["ipv4"]["prefixLength"],
         "TAPLINK_KERNEL_IP_ARG": slot["kernelIpArg"],
     }
+    if slot.get("clone"):
+        c = slot["clone"]
+        env.update({"TAPLINK_NETNS": c["netns"], "TAPLINK_TAP_NAME": c["tapName"], "TAPLINK_IPV4_GUEST": c["guest"],
+                    "TAPLINK_IPV4_GATEWAY": c["gateway"], "TAPLINK_IPV4_PREFIX": c["prefixLength"]})
     if slot.get("ipv6"):
         env["TAPLINK_IPV6_GUEST"] = slot["ipv6"]["guest"]
         env["TAPLINK_IPV6_GATEWAY"] = slot["ipv6"]["gateway"]
@@ -390,7 +434,7 @@ def cmd_ctl(*argv):
 
 def main():
     cmds = {
-        "http": cmd_http, "sink": cmd_sink, "udplog": cmd_udplog, "udpsend": cmd_udpsend, "peer": cmd_peer,
+        "http": cmd_http, "together": cmd_together, "sink": cmd_sink, "udplog": cmd_udplog, "udpsend": cmd_udpsend, "peer": cmd_peer,
         "send": cmd_send, "fetch": cmd_fetch, "mkfile": cmd_mkfile, "linklocal": cmd_linklocal, "tap": cmd_tap,
         "state": cmd_state, "ctl": cmd_ctl,
     }

@@ -6,7 +6,8 @@
 # runner learns the slot from the console log).
 # From the runner: E2E_ACCEL (kvm|tcg), E2E_KERNEL, E2E_INITRD, E2E_MEM (MiB),
 # E2E_SMP, E2E_APPEND (the e2e.* guest arguments), E2E_DHCP=1 (no ip= and no
-# IPv6 address: the guest asks the daemon's DHCP server and takes its RA).
+# IPv6 address: the guest asks the daemon's DHCP server and takes its RA),
+# E2E_MAC (the guest's MAC instead of the slot's: restored clones share one).
 set -eu
 
 : "${TAPLINK_FDS:?not run by taplinkctl run}"
@@ -21,10 +22,10 @@ if [ "$nq" -gt 1 ]; then
     # One fd per queue; vhost off (no /dev/vhost-net for an unprivileged
     # user); MSI-X vectors: 2 per queue pair + config + control.
     netdev="tap,id=n0,fds=$fds,vhost=off"
-    device="virtio-net-pci,netdev=n0,mac=$TAPLINK_MAC,mq=on,vectors=$((2 * nq + 2)),romfile="
+    device="virtio-net-pci,netdev=n0,mac=${E2E_MAC:-$TAPLINK_MAC},mq=on,vectors=$((2 * nq + 2)),romfile="
 else
     netdev="tap,id=n0,fd=$fds,vhost=off"
-    device="virtio-net-pci,netdev=n0,mac=$TAPLINK_MAC,romfile="
+    device="virtio-net-pci,netdev=n0,mac=${E2E_MAC:-$TAPLINK_MAC},romfile="
 fi
 
 # TCG: the richest CPU model (its TSC/HPET calibration is quicker); KVM: the host's.

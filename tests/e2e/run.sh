@@ -14,7 +14,7 @@
 #                      and loads the daemon's table itself (docs/DESIGN.md,
 #                      "The nftables layout"); for working on the test
 #                      without the daemon (no taplinkctl list, no IPv6)
-#   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair dhcp
+#   E2E_ONLY="..."     a subset of the scenarios vnet novnet mq pair dhcp clone
 #   E2E_CTL=py         use helper.py's stand-in for taplinkctl (same Varlink
 #                      calls and TAPLINK_* environment)
 #   E2E_KEEP=1         keep the temporary directory
@@ -26,6 +26,8 @@
 #   netns $INET "the internet": 198.51.100.2 on the veth, 203.0.113.7 on lo;
 #               no route back to the guests' pool, so only masqueraded
 #               traffic gets answers
+#   netns tlN   a clone slot's (check 9), bind-mounted at /run/netns/tlN in
+#               the daemon's own mount namespace only
 # QEMU runs as the unprivileged user taplink-e2e (group taplink), created here
 # when missing (useradd --system).
 #
@@ -50,6 +52,18 @@
 #     daemon's RA: default route via the TAP's link-local address, no SLAAC
 #     address; then checks 1, 2 and 5 as for any guest. The other
 #     scenarios keep booting with ip=.
+#   9 two guests restored "from one snapshot" (scenario clone): each on a
+#     clone slot of its own (taplinkctl run --clone), both booted with the
+#     same ip=169.254.0.21::169.254.0.22:255.255.255.252::eth0:off (the
+#     slot's TAPLINK_KERNEL_IP_ARG) and the same MAC; both fetch a file of
+#     their own from "the internet" at the same time (its server answers
+#     only once both asked) and each gets its own (md5); the host's
+#     conntrack shows the two flows from the two slots' guest addresses
+#     (B4+2), "the internet" two source ports of the WAN address
+#     (masquerade); after QEMU exits no slot, device, element, namespace,
+#     bind mount or namespace id is left. The daemon runs with [clone]
+#     enabled in a mount namespace of its own with a tmpfs on /run/netns:
+#     its bind mounts never reach the host's /run/netns.
 # Figures: boot-to-network (QEMU exec -> the guest has configured eth0 and its
 # gateway answered), throughput of 64 MiB HTTP transfers both ways, with and
 # without the vnet header, in MB/s (10^6 bytes per second); and the novnet
@@ -74,6 +88,7 @@ WAN_PEER=198.51.100.2
 INET_ADDR=203.0.113.7
 PRIVATE_ADDR=10.99.0.7 # in "the internet" too, but private: egress public never reaches it
 PUBLISHED_PORT=20080   # the novnet guest's httpd, published (check 8)
+CLONE_MIB=4            # what each clone fetches from "the internet" (check 9)
 BIG_MIB=64
 # What the daemon hands out to guests over DHCP and RAs ([guest]):
 # documentation addresses, never used for traffic.
@@ -277,6 +292,8 @@ allow_groups = $E2E_GROUP
 [guest]
 dns_servers = $GUEST_DNS4, $GUEST_DNS6
 dns_search = $GUEST_DOMAIN
+[clone]
+enabled = yes
 EOF
 CTLCMD=("$CTL" --socket "$SOCK")
 # E2E_CTL=py: helper.py's stand-in for taplinkctl (same calls, same environment).
@@ -306,7 +323,12 @@ table inet $TABLE {
 }
 EOF
 else
-    ip netns exec "$NS" "$DAEMON" --config "$T/taplinkd.conf" --socket "$SOCK" >"$T/taplinkd.log" 2>&1 &
+    # Its clone slots' bind mounts go to a /run/netns of its own (a tmpfs
+    # in a private mount namespace), never to the host's. The pid stays
+    # the daemon's through the execs.
+    ip netns exec "$NS" unshare -m --propagation private sh -c \
+        'mount -t tmpfs -o mode=0755,size=1m tle2e-netns /run/netns && exec "$@"' sh \
+        "$DAEMON" --config "$T/taplinkd.conf" --socket "$SOCK" >"$T/taplinkd.log" 2>&1 &
     DAEMON_PID=$!
     # Generous: rtnl_lock can be held for seconds while the kernel tears down
     # other network namespaces (seen on a busy 2-core machine).
@@ -320,6 +342,10 @@ else
 fi
 
 # --- host-side peers ---------------------------------------------------------------------
+# E2E_ONLY="vnet novnet mq pair dhcp clone": a subset, for working on one of them.
+ONLY=${E2E_ONLY:-vnet novnet mq pair dhcp clone}
+[ "$QUICK" = 1 ] && ONLY=vnet
+wanted() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 mkdir -p "$T/www"
 "$PY" "$HELPER" mkfile "$T/www/big" "$BIG_MIB"
 "$PY" "$HELPER" mkfile "$T/payload.host" 1
@@ -329,6 +355,13 @@ bg_ns "$NS" "$PY" "$HELPER" udplog 6969 "$T/udp-host.log"
 bg_ns "$INET" "$PY" "$HELPER" peer 7000 "$T/inet-peer.log"
 bg_ns "$INET" "$PY" "$HELPER" udplog 6969 "$T/udp-inet.log"
 touch "$T/udp-host.log" "$T/udp-inet.log" "$T/inet-peer.log"
+if wanted clone; then
+    # Check 9: a file of each clone's own, answered once both asked.
+    mkdir -p "$T/inet-www"
+    for n in ca cb; do "$PY" "$HELPER" mkfile "$T/inet-www/clone-$n" "$CLONE_MIB"; done
+    : > "$T/inet-together.log"
+    bg_ns "$INET" "$PY" "$HELPER" together "$T/inet-www" 8080 2 "$T/inet-together.log"
+fi
 
 # --- guests --------------------------------------------------------------------------------
 MANUAL_SLOT=0
@@ -343,6 +376,7 @@ launch() {
     local envs=(E2E_ACCEL="$ACCEL" E2E_KERNEL="$KERNEL" E2E_INITRD="$INITRD"
         E2E_MEM="$mem" E2E_SMP="$smp" E2E_DHCP="${DHCP:-0}"
         E2E_APPEND="e2e.name=$name e2e.steps=$steps e2e.inet=$INET_ADDR e2e.private=$PRIVATE_ADDR e2e.timeout=$((150 * SLOW))")
+    [ -n "${GUEST_MAC:-}" ] && envs+=(E2E_MAC="$GUEST_MAC")
     if [ "$MANUAL" = 1 ]; then
         # Stand-in for taplinkctl run: slot numbers and addresses as the
         # daemon derives them (docs/DESIGN.md, "Slots and addresses").
@@ -825,13 +859,13 @@ pair() {
     say "--- pair: $(( ($(now_ms) - t_sc) / 1000 )) s"
 }
 
+# --- scenario: two restored clones, one address, a clone slot each (check 9) ------------------
+. "$HERE/clone.sh"
+
 # --- run --------------------------------------------------------------------------------------
-wanted() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if [ "$QUICK" = 1 ]; then
     basic vnet vnet tcp,serve 1 1 256 1
 else
-    # E2E_ONLY="vnet novnet mq pair dhcp": a subset, for working on one of them.
-    ONLY=${E2E_ONLY:-vnet novnet mq pair dhcp}
     if wanted vnet; then
         basic vnet vnet ping6,tcp,fetch,egress,serve 1 1 512 1
     fi
@@ -840,6 +874,13 @@ else
         --egress public --publish "$PUBLISHED_PORT:80"
     wanted mq && basic mq mq tcp,serve 1 2 256 2 --queues 2
     wanted pair && pair
+    if wanted clone; then
+        if [ "$MANUAL" = 1 ]; then
+            say "--- clone: skipped (E2E_MANUAL=1: no daemon to make clone slots)"
+        else
+            clone
+        fi
+    fi
     # No ip=: the daemon's DHCP server and RA configure the guest (check 7).
     if wanted dhcp; then
         if [ "$MANUAL" = 1 ]; then

@@ -153,6 +153,35 @@ def expected_elements(slots):
 WAIT_TIMEOUT = 10.0 * TIMEOUT_SCALE
 
 
+CLONE_NEWNS = 0x00020000
+
+
+def private_run():
+    """Moves this process into a mount namespace of its own with a tmpfs on
+    /run: the daemon's /run/netns bind mounts (clone slots) are seen by
+    nobody else, and vanish with the last process in it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    run("mount", "--make-rprivate", "/")
+    run("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "taplink-test-run", "/run")
+
+
+def netns_mounts():
+    """Mount points below /run/netns in this mount namespace (the clone
+    slots' bind mounts), in mount order; /run/netns itself is not one."""
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f if l.split()[4].startswith("/run/netns/")]
+
+
+def netns_ids():
+    """{nsid: name or None}: every namespace with an id in this one, named
+    when a /run/netns file is a bind mount of it (`ip netns list-id`)."""
+    out = json.loads(run("ip", "-j", "netns", "list-id").stdout or "[]")
+    return {x["nsid"]: x.get("name") for x in out}
+
+
 def wait_for(predicate, timeout=None, interval=0.02, what="condition"):
     """Returns predicate()'s first true value, polled until timeout seconds
     (default WAIT_TIMEOUT) have passed; then fails."""

@@ -11,10 +11,8 @@ in a private mount namespace of its own with a tmpfs on /run, so the
 daemon's /run/netns bind mounts are seen by nobody else and vanish with
 it."""
 
-import ctypes
 import json
 import os
-import re
 import socket
 import struct
 import subprocess
@@ -25,43 +23,28 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     PYTHON, TAPLINKCTL, TAPLINKD, VNET_HDR_LEN, WAIT_TIMEOUT, DaemonTestCase, Namespace, VarlinkError, _read_frames, all_elements,
-    expected_elements, link, links_with_prefix, require_sandbox, run, table_elements, wait_for)
+    expected_elements, link, links_with_prefix, netns_ids, netns_mounts, private_run, require_sandbox, run,
+    table_elements, wait_for)
 from packets import ETH_P_ARP, ETH_P_IP, checksum, eth, ip4, mac_bytes  # noqa: E402
 
 CLONE_GUEST, CLONE_GATEWAY = "169.254.0.21", "169.254.0.22"
 CLONE_TAP_MAC = "06:74:6c:ff:ff:fe"
 GUEST_MAC = "02:00:00:00:00:21"  # every restored guest has the same
 HOST_V4, WORLD_V4 = "192.0.2.1", "192.0.2.2"
-CLONE_NS_FLAG = 0x00020000  # CLONE_NEWNS
 
 
 def setUpModule():
     require_sandbox()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NS_FLAG) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-    run("mount", "--make-rprivate", "/")
-    run("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "taplink-clone-test", "/run")
-
-
-def netns_mounts():
-    """The slot namespaces' mount points under /run/netns in this mount
-    namespace (what the copied mount table had there is under our tmpfs and
-    named otherwise)."""
-    with open("/proc/self/mountinfo") as f:
-        return [l.split()[4] for l in f if re.fullmatch(r"/run/netns/tl[0-9]+", l.split()[4])]
+    private_run()
 
 
 def nsids():
-    out = run("ip", "netns", "list-id").stdout
-    return [int(l.split()[1]) for l in out.splitlines() if l.startswith("nsid ")]
+    return list(netns_ids())
 
 
 def nsid_of(name):
     """The id the namespace mounted on /run/netns/<name> has here, or None."""
-    out = run("ip", "netns", "list-id").stdout
-    m = re.search(r"^nsid ([0-9]+) \(iproute2 netns name: %s\)$" % re.escape(name), out, re.M)
-    return int(m.group(1)) if m else None
+    return next((nsid for nsid, n in netns_ids().items() if n == name), None)
 
 
 def in_netns(name, *argv, check=True):
@@ -201,6 +184,13 @@ class CloneTest(DaemonTestCase):
         elements = all_elements(self.d.table)
         for name in ("slots_v4", "guests_v4", "dropped_spoofed", "egress_internet"):
             self.assertEqual(sorted(elements[name]), expected_elements([slot | {"ipv6": {"subnet": "", "guest": ""}}])[name], name)
+        # IPv4-only: no IPv6 element, then or after a restart's reconcile.
+        self.assertEqual((elements["slots_v6"], elements["guests_v6"]), ([], []))
+        self.d.kill9()
+        c.close()
+        self.d.start()
+        self.assertEqual(len(self.client().call("io.taplinkd.List")[0]["slots"]), 1)
+        self.assertEqual(all_elements(self.d.table), elements)
         os.close(g.fd)
         self.assertNothingLeft()
 

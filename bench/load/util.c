@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/* build/bench/load: dying, the clock, progress, samples, and waiting for a
+ * quiet machine (see bench/load.c). */
+#include "load.h"
+
+/* The daemon we started: it must not outlive us, or the namespace (and
+ * every device in it) would stay with it. */
+pid_t daemon_pid;
+
+_Noreturn void die(const char *fmt, ...)
+{
+        va_list ap;
+
+        if (daemon_pid > 0)
+                kill(daemon_pid, SIGKILL);
+
+        fprintf(stderr, "bench: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        exit(1);
+}
+
+uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t start_ns;
+
+void progress(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "[%7.1fs] ", (now_ns() - start_ns) / 1e9);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* ---- samples (ns) ---- */
+
+void samples_add(struct samples *s, uint64_t x)
+{
+        if (s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 256;
+                uint64_t *v = realloc(s->v, cap * sizeof(*v));
+                if (!v)
+                        die("out of memory");
+                s->v = v;
+                s->cap = cap;
+        }
+        s->v[s->n++] = x;
+}
+
+void samples_merge(struct samples *to, const struct samples *from)
+{
+        for (size_t i = 0; i < from->n; i++)
+                samples_add(to, from->v[i]);
+}
+
+void samples_free(struct samples *s)
+{
+        free(s->v);
+        *s = (struct samples){0};
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return (x > y) - (x < y);
+}
+
+/* Nearest-rank quantile in µs; sorts in place. */
+double quantile_us(struct samples *s, double q)
+{
+        size_t i;
+
+        if (s->n == 0)
+                return 0;
+        qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
+        i = (size_t)(q * (double)s->n + 0.999999);
+        i = i == 0 ? 0 : MIN(i - 1, s->n - 1);
+        return s->v[i] / 1000.0;
+}
+
+double mean_us(const struct samples *s)
+{
+        double sum = 0;
+
+        for (size_t i = 0; i < s->n; i++)
+                sum += (double)s->v[i];
+        return s->n ? sum / (double)s->n / 1000.0 : 0;
+}
+
+int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+
+        return (x > y) - (x < y);
+}
+
+/* ---- threads ---- */
+
+/* Runs fn on n threads over the array of per-thread contexts. */
+void run_threads(void *(*fn)(void *), void *ctx, size_t size, unsigned n)
+{
+        pthread_t threads[MAX_CLIENTS];
+
+        for (unsigned i = 0; i < n; i++)
+                if (pthread_create(&threads[i], NULL, fn, (char *)ctx + i * size) != 0)
+                        die("pthread_create failed");
+        for (unsigned i = 0; i < n; i++)
+                pthread_join(threads[i], NULL);
+}
+
+/* Busy share of all CPUs over the last interval, from /proc/stat. */
+static double cpu_busy(uint64_t *prev_total, uint64_t *prev_idle)
+{
+        unsigned long long v[8] = {0};
+        uint64_t total = 0, idle, dt, di;
+        FILE *f = fopen("/proc/stat", "re");
+
+        if (!f)
+                return 0;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) != 8)
+                v[3] = 1;
+        fclose(f);
+        for (int i = 0; i < 8; i++)
+                total += v[i];
+        idle = v[3] + v[4];
+        dt = total - *prev_total;
+        di = idle - *prev_idle;
+        *prev_total = total;
+        *prev_idle = idle;
+        return dt ? 1.0 - (double)di / (double)dt : 0;
+}
+
+/* Waits (up to a minute) until the machine has been quiet for two seconds
+ * in a row: the kernel goes on freeing deleted devices and running IPv6
+ * address work on new ones for a while after a fill or a mass release, and
+ * that would be measured as the daemon's cost (it shows up mostly in the
+ * wake-ups between client and daemon, which a busy CPU delays). */
+/* --no-wait: measure at once, busy or not (only figures from one run,
+ * interleaved, compare then). */
+bool no_wait;
+
+void wait_for_quiet(const char *before)
+{
+        uint64_t total = 0, idle = 0, t0 = now_ns();
+        unsigned quiet = 0;
+        double busy = 0;
+
+        if (no_wait)
+                return;
+        cpu_busy(&total, &idle);
+        while (quiet < 2 && now_ns() - t0 < 60 * 1000000000ull) {
+                sleep(1);
+                busy = cpu_busy(&total, &idle);
+                quiet = busy <= 0.10 ? quiet + 1 : 0;
+        }
+        if (quiet < 2)
+                progress("the machine is still busy (%.0f%% CPU) after 60 s; measuring %s anyway",
+                         busy * 100, before);
+        else if (now_ns() - t0 > 3000000000ull)
+                progress("waited %.0f s for the machine to be quiet before %s", (now_ns() - t0) / 1e9,
+                         before);
+}
