@@ -258,14 +258,26 @@ static inline void bench_run_threads(void *(*fn)(void *), void *ctx, unsigned n)
                 pthread_join(threads[i], NULL);
 }
 
+/* Acquire's "clone: true". One per thread: the requests built from a
+ * tl_acquire_extra share its JSON values, whose reference counts are not
+ * atomic (two threads acquiring with one extra crashed a burst). */
+static inline tl_acquire_extra *bench_clone_extra(void)
+{
+        tl_acquire_extra *x;
+
+        if (tl_acquire_extra_new(&x) < 0 || tl_acquire_extra_set_clone(x, true) < 0)
+                bench_fail("out of memory");
+        return x;
+}
+
 /* Live slots acquired persistent, fds closed at once: the bench holds no
  * fd for them. */
 struct bench_population {
         const struct bench_daemon *d;
-        const tl_acquire_extra *extra; /* NULL: plain slots */
-        VEC(unsigned) slots;           /* by number; under lock */
-        unsigned left;                 /* to acquire; under lock */
-        size_t next;                   /* to release; under lock */
+        bool clone;          /* clone slots, else plain ones */
+        VEC(unsigned) slots; /* by number; under lock */
+        unsigned left;       /* to acquire; under lock */
+        size_t next;         /* to release; under lock */
         pthread_mutex_t lock;
 };
 
@@ -274,6 +286,7 @@ static inline void *bench_fill_thread(void *p)
         struct bench_population *pop = p;
         tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
         tl_client *c = bench_connect(pop->d);
+        tl_acquire_extra *extra = pop->clone ? bench_clone_extra() : NULL;
 
         opts.persistent = true;
         for (;;) {
@@ -286,7 +299,7 @@ static inline void *bench_fill_thread(void *p)
                 }
                 pop->left--;
                 pthread_mutex_unlock(&pop->lock);
-                if (tl_acquire_full(c, &opts, pop->extra, &s) < 0)
+                if (tl_acquire_full(c, &opts, extra, &s) < 0)
                         bench_fail("filling: Acquire: %s", tl_client_error_message(c));
                 pthread_mutex_lock(&pop->lock);
                 if (VEC_PUSH(&pop->slots, tl_slot_number(s)) < 0)
@@ -294,6 +307,7 @@ static inline void *bench_fill_thread(void *p)
                 pthread_mutex_unlock(&pop->lock);
                 tl_slot_free(s); /* persistent: the device stays */
         }
+        tl_acquire_extra_free(extra);
         tl_client_free(c);
         return NULL;
 }

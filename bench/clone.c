@@ -116,7 +116,7 @@ struct bench {
         char refusal[512];     /* why the daemon refused the pool */
 
         struct bench_population population; /* persistent clone slots */
-        tl_acquire_extra *clone_extra;
+        tl_acquire_extra *clone_extra;      /* the main thread's */
         struct level results[MAX_LEVELS];
         double release_all_s, release_all_gone_s, release_all_nsid_s;
         unsigned release_all_n;
@@ -261,12 +261,13 @@ static enum kind alternate(unsigned i, int k)
         return i % 2 ? (enum kind)k : (enum kind)(N_KINDS - 1 - k);
 }
 
-static tl_slot *acquire(const struct bench *b, tl_client *c, enum kind k)
+/* extra: the calling thread's own "clone: true" (bench_clone_extra()). */
+static tl_slot *acquire(const tl_acquire_extra *extra, tl_client *c, enum kind k)
 {
         tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
         tl_slot *s;
 
-        if (tl_acquire_full(c, &opts, k == CLONE ? b->clone_extra : NULL, &s) < 0)
+        if (tl_acquire_full(c, &opts, k == CLONE ? extra : NULL, &s) < 0)
                 bench_fail("Acquire (%s): %s", kind_name[k], tl_client_error_message(c));
         return s;
 }
@@ -293,7 +294,7 @@ static void batch(struct bench *b, tl_client *c, enum kind k, size_t n, struct b
         for (size_t i = 0; i < n; i++) {
                 uint64_t t0 = bench_now_ns();
 
-                slots[i] = acquire(b, c, k);
+                slots[i] = acquire(b->clone_extra, c, k);
                 bench_samples_add(out, bench_now_ns() - t0);
         }
         release_slots(c, slots, n);
@@ -324,6 +325,7 @@ struct burst {
         struct bench *b;
         enum kind kind;
         tl_client *clients[BURST];
+        tl_acquire_extra *extras[BURST]; /* one a thread */
         tl_slot *slots[BURST];
         atomic_uint next;
         pthread_barrier_t start; /* the BURST threads and the timer */
@@ -338,7 +340,7 @@ static void *burst_thread(void *p)
         uint64_t done, last;
 
         pthread_barrier_wait(&u->start);
-        u->slots[i] = acquire(u->b, u->clients[i], u->kind);
+        u->slots[i] = acquire(u->extras[i], u->clients[i], u->kind);
         done = bench_now_ns();
         last = atomic_load(&u->last);
         while (done > last && !atomic_compare_exchange_weak(&u->last, &last, done))
@@ -378,8 +380,10 @@ static void measure_burst(struct bench *b, struct phase_result *r)
         if (!u)
                 bench_fail("out of memory");
         u->b = b;
-        for (unsigned i = 0; i < BURST; i++)
+        for (unsigned i = 0; i < BURST; i++) {
                 u->clients[i] = bench_connect(&b->d);
+                u->extras[i] = bench_clone_extra();
+        }
         progress("  burst: %d clients, one Acquire each at once, %d times each kind", BURST, BURST_REPS);
         for (unsigned rep = 0; rep < BURST_REPS; rep++)
                 for (int k = 0; k < N_KINDS; k++) {
@@ -389,8 +393,10 @@ static void measure_burst(struct bench *b, struct phase_result *r)
                 }
         for (int k = 0; k < N_KINDS; k++)
                 r->burst[k] = figure_of(&s[k]);
-        for (unsigned i = 0; i < BURST; i++)
+        for (unsigned i = 0; i < BURST; i++) {
                 tl_client_free(u->clients[i]);
+                tl_acquire_extra_free(u->extras[i]);
+        }
         free(u);
 }
 
@@ -399,7 +405,7 @@ static void measure_burst(struct bench *b, struct phase_result *r)
 static void one_ending(struct bench *b, tl_client *c, enum kind k, enum ending e,
                        struct bench_samples *reply, struct bench_samples *dev, struct bench_samples *ns)
 {
-        tl_slot *s = acquire(b, c, k);
+        tl_slot *s = acquire(b->clone_extra, c, k);
         uint64_t t0, t_reply, t_dev = 0, t_ns = 0;
 
         bench_sleep_ns(50 * 1000000); /* the new link's own work, off the clock */
@@ -715,9 +721,8 @@ int main(int argc, char **argv)
         private_run();
         pthread_mutex_init(&b.population.lock, NULL);
         b.population.d = &b.d;
-        if (tl_acquire_extra_new(&b.clone_extra) < 0 || tl_acquire_extra_set_clone(b.clone_extra, true) < 0)
-                bench_fail("out of memory");
-        b.population.extra = b.clone_extra;
+        b.clone_extra = bench_clone_extra();
+        b.population.clone = true;
         signal(SIGPIPE, SIG_IGN);
 
         for (size_t l = 0; l < b.n_levels; l++) {
