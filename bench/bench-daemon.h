@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +176,11 @@ static inline void bench_exec_daemon(const struct bench_daemon *d)
         int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+                _exit(127);
+        /* A bench that crashes takes its daemon along (bench_fail() kills
+         * it, a signal does not), or the daemon would keep the namespace
+         * and everything in it. Forked from the main thread. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
                 _exit(127);
         unsetenv("NOTIFY_SOCKET");
         execl(d->taplinkd, "taplinkd", "--config", d->conf, "--socket", d->socket, (char *)NULL);
