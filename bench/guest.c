@@ -55,7 +55,7 @@
 #include "packet.h"
 #include "protocol.h"
 #include "taplink.h"
-#include "../tests/throwaway-netns.h"
+#include "bench-daemon.h"
 
 #define MAX_LEVELS 8
 #define FILL_CLIENTS 8
@@ -69,91 +69,13 @@
 #define REPS 3
 #define FRAME_MAX 2048
 
-static pid_t daemon_pid;
+#define die bench_fail
+#define now_ns bench_now_ns
+#define sleep_ns bench_sleep_ns
 
-static _Noreturn void die(const char *fmt, ...)
-{
-        va_list ap;
-
-        if (daemon_pid > 0)
-                kill(daemon_pid, SIGKILL);
-        fprintf(stderr, "bench: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-        struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-static uint64_t start_ns;
-
-static void progress(const char *fmt, ...)
-{
-        va_list ap;
-
-        fprintf(stderr, "[%7.1fs] ", (now_ns() - start_ns) / 1e9);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-}
-
-/* ---- samples (ns) ---- */
-
-struct samples {
-        uint64_t *v;
-        size_t n, cap;
-};
-
-static void samples_add(struct samples *s, uint64_t x)
-{
-        if (s->n == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 256;
-                uint64_t *v = realloc(s->v, cap * sizeof(*v));
-
-                if (!v)
-                        die("out of memory");
-                s->v = v;
-                s->cap = cap;
-        }
-        s->v[s->n++] = x;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-        return (x > y) - (x < y);
-}
-
-/* Nearest-rank quantile in µs; sorts in place. */
-static double quantile_us(struct samples *s, double q)
-{
-        size_t i;
-
-        if (s->n == 0)
-                return 0;
-        qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
-        i = (size_t)(q * (double)s->n + 0.999999);
-        i = i == 0 ? 0 : MIN(i - 1, s->n - 1);
-        return s->v[i] / 1000.0;
-}
+#define progress bench_progress
+#define samples_add bench_samples_add
+#define quantile_us bench_quantile_us
 
 /* ---- results ---- */
 
@@ -169,110 +91,17 @@ struct level {
 };
 
 struct bench {
-        const char *taplinkd;
-        bool ipv6, quick, keep;
+        struct bench_daemon d;
+        bool ipv6, quick;
         unsigned levels[MAX_LEVELS];
         size_t n_levels;
 
-        char dir[PATH_MAX];
-        char conf[PATH_MAX + 32], socket[PATH_MAX + 32], log[PATH_MAX + 32];
-        pid_t pid;
-
-        unsigned *population; /* persistent slots, by number; under lock */
-        size_t n_population, cap_population;
-        pthread_mutex_t lock;
+        struct bench_population population; /* persistent plain slots */
 
         struct level results[MAX_LEVELS];
 };
 
 /* ---- the daemon ---- */
-
-static void write_file(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-                die("%s: %s", path, strerror(errno));
-}
-
-static tl_client *connect_client(const struct bench *b)
-{
-        tl_client *c;
-        int r = tl_client_connect(b->socket, &c);
-
-        if (r < 0)
-                die("connect %s: %s", b->socket, strerror(-r));
-        return c;
-}
-
-/* No NOTIFY_SOCKET: the daemon does not notify, and we wait until Status
- * answers (it does once reconcile is done and the socket is served). */
-static void daemon_start(struct bench *b)
-{
-        char text[512];
-        uint64_t t0 = now_ns();
-        pid_t pid;
-
-        snprintf(b->dir, sizeof(b->dir), "/tmp/taplinkd-bench-guest.XXXXXX");
-        if (!mkdtemp(b->dir))
-                die("mkdtemp: %s", strerror(errno));
-        snprintf(b->conf, sizeof(b->conf), "%s/taplinkd.conf", b->dir);
-        snprintf(b->socket, sizeof(b->socket), "%s/io.taplinkd", b->dir);
-        snprintf(b->log, sizeof(b->log), "%s/taplinkd.log", b->dir);
-        snprintf(text, sizeof(text),
-                 "# written by bench/guest\n[daemon]\nnft_table = tlbenchg%ld\n[network]\nipv6 = %s\n",
-                 (long)getpid(), b->ipv6 ? "yes" : "no");
-        write_file(b->conf, text);
-
-        pid = fork();
-        if (pid < 0)
-                die("fork: %s", strerror(errno));
-        if (pid == 0) {
-                int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-
-                if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-                        _exit(127);
-                unsetenv("NOTIFY_SOCKET");
-                execl(b->taplinkd, "taplinkd", "--config", b->conf, "--socket", b->socket, (char *)NULL);
-                _exit(127);
-        }
-        b->pid = daemon_pid = pid;
-        for (;;) {
-                tl_client *c;
-                tl_status st;
-                int status;
-
-                if (tl_client_connect(b->socket, &c) >= 0) {
-                        int r = tl_status_get(c, &st);
-
-                        tl_client_free(c);
-                        if (r >= 0)
-                                return;
-                }
-                if (waitpid(pid, &status, WNOHANG) == pid) {
-                        b->pid = daemon_pid = 0;
-                        die("taplinkd exited during start-up (status %d; log %s)", status, b->log);
-                }
-                if (now_ns() - t0 > 30 * 1000000000ull)
-                        die("taplinkd not answering after 30 s (log %s)", b->log);
-                sleep_ns(20 * 1000000);
-        }
-}
-
-static void daemon_stop(struct bench *b)
-{
-        if (b->pid <= 0)
-                return;
-        kill(b->pid, SIGTERM);
-        waitpid(b->pid, NULL, 0);
-        b->pid = daemon_pid = 0;
-        if (!b->keep) {
-                unlink(b->conf);
-                unlink(b->socket);
-                unlink(b->log);
-                rmdir(b->dir);
-        }
-}
 
 /* Status.guestServicesDropped, which libtaplink's tl_status does not carry:
  * one Varlink call by hand on a connection of its own. */
@@ -288,9 +117,9 @@ static uint64_t guest_dropped(const struct bench *b)
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 die("socket: %s", strerror(errno));
-        if (strlen(b->socket) >= sizeof(sa.sun_path))
-                die("%s: path too long", b->socket);
-        memcpy(sa.sun_path, b->socket, strlen(b->socket) + 1);
+        if (strlen(b->d.socket) >= sizeof(sa.sun_path))
+                die("%s: path too long", b->d.socket);
+        memcpy(sa.sun_path, b->d.socket, strlen(b->d.socket) + 1);
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             write(fd, call, sizeof(call)) != (ssize_t)sizeof(call)) /* with its NUL */
                 die("Status: %s", strerror(errno));
@@ -307,112 +136,6 @@ static uint64_t guest_dropped(const struct bench *b)
         if (!p)
                 die("Status has no guestServicesDropped: %s", buf);
         return strtoull(p + strlen("\"guestServicesDropped\":"), NULL, 10);
-}
-
-/* ---- threads, and the persistent population ---- */
-
-static void run_threads(void *(*fn)(void *), void *ctx, unsigned n)
-{
-        pthread_t threads[RELEASE_CLIENTS];
-
-        for (unsigned i = 0; i < n; i++)
-                if (pthread_create(&threads[i], NULL, fn, ctx) != 0)
-                        die("pthread_create failed");
-        for (unsigned i = 0; i < n; i++)
-                pthread_join(threads[i], NULL);
-}
-
-struct fill_ctx {
-        struct bench *b;
-        unsigned left; /* under b->lock */
-};
-
-static void *fill_thread(void *p)
-{
-        struct fill_ctx *f = p;
-        struct bench *b = f->b;
-        tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
-        tl_client *c = connect_client(b);
-
-        opts.persistent = true;
-        for (;;) {
-                tl_slot *s;
-
-                pthread_mutex_lock(&b->lock);
-                if (f->left == 0) {
-                        pthread_mutex_unlock(&b->lock);
-                        break;
-                }
-                f->left--;
-                pthread_mutex_unlock(&b->lock);
-                if (tl_acquire(c, &opts, &s) < 0)
-                        die("filling: Acquire: %s", tl_client_error_message(c));
-                pthread_mutex_lock(&b->lock);
-                if (b->n_population == b->cap_population) {
-                        size_t cap = b->cap_population ? b->cap_population * 2 : 1024;
-                        unsigned *v = realloc(b->population, cap * sizeof(*v));
-
-                        if (!v)
-                                die("out of memory");
-                        b->population = v;
-                        b->cap_population = cap;
-                }
-                b->population[b->n_population++] = tl_slot_number(s);
-                pthread_mutex_unlock(&b->lock);
-                tl_slot_free(s); /* persistent: the device stays */
-        }
-        tl_client_free(c);
-        return NULL;
-}
-
-static double fill_to(struct bench *b, unsigned live)
-{
-        struct fill_ctx ctx = {b, live - (unsigned)b->n_population};
-        uint64_t t0 = now_ns();
-
-        progress("filling %zu -> %u live slots (persistent, %d clients)", b->n_population, live,
-                 FILL_CLIENTS);
-        run_threads(fill_thread, &ctx, FILL_CLIENTS);
-        return (now_ns() - t0) / 1e9;
-}
-
-struct release_ctx {
-        struct bench *b;
-        size_t next; /* under b->lock */
-};
-
-static void *release_thread(void *p)
-{
-        struct release_ctx *rc = p;
-        struct bench *b = rc->b;
-        tl_client *c = connect_client(b);
-
-        for (;;) {
-                unsigned slot;
-
-                pthread_mutex_lock(&b->lock);
-                if (rc->next >= b->n_population) {
-                        pthread_mutex_unlock(&b->lock);
-                        break;
-                }
-                slot = b->population[rc->next++];
-                pthread_mutex_unlock(&b->lock);
-                if (tl_release(c, slot) < 0)
-                        die("Release %u: %s", slot, tl_client_error_message(c));
-        }
-        tl_client_free(c);
-        return NULL;
-}
-
-/* Released one by one, so that the namespace goes away empty: the kernel
- * would otherwise tear thousands of devices down in one go, holding the
- * rtnl mutex that every namespace on the host shares. */
-static void release_population(struct bench *b)
-{
-        struct release_ctx ctx = {b, 0};
-
-        run_threads(release_thread, &ctx, RELEASE_CLIENTS);
-        b->n_population = 0;
 }
 
 /* ---- frames ---- */
@@ -654,11 +377,11 @@ static void release_slots(tl_client *c, tl_slot **s, size_t n)
 static void measure_offer(struct bench *b, struct level *lv)
 {
         unsigned samples = 200;
-        tl_client *c = connect_client(b);
+        tl_client *c = bench_connect(&b->d);
         tl_slot *slots[GUEST_SLOTS];
         struct guest_addr addr[GUEST_SLOTS];
         int fds[GUEST_SLOTS];
-        struct samples lat[N_REPLY_KINDS] = {{0}};
+        struct bench_samples lat[N_REPLY_KINDS] = {{0}};
         uint32_t xid = 0x7462656e; /* "tben" */
 
         progress("live %u: DISCOVER -> OFFER, ARP and ICMP echo floors, %u samples each, %d slots in turn "
@@ -709,7 +432,7 @@ static void measure_offer(struct bench *b, struct level *lv)
         for (unsigned k = 0; k < N_REPLY_KINDS; k++) {
                 lv->p50[k] = quantile_us(&lat[k], 0.5);
                 lv->p99[k] = quantile_us(&lat[k], 0.99);
-                free(lat[k].v);
+                free(lat[k].items);
         }
         progress("  p50/p99 us: OFFER %.0f/%.0f, ARP %.0f/%.0f, echo %.0f/%.0f; lost %zu %zu %zu",
                  lv->p50[REPLY_OFFER], lv->p99[REPLY_OFFER], lv->p50[REPLY_ARP], lv->p99[REPLY_ARP],
@@ -766,10 +489,10 @@ static void *flood_thread(void *p)
 static void measure_flood(struct bench *b, struct level *lv)
 {
         unsigned cycles = b->quick ? 20 : 40;
-        tl_client *c = connect_client(b), *holder = connect_client(b);
+        tl_client *c = bench_connect(&b->d), *holder = bench_connect(&b->d);
         tl_acquire_options opts = TL_ACQUIRE_OPTIONS_INIT;
         tl_slot *flood_slots[FLOOD_SLOTS];
-        struct samples acq[2] = {{0}}, cycle[2] = {{0}};
+        struct bench_samples acq[2] = {{0}}, cycle[2] = {{0}};
         struct flooder *fl = calloc(1, sizeof(*fl));
         pthread_t thread;
         uint64_t flood_ns = 0;
@@ -838,8 +561,8 @@ static void measure_flood(struct bench *b, struct level *lv)
                 lv->acq_p50[f] = quantile_us(&acq[f], 0.5);
                 lv->acq_p99[f] = quantile_us(&acq[f], 0.99);
                 lv->cycle_p50[f] = quantile_us(&cycle[f], 0.5);
-                free(acq[f].v);
-                free(cycle[f].v);
+                free(acq[f].items);
+                free(cycle[f].items);
         }
         progress("  Acquire p50 %.0f us alone, %.0f us flooding (x%.2f); %.0f DISCOVERs/s sent, %.0f/s "
                  "answered, %.0f/s dropped",
@@ -849,54 +572,18 @@ static void measure_flood(struct bench *b, struct level *lv)
 
 /* ---- the run ---- */
 
-/* Busy share of all CPUs over the last interval, from /proc/stat. */
-static double cpu_busy(uint64_t *prev_total, uint64_t *prev_idle)
-{
-        unsigned long long v[8] = {0};
-        uint64_t total = 0, idle, dt, di;
-        FILE *f = fopen("/proc/stat", "re");
-
-        if (!f)
-                return 0;
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                   &v[5], &v[6], &v[7]) != 8)
-                v[3] = 1;
-        fclose(f);
-        for (int i = 0; i < 8; i++)
-                total += v[i];
-        idle = v[3] + v[4];
-        dt = total - *prev_total;
-        di = idle - *prev_idle;
-        *prev_total = total;
-        *prev_idle = idle;
-        return dt ? 1.0 - (double)di / (double)dt : 0;
-}
-
-/* After a fill the kernel goes on working on the new devices for a while;
- * wait (up to 30 s) for two quiet seconds in a row. */
-static void wait_for_quiet(void)
-{
-        uint64_t total = 0, idle = 0, t0 = now_ns();
-        unsigned quiet = 0;
-        double busy = 0;
-
-        cpu_busy(&total, &idle);
-        while (quiet < 2 && now_ns() - t0 < 30 * 1000000000ull) {
-                sleep(1);
-                busy = cpu_busy(&total, &idle);
-                quiet = busy <= 0.10 ? quiet + 1 : 0;
-        }
-        if (quiet < 2)
-                progress("the machine is still busy (%.0f%% CPU) after 30 s; measuring anyway", busy * 100);
-}
-
 static void run_level(struct bench *b, struct level *lv)
 {
-        if (lv->live > b->n_population) {
-                lv->fill_s = fill_to(b, lv->live);
+        double busy;
+
+        if (lv->live > b->population.slots.n) {
+                progress("filling %zu -> %u live slots (persistent, %d clients)", b->population.slots.n,
+                         lv->live, FILL_CLIENTS);
+                lv->fill_s = bench_fill_to(&b->population, lv->live, FILL_CLIENTS);
                 progress("live %u: filled in %.1f s", lv->live, lv->fill_s);
         }
-        wait_for_quiet();
+        if (!bench_wait_for_quiet(30, &busy))
+                progress("the machine is still busy (%.0f%% CPU) after 30 s; measuring anyway", busy * 100);
         measure_offer(b, lv);
         measure_flood(b, lv);
 }
@@ -979,24 +666,7 @@ static void report(const struct bench *b)
 
 static void parse_levels(struct bench *b, const char *arg)
 {
-        char *copy = strdup(arg), *save = NULL;
-
-        if (!copy)
-                die("out of memory");
-        b->n_levels = 0;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                char *end;
-                unsigned long v = strtoul(t, &end, 10);
-
-                if (*end || v > 15000 || b->n_levels == MAX_LEVELS)
-                        die("--levels: a list of at most %d slot counts up to 15000", MAX_LEVELS);
-                if (b->n_levels > 0 && v <= b->levels[b->n_levels - 1])
-                        die("--levels must increase");
-                b->levels[b->n_levels++] = (unsigned)v;
-        }
-        free(copy);
-        if (b->n_levels == 0)
-                die("--levels: none");
+        b->n_levels = bench_parse_levels(arg, b->levels, MAX_LEVELS, 15000);
 }
 
 static void usage(FILE *f, const char *argv0)
@@ -1030,15 +700,16 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        struct bench b = {.taplinkd = "build/taplinkd"};
+        struct bench b = {.d.taplinkd = "build/taplinkd"};
+        char conf[256];
         int c;
 
-        start_ns = now_ns();
+        bench_start_ns = now_ns();
         parse_levels(&b, "0,1000,10000");
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
                 case 't':
-                        b.taplinkd = optarg;
+                        b.d.taplinkd = optarg;
                         break;
                 case '6':
                         if (strcmp(optarg, "yes") != 0 && strcmp(optarg, "no") != 0)
@@ -1052,7 +723,7 @@ int main(int argc, char **argv)
                         b.quick = true;
                         break;
                 case 'k':
-                        b.keep = true;
+                        b.d.keep = true;
                         break;
                 case 'h':
                         usage(stdout, argv[0]);
@@ -1061,31 +732,31 @@ int main(int argc, char **argv)
                         usage(stderr, argv[0]);
                         return 2;
                 }
-        if (geteuid() != 0 || !namespace_is_throwaway())
-                die("run it as root in a throwaway network namespace: unshare -n %s", argv[0]);
-        if (access(b.taplinkd, X_OK) < 0)
-                die("%s: %s (run make)", b.taplinkd, strerror(errno));
-        pthread_mutex_init(&b.lock, NULL);
+        bench_check_runnable(b.d.taplinkd, argv[0]);
+        pthread_mutex_init(&b.population.lock, NULL);
+        b.population.d = &b.d;
         signal(SIGPIPE, SIG_IGN);
 
-        daemon_start(&b);
-        progress("taplinkd %s, ipv6 = %s, guest services%s", b.taplinkd, b.ipv6 ? "yes" : "no",
+        snprintf(conf, sizeof(conf),
+                 "# written by bench/guest\n[daemon]\nnft_table = tlbenchg%ld\n[network]\nipv6 = %s\n",
+                 (long)getpid(), b.ipv6 ? "yes" : "no");
+        if (bench_daemon_start(&b.d, "guest", conf) < 0)
+                die("taplinkd exited during start-up (log %s)", b.d.log);
+        progress("taplinkd %s, ipv6 = %s, guest services%s", b.d.taplinkd, b.ipv6 ? "yes" : "no",
                  b.quick ? " (quick)" : "");
         for (size_t l = 0; l < b.n_levels; l++) {
                 b.results[l].live = b.levels[l];
                 run_level(&b, &b.results[l]);
         }
-        if (b.n_population > 0) {
-                uint64_t t0 = now_ns();
-
-                progress("releasing the %zu live slots from %d clients", b.n_population, RELEASE_CLIENTS);
-                release_population(&b);
-                progress("  %.1f s", (now_ns() - t0) / 1e9);
+        if (b.population.slots.n > 0) {
+                progress("releasing the %zu live slots from %d clients", b.population.slots.n,
+                         RELEASE_CLIENTS);
+                progress("  %.1f s", bench_release_all(&b.population, RELEASE_CLIENTS));
         }
         report(&b);
-        daemon_stop(&b);
-        if (b.keep)
-                progress("kept %s", b.dir);
-        free(b.population);
+        bench_daemon_stop(&b.d);
+        if (b.d.keep)
+                progress("kept %s", b.d.dir);
+        free(b.population.slots.items);
         return 0;
 }

@@ -10,7 +10,7 @@
 #   BENCH_ONLY=conntrack  only the deletion of a slot's conntrack entries
 #                     (bench/conntrack.c, ~5 s)
 #   BENCH_ONLY=clone  only clone slots (bench/clone.c): Acquire with pool = 0
-#                     and with a warm pool of BENCH_CLONE_POOL (default 16),
+#                     and with a warm pool of BENCH_CLONE_POOL (default 32),
 #                     next to plain Acquires; bursts of 32; Release and VMM
 #                     exit; at 0 and 1,000 live clone slots (~5 min)
 #   BENCH_ONLY=policy  only the egress policy and published ports: their
@@ -56,15 +56,17 @@ guest() {
 
 # Clone slots next to plain ones, pool = 0 and warm: a network namespace
 # (and a mount namespace with /run of its own) and a daemon of its own.
-# Levels of live clone slots: 0 and 1,000 (a namespace each; BENCH_LEVELS
-# above 1,000 are left to the other parts).
+# Levels of live clone slots: those of BENCH_LEVELS up to 1,000 (a
+# namespace each; the levels above are left to the other parts).
 clone() {
     local l levels=
     for l in $(echo "$1" | tr , " "); do
-        [ "$l" -le 1000 ] && levels=${levels:+$levels,}$l
+        if [ "$l" -le 1000 ]; then
+            levels=${levels:+$levels,}$l
+        fi
     done
     unshare -n -- "$BUILD/bench/clone" --taplinkd "$BUILD/taplinkd" --levels "$levels" \
-        --pool "${BENCH_CLONE_POOL:-16}" $2
+        --pool "${BENCH_CLONE_POOL:-32}" $2
 }
 
 # Deleting one slot's conntrack entries among 0, 100 and 10,000 others.

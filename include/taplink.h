@@ -211,7 +211,9 @@ typedef struct tl_port {
  * struct the caller allocates, so its size is part of the ABI and it cannot
  * grow; this object is opaque and can. Every setter copies its arguments.
  * The setters return 0, -EINVAL (NULL x, or a NULL string where one is
- * required) or -ENOMEM. */
+ * required) or -ENOMEM. Like a tl_client, one is for one thread at a time,
+ * tl_acquire_full() included: the requests built from it share its values,
+ * whose reference counts are not atomic. */
 typedef struct tl_acquire_extra tl_acquire_extra;
 int tl_acquire_extra_new(tl_acquire_extra **ret);
 void tl_acquire_extra_free(tl_acquire_extra *x);

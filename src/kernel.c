@@ -122,7 +122,11 @@ int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op)
         /* 1 (links came or went during the dump) is fine: what was read
          * is each link's own. */
         *ret_op = "RTM_GETLINK";
-        e = rtnl_dump_stats(k->rtnl, k->config->ifname_prefix, on_traffic, &tc);
+        e = rtnl_dump_stats(k->rtnl, k->config->ifname_prefix, "tun", on_traffic, &tc);
+        /* A clone slot's device on our side is the host end of its veth
+         * (docs/DESIGN.md, "Counters"). */
+        if (e >= 0 && k->clone)
+                e = rtnl_dump_stats(k->rtnl, k->config->ifname_prefix, "veth", on_traffic, &tc);
         if (e >= 0) {
                 *ret_op = "NFT_MSG_GETSETELEM";
                 e = nft_dump_counters(k->nft, &drops, &n_drops);

@@ -310,9 +310,9 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
         return (int)nlh->nlmsg_len;
 }
 
-/* A dump of the tun devices: the kind filter keeps other devices out of
- * it altogether. Statistics are most of a link message: only the stats
- * dump wants them. */
+/* A dump of the devices of one kind: the kind filter keeps other devices
+ * out of it altogether. Statistics are most of a link message: only the
+ * stats dump wants them. */
 static int build_dump_kind(void *buf, size_t size, uint32_t seq, bool stats, const char *kind)
 {
         struct nlmsghdr *nlh;
@@ -336,14 +336,9 @@ int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq)
         return build_dump_kind(buf, size, seq, false, "tun");
 }
 
-int rtnl_build_dump_veths(void *buf, size_t size, uint32_t seq)
+int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq, const char *kind)
 {
-        return build_dump_kind(buf, size, seq, false, "veth");
-}
-
-int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq)
-{
-        return build_dump_kind(buf, size, seq, true, "tun");
+        return kind ? build_dump_kind(buf, size, seq, true, kind) : -EINVAL;
 }
 
 /* ---- sockets ---- */
@@ -798,30 +793,30 @@ static int traffic_on_link(const struct nlmsghdr *nlh, void *ctx, bool *malforme
                                                                             : 0;
 }
 
-static int link_dump_run(struct rtnl *r, int (*build)(void *, size_t, uint32_t), dump_link_fn on_link,
+static int link_dump_run(struct rtnl *r, const char *kind, bool stats, dump_link_fn on_link,
                          struct link_dump *d)
 {
         _Alignas(struct nlmsghdr) uint8_t req[128] = {0}; /* the padding is sent too */
         struct dump_state st = {.seq = r->seq, .on_link = on_link, .ctx = d};
-        return rtnl_dump(r, req, build(req, sizeof(req), r->seq++), &st);
+        return rtnl_dump(r, req, build_dump_kind(req, sizeof(req), r->seq++, stats, kind), &st);
 }
 
 int rtnl_dump_taps(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
 {
         struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
-        return cb ? link_dump_run(r, rtnl_build_dump_taps, tap_on_link, &d) : -EINVAL;
+        return cb ? link_dump_run(r, "tun", false, tap_on_link, &d) : -EINVAL;
 }
 
 int rtnl_dump_veths(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *userdata)
 {
         struct link_dump d = {.prefix = prefix, .cb.tap = cb, .userdata = userdata};
-        return cb ? link_dump_run(r, rtnl_build_dump_veths, veth_on_link, &d) : -EINVAL;
+        return cb ? link_dump_run(r, "veth", false, veth_on_link, &d) : -EINVAL;
 }
 
-int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata)
+int rtnl_dump_stats(struct rtnl *r, const char *prefix, const char *kind, rtnl_stats_cb cb, void *userdata)
 {
         struct link_dump d = {.prefix = prefix, .cb.stats = cb, .userdata = userdata};
-        return cb ? link_dump_run(r, rtnl_build_dump_stats, traffic_on_link, &d) : -EINVAL;
+        return cb && kind ? link_dump_run(r, kind, true, traffic_on_link, &d) : -EINVAL;
 }
 
 /* ---- the monitor ---- */

@@ -109,7 +109,9 @@ int rtnl_dump_veths(struct rtnl *r, const char *prefix, rtnl_tap_cb cb, void *us
 
 /* A link's traffic as the host counts it (IFLA_STATS64). On a TAP, rx is
  * what the guest sent (the VMM writes it into the fd, the host receives
- * it) and tx what the guest is sent. */
+ * it) and tx what the guest is sent; on a clone slot's host end of the
+ * veth likewise (what the guest sent leaves its namespace through the
+ * inner end and arrives here). */
 struct rtnl_traffic {
         char ifname[IFNAMSIZ];
         int ifindex;
@@ -119,11 +121,12 @@ struct rtnl_traffic {
         uint64_t tx_bytes;
 };
 
-/* One dump, statistics included, of the tun devices (filtered by kind in
- * the kernel): cb for each link named prefix* that carries IFLA_STATS64.
+/* One dump, statistics included, of the devices of one kind ("tun" for
+ * the TAPs, "veth" for clone slots' host ends; filtered by kind in the
+ * kernel): cb for each link named prefix* that carries IFLA_STATS64.
  * Returns as rtnl_dump_taps(). */
 typedef int (*rtnl_stats_cb)(const struct rtnl_traffic *stats, void *userdata);
-int rtnl_dump_stats(struct rtnl *r, const char *prefix, rtnl_stats_cb cb, void *userdata);
+int rtnl_dump_stats(struct rtnl *r, const char *prefix, const char *kind, rtnl_stats_cb cb, void *userdata);
 
 /* The link monitor: a socket subscribed to RTNLGRP_LINK. rtnl_monitor_process()
  * reads everything pending without blocking and calls on_dellink for each
@@ -191,10 +194,9 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 /* RTM_GETLINK dump: IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS and
  * IFLA_LINKINFO { IFLA_INFO_KIND "tun" }, which the kernel uses as a filter. */
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq);
-/* The same without RTEXT_FILTER_SKIP_STATS (IFLA_EXT_MASK 0). */
-int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq);
-/* rtnl_build_dump_taps() filtered to kind "veth". */
-int rtnl_build_dump_veths(void *buf, size_t size, uint32_t seq);
+/* The same without RTEXT_FILTER_SKIP_STATS (IFLA_EXT_MASK 0), filtered to
+ * kind ("tun", "veth"). */
+int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq, const char *kind);
 
 /* ---- Pure parsers over untrusted bytes (fuzzed) ----
  * nlh must be readable for nlh->nlmsg_len bytes (as mnl_nlmsg_ok() checks

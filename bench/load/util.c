@@ -2,6 +2,7 @@
 /* build/bench/load: dying, the clock, progress, samples, and waiting for a
  * quiet machine (see bench/load.c). */
 #include "load.h"
+#include "../bench-daemon.h"
 
 /* The daemon we started: it must not outlive us, or the namespace (and
  * every device in it) would stay with it. */
@@ -120,29 +121,6 @@ void run_threads(void *(*fn)(void *), void *ctx, size_t size, unsigned n)
                 pthread_join(threads[i], NULL);
 }
 
-/* Busy share of all CPUs over the last interval, from /proc/stat. */
-static double cpu_busy(uint64_t *prev_total, uint64_t *prev_idle)
-{
-        unsigned long long v[8] = {0};
-        uint64_t total = 0, idle, dt, di;
-        FILE *f = fopen("/proc/stat", "re");
-
-        if (!f)
-                return 0;
-        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                   &v[5], &v[6], &v[7]) != 8)
-                v[3] = 1;
-        fclose(f);
-        for (int i = 0; i < 8; i++)
-                total += v[i];
-        idle = v[3] + v[4];
-        dt = total - *prev_total;
-        di = idle - *prev_idle;
-        *prev_total = total;
-        *prev_idle = idle;
-        return dt ? 1.0 - (double)di / (double)dt : 0;
-}
-
 /* Waits (up to a minute) until the machine has been quiet for two seconds
  * in a row: the kernel goes on freeing deleted devices and running IPv6
  * address work on new ones for a while after a fill or a mass release, and
@@ -154,19 +132,12 @@ bool no_wait;
 
 void wait_for_quiet(const char *before)
 {
-        uint64_t total = 0, idle = 0, t0 = now_ns();
-        unsigned quiet = 0;
+        uint64_t t0 = now_ns();
         double busy = 0;
 
         if (no_wait)
                 return;
-        cpu_busy(&total, &idle);
-        while (quiet < 2 && now_ns() - t0 < 60 * 1000000000ull) {
-                sleep(1);
-                busy = cpu_busy(&total, &idle);
-                quiet = busy <= 0.10 ? quiet + 1 : 0;
-        }
-        if (quiet < 2)
+        if (!bench_wait_for_quiet(60, &busy))
                 progress("the machine is still busy (%.0f%% CPU) after 60 s; measuring %s anyway",
                          busy * 100, before);
         else if (now_ns() - t0 > 3000000000ull)

@@ -253,6 +253,42 @@ class CloneTest(DaemonTestCase):
         os.close(gb.fd)
         self.assertNothingLeft()
 
+    def test_counters_at_the_host_end(self):
+        """List(counters) counts a clone slot at its host end, the veth
+        (docs/DESIGN.md, "Counters"): what the guest sent and got past its
+        namespace is that end's receive and transmit."""
+        c = self.client()
+        a, ga = self.acquire_clone(c)
+        b, _ = self.acquire_clone(c)
+
+        def counters(slot):
+            listed = c.call("io.taplinkd.List", {"counters": True})[0]["slots"]
+            return next(s["counters"] for s in listed if s["slot"] == slot["slot"])
+
+        # Warm the neighbour entries on the way so that no ARP rides along.
+        ga.arp_gateway()
+        ga.echo(WORLD_V4, 0x100)
+        self.assertEqual(ga.echo_replies(2.0), [(WORLD_V4, 0x100)])
+        before, other = counters(a), counters(b)
+        n, frame_len = 20, 14 + 20 + 8 + len(b"clone")
+        for i in range(n):
+            ga.echo(WORLD_V4, 0x200 + i)
+        self.assertEqual(len(ga.echo_replies(2.0)), n)
+        after = wait_for(lambda: (lambda x: x if x["guestReceivedPackets"] >= before["guestReceivedPackets"] + n
+                                  else None)(counters(a)), what="the echoes and replies counted")
+        # The requests and replies, and at most a frame or two the inner
+        # end sent of its own (neighbour probes).
+        sent = after["guestSentPackets"] - before["guestSentPackets"]
+        received = after["guestReceivedPackets"] - before["guestReceivedPackets"]
+        self.assertTrue(n <= sent <= n + 2, sent)
+        self.assertTrue(n <= received <= n + 2, received)
+        self.assertGreaterEqual(after["guestSentBytes"] - before["guestSentBytes"], n * frame_len)
+        self.assertGreaterEqual(after["guestReceivedBytes"] - before["guestReceivedBytes"], n * frame_len)
+        self.assertEqual((after["droppedSpoofed"], after["droppedPolicy"]), (0, 0))
+        # The other clone, same address inside, counts none of it.
+        self.assertLess(counters(b)["guestSentPackets"] - other["guestSentPackets"], n)
+        os.close(ga.fd)
+
     def test_release_and_persistent(self):
         c = self.client()
         slot, g = self.acquire_clone(c, persistent=True)

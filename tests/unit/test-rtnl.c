@@ -707,7 +707,7 @@ static void test_dump_stats_request(void **state)
 {
         const struct nlmsghdr *nlh = (const void *)buf;
         struct attrs a, info;
-        int len = rtnl_build_dump_stats(buf, sizeof(buf), 11);
+        int len = rtnl_build_dump_stats(buf, sizeof(buf), 11, "tun");
 
         assert_true(len > 0);
         assert_int_equal(nlh->nlmsg_type, RTM_GETLINK);
@@ -720,7 +720,15 @@ static void test_dump_stats_request(void **state)
         collect_nested(a.tb[IFLA_LINKINFO], &info);
         assert_string_equal(mnl_attr_get_str(info.tb[IFLA_INFO_KIND]), "tun");
         for (int size = 0; size < len; size++)
-                assert_int_equal(rtnl_build_dump_stats(buf, size, 11), -ENOBUFS);
+                assert_int_equal(rtnl_build_dump_stats(buf, size, 11, "tun"), -ENOBUFS);
+        /* A clone slot's host end: the same dump of the veths. */
+        len = rtnl_build_dump_stats(buf, sizeof(buf), 12, "veth");
+        assert_true(len > 0);
+        collect(nlh, sizeof(struct ifinfomsg), &a);
+        assert_u32_attr(a.tb[IFLA_EXT_MASK], 0);
+        collect_nested(a.tb[IFLA_LINKINFO], &info);
+        assert_string_equal(mnl_attr_get_str(info.tb[IFLA_INFO_KIND]), "veth");
+        assert_int_equal(rtnl_build_dump_stats(buf, sizeof(buf), 12, NULL), -EINVAL);
 }
 
 /* RTM_NEWLINK for ifname with IFLA_STATS64 of stats_len bytes (0: none). */
