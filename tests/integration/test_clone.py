@@ -259,7 +259,7 @@ class CloneTest(DaemonTestCase):
         namespace is that end's receive and transmit."""
         c = self.client()
         a, ga = self.acquire_clone(c)
-        b, _ = self.acquire_clone(c)
+        b, gb = self.acquire_clone(c)
 
         def counters(slot):
             listed = c.call("io.taplinkd.List", {"counters": True})[0]["slots"]
@@ -288,6 +288,8 @@ class CloneTest(DaemonTestCase):
         # The other clone, same address inside, counts none of it.
         self.assertLess(counters(b)["guestSentPackets"] - other["guestSentPackets"], n)
         os.close(ga.fd)
+        os.close(gb.fd)
+        self.assertNothingLeft()
 
     def test_release_and_persistent(self):
         c = self.client()
