@@ -80,6 +80,20 @@ static int slot_of_nsid(const struct clone *cl, int32_t nsid, unsigned *ret_slot
         return -ENOENT;
 }
 
+int clone_slot_of_tap(struct clone *cl, int tap_fd, unsigned *ret_slot)
+{
+        _cleanup_close_ int ns = -1;
+        int32_t nsid = -1;
+        int e;
+
+        e = tap_get_netns(tap_fd, &ns);
+        if (e >= 0)
+                e = rtnl_get_nsid(cl->rtnl, ns, &nsid);
+        if (e < 0)
+                return e;
+        return slot_of_nsid(cl, nsid, ret_slot);
+}
+
 /* A pooled namespace if one fits (the TAP's queues and vnet header are
  * fixed when it is made), else one made now with the veth's host end
  * named `name` at once. */
@@ -211,22 +225,61 @@ int clone_create(struct clone *cl, unsigned slot, const char *name, const struct
         return e;
 }
 
-/* RTM_DELLINK of the clone TAP inside slot's namespace. */
-static int delete_tap(struct clone *cl, unsigned slot)
-{
-        struct clone_msg m = clone_msg_new(cl->rtnl);
+/* RTM_DELLINK of the clone TAP inside a namespace, by the namespace's id.
+ * nsfd holds the namespace, so that its id is not freed and given to
+ * another one before the deletion runs. */
+struct tap_in {
+        int32_t nsid;
+        int nsfd;
+        char tap_name[IFNAMSIZ];
+        char slot_name[IFNAMSIZ]; /* for the log */
+};
 
-        if (cl->nsids[slot] < 0)
-                return -ENOENT;
-        return clone_msg_send(cl->rtnl, &m,
-                              clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, cl->nsids[slot],
-                                                     cl->config->clone_tap_name));
+static void delete_tap_in(struct rtnl *rtnl, struct tap_in *t)
+{
+        struct clone_msg m = clone_msg_new(rtnl);
+        int e;
+
+        e = clone_msg_send(rtnl, &m,
+                           clone_build_dellink_in(m.buf, sizeof(m.buf), m.seq, t->nsid, t->tap_name));
+        if (e < 0 && e != -ENODEV && e != -EINVAL && e != -ENOENT)
+                log_warning_errno(e, "%s: deleting %s in its namespace failed: %m", t->slot_name,
+                                  t->tap_name);
+        t->nsfd = safe_close(t->nsfd);
+}
+
+/* reaper_job_fn: the same on a reaper thread (a deletion waits ~20 ms). */
+static void delete_tap_job(struct rtnl *rtnl, void *arg)
+{
+        delete_tap_in(rtnl, arg);
+        free(arg);
+}
+
+/* The clone TAP of slot's namespace `name` goes, off the event loop if it
+ * can; before the bind mount goes. */
+static void delete_tap(struct clone *cl, unsigned slot, const char *name)
+{
+        struct tap_in t = {.nsid = cl->nsids[slot], .nsfd = -1}, *copy;
+
+        if (t.nsid < 0 || netns_open(SLOT_NETNS_DIR, name, &t.nsfd) < 0)
+                return; /* no namespace: no TAP */
+        strcpy(t.tap_name, cl->config->clone_tap_name);
+        strcpy(t.slot_name, name);
+        copy = malloc(sizeof(t));
+        if (copy) {
+                *copy = t;
+                if (reaper_run(cl->reaper, delete_tap_job, copy) >= 0)
+                        return;
+                free(copy);
+        }
+        delete_tap_in(cl->rtnl, &t);
 }
 
 /* Whatever way the slot ended, its namespace goes: the TAP (a VMM may hold
- * it, or it is persistent), the bind mount; the namespace itself, and
- * conntrack in it, end when the last holder lets go. An Acquire that failed
- * still has its veth, whose RTM_DELLINK then ends the slot. */
+ * it, or it is persistent; deleted by the reaper), the bind mount; the
+ * namespace itself, and conntrack in it, end when the last holder lets go.
+ * An Acquire that failed still has its veth, whose RTM_DELLINK then ends
+ * the slot. */
 static void on_gone(struct slot_rec *r, void *userdata)
 {
         struct clone *cl = userdata;
@@ -235,13 +288,12 @@ static void on_gone(struct slot_rec *r, void *userdata)
 
         if (!r->clone || slot_ifname(cl->config, r->slot, name) < 0)
                 return;
-        e = delete_tap(cl, r->slot);
+        delete_tap(cl, r->slot, name);
         cl->nsids[r->slot] = -1;
-        if (e < 0 && e != -ENODEV && e != -EINVAL && e != -ENOENT)
-                log_warning_errno(e, "%s: deleting %s in its namespace failed: %m", name,
-                                  cl->config->clone_tap_name);
         if (r->phase == SLOT_FAILED) {
-                e = rtnl_delete_link(cl->rtnl, r->ifindex);
+                e = reaper_delete_link(cl->reaper, r->ifindex, r->slot);
+                if (e < 0)
+                        e = rtnl_delete_link(cl->rtnl, r->ifindex);
                 if (e < 0 && e != -ENODEV)
                         log_warning_errno(e, "%s: RTM_DELLINK failed: %m", name);
         }

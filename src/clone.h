@@ -38,6 +38,11 @@ int clone_start_pool(struct clone *cl);
 int clone_create(struct clone *cl, unsigned slot, const char *name, const struct tap_options *opts,
                  unsigned mtu, int *fds, int *ret_ifindex, const char **ret_op);
 
+/* The clone slot whose TAP tap_fd is attached to, by the id its namespace
+ * has in ours (one RTM_GETNSID, whatever the number of clone slots).
+ * -ENOENT: none. */
+int clone_slot_of_tap(struct clone *cl, int tap_fd, unsigned *ret_slot);
+
 /* The link monitor saw a link go in the namespace with id nsid. */
 void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname);
 

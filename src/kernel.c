@@ -189,6 +189,12 @@ static void on_reaped(int ifindex, unsigned slot, int error, void *userdata)
                 manager_link_delete_failed(k->manager, ifindex, slot, error);
 }
 
+int kernel_clone_slot_of_tap(void *ctx, int tap_fd, unsigned *ret_slot)
+{
+        struct kernel *k = ctx;
+        return k->clone ? clone_slot_of_tap(k->clone, tap_fd, ret_slot) : -ENOENT;
+}
+
 void kernel_close_fds(int *fds, size_t n, void *ctx)
 {
         struct kernel *k = ctx;

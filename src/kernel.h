@@ -34,6 +34,10 @@ int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op);
 
 /* Stops the firewall, commits the element deletions gathered (their slots
  * are then free) and stops the reaper once it has finished its work. */
+/* methods_clone_slot_fn: the clone slot of a TAP fd (clone_slot_of_tap()),
+ * -ENOENT without clone slots. */
+int kernel_clone_slot_of_tap(void *ctx, int tap_fd, unsigned *ret_slot);
+
 /* varlink_close_fds_handler: a reply's fds that never left, closed on
  * the reaper (closing a TAP's last fd deletes it). */
 void kernel_close_fds(int *fds, size_t n, void *ctx);

@@ -8,7 +8,6 @@
 #include "json-util.h"
 #include "log.h"
 #include "methods.h"
-#include "netns.h"
 #include "monitor.h"
 #include "params.h"
 #include "policy.h"
@@ -35,6 +34,8 @@ struct methods {
         struct monitor *monitor;      /* for Monitor; may be NULL */
         methods_counters_fn counters; /* for List; may be NULL */
         void *counters_ctx;
+        methods_clone_slot_fn clone_slot; /* may be NULL */
+        void *clone_slot_ctx;
 
         QUEUE(struct acquire_req) acquires; /* oldest first */
         sd_event_source *acquire_source;
@@ -481,23 +482,12 @@ void methods_on_disconnect(struct varlink_conn *conn, void *userdata)
          * its fds (deleting the device), a Release has nobody to tell. */
 }
 
-/* The persistent clone slot whose TAP fd is attached to, by its namespace
- * (its name, tap_name, is every clone slot's). Looks at each persistent
- * clone slot's bind mount. */
-static int persistent_clone_of(struct methods *mt, int fd, unsigned *ret_slot)
+/* The clone slot whose TAP fd is attached to (its name, tap_name, is
+ * every clone slot's): by its namespace's id, one lookup whatever the
+ * number of clone slots. */
+static int clone_slot_of(struct methods *mt, int fd, unsigned *ret_slot)
 {
-        _cleanup_close_ int ns = -1;
-        char name[IFNAMSIZ];
-
-        if (tap_get_netns(fd, &ns) < 0)
-                return -ENOENT;
-        for (struct slot_rec *r = manager_records(mt->manager); r; r = r->records_next)
-                if (r->clone && r->persistent && slot_ifname(mt->config, r->slot, name) >= 0 &&
-                    netns_is(SLOT_NETNS_DIR, name, ns)) {
-                        *ret_slot = r->slot;
-                        return 0;
-                }
-        return -ENOENT;
+        return mt->clone_slot ? mt->clone_slot(mt->clone_slot_ctx, fd, ret_slot) : -ENOENT;
 }
 
 int methods_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userdata)
@@ -510,7 +500,7 @@ int methods_on_send_fds(const int *fds, size_t n_fds, bool sending, void *userda
 
         if (n_fds == 0 || tap_get_name(fds[0], name) < 0)
                 return 0;
-        if (slot_from_ifname(mt->config, name, &slot) < 0 && persistent_clone_of(mt, fds[0], &slot) < 0)
+        if (slot_from_ifname(mt->config, name, &slot) < 0 && clone_slot_of(mt, fds[0], &slot) < 0)
                 return 0;
         r = manager_slot(mt->manager, slot);
         if (!r || r->phase == SLOT_FOREIGN || !r->persistent)
@@ -570,6 +560,12 @@ void methods_set_counters(struct methods *mt, methods_counters_fn fn, void *ctx)
 {
         mt->counters = fn;
         mt->counters_ctx = ctx;
+}
+
+void methods_set_clone_slot(struct methods *mt, methods_clone_slot_fn fn, void *ctx)
+{
+        mt->clone_slot = fn;
+        mt->clone_slot_ctx = ctx;
 }
 
 void methods_free(struct methods *mt)

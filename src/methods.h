@@ -32,6 +32,12 @@ struct counters_table;
 typedef int (*methods_counters_fn)(void *ctx, struct counters_table *ret, const char **ret_op);
 void methods_set_counters(struct methods *mt, methods_counters_fn fn, void *ctx);
 
+/* Which clone slot a TAP fd belongs to (every clone slot's TAP has the
+ * same name, in its own namespace): kernel_clone_slot_of_tap(). Without
+ * one, no clone slot is made persistent as its fds leave. */
+typedef int (*methods_clone_slot_fn)(void *ctx, int tap_fd, unsigned *ret_slot);
+void methods_set_clone_slot(struct methods *mt, methods_clone_slot_fn fn, void *ctx);
+
 /* Answers the Acquires still queued with KernelError("shutdown"). */
 void methods_free(struct methods *mt);
 

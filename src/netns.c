@@ -131,12 +131,3 @@ int netns_open(const char *dir, const char *name, int *ret_fd)
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
-
-bool netns_is(const char *dir, const char *name, int fd)
-{
-        _cleanup_close_ int ns = -1;
-        struct stat a, b;
-
-        return netns_open(dir, name, &ns) >= 0 && fstat(ns, &a) >= 0 && fstat(fd, &b) >= 0 &&
-               a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}

@@ -39,6 +39,3 @@ int netns_open(const char *dir, const char *name, int *ret_fd);
  * home_fd's, aborting if it cannot (as netns_create()). */
 int netns_enter(int fd);
 void netns_leave(int home_fd);
-
-/* Whether fd is the namespace mounted on <dir>/<name>. */
-bool netns_is(const char *dir, const char *name, int fd);

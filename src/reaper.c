@@ -71,6 +71,16 @@ struct fd_queue {
         size_t head, n, cap;
 };
 
+struct job {
+        reaper_job_fn fn;
+        void *arg;
+};
+
+struct job_queue {
+        struct job *v;
+        size_t head, n, cap;
+};
+
 struct reaper;
 
 struct worker {
@@ -96,6 +106,7 @@ struct reaper {
         bool busy_running;   /* the one deletion allowed while busy */
         struct link_queue links;
         struct fd_queue fds;
+        struct job_queue jobs;
         struct result *results;
         size_t n_results, cap_results;
         unsigned long n_links_deleted, n_batches;
@@ -148,6 +159,14 @@ static int fd_queue_push(struct fd_queue *q, int fd)
         return 0;
 }
 
+static int job_queue_push(struct job_queue *q, struct job j)
+{
+        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
+                return -ENOMEM;
+        q->v[q->n++] = j;
+        return 0;
+}
+
 static void push_results(struct reaper *r, const struct link *links, size_t n, int error)
 {
         pthread_mutex_lock(&r->lock);
@@ -177,7 +196,7 @@ static uint64_t now_ns(void)
 
 static bool queue_empty(const struct reaper *r)
 {
-        return r->links.head == r->links.n && r->fds.head == r->fds.n;
+        return r->links.head == r->links.n && r->fds.head == r->fds.n && r->jobs.head == r->jobs.n;
 }
 
 static void timedwait_until(struct reaper *r, uint64_t deadline, uint64_t now)
@@ -230,6 +249,7 @@ static void *worker_main(void *p)
                 struct link links[REAPER_BATCH_MAX];
                 int ifindexes[REAPER_BATCH_MAX], fds[REAPER_BATCH_MAX];
                 size_t n_links = 0, n_fds = 0, max;
+                struct job job = {0};
                 bool busy = false;
 
                 pthread_mutex_lock(&r->lock);
@@ -243,8 +263,12 @@ static void *worker_main(void *p)
                         links[n_links++] = r->links.v[r->links.head++];
                 while (n_links == 0 && n_fds < max && r->fds.head < r->fds.n)
                         fds[n_fds++] = r->fds.v[r->fds.head++];
+                if (n_links == 0 && n_fds == 0 && r->jobs.head < r->jobs.n)
+                        job = r->jobs.v[r->jobs.head++];
                 pthread_mutex_unlock(&r->lock);
 
+                if (job.fn)
+                        job.fn(w->rtnl, job.arg);
                 for (size_t i = 0; i < n_fds; i++)
                         safe_close(fds[i]);
                 if (n_links > 0) {
@@ -326,6 +350,17 @@ fail:
         return e;
 }
 
+int reaper_run(struct reaper *r, reaper_job_fn fn, void *arg)
+{
+        int e;
+
+        pthread_mutex_lock(&r->lock);
+        e = job_queue_push(&r->jobs, (struct job){fn, arg});
+        pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        return e;
+}
+
 int reaper_delete_link(struct reaper *r, int ifindex, unsigned cookie)
 {
         int e;
@@ -395,6 +430,7 @@ void reaper_free(struct reaper *r)
                 safe_close(r->fds.v[i]);
         free(r->links.v);
         free(r->fds.v);
+        free(r->jobs.v);
         free(r->results);
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);

@@ -37,6 +37,14 @@ int reaper_delete_link(struct reaper *r, int ifindex, unsigned cookie);
  * queue cannot grow, the fds are closed right here. */
 void reaper_close_fds(struct reaper *r, int *fds, size_t n);
 
+/* Other slow kernel work: runs fn(rtnl, arg) on a worker, with that
+ * worker's rtnetlink socket (a clone slot's TAP deleted in its namespace
+ * waits as a device deletion does). fn owns arg. -ENOMEM: not queued, the
+ * caller does it itself. */
+struct rtnl;
+typedef void (*reaper_job_fn)(struct rtnl *rtnl, void *arg);
+int reaper_run(struct reaper *r, reaper_job_fn fn, void *arg);
+
 /* An Acquire is being made: for a short while deletions give way to
  * Acquires (see reaper.c). */
 void reaper_note_acquire(struct reaper *r);

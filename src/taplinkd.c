@@ -336,6 +336,7 @@ static int daemon_start(sd_event *event, const struct config *c, struct daemon *
                 return log_error_errno(e, "starting the Monitor streams failed: %m");
         methods_set_monitor(d->methods, d->monitor);
         methods_set_counters(d->methods, kernel_counters, d->kernel);
+        methods_set_clone_slot(d->methods, kernel_clone_slot_of_tap, d->kernel);
         return kernel_start(d->kernel, d->manager);
 }
 

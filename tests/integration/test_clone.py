@@ -11,6 +11,7 @@ in a private mount namespace of its own with a tmpfs on /run, so the
 daemon's /run/netns bind mounts are seen by nobody else and vanish with
 it."""
 
+import errno
 import json
 import os
 import socket
@@ -47,6 +48,17 @@ def nsid_of(name):
     return next((nsid for nsid, n in netns_ids().items() if n == name), None)
 
 
+def tap_detached(guest):
+    """Whether the guest's TAP fd is attached to no device any more."""
+    try:
+        guest.arp_gateway_request()
+    except OSError as e:
+        if e.errno == errno.EBADFD:
+            return True
+        raise
+    return False
+
+
 def in_netns(name, *argv, check=True):
     return run("ip", "netns", "exec", name, *argv, check=check)
 
@@ -64,12 +76,15 @@ class Guest:
     def frames(self, timeout):
         return _read_frames([self.fd], VNET_HDR_LEN, time.monotonic() + timeout)
 
-    def arp_gateway(self):
-        """ARP for the gateway; the kernel learns our MAC from the request.
-        Returns the MAC that answered."""
+    def arp_gateway_request(self):
         arp = struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, 1) + mac_bytes(GUEST_MAC) + ip4(CLONE_GUEST) + \
             b"\0" * 6 + ip4(CLONE_GATEWAY)
         self.send(eth(b"\xff" * 6, GUEST_MAC, ETH_P_ARP, arp))
+
+    def arp_gateway(self):
+        """ARP for the gateway; the kernel learns our MAC from the request.
+        Returns the MAC that answered."""
+        self.arp_gateway_request()
         for f in self.frames(WAIT_TIMEOUT):
             if struct.unpack("!H", f[12:14])[0] == ETH_P_ARP and f[20:22] == b"\0\2" and f[28:32] == ip4(CLONE_GATEWAY):
                 return f[6:12]
@@ -309,6 +324,9 @@ class CloneTest(DaemonTestCase):
         self.addCleanup(os.close, g.fd)
         c.call("io.taplinkd.Release", {"slot": slot["slot"]})
         self.assertNothingLeft(nsid=False)
+        # Its TAP is deleted all the same: the VMM's fd is attached to
+        # nothing (tun answers EBADFD).
+        wait_for(lambda: tap_detached(g), what="the released clone's TAP deleted")
         # Its number again while the old namespace still holds its id.
         slots = [self.acquire_clone(c) for _ in range(2)]
         self.assertIn(slot["slot"], [s["slot"] for s, _ in slots])
