@@ -32,18 +32,22 @@
 
 static pid_t bench_daemon_pid;
 
+static inline _Noreturn void bench_vfail(const char *fmt, va_list ap)
+{
+        if (bench_daemon_pid > 0)
+                kill(bench_daemon_pid, SIGKILL);
+        fprintf(stderr, "bench: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        exit(1);
+}
+
 static inline _Noreturn __attribute__((format(printf, 1, 2))) void bench_fail(const char *fmt, ...)
 {
         va_list ap;
 
-        if (bench_daemon_pid > 0)
-                kill(bench_daemon_pid, SIGKILL);
-        fprintf(stderr, "bench: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        exit(1);
+        bench_vfail(fmt, ap);
 }
 
 static inline uint64_t bench_now_ns(void)
@@ -65,15 +69,20 @@ static inline void bench_sleep_ns(uint64_t ns)
 static uint64_t bench_start_ns; /* for bench_progress(); set by main */
 
 /* "[  12.3s] ..." on stderr: progress, not results. */
+static inline void bench_vprogress(const char *fmt, va_list ap)
+{
+        fprintf(stderr, "[%7.1fs] ", (bench_now_ns() - bench_start_ns) / 1e9);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
 static inline __attribute__((format(printf, 1, 2))) void bench_progress(const char *fmt, ...)
 {
         va_list ap;
 
-        fprintf(stderr, "[%7.1fs] ", (bench_now_ns() - bench_start_ns) / 1e9);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        bench_vprogress(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 /* ---- samples (ns) ---- */

@@ -5,30 +5,22 @@
 #include "../bench-daemon.h"
 
 /* The daemon we started: it must not outlive us, or the namespace (and
- * every device in it) would stay with it. */
+ * every device in it) would stay with it. bench-daemon.h's state is per
+ * file, and load is several: these hand it over. */
 pid_t daemon_pid;
 
 _Noreturn void die(const char *fmt, ...)
 {
         va_list ap;
 
-        if (daemon_pid > 0)
-                kill(daemon_pid, SIGKILL);
-
-        fprintf(stderr, "bench: ");
+        bench_daemon_pid = daemon_pid;
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        exit(1);
+        bench_vfail(fmt, ap);
 }
 
 uint64_t now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return bench_now_ns();
 }
 
 uint64_t start_ns;
@@ -37,11 +29,10 @@ void progress(const char *fmt, ...)
 {
         va_list ap;
 
-        fprintf(stderr, "[%7.1fs] ", (now_ns() - start_ns) / 1e9);
+        bench_start_ns = start_ns;
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        bench_vprogress(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 /* ---- samples (ns) ---- */
