@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: config config-values slot
+// MODULES: config config-print config-values slot
 // MAX_LEN: 4096
 
 /* config_load() over arbitrary file contents (a memfd, read back through

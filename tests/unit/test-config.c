@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: config config-values slot
+// MODULES: config config-print config-values slot
 // WRAP: getgrnam_r
 #include <arpa/inet.h>
 #include <errno.h>
