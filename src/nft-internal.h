@@ -223,7 +223,8 @@ extern const struct nft_anon_elem nft_v6_exempt_elems[NFT_V6_EXEMPT_ELEMS];
 uint32_t nft_named_set_id(enum nft_set_id id);
 
 /* Expressions go into the rule as they are made; a NULL (out of memory)
- * poisons the rule so that only the final check needs to look. */
+ * poisons the rule so that only the final check needs to look. The
+ * constructors are in nft-expr.c. */
 struct rule_builder {
         struct nftnl_rule *rule;
         bool oom;
@@ -235,6 +236,8 @@ struct nftnl_expr *nft_expr_payload_nh(uint32_t dreg, uint32_t offset, uint32_t 
 struct nftnl_expr *nft_expr_mask(uint32_t reg, const uint8_t *mask, uint32_t len);
 struct nftnl_expr *nft_expr_lookup(uint32_t sreg, const char *set, uint32_t set_id, bool invert);
 struct nftnl_expr *nft_expr_verdict(uint32_t verdict);
+/* update @set { sreg } (a dynamic set's element and its counter) */
+struct nftnl_expr *nft_expr_dynset_update(uint32_t sreg, const char *set, uint32_t set_id);
 /* meta nfproto <nfproto> (nft's guard before a network-header load) */
 void nft_match_nfproto(struct rule_builder *rb, uint8_t nfproto);
 /* iifname "<prefix>*" */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-monitor nft-parse nft-build nft-elems nft-egress nft-publish publish egress slot config config-values
+// MODULES: nft-monitor nft-parse nft-build nft-expr nft-elems nft-egress nft-publish publish egress slot config config-values
 // MAX_LEN: 16384
 
 /* nft_parse_events() over an arbitrary datagram, as nft_monitor_process()

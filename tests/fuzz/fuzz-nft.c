@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-parse nft-build nft-elems nft-egress nft-publish publish egress slot config config-values
+// MODULES: nft-parse nft-build nft-expr nft-elems nft-egress nft-publish publish egress slot config config-values
 // MAX_LEN: 16384
 
 /* nft_parse_elem_dump() and nft_parse_counter_dump() over an arbitrary

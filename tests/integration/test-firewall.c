@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: firewall nft-monitor nft nft-build nft-elems nft-parse nft-egress nft-publish publish egress nft-ruleset log slot config config-values
+// MODULES: firewall nft-monitor nft nft-build nft-expr nft-elems nft-parse nft-egress nft-publish publish egress nft-ruleset log slot config config-values
 /* src/firewall.c and src/nft-monitor.c against the real kernel, in a
  * throwaway network namespace (`unshare -n build/itests/test-firewall`):
  * the firewall runs on a real sd-event loop while the table is broken from

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft nft-build nft-elems nft-parse nft-egress nft-publish publish egress nft-ruleset sysctl slot config config-values
+// MODULES: nft nft-build nft-expr nft-elems nft-parse nft-egress nft-publish publish egress nft-ruleset sysctl slot config config-values
 /* src/nft.c against the real kernel, in a throwaway network namespace (make
  * check runs it under `unshare -n`; it refuses to run in the host's
  * namespace). What the module did is checked from outside with `nft -j` and

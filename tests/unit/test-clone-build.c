@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: clone-build rtnl-parse nft-clone nft-build nft-elems nft-egress nft-publish publish egress config config-values slot
+// MODULES: clone-build rtnl-parse nft-clone nft-build nft-expr nft-elems nft-egress nft-publish publish egress config config-values slot
 /* A clone slot's messages, without privilege (docs/DESIGN.md, "Clone
  * slots"): each rtnetlink request built and parsed back with libmnl, the
  * veth parser on synthetic links, and the NAT batch parsed back with

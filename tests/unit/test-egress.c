@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: egress nft-egress nft-publish publish nft-build nft-elems nft-parse slot config config-values
+// MODULES: egress nft-egress nft-publish publish nft-build nft-expr nft-elems nft-parse slot config config-values
 /* The egress policy (docs/DESIGN.md, "Egress policy"): egress.c's JSON
  * parser and printer, and nft-egress.c's elements and their keys, both
  * ways. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-build nft-elems nft-parse slot config config-values nft-egress nft-publish publish egress
+// MODULES: nft-build nft-expr nft-elems nft-parse slot config config-values nft-egress nft-publish publish egress
 /* The dump parser of dropped_spoofed (nft_parse_counter_dump()): element
  * names and the counters the kernel sends with them, in both of its forms
  * (one expression, or a list), built with libnftnl the way the kernel

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-monitor nft-parse nft-build nft-elems nft-egress nft-publish publish egress slot config config-values
+// MODULES: nft-monitor nft-parse nft-build nft-expr nft-elems nft-egress nft-publish publish egress slot config config-values
 /* The nftables event parser, without a socket: notifications are built
  * with libnftnl as the kernel sends them (a header from some port, the
  * object's attributes), and parsed back. */

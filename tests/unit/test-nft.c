@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: nft-build nft-elems nft-parse nft-egress nft-publish publish egress slot config config-values
+// MODULES: nft-build nft-expr nft-elems nft-parse nft-egress nft-publish publish egress slot config config-values
 /* The nftables builders and the element-dump parser, without a socket:
  * every batch is built, then parsed back with libmnl and libnftnl. */
 #include <arpa/inet.h>
