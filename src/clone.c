@@ -275,6 +275,19 @@ static void delete_tap(struct clone *cl, unsigned slot, const char *name)
         delete_tap_in(cl->rtnl, &t);
 }
 
+/* The veth's host end of r goes, by the reaper (a device's deletion waits
+ * ~20 ms), on the event loop only if the reaper cannot take it; its
+ * RTM_DELLINK ends the slot. */
+static void delete_host_end(struct clone *cl, const struct slot_rec *r, const char *name)
+{
+        int e = reaper_delete_link(cl->reaper, r->ifindex, r->slot);
+
+        if (e < 0)
+                e = rtnl_delete_link(cl->rtnl, r->ifindex);
+        if (e < 0 && e != -ENODEV)
+                log_error_errno(e, "%s: RTM_DELLINK failed: %m", name);
+}
+
 /* Whatever way the slot ended, its namespace goes: the TAP (a VMM may hold
  * it, or it is persistent; deleted by the reaper), the bind mount; the
  * namespace itself, and conntrack in it, end when the last holder lets go.
@@ -290,13 +303,8 @@ static void on_gone(struct slot_rec *r, void *userdata)
                 return;
         delete_tap(cl, r->slot, name);
         cl->nsids[r->slot] = -1;
-        if (r->phase == SLOT_FAILED) {
-                e = reaper_delete_link(cl->reaper, r->ifindex, r->slot);
-                if (e < 0)
-                        e = rtnl_delete_link(cl->rtnl, r->ifindex);
-                if (e < 0 && e != -ENODEV)
-                        log_warning_errno(e, "%s: RTM_DELLINK failed: %m", name);
-        }
+        if (r->phase == SLOT_FAILED)
+                delete_host_end(cl, r, name);
         e = netns_remove(SLOT_NETNS_DIR, name);
         if (e < 0)
                 log_error_errno(e, "%s: removing " SLOT_NETNS_DIR "/%s failed: %m", name, name);
@@ -312,7 +320,6 @@ void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname)
         struct slot_rec *r;
         char name[IFNAMSIZ];
         unsigned slot;
-        int e;
 
         if (strcmp(ifname, cl->config->clone_tap_name) != 0 || slot_of_nsid(cl, nsid, &slot) < 0)
                 return;
@@ -321,15 +328,10 @@ void clone_peer_link_gone(struct clone *cl, int nsid, const char *ifname)
                 return;
         if (slot_ifname(cl->config, slot, name) < 0)
                 return;
-        /* The VMM's last fd closed: the host end goes, off the event loop
-         * (a device's deletion waits ~20 ms), and its RTM_DELLINK ends the
-         * slot the usual way. */
+        /* The VMM's last fd closed: the host end goes, and its
+         * RTM_DELLINK ends the slot the usual way. */
         log_debug("%s: %s gone in its namespace", name, ifname);
-        e = reaper_delete_link(cl->reaper, r->ifindex, slot);
-        if (e < 0)
-                e = rtnl_delete_link(cl->rtnl, r->ifindex);
-        if (e < 0 && e != -ENODEV)
-                log_error_errno(e, "%s: RTM_DELLINK failed: %m", name);
+        delete_host_end(cl, r, name);
 }
 
 int clone_new(const struct config *c, struct rtnl *rtnl, struct reaper *reaper, struct manager *m,
