@@ -143,29 +143,11 @@ static int fifo_make_room(void **v, size_t *head, size_t *n, size_t *cap, size_t
         return grow(v, cap, *n + 1, size);
 }
 
-static int link_queue_push(struct link_queue *q, struct link l)
-{
-        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
-                return -ENOMEM;
-        q->v[q->n++] = l;
-        return 0;
-}
-
-static int fd_queue_push(struct fd_queue *q, int fd)
-{
-        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
-                return -ENOMEM;
-        q->v[q->n++] = fd;
-        return 0;
-}
-
-static int job_queue_push(struct job_queue *q, struct job j)
-{
-        if (fifo_make_room((void **)&q->v, &q->head, &q->n, &q->cap, sizeof(*q->v)) < 0)
-                return -ENOMEM;
-        q->v[q->n++] = j;
-        return 0;
-}
+/* Appends item to a FIFO of the queue types above: 0, or -ENOMEM. */
+#define FIFO_PUSH(q, item)                                                                     \
+        (fifo_make_room((void **)&(q)->v, &(q)->head, &(q)->n, &(q)->cap, sizeof(*(q)->v)) < 0 \
+             ? -ENOMEM                                                                         \
+             : ((q)->v[(q)->n++] = (item), 0))
 
 static void push_results(struct reaper *r, const struct link *links, size_t n, int error)
 {
@@ -355,7 +337,7 @@ int reaper_run(struct reaper *r, reaper_job_fn fn, void *arg)
         int e;
 
         pthread_mutex_lock(&r->lock);
-        e = job_queue_push(&r->jobs, (struct job){fn, arg});
+        e = FIFO_PUSH(&r->jobs, ((struct job){fn, arg}));
         pthread_cond_signal(&r->wake);
         pthread_mutex_unlock(&r->lock);
         return e;
@@ -366,7 +348,7 @@ int reaper_delete_link(struct reaper *r, int ifindex, unsigned cookie)
         int e;
 
         pthread_mutex_lock(&r->lock);
-        e = link_queue_push(&r->links, (struct link){ifindex, cookie});
+        e = FIFO_PUSH(&r->links, ((struct link){ifindex, cookie}));
         pthread_cond_signal(&r->wake);
         pthread_mutex_unlock(&r->lock);
         return e;
@@ -380,7 +362,7 @@ void reaper_close_fds(struct reaper *r, int *fds, size_t n)
         for (size_t i = 0; i < n; i++) {
                 if (fds[i] < 0)
                         continue;
-                if (fd_queue_push(&r->fds, fds[i]) < 0)
+                if (FIFO_PUSH(&r->fds, fds[i]) < 0)
                         safe_close(fds[i]);
                 else
                         queued = true;
