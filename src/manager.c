@@ -295,7 +295,7 @@ static struct rtnl_link_config link_config(const struct manager *m, const struct
             .ifindex = r->ifindex,
             .mtu = r->mtu,
             .alias = r->label,
-            .ipv6 = c->ipv6 && !r->clone, /* clone slots are IPv4-only */
+            .ipv6 = slot_has_ipv6(c, r->clone),
         };
         struct slot_net4 n4;
 

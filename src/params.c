@@ -5,6 +5,7 @@
 #include "macro.h"
 #include "params.h"
 #include "protocol.h"
+#include "slot.h"
 
 /* An int in [min, max]; JSON null counts as absent (returns 0, *ret unset). */
 static int get_int(struct json_object *v, int64_t min, int64_t max, int64_t *ret)
@@ -114,7 +115,7 @@ const char *params_acquire(const struct config *c, struct json_object *params, s
         }
         /* The kernel refuses an IPv6 address below 1280: say so up front
          * instead of failing half-way with a KernelError. */
-        if (c->ipv6 && !p.clone && p.mtu < TAPLINKD_IPV6_MTU_MIN)
+        if (slot_has_ipv6(c, p.clone) && p.mtu < TAPLINKD_IPV6_MTU_MIN)
                 return "mtu";
         if (publish && publish_list_from_json(publish, PUBLISH_PORTS_MAX, &published) < 0)
                 return "publish";

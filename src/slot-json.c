@@ -39,7 +39,7 @@ static int add_nets(struct json_object *o, const struct config *c, unsigned slot
         slot_ipv4(c, slot, &n4);
         if (json_add(o, "ipv4", net_to_json(AF_INET, &n4.subnet, &n4.gateway, &n4.guest, n4.prefix_len)) < 0)
                 return -ENOMEM;
-        if (!c->ipv6 || clone)
+        if (!slot_has_ipv6(c, clone))
                 return json_object_object_add(o, "ipv6", NULL) < 0 ? -ENOMEM : 0;
         slot_ipv6(c, slot, &n6);
         return json_add(o, "ipv6", net_to_json(AF_INET6, &n6.subnet, &n6.gateway, &n6.guest, n6.prefix_len));

@@ -41,6 +41,12 @@ int slot_from_ifname(const struct config *c, const char *ifname, unsigned *ret_s
 
 void slot_ipv4(const struct config *c, unsigned slot, struct slot_net4 *ret);
 void slot_ipv6(const struct config *c, unsigned slot, struct slot_net6 *ret);
+/* Whether a slot has IPv6: ipv6 = yes, and not a clone slot (those are
+ * IPv4-only; docs/DESIGN.md, "Clone slots"). */
+static inline bool slot_has_ipv6(const struct config *c, bool clone)
+{
+        return c->ipv6 && !clone;
+}
 
 /* The slot whose IPv4/IPv6 subnet base is addr; -ENOENT when addr is not a
  * slot subnet base of this configuration (outside the pool, not aligned,
