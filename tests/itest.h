@@ -5,11 +5,14 @@
  * look at the kernel from outside through `ip -j` and `nft -j`. Include
  * after <cmocka.h>. */
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "throwaway-netns.h"
@@ -73,4 +76,31 @@ static inline void run(const char *fmt, ...)
         va_end(ap);
         if (system(cmd) != 0)
                 fail_msg("command failed: %s", cmd);
+}
+
+/* Exits unless this is root in a network namespace made for the test: not
+ * pid 1's, nothing but lo. Called first thing in main(). */
+static inline void itest_refuse_host_namespace(void)
+{
+        const char *name = program_invocation_short_name;
+        struct stat self, init;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "%s: needs root (run it as `unshare -n build/itests/%s`)\n", name, name);
+                exit(1);
+        }
+        /* pid 1's namespace may be out of reach; the interface check below
+         * still holds then. */
+        if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0 &&
+            self.st_ino == init.st_ino && self.st_dev == init.st_dev) {
+                fprintf(stderr,
+                        "%s: refusing to run in the host's network namespace "
+                        "(run it as `unshare -n build/itests/%s`)\n",
+                        name, name);
+                exit(1);
+        }
+        if (!namespace_is_throwaway()) {
+                fprintf(stderr, "%s: this namespace has interfaces besides lo; not a throwaway one\n", name);
+                exit(1);
+        }
 }

@@ -445,28 +445,6 @@ static void test_monitor(void **state)
 
 /* ---- main ---- */
 
-static void refuse_host_namespace(void)
-{
-        struct stat self, init;
-
-        if (geteuid() != 0) {
-                fprintf(stderr,
-                        "test-firewall: needs root (run it as `unshare -n build/itests/test-firewall`)\n");
-                exit(1);
-        }
-        if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0 &&
-            self.st_ino == init.st_ino && self.st_dev == init.st_dev) {
-                fprintf(stderr, "test-firewall: refusing to run in the host's network namespace "
-                                "(run it as `unshare -n build/itests/test-firewall`)\n");
-                exit(1);
-        }
-        if (!namespace_is_throwaway()) {
-                fprintf(stderr,
-                        "test-firewall: this namespace has interfaces besides lo; not a throwaway one\n");
-                exit(1);
-        }
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -476,7 +454,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
         };
 
-        refuse_host_namespace();
+        itest_refuse_host_namespace();
         setvbuf(stdout, NULL, _IOLBF, 0);
         /* The firewall's one line per restore, but not its debug lines. */
         log_set_max_level(LOG_INFO);

@@ -1308,30 +1308,6 @@ static void test_antispoofing_traffic(void **state)
 
 /* ---- main ---- */
 
-static void refuse_host_namespace(void)
-{
-        struct stat self, init;
-
-        if (geteuid() != 0) {
-                fprintf(stderr, "test-nft: needs root (run it as `unshare -n build/itests/test-nft`)\n");
-                exit(1);
-        }
-        /* pid 1's namespace may be out of reach; the interface check below
-         * still holds then. */
-        if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0 &&
-            self.st_ino == init.st_ino && self.st_dev == init.st_dev) {
-                fprintf(stderr, "test-nft: refusing to run in the host's network namespace "
-                                "(run it as `unshare -n build/itests/test-nft`)\n");
-                exit(1);
-        }
-        char *links = run_output("ip -o link show | grep -cv ': lo:'");
-        if (atoi(links) != 0) {
-                fprintf(stderr, "test-nft: this namespace has interfaces besides lo; not a throwaway one\n");
-                exit(1);
-        }
-        free(links);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1356,6 +1332,6 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_antispoofing_traffic, setup, teardown),
         };
 
-        refuse_host_namespace();
+        itest_refuse_host_namespace();
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
