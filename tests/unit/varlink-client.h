@@ -2,8 +2,9 @@
 #pragma once
 
 /* The client side of the varlink unit tests (test-varlink.c,
- * test-varlink-more.c): a blocking client that drives the server's event
- * loop while it waits, and the server it talks to. The includer defines
+ * test-varlink-conn.c, test-varlink-more.c, test-varlink-fds.c): a
+ * blocking client that drives the server's event loop while it waits, and
+ * the server it talks to. The includer defines
  * struct test_ctx with at least `sd_event *event`, `struct varlink_server
  * *server`, `struct varlink_conn *held`, `char dir[64]` and `struct
  * sockaddr_un addr`. */
