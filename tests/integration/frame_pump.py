@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""A stand-in guest for test_guest.py: a network, mount and UTS namespace
-of its own, where a TAP device plays the guest's NIC and this process
-pumps its frames to and from a slot's TAP fd (acquired with vnetHeader
-false), as a VMM would.
+"""A stand-in guest for test_guest_clients.py: a network, mount and UTS
+namespace of its own, where a TAP device plays the guest's NIC and this
+process pumps its frames to and from a slot's TAP fd (acquired with
+vnetHeader false), as a VMM would.
 
   unshare --net --mount --uts --propagation private \\
       python3 frame_pump.py FD IFNAME MAC SCRATCH

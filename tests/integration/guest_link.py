@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""A guest's end of a slot, for test_guest.py: GuestLink (the slot's fd,
-carrying plain Ethernet frames: Acquire with vnetHeader false), matchers
-for the daemon's replies, and StandInGuest (frame_pump.py: a network stack
-of its own where real DHCP clients run). Frames are built and parsed by
-packets.py."""
+"""A guest's end of a slot, for the guest services suites (test_guest*.py):
+GuestLink (the slot's fd, carrying plain Ethernet frames: Acquire with
+vnetHeader false), matchers for the daemon's replies, and StandInGuest
+(frame_pump.py: a network stack of its own where real DHCP clients run).
+Frames are built and parsed by packets.py."""
 
 import json
 import re

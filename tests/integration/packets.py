@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Frames a guest sends and receives, built and parsed byte by byte, for
-test_guest.py: Ethernet, IPv4/UDP, IPv6 with UDP or ICMPv6, DHCPv4
-(RFC 2131/2132), Router Solicitation/Advertisement (RFC 4861, 8106) and
-DHCPv6 (RFC 8415). Pure functions, no I/O. The parsers check every length
-and checksum and raise ValueError on anything malformed: a reply the
-daemon got wrong must fail the test, never be skipped over.
+the guest services suites (test_guest*.py): Ethernet, IPv4/UDP, IPv6 with
+UDP or ICMPv6, DHCPv4 (RFC 2131/2132), Router Solicitation/Advertisement
+(RFC 4861, 8106) and DHCPv6 (RFC 8415). Pure functions, no I/O. The
+parsers check every length and checksum and raise ValueError on anything
+malformed: a reply the daemon got wrong must fail the test, never be
+skipped over.
 
 Addresses are strings as the Slot object gives them ("10.213.0.2",
 "fd74:6c00::2"); MACs are "02:74:6c:00:00:01" strings or 6 bytes.
