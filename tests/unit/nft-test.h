@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What the nftables builders' unit tests (test-nft.c, test-nft-elems.c)
- * share: the default configuration and its layout, and a finished batch
- * flattened into its messages, its framing checked. Include after
+/* What the nftables unit tests (test-nft.c, test-nft-elems.c,
+ * test-nft-counters.c) share: the default configuration and its layout, a
+ * finished batch flattened into its messages, its framing checked, and
+ * element dumps written as the kernel sends them. Include after
  * <cmocka.h>. */
 
 #include <stdint.h>
@@ -13,6 +14,8 @@
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
+#include <libnftnl/common.h>
+#include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -100,4 +103,41 @@ static inline int attr_cb(const struct nlattr *attr, void *data)
         if (type <= 16)
                 tb[type] = attr;
         return MNL_CB_OK;
+}
+
+/* A kernel-style dump: the datagrams' bytes, one after another. */
+struct dump_buf {
+        _Alignas(struct nlmsghdr) uint8_t buf[65536];
+        size_t len;
+};
+
+/* Appends an NFT_MSG_NEWSETELEM message of table taplinkd's set with elems
+ * (which it takes), sequence number 42, from portid. */
+static inline void dump_add_elems(struct dump_buf *d, const char *set, struct nftnl_set_elem **elems, size_t n,
+                                  uint16_t flags, uint32_t portid)
+{
+        struct nftnl_set *s = nftnl_set_alloc();
+        nftnl_set_set_str(s, NFTNL_SET_TABLE, "taplinkd");
+        nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+        for (size_t i = 0; i < n; i++)
+                nftnl_set_elem_add(s, elems[i]);
+        struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)d->buf + d->len, NFT_MSG_NEWSETELEM,
+                                                     NFPROTO_INET, NLM_F_MULTI | flags, 42);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s);
+        nlh->nlmsg_pid = portid;
+        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
+        nftnl_set_free(s);
+}
+
+/* Appends the dump's end (NLMSG_DONE), sequence number 42, from portid. */
+static inline void dump_add_done(struct dump_buf *d, uint32_t portid)
+{
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf + d->len);
+        nlh->nlmsg_type = NLMSG_DONE;
+        nlh->nlmsg_flags = NLM_F_MULTI;
+        nlh->nlmsg_seq = 42;
+        nlh->nlmsg_pid = portid;
+        int *zero = mnl_nlmsg_put_extra_header(nlh, sizeof(int));
+        *zero = 0;
+        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
 }

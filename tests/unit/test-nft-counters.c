@@ -24,11 +24,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "nft-internal.h"
-
-struct dump_buf {
-        _Alignas(struct nlmsghdr) uint8_t buf[16384];
-        size_t len;
-};
+#include "nft-test.h"
 
 static struct nftnl_expr *counter(uint64_t packets, uint64_t bytes)
 {
@@ -49,30 +45,10 @@ static struct nftnl_set_elem *elem(const char *name, size_t key_len)
         return e;
 }
 
-/* A kernel-style NFT_MSG_NEWSETELEM dump message of set with elems. */
+/* A dump message of set with elems, from portid 0. */
 static void dump_add(struct dump_buf *d, const char *set, struct nftnl_set_elem **elems, size_t n)
 {
-        struct nftnl_set *s = nftnl_set_alloc();
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, "taplinkd");
-        nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-        for (size_t i = 0; i < n; i++)
-                nftnl_set_elem_add(s, elems[i]);
-        struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)d->buf + d->len, NFT_MSG_NEWSETELEM,
-                                                     NFPROTO_INET, NLM_F_MULTI, 42);
-        nftnl_set_elems_nlmsg_build_payload(nlh, s);
-        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
-        nftnl_set_free(s);
-}
-
-static void dump_add_done(struct dump_buf *d)
-{
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf + d->len);
-        nlh->nlmsg_type = NLMSG_DONE;
-        nlh->nlmsg_flags = NLM_F_MULTI;
-        nlh->nlmsg_seq = 42;
-        int *zero = mnl_nlmsg_put_extra_header(nlh, sizeof(int));
-        *zero = 0;
-        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
+        dump_add_elems(d, set, elems, n, 0, 0);
 }
 
 /* tl1 with one counter (NFTA_SET_ELEM_EXPR), tl2 without any, a name
@@ -111,7 +87,7 @@ static void test_counters_parsed(void **state)
 
         /* The end of the dump; what came before stays. */
         d->len = 0;
-        dump_add_done(d);
+        dump_add_done(d, 0);
         assert_int_equal(nft_parse_counter_dump(d->buf, d->len, 42, 0, &l), 0);
         assert_int_equal(l.n, 3);
         free(l.items);
@@ -157,7 +133,7 @@ static void test_counters_malformed(void **state)
         size_t errors = 0;
 
         good_dump(good);
-        dump_add_done(good);
+        dump_add_done(good, 0);
         for (size_t cut = 0; cut < good->len; cut++) {
                 struct nft_counter_list l = {0};
                 uint8_t *copy = malloc(cut ? cut : 1);

@@ -347,41 +347,18 @@ static void test_slot_elems(void **state)
 
 /* --- the element-dump parser ---------------------------------------------------- */
 
-struct dump_buf {
-        uint8_t buf[65536];
-        size_t len;
-};
-
-/* A kernel-style NFT_MSG_NEWSETELEM dump message of set `set` with keys. */
+/* A dump message of set with keys, from portid 77. */
 static void dump_add_msg(struct dump_buf *d, const char *set, const uint8_t (*keys)[32],
                          const uint32_t *key_lens, size_t n, uint16_t flags)
 {
-        struct nftnl_set *s = nftnl_set_alloc();
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, "taplinkd");
-        nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-        for (size_t i = 0; i < n; i++) {
-                struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-                nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, keys[i], key_lens[i]);
-                nftnl_set_elem_add(s, e);
-        }
-        struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)d->buf + d->len, NFT_MSG_NEWSETELEM,
-                                                     NFPROTO_INET, NLM_F_MULTI | flags, 42);
-        nftnl_set_elems_nlmsg_build_payload(nlh, s);
-        nlh->nlmsg_pid = 77;
-        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
-        nftnl_set_free(s);
-}
+        struct nftnl_set_elem *e[4];
 
-static void dump_add_done(struct dump_buf *d)
-{
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf + d->len);
-        nlh->nlmsg_type = NLMSG_DONE;
-        nlh->nlmsg_flags = NLM_F_MULTI;
-        nlh->nlmsg_seq = 42;
-        nlh->nlmsg_pid = 77;
-        int *zero = mnl_nlmsg_put_extra_header(nlh, sizeof(int));
-        *zero = 0;
-        d->len += NLMSG_ALIGN(nlh->nlmsg_len);
+        assert_true(n <= ELEMENTSOF(e));
+        for (size_t i = 0; i < n; i++) {
+                e[i] = nftnl_set_elem_alloc();
+                nftnl_set_elem_set(e[i], NFTNL_SET_ELEM_KEY, keys[i], key_lens[i]);
+        }
+        dump_add_elems(d, set, e, n, flags, 77);
 }
 
 static void dump_add_error(struct dump_buf *d, int error)
@@ -441,7 +418,7 @@ static void test_parse_good(void **state)
         assert_int_equal(nft_parse_elem_dump(d->buf, d->len, 42, 77, &l), 1);
         assert_int_equal(l.n, 5);
         struct dump_buf done = {.len = 0};
-        dump_add_done(&done);
+        dump_add_done(&done, 77);
         assert_int_equal(nft_parse_elem_dump(done.buf, done.len, 42, 77, &l), 0);
         assert_int_equal(l.n, 5);
 
@@ -473,7 +450,7 @@ static void test_parse_good(void **state)
         config_done(&c);
 
         /* The whole dump in one datagram; seq and portid 0 match anything. */
-        dump_add_done(d);
+        dump_add_done(d, 77);
         struct nft_elem_list l2 = {0};
         assert_int_equal(nft_parse_elem_dump(d->buf, d->len, 0, 0, &l2), 0);
         assert_int_equal(l2.n, 5);
@@ -482,7 +459,7 @@ static void test_parse_good(void **state)
         /* An empty set: a message without elements. */
         struct dump_buf empty = {.len = 0};
         dump_add_msg(&empty, "slots_v4", NULL, NULL, 0, 0);
-        dump_add_done(&empty);
+        dump_add_done(&empty, 77);
         assert_int_equal(nft_parse_elem_dump(empty.buf, empty.len, 0, 0, &l2), 0);
         assert_int_equal(l2.n, 5);
 
@@ -502,7 +479,7 @@ static void test_parse_errors(void **state)
 
         /* Another request's answer. */
         d->len = 0;
-        dump_add_done(d);
+        dump_add_done(d, 77);
         assert_int_equal(nft_parse_elem_dump(d->buf, d->len, 43, 77, &l), -EPROTO);
         assert_int_equal(nft_parse_elem_dump(d->buf, d->len, 42, 78, &l), -ESRCH);
 
@@ -562,7 +539,7 @@ static void test_parse_errors(void **state)
 static void test_parse_malformed(void **state)
 {
         struct dump_buf *good = good_dump();
-        dump_add_done(good);
+        dump_add_done(good, 77);
         struct dump_buf *d = calloc(1, sizeof(*d));
         uint32_t rnd = 12345;
         size_t errors = 0, ok = 0;
