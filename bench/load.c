@@ -66,10 +66,11 @@ static void run_level(struct bench *b, struct level *lv)
                          live / MAX(lv->fill_s, 1e-9), lv->rss_kib);
 
         measure_sequential(b, live, lv);
+        measure_status(b, &lv->status_p50, &lv->status_p99);
+        lv->status_done = true;
+        progress("live %u: Status round trip p50 %.0f p99 %.0f us", live, lv->status_p50, lv->status_p99);
         if (b->sequential_only)
                 return;
-        measure_status(b, &lv->status_p50, &lv->status_p99);
-        progress("live %u: Status round trip p50 %.0f p99 %.0f us", live, lv->status_p50, lv->status_p99);
         for (size_t ci = 0; ci < ELEMENTSOF(client_counts); ci++)
                 measure_latency(b, live, ci, &lv->lat[ci]);
         measure_pressure(b, live, lv);

@@ -66,6 +66,9 @@ struct latency {
         double floor_phase_p50[3];
         size_t floor_n;
         double rate, floor_rate; /* acquires per second within the rounds */
+        /* CPU per acquire, µs: the daemon's and its clients' (from the
+         * first acquire to the last), the floor's threads' */
+        double cpu_daemon, cpu_clients, cpu_floor;
 };
 
 struct level {
@@ -78,6 +81,7 @@ struct level {
         bool seq_done;
         double seq_p50[5], seq_p99[5]; /* by enum seq_kind (below) */
         struct latency lat[ELEMENTSOF(client_counts)];
+        bool status_done;
         double status_p50, status_p99;
         bool pressure_done;
         double alone_p50, alone_p99, pressure_p50, pressure_p99;
@@ -125,12 +129,19 @@ struct bench {
         unsigned release_all_n[2];
 };
 
+/* CPU time (ns) used so far by this program (the clients, or the floor's
+ * threads) and by the daemon (every thread). */
+struct cpu_times {
+        uint64_t self, daemon;
+};
+
 struct worker {
         struct bench *b;
         unsigned k;
         pthread_barrier_t *barrier;
         pthread_barrier_t *done_barrier; /* NULL: barrier */
         atomic_bool *done;               /* set once every acquire is in */
+        struct cpu_times *cpu_done;      /* set: taken once every acquire is in */
         struct samples lat;
         uint64_t begin, end; /* this round's acquires */
 
@@ -165,6 +176,8 @@ double mean_us(const struct samples *s);
 int cmp_double(const void *a, const void *b);
 void run_threads(void *(*fn)(void *), void *ctx, size_t size, unsigned n);
 void wait_for_quiet(const char *before);
+void cpu_times_now(const struct bench *b, struct cpu_times *ret);
+void wait_daemon_idle(const struct bench *b);
 
 /* daemon.c: the private daemon's files, start (returns the time to
  * READY=1, ns), stop, VmRSS; clients; the persistent population the levels

@@ -23,9 +23,12 @@ static void *daemon_round_thread(void *p)
         /* Our own releases wait until everybody has acquired: they are
          * not the churn being measured. */
         if (pthread_barrier_wait(w->done_barrier ? w->done_barrier : w->barrier) ==
-                PTHREAD_BARRIER_SERIAL_THREAD &&
-            w->done)
-                atomic_store(w->done, true);
+            PTHREAD_BARRIER_SERIAL_THREAD) {
+                if (w->done)
+                        atomic_store(w->done, true);
+                if (w->cpu_done)
+                        cpu_times_now(w->b, w->cpu_done);
+        }
         for (unsigned i = 0; i < w->k; i++) {
                 int r = tl_release(w->client, tl_slot_number(w->slots[i]));
 
@@ -58,6 +61,9 @@ void measure_latency(struct bench *b, unsigned live, size_t ci, struct latency *
         struct samples all = {0}, floor_all = {0};
         pthread_barrier_t barrier;
         uint64_t busy[2] = {0, 0};
+        /* CPU used in the rounds: the daemon's, its clients', the floor's */
+        uint64_t cpu_daemon = 0, cpu_clients = 0, cpu_floor = 0;
+        struct cpu_times cpu_start, cpu_done;
 
         round_shape(b, live, clients, &rounds, &k);
         progress("live %u, %u client%s: %u x %u rounds of %u acquires per client, daemon and floor", live,
@@ -72,6 +78,7 @@ void measure_latency(struct bench *b, unsigned live, size_t ci, struct latency *
                 w[t].barrier = &barrier;
                 w[t].client = connect_client(b);
                 w[t].first_slot = t * k;
+                w[t].cpu_done = &cpu_done;
                 r = rtnl_open(&w[t].rtnl);
                 if (r >= 0)
                         r = nft_open(&b->floor_config, &w[t].nft);
@@ -89,9 +96,22 @@ void measure_latency(struct bench *b, unsigned live, size_t ci, struct latency *
 
                         for (unsigned round = 0; round < rounds; round++) {
                                 pthread_barrier_init(&barrier, NULL, clients);
+                                /* The CPU of the previous round's releases
+                                 * is not this round's. */
+                                wait_daemon_idle(b);
+                                cpu_times_now(b, &cpu_start);
                                 run_threads(floor ? floor_round_thread : daemon_round_thread, w,
                                             sizeof(w[0]), clients);
                                 pthread_barrier_destroy(&barrier);
+                                if (floor) {
+                                        cpu_times_now(b, &cpu_done);
+                                        cpu_floor += cpu_done.self - cpu_start.self;
+                                } else {
+                                        /* Taken once every acquire was in,
+                                         * before the releases. */
+                                        cpu_daemon += cpu_done.daemon - cpu_start.daemon;
+                                        cpu_clients += cpu_done.self - cpu_start.self;
+                                }
                                 if (floor)
                                         floor_cleanup(b, w, clients);
                                 uint64_t begin = UINT64_MAX, end = 0;
@@ -126,6 +146,9 @@ void measure_latency(struct bench *b, unsigned live, size_t ci, struct latency *
         ret->done = true;
         ret->rate = all.n / (busy[0] / 1e9);
         ret->floor_rate = floor_all.n / (busy[1] / 1e9);
+        ret->cpu_daemon = cpu_daemon / 1e3 / all.n;
+        ret->cpu_clients = cpu_clients / 1e3 / all.n;
+        ret->cpu_floor = cpu_floor / 1e3 / floor_all.n;
         ret->n = all.n;
         ret->mean = mean_us(&all);
         ret->floor_mean = mean_us(&floor_all);
@@ -135,9 +158,11 @@ void measure_latency(struct bench *b, unsigned live, size_t ci, struct latency *
         ret->floor_p50 = quantile_us(&floor_all, 0.5);
         ret->floor_p99 = quantile_us(&floor_all, 0.99);
         progress("  daemon p50 %.0f p99 %.0f us %.0f/s, floor p50 %.0f p99 %.0f us %.0f/s "
-                 "(tap_create %.0f + configure %.0f + nft %.0f)",
+                 "(tap_create %.0f + configure %.0f + nft %.0f); CPU per acquire: daemon %.0f + clients %.0f, "
+                 "floor %.0f us",
                  ret->p50, ret->p99, ret->rate, ret->floor_p50, ret->floor_p99, ret->floor_rate,
-                 ret->floor_phase_p50[0], ret->floor_phase_p50[1], ret->floor_phase_p50[2]);
+                 ret->floor_phase_p50[0], ret->floor_phase_p50[1], ret->floor_phase_p50[2], ret->cpu_daemon,
+                 ret->cpu_clients, ret->cpu_floor);
 
         samples_free(&all);
         samples_free(&floor_all);

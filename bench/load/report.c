@@ -29,9 +29,12 @@ static void report_sequential(const struct bench *b)
         printf("\nAs a client sees it: one client, Acquires back to back, every slot kept until the pass\n"
                "ends; persistent: the client closes its fds at once (the VMM opens the TAP by name).\n"
                "Floors in-process: naive (one NEWLINK mtu+up, the addresses; no MAC, no alias), best (the\n"
-               "daemon's sequence: configured down, up last; persistent: TUNSETPERSIST, close). µs.\n");
-        printf("%6s | %14s %14s %14s | %14s %14s | %6s %6s %6s %6s\n", "live", "naive floor", "best floor",
-               "daemon", "best fl pers", "daemon pers", "d/nai", "d/best", "pers", "pe/pl");
+               "daemon's sequence: configured down, up last; persistent: TUNSETPERSIST, close). µs.\n"
+               "d-best: what the daemon adds to the best floor (p50), against a Status call's round trip\n"
+               "(p50), the least any call through the daemon costs.\n");
+        printf("%6s | %14s %14s %14s | %14s %14s | %6s %6s %6s %6s | %6s %6s\n", "live", "naive floor",
+               "best floor", "daemon", "best fl pers", "daemon pers", "d/nai", "d/best", "pers", "pe/pl",
+               "d-best", "Status");
         for (size_t l = 0; l < b->n_levels; l++) {
                 const struct level *lv = &b->results[l];
                 const double *p50 = lv->seq_p50, *p99 = lv->seq_p99;
@@ -43,11 +46,36 @@ static void report_sequential(const struct bench *b)
                         continue;
                 for (unsigned i = 0; i < 5; i++)
                         snprintf(cell[i], sizeof(cell[i]), "%.0f (%.0f)", p50[order[i]], p99[order[i]]);
-                printf("%6u | %14s %14s %14s | %14s %14s | %6.2f %6.2f %6.2f %6.2f\n", lv->live, cell[0],
-                       cell[1], cell[2], cell[3], cell[4], p50[SEQ_PLAIN] / p50[SEQ_NAIVE],
+                printf("%6u | %14s %14s %14s | %14s %14s | %6.2f %6.2f %6.2f %6.2f | %6.0f %6.0f\n", lv->live,
+                       cell[0], cell[1], cell[2], cell[3], cell[4], p50[SEQ_PLAIN] / p50[SEQ_NAIVE],
                        p50[SEQ_PLAIN] / p50[SEQ_FLOOR], p50[SEQ_PERSISTENT] / p50[SEQ_FLOOR_PERSISTENT],
-                       p50[SEQ_PERSISTENT] / p50[SEQ_PLAIN]);
+                       p50[SEQ_PERSISTENT] / p50[SEQ_PLAIN], p50[SEQ_PLAIN] - p50[SEQ_FLOOR], lv->status_p50);
         }
+}
+
+/* What the rounds of the first table cost in CPU: with every CPU busy,
+ * the daemon's rate cannot pass the CPUs over its and its clients' CPU
+ * per acquire, whatever it overlaps. */
+static void report_cpu(const struct bench *b)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        printf("\nCPU per Acquire in those rounds, µs (process CPU clocks; kernel threads not counted), and\n"
+               "the rate %ld CPUs allow at that cost, against the floor's measured rate:\n",
+               cpus);
+        printf("%6s %4s | %7s %7s %7s | %7s | %9s %7s\n", "live", "cl", "daemon", "clients", "sum", "floor",
+               "CPU bound", "/fl rt");
+        for (size_t l = 0; l < b->n_levels; l++)
+                for (size_t ci = 0; ci < ELEMENTSOF(client_counts); ci++) {
+                        const struct latency *x = &b->results[l].lat[ci];
+                        double sum = x->cpu_daemon + x->cpu_clients, bound = cpus * 1e6 / sum;
+
+                        if (!x->done)
+                                continue;
+                        printf("%6u %4u | %7.0f %7.0f %7.0f | %7.0f | %9.0f %7.2f\n", b->results[l].live,
+                               client_counts[ci], x->cpu_daemon, x->cpu_clients, sum, x->cpu_floor, bound,
+                               bound / x->floor_rate);
+                }
 }
 
 void report(const struct bench *b)
@@ -83,6 +111,7 @@ void report(const struct bench *b)
                                x->n);
                 }
 
+        report_cpu(b);
         report_sequential(b);
 
         printf("\nAcquire while releases run: %d clients acquire alone / while %d others release\n",
@@ -163,6 +192,9 @@ void report(const struct bench *b)
                         bench_line(b, "acquire_floor_ratio_mean", extra, x->mean / x->floor_mean);
                         bench_line(b, "acquire_rate_per_s", extra, (long)x->rate);
                         bench_line(b, "floor_rate_per_s", extra, (long)x->floor_rate);
+                        bench_line(b, "acquire_cpu_daemon_us", extra, (long)x->cpu_daemon);
+                        bench_line(b, "acquire_cpu_clients_us", extra, (long)x->cpu_clients);
+                        bench_line(b, "floor_cpu_us", extra, (long)x->cpu_floor);
                 }
                 for (unsigned k = 0; lv->seq_done && k < SEQ_KINDS; k++) {
                         char name[64];
@@ -190,9 +222,11 @@ void report(const struct bench *b)
                         bench_line(b, "churn_acquire_p99_us", extra, (long)lv->churn_p99);
                         bench_line(b, "churn_p99_ratio", extra, lv->churn_p99 / lv->lat[1].p99);
                 }
-                snprintf(extra, sizeof(extra), "clients=1 live=%u ", lv->live);
-                bench_line(b, "status_p50_us", extra, (long)lv->status_p50);
-                bench_line(b, "status_p99_us", extra, (long)lv->status_p99);
+                if (lv->status_done) {
+                        snprintf(extra, sizeof(extra), "clients=1 live=%u ", lv->live);
+                        bench_line(b, "status_p50_us", extra, (long)lv->status_p50);
+                        bench_line(b, "status_p99_us", extra, (long)lv->status_p99);
+                }
                 snprintf(extra, sizeof(extra), "live=%u ", lv->live);
                 bench_line(b, "rss_kib", extra, lv->rss_kib);
                 if (lv->live > 0 && !b->sequential_only) {

@@ -135,3 +135,40 @@ void wait_for_quiet(const char *before)
                 progress("waited %.0f s for the machine to be quiet before %s", (now_ns() - t0) / 1e9,
                          before);
 }
+
+static uint64_t clock_ns(clockid_t clk)
+{
+        struct timespec ts;
+
+        if (clock_gettime(clk, &ts) < 0)
+                die("clock_gettime: %s", strerror(errno));
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void cpu_times_now(const struct bench *b, struct cpu_times *ret)
+{
+        clockid_t daemon_clock;
+        int e = clock_getcpuclockid(b->pid, &daemon_clock);
+
+        if (e != 0)
+                die("clock_getcpuclockid(%ld): %s", (long)b->pid, strerror(e));
+        ret->self = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        ret->daemon = clock_ns(daemon_clock);
+}
+
+/* Waits (up to 0.3 s) until the daemon has used less than 2 % of a CPU
+ * over 5 ms: the deletions of the slots released before are done. */
+void wait_daemon_idle(const struct bench *b)
+{
+        struct cpu_times before, after;
+        uint64_t t0 = now_ns();
+
+        cpu_times_now(b, &before);
+        do {
+                usleep(5000);
+                cpu_times_now(b, &after);
+                if (after.daemon - before.daemon < 100000)
+                        return;
+                before = after;
+        } while (now_ns() - t0 < 300000000ull);
+}
