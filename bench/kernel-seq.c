@@ -62,6 +62,7 @@ static const char *const variant_names[N_VARIANTS] = {"naive", "down", "sync", "
 struct vstats {
         struct samples acquire, del_one, del_group; /* del_group: per device */
         struct samples acquire_cpu;                 /* this thread's CPU time, kernel included */
+        struct samples del_one_cpu, del_group_cpu;  /* the same of the deletions (del_group: per device) */
 };
 
 struct bench {
@@ -215,16 +216,22 @@ static void round_run(struct bench *b, unsigned round)
                 }
                 if (round % 2 == 0) {
                         for (unsigned s = from; s < to; s++) {
+                                uint64_t c0 = cpu_ns();
+
                                 t0 = now_ns();
                                 r = rtnl_delete_link(b->rtnl, b->ifindexes[s]);
                                 st->del_one.v[st->del_one.n++] = now_ns() - t0;
+                                st->del_one_cpu.v[st->del_one_cpu.n++] = cpu_ns() - c0;
                                 if (r < 0)
                                         die("rtnl_delete_link", r);
                         }
                 } else {
+                        uint64_t c0 = cpu_ns();
+
                         t0 = now_ns();
                         r = rtnl_delete_links(b->rtnl, b->ifindexes + from, b->batch, GROUP);
                         st->del_group.v[st->del_group.n++] = (now_ns() - t0) / b->batch;
+                        st->del_group_cpu.v[st->del_group_cpu.n++] = (cpu_ns() - c0) / b->batch;
                         if (r < 0)
                                 die("rtnl_delete_links", r);
                 }
@@ -241,14 +248,16 @@ static void report(struct bench *b, bool json)
         if (!json)
                 printf("kernel sequences at %u live IPv6 slots (fill: %s, %.1f s); %u rounds of %u, "
                        "interleaved; us\n"
-                       "  %-10s %9s %9s %9s %9s %11s %11s\n",
+                       "  %-10s %9s %9s %9s %9s %11s %11s %9s %9s\n",
                        b->live, variant_names[b->fill], b->fill_ns / 1e9, b->rounds, b->batch, "variant",
-                       "acq p50", "acq p90", "acq p99", "cpu p50", "del1 p50", "group p50");
+                       "acq p50", "acq p90", "acq p99", "cpu p50", "del1 p50", "group p50", "del1 cpu",
+                       "group cpu");
         for (unsigned v = 0; v < N_VARIANTS; v++) {
                 struct vstats *st = &b->st[v];
                 double p50 = quantile_us(&st->acquire, 0.5), p90 = quantile_us(&st->acquire, 0.9),
                        p99 = quantile_us(&st->acquire, 0.99), d1 = quantile_us(&st->del_one, 0.5),
-                       dg = quantile_us(&st->del_group, 0.5), cpu = quantile_us(&st->acquire_cpu, 0.5);
+                       dg = quantile_us(&st->del_group, 0.5), cpu = quantile_us(&st->acquire_cpu, 0.5),
+                       d1c = quantile_us(&st->del_one_cpu, 0.5), dgc = quantile_us(&st->del_group_cpu, 0.5);
 
                 if (st->acquire.n == 0)
                         continue;
@@ -256,11 +265,12 @@ static void report(struct bench *b, bool json)
                         printf("{\"live\": %u, \"variant\": \"%s\", \"acquire_p50_us\": %.1f, "
                                "\"acquire_p90_us\": %.1f, \"acquire_p99_us\": %.1f, \"acquire_cpu_p50_us\": "
                                "%.1f, "
-                               "\"delete_one_p50_us\": %.1f, \"delete_group_p50_us_per_device\": %.1f}\n",
-                               b->live, variant_names[v], p50, p90, p99, cpu, d1, dg);
+                               "\"delete_one_p50_us\": %.1f, \"delete_group_p50_us_per_device\": %.1f, "
+                               "\"delete_one_cpu_p50_us\": %.1f, \"delete_group_cpu_p50_us_per_device\": %.1f}\n",
+                               b->live, variant_names[v], p50, p90, p99, cpu, d1, dg, d1c, dgc);
                 else
-                        printf("  %-10s %9.1f %9.1f %9.1f %9.1f %11.1f %11.1f\n", variant_names[v], p50, p90,
-                               p99, cpu, d1, dg);
+                        printf("  %-10s %9.1f %9.1f %9.1f %9.1f %11.1f %11.1f %9.1f %9.1f\n", variant_names[v], p50,
+                               p90, p99, cpu, d1, dg, d1c, dgc);
         }
 }
 
@@ -366,6 +376,8 @@ int main(int argc, char **argv)
                 samples_init(&b.st[v].acquire_cpu, (size_t)b.rounds * b.batch);
                 samples_init(&b.st[v].del_one, (size_t)b.rounds * b.batch);
                 samples_init(&b.st[v].del_group, b.rounds);
+                samples_init(&b.st[v].del_one_cpu, (size_t)b.rounds * b.batch);
+                samples_init(&b.st[v].del_group_cpu, b.rounds);
         }
         r = rtnl_open(&b.rtnl);
         if (r < 0)
