@@ -619,6 +619,10 @@ int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t g
                 return -EINVAL;
         if (n == 0)
                 return 0;
+        if (n == 1) {
+                int e = rtnl_delete_link(r, ifindexes[0]);
+                return e == -ENODEV ? 0 : e;
+        }
 
         for (size_t done = 0; done < n;) {
                 unsigned batch = (unsigned)MIN(n - done, (size_t)RTNL_BATCH_MAX);

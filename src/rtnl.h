@@ -71,7 +71,11 @@ int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq
  * deleted all the same.
  * More than RTNL_BATCH_MAX links take several sendmsgs (the group moves
  * first, the RTM_DELLINK last): a process killed in between leaves the
- * links moved so far in `group`, alive. */
+ * links moved so far in `group`, alive.
+ * One link alone is deleted by its ifindex: the group move is a
+ * NETDEV_CHANGE on a link that is up, which IPv6 answers with a walk of
+ * every route, and with nothing to share the grace period with it only
+ * doubles the time under the rtnl mutex (bench/README.md). */
 int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t group);
 
 /* One TAP device, as the kernel reports it (IFLA_LINKINFO/IFLA_INFO_DATA). */

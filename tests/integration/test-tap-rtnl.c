@@ -806,6 +806,33 @@ static void delete_many(unsigned n)
         free(d);
 }
 
+/* One link alone goes by its own RTM_DELLINK, persistent or held. */
+static void test_delete_one_link(void **state)
+{
+        struct tap_options opts = {1, true, 0};
+        int fds[2][TAP_MAX_QUEUES], ifindex[2];
+        struct dumped *d = calloc(1, sizeof(*d));
+        const char *op;
+
+        assert_non_null(d);
+        assert_int_equal(tap_create("tl8000", &opts, fds[0], &ifindex[0], &op), 0);
+        assert_int_equal(tap_set_persist(fds[0][0], true), 0);
+        close_fds(fds[0], 1);
+        assert_int_equal(tap_create("tl8999", &opts, fds[1], &ifindex[1], &op), 0);
+
+        assert_int_equal(rtnl_delete_links(rtnl, &ifindex[0], 1, 0x7a71), 0);
+        assert_int_equal(rtnl_dump_taps(rtnl, "tl8", collect_tap, d), 0);
+        assert_int_equal(d->n, 1);
+        assert_string_equal(d->taps[0].ifname, "tl8999");
+        /* Gone already: nothing to do. */
+        assert_int_equal(rtnl_delete_links(rtnl, &ifindex[0], 1, 0x7a71), 0);
+        /* A held one goes too, its fd detached. */
+        assert_int_equal(rtnl_delete_links(rtnl, &ifindex[1], 1, 0x7a71), 0);
+        assert_int_equal(count_links(), 0);
+        close_fds(fds[1], 1);
+        free(d);
+}
+
 static void test_delete_links(void **state)
 {
         delete_many(50);
@@ -839,6 +866,7 @@ int main(void)
             cmocka_unit_test(test_monitor_netns_move),
             cmocka_unit_test(test_monitor_overrun),
             cmocka_unit_test(test_dump),
+            cmocka_unit_test(test_delete_one_link),
             cmocka_unit_test(test_delete_links),
         };
 
