@@ -64,17 +64,22 @@ def in_netns(name, *argv, check=True):
 
 
 class Guest:
-    """A restored guest: 169.254.0.21 with one MAC for all, behind an fd."""
+    """A restored guest: 169.254.0.21 with one MAC for all, behind an fd.
+    With a multi-queue TAP it sends on the first queue and reads them all:
+    the kernel picks the queue of a frame to the guest by its flow hash,
+    and an ARP reply need not come back on the request's queue."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, *more_queues):
         self.fd = fd
-        os.set_blocking(fd, False)
+        self.fds = [fd, *more_queues]
+        for f in self.fds:
+            os.set_blocking(f, False)
 
     def send(self, frame):
         os.write(self.fd, b"\0" * VNET_HDR_LEN + frame)
 
     def frames(self, timeout):
-        return _read_frames([self.fd], VNET_HDR_LEN, time.monotonic() + timeout)
+        return _read_frames(self.fds, VNET_HDR_LEN, time.monotonic() + timeout)
 
     def arp_gateway_request(self):
         arp = struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, 1) + mac_bytes(GUEST_MAC) + ip4(CLONE_GUEST) + \

@@ -125,7 +125,7 @@ class PooledCloneTest(PoolMixin, test_clone.CloneTest):
             self.assertNotIn(link("tl%d" % s)["ifindex"], before.values())
             tap = ip_json("-n", "tl%d" % s, "-d", "link", "show", "tap0")[0]
             self.assertTrue(tap["linkinfo"]["info_data"]["multi_queue"])
-            self.assertEqual(Guest(fds[0]).arp_gateway(), mac_bytes(CLONE_TAP_MAC))
+            self.assertEqual(Guest(*fds).arp_gateway(), mac_bytes(CLONE_TAP_MAC))
         finally:
             for fd in fds:
                 os.close(fd)
