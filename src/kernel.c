@@ -279,6 +279,10 @@ int kernel_start(struct kernel *k, struct manager *m)
                 return log_error_errno(e, "%s: %m (set it in sysctl.d, see taplinkd(8))",
                                        what ? what : "sysctl");
 
+        e = reaper_delete_leftovers(k->rtnl);
+        if (e < 0)
+                return log_error_errno(e, "rtnetlink: deleting the devices a release left in the reaper's "
+                                          "link groups failed: %m");
         e = reconcile_adopt(k->rtnl, m);
         if (e < 0)
                 return e;

@@ -14,6 +14,23 @@
 
 #include "macro.h"
 
+/* Starts a request at buf+off: header, then a zeroed family header of
+ * hdrlen bytes. NULL when that does not fit. */
+static inline struct nlmsghdr *netlink_message_begin(void *buf, size_t size, size_t off, uint16_t type,
+                                                     uint16_t flags, uint32_t seq, size_t hdrlen)
+{
+        struct nlmsghdr *nlh;
+
+        if (off > size || size - off < MNL_NLMSG_HDRLEN + MNL_ALIGN(hdrlen))
+                return NULL;
+        nlh = mnl_nlmsg_put_header((uint8_t *)buf + off);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+        nlh->nlmsg_seq = seq;
+        mnl_nlmsg_put_extra_header(nlh, hdrlen);
+        return nlh;
+}
+
 /* We run with CAP_NET_ADMIN, so SO_RCVBUFFORCE may pass net.core.rmem_max;
  * without it, SO_RCVBUF gets as much as rmem_max allows. */
 static inline int netlink_set_rcvbuf(struct mnl_socket *nl, int bytes)

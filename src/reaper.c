@@ -40,15 +40,23 @@
  *
  * Each thread moves its links into a group of its own, so that one thread's
  * group deletion never takes another's links. */
-#define REAPER_THREADS 2
 #define REAPER_BATCH_MAX 64
 #define REAPER_BUSY_BATCH 4
 #define REAPER_BUSY_LINGER_NS (50u * 1000u * 1000u)
 
 /* A crash between moving links into a thread's group and deleting the group
- * leaves devices that were being released anyway; the next daemon adopts
- * them, and deletes them with that group at a later release, which is what
- * was asked. */
+ * leaves devices that were being released anyway; the next daemon deletes
+ * them before it adopts anything (reaper_delete_leftovers()). */
+
+int reaper_delete_leftovers(struct rtnl *rtnl)
+{
+        for (unsigned i = 0; i < REAPER_THREADS; i++) {
+                int e = rtnl_delete_group(rtnl, REAPER_LINK_GROUP + i);
+                if (e < 0)
+                        return e;
+        }
+        return 0;
+}
 
 struct link {
         int ifindex;

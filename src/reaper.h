@@ -19,8 +19,15 @@
  * REAPER_LINK_GROUP ("tlkd") plus the worker's number (0, 1), groups
  * nothing else in the namespace uses. */
 #define REAPER_LINK_GROUP 0x746c6b64u
+#define REAPER_THREADS 2
 
 struct reaper;
+struct rtnl;
+
+/* At start-up, before adoption: deletes what a daemon killed between
+ * moving links into a worker's group and deleting the group left there.
+ * They were being released, which is what was asked. 0 or -errno. */
+int reaper_delete_leftovers(struct rtnl *rtnl);
 
 /* Called on the event loop for every queued link, with the cookie it was
  * queued with (the caller finds its record without a search): error is 0

@@ -72,11 +72,15 @@ int rtnl_request(struct rtnl *r, const void *buf, size_t len, uint32_t first_seq
  * More than RTNL_BATCH_MAX links take several sendmsgs (the group moves
  * first, the RTM_DELLINK last): a process killed in between leaves the
  * links moved so far in `group`, alive.
- * One link alone is deleted by its ifindex: the group move is a
+ * One link alone is deleted by its ifindex, not moved: the move is a
  * NETDEV_CHANGE on a link that is up, which IPv6 answers with a walk of
- * every route, and with nothing to share the grace period with it only
- * doubles the time under the rtnl mutex (bench/README.md). */
+ * every route, and with nothing to share the grace period with, it only
+ * adds time under the rtnl mutex (bench/README.md). */
 int rtnl_delete_links(struct rtnl *r, const int *ifindexes, size_t n, uint32_t group);
+
+/* RTM_DELLINK of every link in group (not 0: -EINVAL); 0 also when there
+ * is none. */
+int rtnl_delete_group(struct rtnl *r, uint32_t group);
 
 /* One TAP device, as the kernel reports it (IFLA_LINKINFO/IFLA_INFO_DATA). */
 struct rtnl_tap_info {
@@ -198,6 +202,8 @@ int rtnl_build_dellink_group(void *buf, size_t size, uint32_t seq, uint32_t grou
 /* RTM_GETLINK dump: IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS and
  * IFLA_LINKINFO { IFLA_INFO_KIND "tun" }, which the kernel uses as a filter. */
 int rtnl_build_dump_taps(void *buf, size_t size, uint32_t seq);
+/* Either, for the devices of any kind, with statistics (stats) or without. */
+int rtnl_build_dump_kind(void *buf, size_t size, uint32_t seq, bool stats, const char *kind);
 /* The same without RTEXT_FILTER_SKIP_STATS (IFLA_EXT_MASK 0), filtered to
  * kind ("tun", "veth"). */
 int rtnl_build_dump_stats(void *buf, size_t size, uint32_t seq, const char *kind);

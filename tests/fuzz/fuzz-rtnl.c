@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: rtnl rtnl-parse
+// MODULES: rtnl rtnl-build rtnl-parse
 // MAX_LEN: 16384
 
 /* The rtnetlink parsers over an arbitrary datagram, as the link dumps and

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: tap rtnl rtnl-parse
+// MODULES: tap rtnl rtnl-build rtnl-parse
 /* TAP creation and rtnetlink against the real kernel, in a throwaway network
  * namespace (make check runs it under `unshare -n`; it refuses to run in a
  * namespace that has any interface but lo). What the modules did is checked
@@ -806,30 +806,46 @@ static void delete_many(unsigned n)
         free(d);
 }
 
-/* One link alone goes by its own RTM_DELLINK, persistent or held. */
+/* One link alone goes by its own RTM_DELLINK, persistent or held, and
+ * leaves the group alone; rtnl_delete_group() takes what is in it. */
 static void test_delete_one_link(void **state)
 {
+        _Alignas(struct nlmsghdr) uint8_t buf[256] = {0};
         struct tap_options opts = {1, true, 0};
-        int fds[2][TAP_MAX_QUEUES], ifindex[2];
+        int fds[3][TAP_MAX_QUEUES], ifindex[3], len;
         struct dumped *d = calloc(1, sizeof(*d));
         const char *op;
+        uint32_t seq;
 
         assert_non_null(d);
         assert_int_equal(tap_create("tl8000", &opts, fds[0], &ifindex[0], &op), 0);
         assert_int_equal(tap_set_persist(fds[0][0], true), 0);
         close_fds(fds[0], 1);
         assert_int_equal(tap_create("tl8999", &opts, fds[1], &ifindex[1], &op), 0);
+        /* Left in the group by a process killed between move and delete. */
+        assert_int_equal(tap_create("tl8001", &opts, fds[2], &ifindex[2], &op), 0);
+        seq = rtnl_reserve_seq(rtnl, 1);
+        len = rtnl_build_set_group(buf, sizeof(buf), seq, ifindex[2], 0x7a71);
+        assert_true(len > 0);
+        assert_int_equal(rtnl_request(rtnl, buf, (size_t)len, seq, 1, NULL), 0);
 
         assert_int_equal(rtnl_delete_links(rtnl, &ifindex[0], 1, 0x7a71), 0);
         assert_int_equal(rtnl_dump_taps(rtnl, "tl8", collect_tap, d), 0);
-        assert_int_equal(d->n, 1);
+        assert_int_equal(d->n, 2);
         assert_string_equal(d->taps[0].ifname, "tl8999");
+        assert_string_equal(d->taps[1].ifname, "tl8001");
+        assert_int_equal(rtnl_delete_group(rtnl, 0x7a71), 0);
+        assert_int_equal(count_links(), 1);
+        /* Nothing left in it: nothing to do. */
+        assert_int_equal(rtnl_delete_group(rtnl, 0x7a71), 0);
+        assert_int_equal(rtnl_delete_group(rtnl, 0), -EINVAL);
         /* Gone already: nothing to do. */
         assert_int_equal(rtnl_delete_links(rtnl, &ifindex[0], 1, 0x7a71), 0);
         /* A held one goes too, its fd detached. */
         assert_int_equal(rtnl_delete_links(rtnl, &ifindex[1], 1, 0x7a71), 0);
         assert_int_equal(count_links(), 0);
         close_fds(fds[1], 1);
+        close_fds(fds[2], 1);
         free(d);
 }
 

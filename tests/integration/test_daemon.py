@@ -497,6 +497,26 @@ class RestartTest(DaemonTestCase):
                  what="adopted slot freed")
         self.assertNotIn(live["ipv4"]["subnet"], set_elements(self.d.table, "slots_v4"))
 
+    def test_kill9_mid_release_deletes_what_the_reaper_left(self):
+        # A daemon killed between moving links into a reaper thread's group
+        # and deleting the group: the next one deletes them, not adopts.
+        c = self.client()
+        keep, keep_fds = c.acquire(label="keep", persistent=True)
+        going, going_fds = c.acquire(label="going", persistent=True)
+        for fd in keep_fds + going_fds:
+            os.close(fd)
+        c.close()
+        self.d.kill9()
+        subprocess.run(["ip", "link", "set", "dev", going["ifname"], "group", str(0x746c6b64 + 1)], check=True)
+
+        self.d.start()
+        self.assertIsNone(link(going["ifname"]))
+        c = self.client()
+        slots = {s["slot"]: s for s in c.call("io.taplinkd.List")[0]["slots"]}
+        self.assertEqual(sorted(slots), [keep["slot"]])
+        wait_for(lambda: current_elements(self.d.table) == expected_elements(slots.values()),
+                 what="the released slot's elements removed")
+
     def test_restart_repairs_elements_and_sigterm_keeps_slots(self):
         c = self.client()
         a, fa = c.acquire()

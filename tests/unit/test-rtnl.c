@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// MODULES: rtnl rtnl-parse
+// MODULES: rtnl rtnl-build rtnl-parse
 /* The rtnetlink builders and parsers, without privilege: every message is
  * built, then parsed back with libmnl; the parsers get synthetic link
  * messages, well-formed and broken. */
