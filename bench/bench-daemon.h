@@ -105,17 +105,22 @@ static inline int bench_cmp_u64(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
-/* Nearest-rank quantile in µs; sorts in place. */
-static inline double bench_quantile_us(struct bench_samples *s, double q)
+/* Nearest-rank quantile in µs of n samples in ns; sorts them in place. */
+static inline double bench_quantile_of(uint64_t *v, size_t n, double q)
 {
         size_t i;
 
-        if (s->n == 0)
+        if (n == 0)
                 return 0;
-        qsort(s->items, s->n, sizeof(uint64_t), bench_cmp_u64);
-        i = (size_t)(q * (double)s->n + 0.999999);
-        i = i == 0 ? 0 : MIN(i - 1, s->n - 1);
-        return s->items[i] / 1000.0;
+        qsort(v, n, sizeof(uint64_t), bench_cmp_u64);
+        i = (size_t)(q * (double)n + 0.999999);
+        i = i == 0 ? 0 : MIN(i - 1, n - 1);
+        return v[i] / 1000.0;
+}
+
+static inline double bench_quantile_us(struct bench_samples *s, double q)
+{
+        return bench_quantile_of(s->items, s->n, q);
 }
 
 /* --levels: increasing slot counts up to max_level, at most max of them,

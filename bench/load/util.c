@@ -62,24 +62,10 @@ void samples_free(struct samples *s)
         *s = (struct samples){0};
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-        return (x > y) - (x < y);
-}
-
 /* Nearest-rank quantile in µs; sorts in place. */
 double quantile_us(struct samples *s, double q)
 {
-        size_t i;
-
-        if (s->n == 0)
-                return 0;
-        qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
-        i = (size_t)(q * (double)s->n + 0.999999);
-        i = i == 0 ? 0 : MIN(i - 1, s->n - 1);
-        return s->v[i] / 1000.0;
+        return bench_quantile_of(s->v, s->n, q);
 }
 
 double mean_us(const struct samples *s)
