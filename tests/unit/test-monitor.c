@@ -69,14 +69,6 @@ static void on_disconnect(struct varlink_conn *conn, void *userdata)
 
 static int setup(void **state)
 {
-        static const struct varlink_server_info info = {
-            .vendor = "v",
-            .product = "p",
-            .version = "1",
-            .url = "u",
-            .interface_name = "io.taplinkd",
-            .interface_description = "interface io.taplinkd\n",
-        };
         struct test_ctx *t = calloc(1, sizeof(*t));
         char *warning = NULL, *error = NULL;
 
@@ -87,7 +79,7 @@ static int setup(void **state)
         assert_int_equal(config_finish(&t->config, &error), 0);
         assert_int_equal(manager_new(&t->config, &fake_ops, t, &t->manager), 0);
         assert_int_equal(monitor_new(t->manager, &t->monitor), 0);
-        test_server_start(t, &info, on_call, on_disconnect);
+        test_server_start_io(t, "interface io.taplinkd\n", on_call, on_disconnect);
         *state = t;
         return 0;
 }

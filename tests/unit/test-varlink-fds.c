@@ -91,18 +91,10 @@ static void on_close_fds(int *fds, size_t n, void *userdata)
 
 static int setup(void **state)
 {
-        static const struct varlink_server_info info = {
-            .vendor = "v",
-            .product = "p",
-            .version = "1",
-            .url = "u",
-            .interface_name = "io.taplinkd",
-            .interface_description = "interface io.taplinkd\n\nmethod Fds() -> ()\n",
-        };
         struct test_ctx *t = calloc(1, sizeof(*t));
 
         assert_non_null(t);
-        test_server_start(t, &info, on_call, NULL);
+        test_server_start_io(t, "interface io.taplinkd\n\nmethod Fds() -> ()\n", on_call, NULL);
         varlink_server_set_close_fds_handler(t->server, on_close_fds, t);
         *state = t;
         return 0;

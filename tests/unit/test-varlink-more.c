@@ -83,18 +83,10 @@ static void on_disconnect(struct varlink_conn *conn, void *userdata)
 
 static int setup(void **state)
 {
-        static const struct varlink_server_info info = {
-            .vendor = "v",
-            .product = "p",
-            .version = "1",
-            .url = "u",
-            .interface_name = "io.taplinkd",
-            .interface_description = "interface io.taplinkd\n\nmethod Once() -> (n: int)\n",
-        };
         struct test_ctx *t = calloc(1, sizeof(*t));
 
         assert_non_null(t);
-        test_server_start(t, &info, on_call, on_disconnect);
+        test_server_start_io(t, "interface io.taplinkd\n\nmethod Once() -> (n: int)\n", on_call, on_disconnect);
         *state = t;
         return 0;
 }

@@ -79,6 +79,24 @@ static inline void test_server_start(struct test_ctx *t, const struct varlink_se
         assert_int_equal(varlink_server_new(t->event, fd, info, on_call, on_disconnect, t, &t->server), 0);
 }
 
+/* test_server_start() for interface io.taplinkd with this description and
+ * placeholder vendor, product, version and url (the server copies them). */
+static inline void test_server_start_io(struct test_ctx *t, const char *description,
+                                        varlink_method_handler on_call,
+                                        varlink_disconnect_handler on_disconnect)
+{
+        const struct varlink_server_info info = {
+            .vendor = "v",
+            .product = "p",
+            .version = "1",
+            .url = "u",
+            .interface_name = "io.taplinkd",
+            .interface_description = description,
+        };
+
+        test_server_start(t, &info, on_call, on_disconnect);
+}
+
 /* Frees the server, the connection a test held, the loop and the socket. */
 static inline void test_server_stop(struct test_ctx *t)
 {
