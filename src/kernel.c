@@ -84,8 +84,7 @@ static int op_delete_link(void *ctx, int ifindex, unsigned slot)
 
 static void op_close_fds(void *ctx, int *fds, size_t n)
 {
-        struct kernel *k = ctx;
-        reaper_close_fds(k->reaper, fds, n);
+        kernel_close_fds(fds, n, ctx);
 }
 
 const struct manager_ops kernel_ops = {

@@ -32,8 +32,6 @@ void kernel_acquire_queued(void *ctx);
 struct counters_table;
 int kernel_counters(void *ctx, struct counters_table *ret, const char **ret_op);
 
-/* Stops the firewall, commits the element deletions gathered (their slots
- * are then free) and stops the reaper once it has finished its work. */
 /* methods_clone_slot_fn: the clone slot of a TAP fd (clone_slot_of_tap()),
  * -ENOENT without clone slots. */
 int kernel_clone_slot_of_tap(void *ctx, int tap_fd, unsigned *ret_slot);
@@ -42,5 +40,7 @@ int kernel_clone_slot_of_tap(void *ctx, int tap_fd, unsigned *ret_slot);
  * the reaper (closing a TAP's last fd deletes it). */
 void kernel_close_fds(int *fds, size_t n, void *ctx);
 
+/* Stops the firewall, commits the element deletions gathered (their slots
+ * are then free) and stops the reaper once it has finished its work. */
 void kernel_stop(struct kernel *k);
 void kernel_free(struct kernel *k);
