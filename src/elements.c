@@ -33,28 +33,15 @@ struct elements {
  * those of its egress policy. */
 #define SLOT_ELEMS_MAX (NFT_SLOT_ELEMS_MAX + NFT_EGRESS_ELEMS_MAX + NFT_PUBLISH_ELEMS_MAX)
 
-/* A clone slot is IPv4-only (docs/DESIGN.md, "Clone slots"): its number's
- * IPv6 elements are left out. */
-static size_t without_ipv6(struct nft_elem *e, size_t n)
-{
-        size_t kept = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (e[i].set != NFT_SET_SLOTS_V6 && e[i].set != NFT_SET_GUESTS_V6)
-                        e[kept++] = e[i];
-        return kept;
-}
-
 static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_elem ret[SLOT_ELEMS_MAX])
 {
         const struct slot_rec *r = manager_slot(el->manager, slot);
-        size_t n = nft_slot_elems(el->config, slot, ret);
+        /* A clone slot is IPv4-only (docs/DESIGN.md, "Clone slots"). */
+        size_t n = nft_slot_elems_ipv6(el->config, slot, slot_has_ipv6(el->config, r && r->clone), ret);
         char name[IFNAMSIZ];
 
         if (n == 0 || !r)
                 return n;
-        if (r->clone)
-                n = without_ipv6(ret, n);
         if (r->egress && slot_ifname(el->config, slot, name) == 0)
                 n += nft_egress_elems(name, r->egress, ret + n);
         n += nft_publish_elems(el->config, slot, !r->clone, r->published, ret + n);

@@ -189,8 +189,6 @@ static bool derive_guest_v4(const struct config *c, unsigned slot, const char *i
 static bool derive_subnet_v6(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
 {
         struct slot_net6 net;
-        if (!c->ipv6)
-                return false;
         slot_ipv6(c, slot, &net);
         e->addr.v6 = net.subnet;
         return true;
@@ -199,8 +197,6 @@ static bool derive_subnet_v6(const struct config *c, unsigned slot, const char *
 static bool derive_guest_v6(const struct config *c, unsigned slot, const char *ifname, struct nft_elem *e)
 {
         struct slot_net6 net;
-        if (!c->ipv6)
-                return false;
         slot_ipv6(c, slot, &net);
         memcpy(e->ifname, ifname, IFNAMSIZ);
         e->addr.v6 = net.guest;
@@ -225,19 +221,26 @@ static bool derive_dropped_spoofed(const struct config *c, unsigned slot, const 
 static const struct slot_elem_family {
         enum nft_set_id set;
         slot_elem_derive_fn derive;
+        bool ipv6; /* only for a slot with IPv6 */
 } slot_elem_families[] = {
-    {NFT_SET_SLOTS_V4, derive_subnet_v4},
-    {NFT_SET_GUESTS_V4, derive_guest_v4},
-    {NFT_SET_SLOTS_V6, derive_subnet_v6},
-    {NFT_SET_GUESTS_V6, derive_guest_v6},
-    {NFT_SET_DROPPED_SPOOFED, derive_dropped_spoofed},
-    {NFT_SET_DROPPED_POLICY, derive_dropped_spoofed},
+    {NFT_SET_SLOTS_V4, derive_subnet_v4, false},
+    {NFT_SET_GUESTS_V4, derive_guest_v4, false},
+    {NFT_SET_SLOTS_V6, derive_subnet_v6, true},
+    {NFT_SET_GUESTS_V6, derive_guest_v6, true},
+    {NFT_SET_DROPPED_SPOOFED, derive_dropped_spoofed, false},
+    {NFT_SET_DROPPED_POLICY, derive_dropped_spoofed, false},
 };
 
 _Static_assert(ELEMENTSOF(slot_elem_families) <= NFT_SLOT_ELEMS_MAX,
                "NFT_SLOT_ELEMS_MAX must cover every element family");
 
 size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret[NFT_SLOT_ELEMS_MAX])
+{
+        return nft_slot_elems_ipv6(c, slot, c->ipv6, ret);
+}
+
+size_t nft_slot_elems_ipv6(const struct config *c, unsigned slot, bool ipv6,
+                           struct nft_elem ret[NFT_SLOT_ELEMS_MAX])
 {
         char ifname[IFNAMSIZ] = {0}; /* zero-padded: elements are compared with memcmp() */
         size_t n = 0;
@@ -247,6 +250,8 @@ size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret
         /* All of it, union tails included, for the same reason. */
         memset(ret, 0, NFT_SLOT_ELEMS_MAX * sizeof(ret[0]));
         for (size_t i = 0; i < ELEMENTSOF(slot_elem_families); i++) {
+                if (slot_elem_families[i].ipv6 && !ipv6)
+                        continue;
                 ret[n].set = slot_elem_families[i].set;
                 if (slot_elem_families[i].derive(c, slot, ifname, &ret[n]))
                         n++;

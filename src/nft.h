@@ -157,10 +157,14 @@ int nft_restore(struct nft *n, const struct nft_elem *elems, size_t n_elems);
  * family table in nft-elems.c. */
 #define NFT_SLOT_ELEMS_MAX 6
 
-/* The elements of a slot, one per element family that applies (five, three
+/* The elements of a slot, one per element family that applies (six, four
  * without IPv6). Returns how many (0 when the slot's interface name does
  * not fit IFNAMSIZ). */
 size_t nft_slot_elems(const struct config *c, unsigned slot, struct nft_elem ret[NFT_SLOT_ELEMS_MAX]);
+/* The same for a slot that has IPv6 or not, whatever c->ipv6 says (a clone
+ * slot has none: slot_has_ipv6()). */
+size_t nft_slot_elems_ipv6(const struct config *c, unsigned slot, bool ipv6,
+                           struct nft_elem ret[NFT_SLOT_ELEMS_MAX]);
 
 /* One batch: deletes del[] (absent elements are fine: NFT_MSG_DESTROYSETELEM
  * where the kernel has it, else an add+delete pair, which cannot fail on

@@ -338,6 +338,12 @@ static void test_slot_elems(void **state)
 
         assert_memory_equal((const char *)&e[4].addr, zeros, sizeof(e[4].addr));
 
+        /* A slot without IPv6 under ipv6 = yes (a clone slot). */
+        assert_int_equal(nft_slot_elems_ipv6(&c, 3, false, e), 4);
+        assert_int_equal(e[1].set, NFT_SET_GUESTS_V4);
+        assert_int_equal(e[2].set, NFT_SET_DROPPED_SPOOFED);
+        assert_int_equal(e[3].set, NFT_SET_DROPPED_POLICY);
+
         c.ipv6 = false;
         assert_int_equal(nft_slot_elems(&c, 3, e), 4);
         assert_int_equal(e[2].set, NFT_SET_DROPPED_SPOOFED);
