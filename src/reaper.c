@@ -40,6 +40,7 @@
  *
  * Each thread moves its links into a group of its own, so that one thread's
  * group deletion never takes another's links. */
+#define REAPER_THREADS 2
 #define REAPER_BATCH_MAX 64
 #define REAPER_BUSY_BATCH 4
 #define REAPER_BUSY_LINGER_NS (50u * 1000u * 1000u)

@@ -19,7 +19,6 @@
  * REAPER_LINK_GROUP ("tlkd") plus the worker's number (0, 1), groups
  * nothing else in the namespace uses. */
 #define REAPER_LINK_GROUP 0x746c6b64u
-#define REAPER_THREADS 2
 
 struct reaper;
 struct rtnl;
@@ -48,7 +47,6 @@ void reaper_close_fds(struct reaper *r, int *fds, size_t n);
  * worker's rtnetlink socket (a clone slot's TAP deleted in its namespace
  * waits as a device deletion does). fn owns arg. -ENOMEM: not queued, the
  * caller does it itself. */
-struct rtnl;
 typedef void (*reaper_job_fn)(struct rtnl *rtnl, void *arg);
 int reaper_run(struct reaper *r, reaper_job_fn fn, void *arg);
 
