@@ -10,7 +10,7 @@ state from outside with `ip -j` and `nft -j`.
 """
 
 import array
-import errno
+import fcntl
 import itertools
 import json
 import os
@@ -533,6 +533,26 @@ class ClientProcess:
 
 ETH_P_ARP = 0x0806
 VNET_HDR_LEN = 10
+TUNGETIFF = 0x800454D2  # _IOR('T', 210, unsigned int)
+TUNGETDEVNETNS = 0x54E3  # _IO('T', 227)
+IFF_MULTI_QUEUE = 0x0100
+IFF_PERSIST = 0x0800
+IFF_VNET_HDR = 0x4000
+
+
+def tun_info(fd):
+    """(ifname, flags) of a TAP fd, as the kernel reports them (TUNGETIFF)."""
+    ifr = fcntl.ioctl(fd, TUNGETIFF, bytes(40))
+    return ifr[:16].split(b"\0")[0].decode(), struct.unpack("H", ifr[16:18])[0]
+
+
+def tun_netns_inode(fd):
+    """The inode of the network namespace a TAP fd's device is in."""
+    ns = fcntl.ioctl(fd, TUNGETDEVNETNS)
+    try:
+        return os.fstat(ns).st_ino
+    finally:
+        os.close(ns)
 
 
 def mac_bytes(mac):

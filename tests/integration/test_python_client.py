@@ -7,10 +7,8 @@ from harness.DaemonTestCase. The framing itself, against a fake server, is
 tests/python/test_wire.py."""
 
 import contextlib
-import fcntl
 import json
 import os
-import struct
 import subprocess
 import sys
 import unittest
@@ -20,12 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "python"))
 import taplink  # noqa: E402
-from harness import (PYTHON, WAIT_TIMEOUT, DaemonTestCase, arp_probe, link,  # noqa: E402
-                     link_events_handled, wait_for)
+from harness import (IFF_MULTI_QUEUE, IFF_VNET_HDR, PYTHON, WAIT_TIMEOUT, DaemonTestCase, arp_probe,  # noqa: E402
+                     link, link_events_handled, tun_info, wait_for)
 
-TUNGETIFF = 0x800454D2  # _IOR('T', 210, unsigned int)
-IFF_MULTI_QUEUE = 0x0100
-IFF_VNET_HDR = 0x4000
 USER = 1000  # in the harness's allow_users
 STRANGER = 1001  # allowed nothing
 
@@ -40,12 +35,6 @@ fd = int(sys.argv[2])
 name = fcntl.ioctl(fd, 0x800454D2, bytes(40))[:16].split(b"\0")[0].decode()
 print(json.dumps({"ifname": name, "arp": arp_probe(fd, json.loads(sys.argv[3]))}))
 '''
-
-
-def tun_info(fd):
-    """(ifname, flags) of a TAP fd, as the kernel reports them."""
-    ifr = fcntl.ioctl(fd, TUNGETIFF, bytes(40))
-    return ifr[:16].split(b"\0")[0].decode(), struct.unpack("H", ifr[16:18])[0]
 
 
 def open_fd_count():
