@@ -51,6 +51,8 @@ A client that gives up on an Acquire shuts its socket down before reading:
 whatever reply had reached it by then is its slot; if none had, the reply
 could not be delivered and nothing may remain (docs/DESIGN.md, "The kernel
 is the state"), persistent or not.
+Each Acquire's reply is checked as it arrives: its fds are its slot's
+device (tap0 in the slot's namespace for a clone slot), persistent as asked.
 At the end everything is given back, and then no device, element or slot
 may remain.
 """
@@ -73,7 +75,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from harness import (  # noqa: E402
-    Daemon, Varlink, arp_probe, connect_as, ip_json, run, table_elements)
+    IFF_PERSIST, Daemon, Varlink, arp_probe, connect_as, ip_json, run, table_elements, tun_info, tun_netns_inode)
 import clones  # noqa: E402
 
 USER = 1000            # the allowed non-root uid
@@ -134,6 +136,26 @@ def user_name(uid):
 
 def host_mac(slot):
     return "06:74:6c:%02x:%02x:%02x" % (slot >> 16, (slot >> 8) & 255, slot & 255)
+
+
+def fds_mismatch(fds, s):
+    """What the kernel says of each fd an Acquire's reply brought that the
+    slot does not: its device's name and IFF_PERSIST as asked, and for a
+    clone slot, its namespace."""
+    out = []
+    name = clones.TAP if s.get("clone") else s["ifname"]
+    ns = os.stat(s["clone"]["netns"]).st_ino if s.get("clone") else None
+    for i, fd in enumerate(fds):
+        try:
+            got, flags = tun_info(fd)
+            where = "" if ns is None or tun_netns_inode(fd) == ns else ", in another namespace"
+        except OSError as e:
+            out.append("fd %d of slot %d: %s" % (i, s["slot"], e))
+            continue
+        if got != name or bool(flags & IFF_PERSIST) != s["persistent"] or where:
+            out.append("fd %d of slot %d (%s): device %s, persistent %s%s" % (
+                i, s["slot"], name, got, bool(flags & IFF_PERSIST), where))
+    return out
 
 
 def busy_wait(seconds):
@@ -276,6 +298,11 @@ class Chaos:
             h.close_fds()
             self.fail("Acquire reply does not match the request (%s)" % where,
                       ["asked %s" % want, "got %s, %d fds" % (reply["parameters"], len(fds))])
+        wrong = fds_mismatch(fds, s)
+        if wrong:
+            h = Held(params["label"], uid, s, fds)
+            h.close_fds()
+            self.fail("Acquire's fds are not its slot's device as asked (%s)" % where, wrong)
         h = Held(params["label"], uid, s, fds)
         self.known[h.label] = h
         self.stats["acquired"] += 1
