@@ -471,6 +471,30 @@ static bool ours(const struct config *c, const struct rtnl_tap_info *veth, unsig
         return veth && memcmp(mac, veth->mac, sizeof(mac)) == 0;
 }
 
+/* A live clone slot found at start-up: its veth's host end as the slot's
+ * device, with what the TAP inside says. The nsid set_nsid() recorded stays
+ * only if the slot is adopted as a clone slot. */
+static int adopt(struct clone *cl, unsigned slot, struct rtnl_tap_info *veth, const struct rtnl_tap_info *tap)
+{
+        struct rtnl_tap_info info = *veth;
+        struct slot_rec *r;
+        int e;
+
+        info.has_owner = tap->has_owner;
+        info.owner = tap->owner;
+        info.queues = tap->queues;
+        info.multi_queue = tap->multi_queue;
+        info.vnet_header = tap->vnet_header;
+        info.persist = tap->persist;
+        info.clone = true;
+        veth->ifindex = 0; /* taken */
+        e = manager_adopt(cl->manager, &info);
+        r = manager_slot(cl->manager, slot);
+        if (e < 0 || !r || !r->clone)
+                cl->nsids[slot] = -1;
+        return e;
+}
+
 /* One /run/netns/<name>: a live clone slot (namespace, TAP and our veth)
  * is adopted; anything less is removed. */
 static int reconcile_one(struct clone *cl, const char *name, unsigned slot, struct veths *v)
@@ -486,19 +510,10 @@ static int reconcile_one(struct clone *cl, const char *name, unsigned slot, stru
                 e = set_nsid(cl, nsfd, slot);
         if (e >= 0)
                 e = read_tap(cl, nsfd, &t, &inner);
-        if (e >= 0 && t.found && ours(cl->config, veth, slot)) {
-                struct rtnl_tap_info info = *veth;
-
-                info.has_owner = t.info.has_owner;
-                info.owner = t.info.owner;
-                info.queues = t.info.queues;
-                info.multi_queue = t.info.multi_queue;
-                info.vnet_header = t.info.vnet_header;
-                info.persist = t.info.persist;
-                info.clone = true;
-                veth->ifindex = 0; /* taken */
-                return manager_adopt(cl->manager, &info);
-        }
+        if (e >= 0 && t.found && ours(cl->config, veth, slot))
+                return adopt(cl, slot, veth, &t.info);
+        /* The namespace goes, and its id with it: another may get it. */
+        cl->nsids[slot] = -1;
         log_info("%s: a clone namespace half made or ended while no daemon ran (%s); removing it", name,
                  nsfd < 0   ? "no namespace"
                  : !t.found ? "no TAP"

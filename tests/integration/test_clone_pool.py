@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_clone  # noqa: E402
 from harness import (  # noqa: E402
-    TAPLINKD, DaemonTestCase, all_elements, ip_json, link, links_with_prefix, run, wait_for)
+    IFF_PERSIST, TAPLINKD, DaemonTestCase, all_elements, ip_json, link, links_with_prefix, run, tun_info, wait_for)
 from packets import mac_bytes  # noqa: E402
 from test_clone import CLONE_TAP_MAC, WORLD_V4, Guest, netns_mounts, nsid_of, nsids  # noqa: E402
 
@@ -162,6 +162,42 @@ class PooledCloneTest(PoolMixin, test_clone.CloneTest):
         self.assertEqual(ga.echo_replies(2.0), [(WORLD_V4, 0xc5)])
         os.close(ga.fd)
         self.assertNothingLeft()
+
+
+    def test_namespace_id_left_by_a_slot_removed_at_start(self):
+        """A clone slot whose TAP went while no daemon ran is removed at
+        start-up; its namespace's id is free then, and the pool gives it to
+        another namespace. Whatever slot number that slot had, its fds are
+        found to be the new slot's: made persistent when asked."""
+        self.wait_pool_full()
+        c = self.client()
+        a, ga = self.acquire_clone(c)
+        old = nsid_of("tl%d" % a["slot"])
+        self.d.kill9()
+        c.close()
+        os.close(ga.fd)
+        self.d.start()
+        # Its number goes to a plain slot, so that every clone slot from
+        # here on has a higher one.
+        c = self.client()
+        plain, pfds = c.acquire()
+        self.assertEqual(plain["slot"], a["slot"])
+        self.addCleanup(lambda: [os.close(fd) for fd in pfds])
+        seen = []
+        for _ in range(8):
+            self.wait_pool_full()
+            slot, fds = c.acquire(clone=True, persistent=True)
+            s = slot["slot"]
+            seen.append(nsid_of("tl%d" % s))
+            persistent = bool(tun_info(fds[0])[1] & IFF_PERSIST)
+            c.call("io.taplinkd.Release", {"slot": s})
+            os.close(fds[0])
+            self.assertTrue(persistent, "slot %d (namespace id %s, %s before) got a TAP that is not persistent" % (
+                s, seen[-1], old))
+            if seen[-1] == old:
+                break
+        else:
+            self.fail("no namespace got id %d again in 8 Acquires: %s" % (old, seen))
 
 
 class PoolBurstTest(PoolMixin, DaemonTestCase):
