@@ -109,7 +109,7 @@ static size_t slot_with_policy(const struct config *c, unsigned s, const struct 
 
         check(slot_ifname(c, s, name), "slot_ifname");
         n += nft_egress_elems(name, p, ret + n);
-        return n + nft_publish_elems(c, s, true, ports, ret + n);
+        return n + nft_publish_elems(c, s, c->ipv6, ports, ret + n);
 }
 
 /* none + 4 entries: one per allow set kind and family. */

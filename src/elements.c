@@ -37,14 +37,15 @@ static size_t slot_elems(const struct elements *el, unsigned slot, struct nft_el
 {
         const struct slot_rec *r = manager_slot(el->manager, slot);
         /* A clone slot is IPv4-only (docs/DESIGN.md, "Clone slots"). */
-        size_t n = nft_slot_elems_ipv6(el->config, slot, slot_has_ipv6(el->config, r && r->clone), ret);
+        bool ipv6 = slot_has_ipv6(el->config, r && r->clone);
+        size_t n = nft_slot_elems_ipv6(el->config, slot, ipv6, ret);
         char name[IFNAMSIZ];
 
         if (n == 0 || !r)
                 return n;
         if (r->egress && slot_ifname(el->config, slot, name) == 0)
                 n += nft_egress_elems(name, r->egress, ret + n);
-        n += nft_publish_elems(el->config, slot, !r->clone, r->published, ret + n);
+        n += nft_publish_elems(el->config, slot, ipv6, r->published, ret + n);
         return n;
 }
 
@@ -408,8 +409,9 @@ int elements_set_published(struct elements *el, struct slot_rec *r, struct publi
 
         if (!old || !new)
                 return -ENOMEM;
-        size_t n_old = nft_publish_elems(el->config, r->slot, !r->clone, r->published, old);
-        size_t n_new = nft_publish_elems(el->config, r->slot, !r->clone, l, new);
+        bool ipv6 = slot_has_ipv6(el->config, r->clone);
+        size_t n_old = nft_publish_elems(el->config, r->slot, ipv6, r->published, old);
+        size_t n_new = nft_publish_elems(el->config, r->slot, ipv6, l, new);
         e = replace_elems(el, old, n_old, new, n_new);
         if (e < 0)
                 return e;

@@ -165,7 +165,6 @@ size_t nft_publish_elems(const struct config *c, unsigned slot, bool ipv6, const
 
         if (!l)
                 return 0;
-        ipv6 = ipv6 && c->ipv6;
         slot_ipv4(c, slot, &net4);
         if (ipv6)
                 slot_ipv6(c, slot, &net6);

@@ -98,8 +98,8 @@ int nft_egress_from_elems(const struct nft_elem *elems, size_t n, struct egress_
 bool nft_publish_set(enum nft_set_id set);
 
 /* The elements that carry a slot's published ports: one per port in
- * published_v4 or published_any_v4, and when the slot has IPv6 (ipv6:
- * IPv6 on, and not a clone slot) one more per port in published_v6 or
+ * published_v4 or published_any_v4, and when the slot has IPv6 (ipv6, as
+ * for nft_slot_elems_ipv6(): slot_has_ipv6()) one more per port in published_v6 or
  * published_any_v6 (none for a port on an IPv4 host address, and the
  * other way round). At most NFT_PUBLISH_ELEMS_MAX. Returns how many. */
 #define NFT_PUBLISH_ELEMS_MAX (2 * PUBLISH_PORTS_MAX)
