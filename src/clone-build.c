@@ -10,21 +10,13 @@
 #include <string.h>
 
 #include "clone-build.h"
+#include "netlink-util.h"
 
+/* Every request here asks for an ack. */
 static struct nlmsghdr *begin(void *buf, size_t size, uint16_t type, uint16_t flags, uint32_t seq,
                               size_t hdrlen)
 {
-        struct nlmsghdr *nlh;
-
-        if (size < MNL_NLMSG_HDRLEN + MNL_ALIGN(hdrlen))
-                return NULL;
-        memset(buf, 0, MNL_NLMSG_HDRLEN + MNL_ALIGN(hdrlen));
-        nlh = mnl_nlmsg_put_header(buf);
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        nlh->nlmsg_seq = seq;
-        mnl_nlmsg_put_extra_header(nlh, hdrlen);
-        return nlh;
+        return netlink_message_begin(buf, size, 0, type, NLM_F_ACK | flags, seq, hdrlen);
 }
 
 /* An RTM_NEWLINK about the link ifindex. */

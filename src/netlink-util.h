@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What the subscribed netlink sockets (the link monitor in rtnl.c, the
- * nftables monitor in nft-monitor.c) do alike: size the receive buffer and
- * drain the socket. Header-only, so that a test or fuzz harness linking
- * either module needs nothing more. */
+/* What the netlink modules do alike: start a request (the rtnetlink
+ * builders of rtnl-build.c and clone-build.c), and for the subscribed
+ * sockets (the link monitor in rtnl.c, the nftables monitor in
+ * nft-monitor.c) size the receive buffer and drain the socket.
+ * Header-only, so that a test or fuzz harness linking any of them needs
+ * nothing more. */
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
